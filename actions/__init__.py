@@ -1,0 +1,1 @@
+"""Custom actions (rasa-sdk): forms per request type, submission, status, rating, handoff."""

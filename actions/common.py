@@ -1,0 +1,159 @@
+"""What the actions share: the case-store client, catalogue cache, and reading the tracker."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from typing import Any
+
+from rasa_sdk import Tracker
+
+from backend_client import CaseStoreClient
+from backend_client.types import Entity, Sector
+from bot.privacy import keyed_id, normalise_phone
+
+_client: CaseStoreClient | None = None
+_lock = asyncio.Lock()
+
+
+def client() -> CaseStoreClient:
+    """One client (one aiohttp session) per action-server process."""
+    global _client
+    if _client is None:
+        _client = CaseStoreClient.from_settings(timeout=4.0)
+    return _client
+
+
+def language(tracker: Tracker) -> str:
+    return "en" if tracker.get_slot("language") == "en" else "ar"
+
+
+def latest_metadata(tracker: Tracker) -> dict[str, Any]:
+    return dict(tracker.latest_message.get("metadata") or {})
+
+
+def last_user_metadata(tracker: Tracker) -> dict[str, Any]:
+    """Metadata of the latest user event that had any (channels send it on every message)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user" and event.get("metadata"):
+            meta = {k: v for k, v in event["metadata"].items() if k != "model_id" and k != "assistant_id"}
+            if meta:
+                return meta
+    return {}
+
+
+# Keyed sender ids start with the channel name (bot.privacy.keyed_id): "sms_4f2a...".
+_CHANNEL_OF_PREFIX = {"messenger": "messenger", "sms": "sms", "voice": "voice", "console": "contact_center"}
+
+
+def channel(tracker: Tracker) -> str:
+    meta = last_user_metadata(tracker)
+    name = meta.get("channel")
+    if name in ("messenger", "sms", "voice", "contact_center"):
+        return str(name)
+    prefix = tracker.sender_id.split("_", 1)[0]
+    return _CHANNEL_OF_PREFIX.get(prefix, "web")
+
+
+def reply_address(tracker: Tracker) -> str | None:
+    value = last_user_metadata(tracker).get("reply_address")
+    return str(value) if value else None
+
+
+def requester_id(tracker: Tracker) -> str:
+    """Who filed it, as the case store knows them.
+
+    A phone number is one identity across SMS, the IVR and the contact center, so those use a
+    keyed id of the number; Messenger and the web use the tracker's (already keyed) sender id.
+    """
+    ch = channel(tracker)
+    address = reply_address(tracker)
+    if ch in ("sms", "voice", "contact_center") and address:
+        return keyed_id("phone", normalise_phone(address))
+    return tracker.sender_id
+
+
+def attachments_in(tracker: Tracker) -> list[dict[str, str]]:
+    items = latest_metadata(tracker).get("attachments") or []
+    out = []
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("url"), str) and item["url"].startswith(("http://", "https://")):
+            out.append({"url": item["url"][:2000], "media_type": str(item.get("media_type") or "application/octet-stream")[:100]})
+    return out
+
+
+def entity_values(tracker: Tracker, name: str) -> list[str]:
+    return [str(e["value"]) for e in tracker.latest_message.get("entities", []) if e.get("entity") == name and e.get("value")]
+
+
+def intent(tracker: Tracker) -> str | None:
+    return (tracker.latest_message.get("intent") or {}).get("name")
+
+
+def user_text(tracker: Tracker) -> str:
+    return (tracker.latest_message.get("text") or "").strip()
+
+
+def is_payload(text: str) -> bool:
+    return text.startswith("/")
+
+
+# --- catalogue cache ---------------------------------------------------------------------------
+
+_CACHE_TTL = 600.0
+_cache: dict[str, tuple[float, Any]] = {}
+
+
+async def _cached(key: str, loader: Any) -> Any:
+    hit = _cache.get(key)
+    if hit and time.monotonic() - hit[0] < _CACHE_TTL:
+        return hit[1]
+    async with _lock:
+        hit = _cache.get(key)
+        if hit and time.monotonic() - hit[0] < _CACHE_TTL:
+            return hit[1]
+        value = await loader()
+        _cache[key] = (time.monotonic(), value)
+        return value
+
+
+async def sectors() -> list[Sector]:
+    return await _cached("sectors", lambda: client().sectors())  # type: ignore[no-any-return]
+
+
+async def all_entities() -> dict[str, Entity]:
+    async def load() -> dict[str, Entity]:
+        return {e.id: e for e in await client().entities(limit=1000)}
+
+    return await _cached("entities", load)  # type: ignore[no-any-return]
+
+
+async def entities_in_sector(sector: str) -> list[Entity]:
+    return sorted((e for e in (await all_entities()).values() if e.sector == sector), key=lambda e: e.name_en)
+
+
+# --- free-text helpers ---------------------------------------------------------------------------
+
+_GENERIC = re.compile(
+    r"(?ix)"
+    r"\b(i\s+(would\s+like|want|wanna|need)\s+to\s+(make|file|submit|send|raise|report|ask|give|leave|do)?\s*(a|an)?\s*)"
+    r"|\b(i\s+have\s+(a|an)\s+)"
+    r"|\b(complaint|suggestion|compliment|question|inquiry|enquiry|report|about|the|please|plz|hi|hello)\b"
+    r"|(بدي|بدّي|اريد|أريد|حابب|ابغى|عندي|اقدم|أقدم|اعمل|أعمل|اسال|اسأل|اشتكي|ابلغ|أبلغ|اقترح|أقترح)"
+    r"|(شكوى|شكوه|اقتراح|سؤال|استفسار|بلاغ|ثناء|مرحبا|لو سمحت|من فضلك|على|عن)"
+    r"|\b(bdi|badi|biddi|3ndi|andi|a2adem|aqadem|shakwa|shakwe|e2tira7|iqtira7|so2al|su2al|balagh|3an|3ala|3al)\b"
+)
+
+
+def has_content(text: str) -> bool:
+    """Does an opening message say more than 'I want to complain'? Then it is the description."""
+    if is_payload(text):
+        return False
+    rest = _GENERIC.sub(" ", text)
+    words = [w for w in re.split(r"\s+", rest) if len(w) > 1]
+    return len(words) >= 4
+
+
+def digits_only(text: str) -> str:
+    return re.sub(r"\D", "", text.translate(str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")))

@@ -1,0 +1,120 @@
+"""Language, handoff to a person, and session start."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import aiohttp
+from rasa_sdk import Action, Tracker, ValidationAction
+from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, SessionStarted, SlotSet, ActionExecuted
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions import common
+from bot import business_hours
+from bot.settings import env, secret
+
+log = logging.getLogger(__name__)
+
+_TO_EN = re.compile(r"(?i)(english|engli[sz]h|inglizi|ingilizi|انجليزي|انكليزي|إنجليزي|إنكليزي|الانجليزية|الإنجليزية)")
+_TO_AR = re.compile(r"(?i)(arabic|3arabi|arabi\b|عربي|العربية|عربى)")
+CARRIED_OVER = ("language", "last_reference")
+
+
+class ValidatePredefinedSlots(ValidationAction):
+    """Runs after every user message: the language the NLU detected becomes the `language` slot."""
+
+    async def extract_language(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        if common.entity_values(tracker, "language"):
+            return {}  # a language button already set it through the from_entity mapping
+        detected = tracker.latest_message.get("language")
+        if detected in ("ar", "en") and detected != tracker.get_slot("language"):
+            if common.intent(tracker) == "switch_language":
+                return {}  # "بدي انجليزي" is Arabic text asking for English: action_switch_language decides
+            return {"language": detected}
+        return {}
+
+
+class ActionSwitchLanguage(Action):
+    def name(self) -> str:
+        return "action_switch_language"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        wanted = common.entity_values(tracker, "language")
+        text = common.user_text(tracker)
+        if wanted and wanted[0] in ("ar", "en"):
+            target = wanted[0]
+        elif _TO_EN.search(text):
+            target = "en"
+        elif _TO_AR.search(text):
+            target = "ar"
+        else:
+            target = "ar" if tracker.get_slot("language") == "en" else "en"
+        return [SlotSet("language", target)]
+
+
+def _transcript(tracker: Tracker, limit: int = 40) -> list[dict[str, Any]]:
+    lines = []
+    for event in tracker.events:
+        if event.get("event") == "user" and event.get("text"):
+            lines.append({"who": "user", "text": event["text"], "at": event.get("timestamp")})
+        elif event.get("event") == "bot" and event.get("text"):
+            lines.append({"who": "bot", "text": event["text"], "at": event.get("timestamp")})
+    return lines[-limit:]
+
+
+class ActionHandoff(Action):
+    """Queue the conversation for the contact center; pause the bot while an agent can answer."""
+
+    def name(self) -> str:
+        return "action_handoff"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        lang = common.language(tracker)
+        open_now = business_hours.is_open()
+        url = env("AGENT_CONSOLE_INTERNAL_URL") or f"{env('RASA_URL', 'http://127.0.0.1:5005')}/webhooks/agent_console/internal/handoff"
+        body = {
+            "sender_id": tracker.sender_id,
+            "channel": common.channel(tracker),
+            "language": lang,
+            "transcript": _transcript(tracker),
+            "after_hours": not open_now,
+        }
+        queued = False
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as session:
+                async with session.post(url, json=body, headers={"Authorization": f"Bearer {secret('AGENT_CONSOLE_INTERNAL_TOKEN')}"}) as resp:
+                    queued = resp.status < 300
+                    if not queued:
+                        log.warning("handoff queue answered %s", resp.status)
+        except (aiohttp.ClientError, TimeoutError, OSError) as err:
+            log.warning("handoff queue unreachable: %s", type(err).__name__)
+        events: list[EventType] = [ActiveLoop(None), SlotSet("requested_slot", None)]
+        if not open_now:
+            dispatcher.utter_message(response="utter_handoff_after_hours", hours_text=business_hours.describe(lang))
+            return events
+        if not queued:
+            dispatcher.utter_message(response="utter_backend_unavailable")
+            return events
+        dispatcher.utter_message(response="utter_handoff")
+        return events + [ConversationPaused()]
+
+
+class ActionSessionStart(Action):
+    """A new session keeps only the language and the last reference, never a half-filled form."""
+
+    def name(self) -> str:
+        return "action_session_start"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        events: list[EventType] = [SessionStarted()]
+        for name in CARRIED_OVER:
+            value = tracker.get_slot(name)
+            if value is not None:
+                events.append(SlotSet(name, value))
+        events.append(ActionExecuted("action_listen"))
+        return events
+
+

@@ -1,0 +1,277 @@
+"""Status lookup and rating, by reference number, never disclosing a request without proof."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions import common
+from backend_client import CaseRequest, CaseStoreError, CaseStoreUnavailable, Conflict, InvalidReference, NotFoundOrUnverified, RateLimited
+from bot import labels, refcode
+from bot.i18n import format_day
+
+log = logging.getLogger(__name__)
+
+OWNER = "owner"
+FAILED = "failed"
+INTERRUPTIONS = {"help", "cancel", "switch_language", "human_handoff"}
+
+
+def parse_reference(dispatcher: CollectingDispatcher, value: str) -> str | None:
+    """Canonical reference, or None after telling the person what is wrong (in their language)."""
+    try:
+        return refcode.parse(value)
+    except refcode.BadCheckDigit:
+        dispatcher.utter_message(response="utter_reference_bad_digit")
+    except refcode.MalformedReference:
+        dispatcher.utter_message(response="utter_reference_malformed")
+    return None
+
+
+def _proof(tracker: Tracker, proof: str | None) -> dict[str, Any]:
+    if proof == OWNER or not proof:
+        return {"requester_id": common.requester_id(tracker)}
+    return {"pin": proof} if len(proof) == 6 else {"phone_tail": proof}
+
+
+async def owner_can_see(tracker: Tracker, reference: str) -> bool:
+    try:
+        await common.client().get_request(reference, requester_id=common.requester_id(tracker))
+        return True
+    except (NotFoundOrUnverified, InvalidReference, RateLimited, CaseStoreUnavailable):
+        return False
+
+
+def _reference_candidates(tracker: Tracker) -> list[str]:
+    values = common.entity_values(tracker, "reference")
+    text = common.user_text(tracker)
+    if not values and not common.is_payload(text) and any(ch.isdigit() for ch in refcode.canonical_digits(text)):
+        values = [text]
+    return values
+
+
+class ReferenceFormValidation(FormValidationAction):
+    """Shared by the status and rating forms: reference first, then proof when needed."""
+
+    reference_slot = ""
+
+    async def get_validation_events(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        return [SlotSet(name, value) for name, value in tracker.slots_to_validate().items()]
+
+    async def _extract_reference(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
+        if tracker.get_slot("requested_slot") != self.reference_slot or common.intent(tracker) in INTERRUPTIONS:
+            return {}
+        values = _reference_candidates(tracker)
+        if not values:
+            dispatcher.utter_message(response="utter_reference_malformed")
+            return {self.reference_slot: None}
+        reference = parse_reference(dispatcher, values[0])
+        if reference is None:
+            return {self.reference_slot: None}
+        out: dict[str, Any] = {self.reference_slot: reference}
+        if await owner_can_see(tracker, reference):
+            out["status_proof"] = OWNER
+        return out
+
+    async def extract_status_proof(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        if tracker.get_slot("requested_slot") != "status_proof" or common.intent(tracker) in INTERRUPTIONS:
+            return {}
+        digits = common.digits_only(common.user_text(tracker))
+        if len(digits) in (4, 6):
+            return {"status_proof": digits}
+        dispatcher.utter_message(response="utter_ask_status_proof")
+        return {"status_proof": None}
+
+
+class ValidateStatusForm(ReferenceFormValidation):
+    reference_slot = "status_reference"
+
+    def name(self) -> str:
+        return "validate_status_form"
+
+    async def extract_status_reference(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        return await self._extract_reference(dispatcher, tracker)
+
+
+class ValidateRatingForm(ReferenceFormValidation):
+    reference_slot = "rating_reference"
+
+    def name(self) -> str:
+        return "validate_rating_form"
+
+    async def extract_rating_reference(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        return await self._extract_reference(dispatcher, tracker)
+
+    async def extract_rating_score(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        if tracker.get_slot("requested_slot") != "rating_score" or common.intent(tracker) in INTERRUPTIONS:
+            return {}
+        values = common.entity_values(tracker, "rating") or [common.digits_only(common.user_text(tracker))]
+        if values and values[0] in {"1", "2", "3", "4", "5"}:
+            return {"rating_score": values[0]}
+        return {"rating_score": None}
+
+    async def extract_rating_resolved(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        if tracker.get_slot("requested_slot") != "rating_resolved" or common.intent(tracker) in INTERRUPTIONS:
+            return {}
+        name = common.intent(tracker)
+        if name in ("affirm", "deny"):
+            return {"rating_resolved": "yes" if name == "affirm" else "no"}
+        return {"rating_resolved": None}
+
+    async def extract_rating_comment(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        if tracker.get_slot("requested_slot") != "rating_comment" or common.intent(tracker) in INTERRUPTIONS:
+            return {}
+        text = common.user_text(tracker)
+        if common.intent(tracker) == "deny" or common.is_payload(text):
+            return {"rating_comment": "-"}
+        return {"rating_comment": text[:1000]}
+
+
+def _prefill_reference(dispatcher: CollectingDispatcher, tracker: Tracker, fallback: str | None) -> str | None:
+    values = common.entity_values(tracker, "reference")
+    if values:
+        return parse_reference(dispatcher, values[0])
+    return fallback
+
+
+class ActionStartStatus(Action):
+    def name(self) -> str:
+        return "action_start_status"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        reference = _prefill_reference(dispatcher, tracker, None)
+        events: list[EventType] = [SlotSet("status_reference", reference), SlotSet("status_proof", None), SlotSet("requested_slot", None)]
+        if reference and await owner_can_see(tracker, reference):
+            events.append(SlotSet("status_proof", OWNER))
+        return events
+
+
+class ActionStartRating(Action):
+    def name(self) -> str:
+        return "action_start_rating"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        reference = _prefill_reference(dispatcher, tracker, tracker.get_slot("status_reference") or tracker.get_slot("last_reference"))
+        proof = tracker.get_slot("status_proof") if reference and reference == tracker.get_slot("status_reference") else None
+        events: list[EventType] = [
+            SlotSet("rating_reference", reference),
+            SlotSet("status_proof", proof),
+            SlotSet("rating_score", None),
+            SlotSet("rating_resolved", None),
+            SlotSet("rating_comment", None),
+            SlotSet("requested_slot", None),
+        ]
+        if reference and not proof and await owner_can_see(tracker, reference):
+            events.append(SlotSet("status_proof", OWNER))
+        return events
+
+
+def status_message(req: CaseRequest, lang: str) -> dict[str, Any]:
+    escalation = ""
+    if req.escalation_level:
+        escalation = f"\nتم تصعيد الطلب (مستوى {req.escalation_level})" if lang == "ar" else f"\nEscalated (level {req.escalation_level})"
+    answer = ""
+    if req.answer:
+        answer = ("\nرد الجهة: " if lang == "ar" else "\nReply: ") + req.answer
+    return {
+        "reference_display": req.reference_display,
+        "status_label": labels.label("status", req.status, lang),
+        "entity_label": req.entity.name(lang),
+        "due_label": format_day(req.due_at, lang) if req.due_at else "-",
+        "escalation_text": escalation,
+        "answer_text": answer,
+    }
+
+
+class ActionCheckStatus(Action):
+    def name(self) -> str:
+        return "action_check_status"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        reference = tracker.get_slot("status_reference")
+        lang = common.language(tracker)
+        done: list[EventType] = [SlotSet("requested_slot", None)]
+        if not reference:
+            return done
+        try:
+            req = await common.client().get_request(reference, **_proof(tracker, tracker.get_slot("status_proof")))
+        except NotFoundOrUnverified:
+            dispatcher.utter_message(response="utter_status_not_found")
+            return done + [SlotSet("status_reference", None), SlotSet("status_proof", None)]
+        except RateLimited:
+            dispatcher.utter_message(response="utter_rate_limited")
+            return done + [SlotSet("status_reference", None), SlotSet("status_proof", None)]
+        except (InvalidReference, CaseStoreError):
+            dispatcher.utter_message(response="utter_backend_unavailable")
+            return done + [SlotSet("status_reference", None), SlotSet("status_proof", None)]
+        dispatcher.utter_message(response="utter_status", **status_message(req, lang))
+        if req.status in ("answered", "closed") and req.rating is None:
+            dispatcher.utter_message(response="utter_status_rate_offer")
+        return done + [SlotSet("last_reference", req.reference)]
+
+
+class ActionSubmitRating(Action):
+    def name(self) -> str:
+        return "action_submit_rating"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        reference = tracker.get_slot("rating_reference")
+        score = tracker.get_slot("rating_score")
+        resolved = tracker.get_slot("rating_resolved") == "yes"
+        comment = tracker.get_slot("rating_comment")
+        clear = [SlotSet(s, None) for s in ("rating_score", "rating_resolved", "rating_comment", "requested_slot")]
+        if not reference or not score:
+            return clear
+        try:
+            await common.client().rate(
+                reference, int(score), resolved, None if comment in (None, "-") else comment,
+                **_proof(tracker, tracker.get_slot("status_proof")),
+            )
+        except Conflict:
+            dispatcher.utter_message(response="utter_not_ratable")
+            return clear
+        except (NotFoundOrUnverified, InvalidReference):
+            dispatcher.utter_message(response="utter_status_not_found")
+            return clear
+        except RateLimited:
+            dispatcher.utter_message(response="utter_rate_limited")
+            return clear
+        except CaseStoreError:
+            dispatcher.utter_message(response="utter_backend_unavailable")
+            return clear
+        dispatcher.utter_message(response="utter_rating_thanks")
+        if not resolved:
+            dispatcher.utter_message(response="utter_offer_reopen")
+            return clear + [SlotSet("reopen_offered", True), SlotSet("last_reference", reference)]
+        return clear + [SlotSet("reopen_offered", False)]
+
+
+class ActionReopenRequest(Action):
+    def name(self) -> str:
+        return "action_reopen_request"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        reference = tracker.get_slot("rating_reference") or tracker.get_slot("last_reference")
+        lang = common.language(tracker)
+        if not reference:
+            dispatcher.utter_message(response="utter_ask_status_reference")
+            return [SlotSet("reopen_offered", False)]
+        try:
+            req = await common.client().reopen(reference, **_proof(tracker, tracker.get_slot("status_proof")))
+        except (NotFoundOrUnverified, Conflict, InvalidReference, RateLimited):
+            dispatcher.utter_message(response="utter_reopen_failed")
+            return [SlotSet("reopen_offered", False)]
+        except CaseStoreError:
+            dispatcher.utter_message(response="utter_backend_unavailable")
+            return [SlotSet("reopen_offered", False)]
+        dispatcher.utter_message(
+            response="utter_reopened",
+            reference_display=req.reference_display,
+            due_label=format_day(req.due_at, lang) if req.due_at else "-",
+        )
+        return [SlotSet("reopen_offered", False), SlotSet("rating_reference", None)]

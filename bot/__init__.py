@@ -1,0 +1,1 @@
+"""What every part of the Bekhedmetkom gateway shares: settings, language, i18n, references, privacy."""

@@ -1,0 +1,76 @@
+"""Text outside the Rasa domain (channel chrome, IVR menus, the agent page), via Babel catalogs.
+
+Catalogs live in bot/locale/<lang>/LC_MESSAGES/<domain>.po, one gettext domain per room
+(`channels`, `voice`, `console`, ...), so each room owns its own file. The .po files are read
+directly with Babel (no compile step to forget): `pybabel extract/update` still maintain them.
+Dates and numbers go through Babel with an explicit locale (`ar_JO`, `en_001`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import io
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_date, format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+from babel.support import NullTranslations, Translations
+
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+LANGUAGES = ("ar", "en")
+# CLDR has no en_JO; en_001 (international English) gives day-month-year as Jordan writes it.
+BABEL_LOCALES = {"ar": "ar_JO", "en": "en_001"}
+AMMAN = ZoneInfo("Asia/Amman")
+
+
+def lang_or_default(language: str | None) -> str:
+    return language if language in LANGUAGES else "ar"
+
+
+@functools.lru_cache(maxsize=None)
+def translations(domain: str, language: str) -> NullTranslations:
+    po = LOCALE_DIR / lang_or_default(language) / "LC_MESSAGES" / f"{domain}.po"
+    if not po.exists():
+        raise FileNotFoundError(f"no catalog {po}: add it (pybabel init -D {domain} -l {language} -d bot/locale)")
+    with po.open("rb") as f:
+        catalog = read_po(f, locale=BABEL_LOCALES[lang_or_default(language)], domain=domain)
+    buf = io.BytesIO()
+    write_mo(buf, catalog)
+    buf.seek(0)
+    return Translations(buf, domain=domain)
+
+
+def gettext(domain: str, language: str, message: str, **params: object) -> str:
+    text = translations(domain, language).gettext(message)
+    return text.format(**params) if params else text
+
+
+def ngettext(domain: str, language: str, singular: str, plural: str, n: int, **params: object) -> str:
+    """Arabic has six plural forms; the catalog's Plural-Forms header picks the right one."""
+    text = translations(domain, language).ngettext(singular, plural, n)
+    return text.format(n=format_number(n, language), **params)
+
+
+def format_number(n: int | float, language: str) -> str:
+    # ar_JO uses Latin digits by default in CLDR, which is also what Jordanians read in SMS.
+    return format_decimal(n, locale=BABEL_LOCALES[lang_or_default(language)])
+
+
+def format_day(value: dt.datetime | dt.date, language: str) -> str:
+    """A due date as people say it: 'Thursday, 26 November 2026' / 'الخميس، ٢٦ تشرين الثاني ٢٠٢٦'."""
+    if isinstance(value, dt.datetime):
+        value = value.astimezone(AMMAN).date()
+    return format_date(value, format="full", locale=BABEL_LOCALES[lang_or_default(language)])
+
+
+def format_moment(value: dt.datetime, language: str) -> str:
+    return format_datetime(value.astimezone(AMMAN), format="medium", locale=BABEL_LOCALES[lang_or_default(language)])
+
+
+def locale(language: str) -> Locale:
+    return Locale.parse(BABEL_LOCALES[lang_or_default(language)])

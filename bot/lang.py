@@ -1,0 +1,113 @@
+"""Which language to answer in, from one message and the conversation's current language.
+
+Rules (DESIGN.md "Language"): Arabic script -> ar; Arabizi (Latin-script Arabic) -> ar; longer
+Latin text -> langdetect restricted to ar/en, with our own checks; short or ambiguous text
+("ok", "hi", a number, an emoji) keeps the current language.
+
+langdetect is weak on short text and knows no Arabizi (it calls "3ndi shakwa" Somali or
+Indonesian), so it is only consulted for Latin text of four words or more that our Arabizi
+score does not already claim.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from bot.arabic import arabic_ratio
+
+AR, EN = "ar", "en"
+
+# Jordanian/Levantine words as they are spelled in Latin letters. Seeing two of them, or one
+# with a digit-letter (3, 7, 2, 5 inside a word), is a strong Arabizi signal.
+_ARABIZI_WORDS = frozenset(
+    """
+    ana inta inti enta enti ento intu e7na i7na ihna hay hada hadi hek heik hik shu sho esh eish
+    wein wen weyn lesh leish laish lei4 kif keef kaif mish msh mesh bdi bade badi biddi bidi baddi
+    3ndi 3andi andi 3nd 3ala 3al 3a ma mafi mafeesh fi fe feh feeh ya yalla yallah wallah walla
+    wallahi inshallah inshalla mashallah habibi 7abibi zalameh zalame shukran shokran merci
+    ahlan ahla marhaba mar7aba marhaban salam salamu alaikum 3alaikum sabah saba7 masa
+    el il al b bel bil min mn men la2 laa aywa aiwa ah akeed tamam mnee7 mni7 kteer ktir
+    shakwa shakwe shakwaa talab talabi mo3amaleh mo3amale mu3amala mowazaf mwazaf muwazzaf
+    baladiyeh baladieh baladiya ma2 may mayy mai moya mayye kahraba kahrabaa dawleh 7ukumeh
+    hukumeh 7kumeh ra2m raqam tarkhees terkhees jawaz hawiyeh hawiyye
+    e2tira7 iqtira7 eqtira7 2a3ref ba3ref a3ref bas hala2 halla2 hassa hessa lissa lessa
+    sar sarat sarli sarelna 9arli sarlo mawdoo3 4ukran yslmo yislamo yeslamo yesalmo tislam
+    """.split()
+)
+_DIGIT_LETTER = re.compile(r"(?i)(?:[a-z][2357689]|[2357689][a-z])")
+_WORD = re.compile(r"[A-Za-z0-9']+")
+_LATIN = re.compile(r"[A-Za-z]")
+# English words that make a short text clearly English even when it is short.
+_EN_WORDS = frozenset(
+    """
+    the a an i you we my your our is are was were have has had want would like please help
+    need how what when where why who which can could should will not no yes thanks thank
+    complaint complain suggestion suggest report status check rate request english arabic
+    water electricity municipality employee department ministry license licence passport
+    """.split()
+)
+# Texts both communities type; they never change the language on their own.
+_AMBIGUOUS = frozenset("ok okay k kk hi hii hello hey bye yes no lol thx 👍".split())
+
+
+def arabizi_score(text: str) -> float:
+    words = [w.lower() for w in _WORD.findall(text)]
+    letters_words = [w for w in words if _LATIN.search(w)]
+    if not letters_words:
+        return 0.0
+    hits = sum(1 for w in letters_words if w in _ARABIZI_WORDS or w.rstrip("hs") in _ARABIZI_WORDS)
+    digit_letter = sum(1 for w in letters_words if _DIGIT_LETTER.search(w) and not w.isdigit())
+    en_hits = sum(1 for w in letters_words if w in _EN_WORDS)
+    return (hits + 1.5 * digit_letter - 0.8 * en_hits) / len(letters_words)
+
+
+@functools.lru_cache(maxsize=1)
+def _detector_factory():  # type: ignore[no-untyped-def]
+    from langdetect.detector_factory import DetectorFactory, PROFILES_DIRECTORY
+
+    factory = DetectorFactory()
+    factory.load_profile(PROFILES_DIRECTORY)
+    factory.seed = 0
+    return factory
+
+
+def _langdetect_ar_en(text: str) -> str | None:
+    """langdetect limited to ar/en: compare only those two probabilities (deterministic seed)."""
+    try:
+        detector = _detector_factory().create()
+        detector.set_prior_map({"ar": 0.5, "en": 0.5})
+        detector.append(text)
+        probs = {p.lang: p.prob for p in detector.get_probabilities()}
+    except Exception:  # langdetect raises on text with no features
+        return None
+    if probs.get("en", 0) > 0.7:
+        return EN
+    if probs.get("ar", 0) > 0.7:
+        return AR
+    return None
+
+
+def detect(text: str, current: str | None = None) -> str | None:
+    """The language to answer in, or `current` (possibly None) when the text does not say."""
+    stripped = text.strip()
+    if not stripped:
+        return current
+    if arabic_ratio(stripped) >= 0.3:
+        return AR
+    words = [w.lower() for w in _WORD.findall(stripped) if _LATIN.search(w)]
+    if not words:
+        return current  # digits, emoji, punctuation
+    if len(words) <= 2 and all(w in _AMBIGUOUS for w in words):
+        return current
+    score = arabizi_score(stripped)
+    if score >= 0.34 or (len(words) <= 3 and score > 0.0 and not any(w in _EN_WORDS for w in words)):
+        return AR
+    if len(words) >= 4:
+        guess = _langdetect_ar_en(stripped)
+        if guess is not None:
+            return guess
+        return EN
+    if any(w in _EN_WORDS for w in words):
+        return EN
+    return current if current else EN

@@ -1,0 +1,243 @@
+"""Start the whole system: case store, action server, Rasa server (and train first if needed).
+
+    python -m bot.launcher train   # train only when config, domain, data or components changed
+    python -m bot.launcher run     # everything, on SQLite by default; Ctrl-C stops all
+    python -m bot.launcher endpoints  # print the endpoints.yml the environment selects
+
+Used by `make run`, the e2e tests and the benchmarks, so all three start the same way.
+Environment (README "Configuration"): TRACKER_STORE_URL, LOCK_STORE_URL, RASA_PORT,
+ACTION_SERVER_PORT, CASE_STORE_PORT, CASE_STORE_DATABASE_URL, RASA_TOKEN, ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import yaml
+
+from bot.settings import ROOT, VAR, env, secret
+
+MODEL_DIR = ROOT / "models"
+MODEL = MODEL_DIR / "bekh.tar.gz"
+FINGERPRINT = MODEL_DIR / "bekh.fingerprint"
+PYTHON = sys.executable
+RASA = str(Path(sys.executable).with_name("rasa"))
+TRAINING_INPUTS = ["config.yml", "domain.yml", "nlu_data", "bot/nlu_components.py", "bot/arabic.py", "bot/lang.py", "bot/refcode.py"]
+
+
+def fingerprint() -> str:
+    h = hashlib.sha256()
+    for item in TRAINING_INPUTS:
+        path = ROOT / item
+        files = sorted(path.rglob("*")) if path.is_dir() else [path]
+        for f in files:
+            if f.is_file():
+                h.update(str(f.relative_to(ROOT)).encode())
+                h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def train_if_needed(force: bool = False) -> Path:
+    current = fingerprint()
+    if not force and MODEL.exists() and FINGERPRINT.exists() and FINGERPRINT.read_text().strip() == current:
+        print(f"model up to date: {MODEL.relative_to(ROOT)}", flush=True)
+        return MODEL
+    print("training the model (config, domain, data or NLU components changed)...", flush=True)
+    MODEL_DIR.mkdir(exist_ok=True)
+    cmd = [RASA, "train", "--data", "nlu_data", "--domain", "domain.yml", "--config", "config.yml",
+           "--out", str(MODEL_DIR), "--fixed-model-name", "bekh", "--force"]
+    subprocess.run(cmd, cwd=ROOT, check=True)
+    FINGERPRINT.write_text(current)
+    return MODEL
+
+
+def _sql_tracker(url: str) -> dict[str, object]:
+    if url.startswith("sqlite:///"):
+        return {"type": "SQL", "dialect": "sqlite", "db": url[len("sqlite:///"):]}
+    u = urlparse(url)
+    if not u.scheme.startswith("postgres"):
+        raise SystemExit(f"TRACKER_STORE_URL {url!r}: use sqlite:///path or postgresql://user@host:port/db")
+    out: dict[str, object] = {"type": "SQL", "dialect": "postgresql", "url": u.hostname or "127.0.0.1",
+                              "port": u.port or 5432, "db": (u.path or "/rasa").lstrip("/")}
+    if u.username:
+        out["username"] = u.username
+    if u.password:
+        out["password"] = u.password
+    return out
+
+
+def endpoints(action_port: int) -> dict[str, object]:
+    tracker = env("TRACKER_STORE_URL") or f"sqlite:///{VAR / 'rasa_tracker.db'}"
+    data: dict[str, object] = {
+        "action_endpoint": {"url": env("ACTION_SERVER_URL") or f"http://127.0.0.1:{action_port}/webhook"},
+        "tracker_store": _sql_tracker(tracker),
+    }
+    lock = env("LOCK_STORE_URL")
+    if lock:
+        u = urlparse(lock)
+        data["lock_store"] = {"type": "redis", "url": u.hostname or "127.0.0.1", "port": u.port or 6379,
+                              "db": int((u.path or "/0").lstrip("/") or 0), "key_prefix": env("LOCK_STORE_PREFIX", "bekh")}
+        if u.password:
+            data["lock_store"]["password"] = u.password  # type: ignore[index]
+    return data
+
+
+def write_endpoints(action_port: int, path: Path | None = None) -> Path:
+    path = path or VAR / "endpoints.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(endpoints(action_port), sort_keys=False))
+    return path
+
+
+def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {proc.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status < 500:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} not ready after {timeout:.0f}s")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class System:
+    """The running processes; `stop()` ends them all."""
+
+    rasa_port: int
+    action_port: int
+    case_store_port: int
+    env: dict[str, str]
+    procs: list[subprocess.Popen] = field(default_factory=list)
+    log_dir: Path = VAR / "logs"
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://127.0.0.1:{self.rasa_port}"
+
+    @property
+    def case_store_url(self) -> str:
+        return f"http://127.0.0.1:{self.case_store_port}"
+
+    def _spawn(self, name: str, cmd: list[str], extra: dict[str, str] | None = None) -> subprocess.Popen:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        out = open(self.log_dir / f"{name}.log", "ab")
+        proc = subprocess.Popen(cmd, cwd=ROOT, env={**self.env, **(extra or {})}, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def start(self, rasa_processes: int = 1, timeout: float = 180) -> "System":
+        cs = self._spawn("case_store", [PYTHON, "-m", "case_store", "serve", "--host", "127.0.0.1", "--port", str(self.case_store_port)])
+        act = self._spawn("actions", [RASA, "run", "actions", "--actions", "actions", "--port", str(self.action_port)],
+                          {"SANIC_HOST": "127.0.0.1"})
+        ep = write_endpoints(self.action_port, Path(self.env.get("BEKH_VAR_DIR", str(VAR))) / "endpoints.yml")
+        rasa_cmd = [RASA, "run", "--model", str(MODEL), "--endpoints", str(ep), "--credentials", "credentials.yml",
+                    "--interface", "127.0.0.1", "--port", str(self.rasa_port), "--enable-api",
+                    "--auth-token", self.env["RASA_TOKEN"]]
+        rasa = self._spawn("rasa", rasa_cmd)
+        wait_http(f"{self.case_store_url}/healthz", 60, cs)
+        wait_http(f"http://127.0.0.1:{self.action_port}/health", 60, act)
+        wait_http(f"{self.rasa_url}/", timeout, rasa)
+        # "/" answers before the model is loaded; /status (authenticated) answers after.
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                req = urllib.request.Request(f"{self.rasa_url}/status?token={self.env['RASA_TOKEN']}")
+                with urllib.request.urlopen(req, timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if rasa.poll() is not None:
+                raise RuntimeError("rasa exited while loading the model; see var/logs/rasa.log")
+            if time.monotonic() > deadline:
+                raise TimeoutError("rasa did not load the model in time")
+            time.sleep(0.5)
+        return self
+
+    def stop(self) -> None:
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for p in self.procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+        self.procs.clear()
+
+
+def system_env(overrides: dict[str, str] | None = None) -> dict[str, str]:
+    base = dict(os.environ)
+    base.setdefault("RASA_TOKEN", secret("RASA_TOKEN"))
+    base.setdefault("CASE_STORE_TOKEN", secret("CASE_STORE_TOKEN"))
+    base.setdefault("SENDER_ID_KEY", secret("SENDER_ID_KEY"))
+    base.setdefault("CASE_STORE_ENCRYPTION_KEY", secret("CASE_STORE_ENCRYPTION_KEY"))
+    base.setdefault("AGENT_CONSOLE_INTERNAL_TOKEN", secret("AGENT_CONSOLE_INTERNAL_TOKEN"))
+    base["PYTHONPATH"] = str(ROOT) + (os.pathsep + base["PYTHONPATH"] if base.get("PYTHONPATH") else "")
+    base.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+    base["RASA_TELEMETRY_ENABLED"] = "false"  # no usage data or crash reports leave the machine
+    base.update(overrides or {})
+    return base
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot.launcher")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train")
+    t.add_argument("--force", action="store_true")
+    sub.add_parser("run")
+    sub.add_parser("endpoints")
+    args = parser.parse_args(argv)
+    if args.cmd == "train":
+        train_if_needed(force=args.force)
+        return 0
+    if args.cmd == "endpoints":
+        print(yaml.safe_dump(endpoints(int(env("ACTION_SERVER_PORT", "5055") or 5055)), sort_keys=False))
+        return 0
+    train_if_needed()
+    rasa_port = int(env("RASA_PORT", "5005") or 5005)
+    e = system_env({"RASA_URL": f"http://127.0.0.1:{rasa_port}"})
+    system = System(rasa_port=rasa_port, action_port=int(env("ACTION_SERVER_PORT", "5055") or 5055),
+                    case_store_port=int(env("CASE_STORE_PORT", "8800") or 8800), env=e)
+    try:
+        system.start()
+        print(f"ready: Rasa {system.rasa_url}  actions :{system.action_port}  case store {system.case_store_url}", flush=True)
+        print(f"logs in {system.log_dir}; Ctrl-C stops everything", flush=True)
+        while all(p.poll() is None for p in system.procs):
+            time.sleep(1)
+        print("a process exited; stopping the rest (see var/logs/)", flush=True)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        system.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""Privacy helpers: keyed sender ids, field encryption, and a log filter that redacts.
+
+Tracker sender ids are HMAC-SHA256(SENDER_ID_KEY, "<channel>:<address>") so a leaked tracker
+store reveals no phone numbers or PSIDs, yet the same person always maps to the same id.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import re
+
+from bot.settings import get_settings
+
+
+def keyed_id(channel: str, address: str, key: bytes | None = None) -> str:
+    """Stable pseudonymous id for a (channel, address) pair: `<channel>_<32 hex>`."""
+    k = key if key is not None else get_settings().sender_id_key
+    digest = hmac.new(k, f"{channel}:{address}".encode(), hashlib.sha256).hexdigest()
+    return f"{channel}_{digest[:32]}"
+
+
+def phone_tail(phone: str, n: int = 4) -> str:
+    digits = re.sub(r"\D", "", phone.translate(str.maketrans("٠١٢٣٤٥٦٧٨٩", "0123456789")))
+    return digits[-n:]
+
+
+def normalise_phone(phone: str) -> str:
+    """Jordanian numbers to E.164 (+9627XXXXXXXX); other numbers keep their digits with '+'."""
+    digits = re.sub(r"\D", "", phone.translate(str.maketrans("٠١٢٣٤٥٦٧٨٩", "0123456789")))
+    if digits.startswith("00"):
+        digits = digits[2:]
+    if digits.startswith("07") and len(digits) == 10:
+        digits = "962" + digits[1:]
+    elif digits.startswith("7") and len(digits) == 9:
+        digits = "962" + digits
+    return "+" + digits if digits else ""
+
+
+def is_plausible_phone(phone: str) -> bool:
+    e164 = normalise_phone(phone)
+    if e164.startswith("+962"):
+        return re.fullmatch(r"\+9627[789]\d{7}", e164) is not None or re.fullmatch(r"\+962[2-6]\d{7}", e164) is not None
+    return 8 <= len(e164) - 1 <= 15
+
+
+def _fernet_key(secret: bytes) -> bytes:
+    return base64.urlsafe_b64encode(hashlib.sha256(b"bekhedmetkom-field-encryption:" + secret).digest())
+
+
+class FieldCipher:
+    """Authenticated encryption of single fields at rest (Fernet: AES-128-CBC + HMAC-SHA256)."""
+
+    def __init__(self, secret: bytes) -> None:
+        from cryptography.fernet import Fernet
+
+        if len(secret) < 16:
+            raise ValueError("the field-encryption key must be at least 16 bytes (set CASE_STORE_ENCRYPTION_KEY)")
+        self._f = Fernet(_fernet_key(secret))
+
+    def encrypt(self, value: str | None) -> str | None:
+        return None if value is None else self._f.encrypt(value.encode()).decode()
+
+    def decrypt(self, token: str | None) -> str | None:
+        return None if token is None else self._f.decrypt(token.encode()).decode()
+
+
+# --- log redaction ---------------------------------------------------------------------------
+
+_PATTERNS = [
+    (re.compile(r"\+?\d[\d\s\-]{7,}\d"), "<digits>"),  # phone numbers, PSIDs, references
+    (re.compile(r"[٠-٩]{4,}"), "<digits>"),
+    (re.compile(r"(?i)(bearer|token|secret|signature|password|access_token|appsecret_proof)([\"'=:\s]+)[^\s\"'&,]+"), r"\1\2<redacted>"),
+    (re.compile(r"[\u0600-\u06FF][\u0600-\u06FF\s]{3,}"), "<arabic-text>"),
+]
+
+
+def redact(message: str) -> str:
+    for pattern, repl in _PATTERNS:
+        message = pattern.sub(repl, message)
+    return message
+
+
+class RedactingFilter(logging.Filter):
+    """Last line of defence: scrub what slipped into a log record. Code must still not log PII."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            msg = record.getMessage()
+        except Exception:  # a broken format string must not take the service down
+            msg = str(record.msg)
+        record.msg = redact(msg)
+        record.args = ()
+        return True
+
+
+def install_log_redaction() -> None:
+    """Attach the filter to every handler of the root logger (and future ones via the root)."""
+    root = logging.getLogger()
+    flt = RedactingFilter()
+    for h in root.handlers:
+        h.addFilter(flt)
+    root.addFilter(flt)
+    # Rasa, Sanic and aiohttp log request bodies/paths at DEBUG: keep them at INFO at most.
+    for name in ("sanic.access", "aiohttp.access", "rasa.core.channels", "rasa.core.processor", "rasa_sdk.executor"):
+        logging.getLogger(name).addFilter(flt)

@@ -1,0 +1,117 @@
+"""Start the real system for end-to-end tests and benchmarks.
+
+`start_system()` trains the model if needed, starts a local recording server standing in for
+Meta's and Twilio's APIs, then the case store, action server and Rasa server (with every
+connector in credentials.yml) on free loopback ports, in a temporary var/ directory.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot import launcher
+from tests.support.recorder import Recorder
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class RunningSystem:
+    system: launcher.System
+    recorder: Recorder
+    env: dict[str, str]
+    var_dir: Path
+
+    @property
+    def rasa_url(self) -> str:
+        return self.system.rasa_url
+
+    @property
+    def case_store_url(self) -> str:
+        return self.system.case_store_url
+
+    @property
+    def case_store_token(self) -> str:
+        return self.env["CASE_STORE_TOKEN"]
+
+    def case_store_requests(self) -> list[dict[str, Any]]:
+        """Every request row, through the admin CLI (as an operator would look)."""
+        out = subprocess.run(
+            [launcher.PYTHON, "-m", "case_store", "list", "--json", "--limit", "1000"],
+            cwd=ROOT, env=self.env, capture_output=True, text=True, check=True, timeout=60,
+        )
+        return json.loads(out.stdout or "[]")
+
+    def tracker(self, sender_id: str) -> dict[str, Any]:
+        url = f"{self.rasa_url}/conversations/{sender_id}/tracker?token={self.env['RASA_TOKEN']}"
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return json.loads(r.read())
+
+    def stop(self) -> None:
+        self.system.stop()
+        self.recorder.stop()
+
+
+def start_system(extra_env: dict[str, str] | None = None, rasa_processes: int = 1) -> RunningSystem:
+    launcher.train_if_needed()
+    recorder = Recorder().start()
+    var_dir = Path(tempfile.mkdtemp(prefix="bekh-e2e-"))
+    ports = {name: launcher.free_port() for name in ("rasa", "actions", "case_store")}
+    rasa_url = f"http://127.0.0.1:{ports['rasa']}"
+    env = launcher.system_env(
+        {
+            "BEKH_ENV": "test",
+            "BEKH_VAR_DIR": str(var_dir),
+            "RASA_URL": rasa_url,
+            "PUBLIC_BASE_URL": rasa_url,
+            "CASE_STORE_URL": f"http://127.0.0.1:{ports['case_store']}",
+            "CASE_STORE_PORT": str(ports["case_store"]),
+            "CASE_STORE_DATABASE_URL": f"sqlite:///{var_dir / 'case_store.db'}",
+            "TRACKER_STORE_URL": f"sqlite:///{var_dir / 'rasa_tracker.db'}",
+            "CHANNEL_STATE_DATABASE_URL": f"sqlite:///{var_dir / 'channel_state.db'}",
+            "AGENT_CONSOLE_DATABASE_URL": f"sqlite:///{var_dir / 'agent_console.db'}",
+            "RASA_TOKEN": "e2e-rasa-token",
+            "CASE_STORE_TOKEN": "e2e-case-store-token",
+            "CASE_STORE_ENCRYPTION_KEY": "e2e-encryption-key-0123456789abcdef",
+            "SENDER_ID_KEY": "e2e-sender-id-key-0123456789",
+            "AGENT_CONSOLE_INTERNAL_TOKEN": "e2e-console-internal-token",
+            "MESSENGER_APP_SECRET": "e2e-app-secret",
+            "MESSENGER_VERIFY_TOKEN": "e2e-verify-token",
+            "MESSENGER_PAGE_ACCESS_TOKEN": "e2e-page-access-token",
+            "MESSENGER_GRAPH_URL": recorder.url,
+            "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+            "TWILIO_AUTH_TOKEN": "e2e-twilio-auth-token",
+            "TWILIO_API_BASE_URL": recorder.url,
+            "TWILIO_SMS_FROM": "+96265008080",
+            **(extra_env or {}),
+        }
+    )
+    env.pop("CI_NO_NETWORK", None)
+    system = launcher.System(rasa_port=ports["rasa"], action_port=ports["actions"], case_store_port=ports["case_store"],
+                             env=env, log_dir=var_dir / "logs")
+    try:
+        system.start(rasa_processes=rasa_processes)
+    except Exception:
+        system.stop()
+        recorder.stop()
+        for log in sorted((var_dir / "logs").glob("*.log")):
+            print(f"--- {log.name} (tail) ---\n" + log.read_text(errors="replace")[-3000:])
+        raise
+    return RunningSystem(system, recorder, env, var_dir)
+
+
+def rest_turn(running: RunningSystem, sender: str, text: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One turn through Rasa's stock REST channel (for dialog tests and the baseline bench)."""
+    body = json.dumps({"sender": sender, "message": text, "metadata": metadata or {}}).encode()
+    req = urllib.request.Request(f"{running.rasa_url}/webhooks/rest/webhook", data=body,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())
+
+

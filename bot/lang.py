@@ -33,6 +33,10 @@ _ARABIZI_WORDS = frozenset(
     hukumeh 7kumeh ra2m raqam tarkhees terkhees jawaz hawiyeh hawiyye
     e2tira7 iqtira7 eqtira7 2a3ref ba3ref a3ref bas hala2 halla2 hassa hessa lissa lessa
     sar sarat sarli sarelna 9arli sarlo mawdoo3 4ukran yslmo yislamo yeslamo yesalmo tislam
+    kifak kifik kefak keefak kifkom kifkon mashi mashy emta imta amta bkhalas b5alas khalas 5alas
+    5alaas bas ba3d ba3den ba3dain hal2 hela2 lal2an ya3ni y3ni ma3 m3 ma3i m3i 3indi 3inna
+    mneeh mnih 7elo 7ilo helo tayeb tayyeb tab inno enno 2inno ya3teek ya3tik 3afye 3afyeh
+    ra7 ra7et bro7 rohet wala wla ahh la2a lesa mesh mush sho2el shoghl shu9 dawam dawra
     """.split()
 )
 _DIGIT_LETTER = re.compile(r"(?i)(?:[a-z][2357689]|[2357689][a-z])")
@@ -42,6 +46,12 @@ _LATIN = re.compile(r"[A-Za-z]")
 _EN_WORDS = frozenset(
     """
     the a an i you we my your our is are was were have has had want would like please help
+    it that this these those there here it's i'm don't can't isn't any some all every much many
+    good morning evening afternoon night day today tomorrow yesterday week month time update
+    cancel forget stop start again more less new old long why still yet already just only also
+    and or but if then so because about for from with without into over under after before
+    do does did done doing get got go going come came see know think say said tell ask answer
+    ref reference number phone call message send sent received problem issue service office
     need how what when where why who which can could should will not no yes thanks thank
     complaint complain suggestion suggest report status check rate request english arabic
     water electricity municipality employee department ministry license licence passport

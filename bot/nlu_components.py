@@ -112,18 +112,19 @@ _CLITICS = ("و", "ب", "ل", "ف", "ك")
 
 
 def _variants(token: str) -> List[str]:
-    """Token as typed, and without a leading conjunction/preposition glued to "ال"."""
+    """The token as typed and without the particles people glue on: و ب ل ف ك, "لل" for "لال",
+    and the Jordanian "ع"/"عال" for على ("عالأحوال"). A variant only matters if it is a
+    catalogue name, so stripping too much never invents a match."""
     out = [token]
-    t = token
-    if t.startswith("لل") and len(t) > 3:
-        out.append("ال" + t[2:])
-    for c in _CLITICS:
-        if t.startswith(c) and t[1:].startswith("ال") and len(t) > 3:
-            out.append(t[1:])
-            if t[1:].startswith("بال") or t[1:].startswith("وال"):
-                out.append(t[2:])
-    if t.startswith("وبال") or t.startswith("فبال"):
-        out.append(t[2:])
+    if token.startswith("لل") and len(token) > 3:
+        out.append("ال" + token[2:])
+    if token.startswith("عال") and len(token) > 4:
+        out.append(token[1:])
+    rest = token
+    for _ in range(2):  # at most two particles: "وبال..."
+        if len(rest) > 3 and rest[0] in _CLITICS:
+            rest = rest[1:]
+            out.append(rest)
     return out
 
 
@@ -149,9 +150,13 @@ class CatalogueEntityExtractor(GraphComponent, EntityExtractorMixin):
     ) -> "CatalogueEntityExtractor":
         return cls({}, model_storage, resource)
 
-    @staticmethod
-    def _key(text: str) -> str:
-        tokens = WhitespaceTokenizer({}).tokenize(Message({TEXT: text}), TEXT)
+    _tokenizer: Optional[WhitespaceTokenizer] = None
+
+    @classmethod
+    def _key(cls, text: str) -> str:
+        if cls._tokenizer is None:
+            cls._tokenizer = WhitespaceTokenizer(WhitespaceTokenizer.get_default_config())
+        tokens = cls._tokenizer.tokenize(Message({TEXT: text}), TEXT)
         return " ".join(normalise(t.text) for t in tokens)
 
     def train(self, training_data: TrainingData) -> Resource:

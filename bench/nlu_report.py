@@ -1,0 +1,177 @@
+"""NLU figures on the held-out set (never trained on), and single-user turn latency.
+
+    python bench/nlu_report.py [--no-latency] [--turns 40]
+
+Prints intent F1 per intent and per variety (msa, dialect, arabizi, en), macro-F1, language
+detection accuracy (tests/nlu/language_heldout.yml), reference extraction accuracy, and the
+p50/p95 of a whole turn through the running system (REST channel, one user).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+
+from bot import lang, refcode  # noqa: E402
+from bot.launcher import MODEL, train_if_needed  # noqa: E402
+
+HELDOUT = ROOT / "tests" / "nlu" / "heldout.yml"
+LANG_HELDOUT = ROOT / "tests" / "nlu" / "language_heldout.yml"
+
+
+def load_heldout() -> list[tuple[str, str, str, list[str]]]:
+    """(text, intent, variety, [reference digits]) for every held-out example."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    data = yaml.safe_load(HELDOUT.read_text(encoding="utf-8"))
+    out = []
+    for item in data["nlu"]:
+        variety = (item.get("metadata") or {}).get("variety", "?")
+        td = load_data_from_block(item)
+        for text, refs in td:
+            out.append((text, item["intent"], variety, refs))
+    _ = load_data
+    return out
+
+
+def load_data_from_block(item: dict) -> list[tuple[str, list[str]]]:
+    from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader
+
+    reader = RasaYAMLReader()
+    td = reader.reads(yaml.safe_dump({"version": "3.1", "nlu": [{"intent": item["intent"], "examples": item["examples"]}]}, allow_unicode=True))
+    rows = []
+    for m in td.intent_examples:
+        refs = [refcode.canonical_digits(str(e["value"])) for e in m.get("entities", []) if e["entity"] == "reference"]
+        rows.append((m.get("text"), refs))
+    return rows
+
+
+def f1_table(rows: list[tuple[str, str, str]]) -> tuple[dict[str, float], float]:
+    """rows: (gold, predicted, variety) -> per-intent F1 and macro-F1."""
+    intents = sorted({g for g, _, _ in rows})
+    per = {}
+    for intent in intents:
+        tp = sum(1 for g, p, _ in rows if g == intent and p == intent)
+        fp = sum(1 for g, p, _ in rows if g != intent and p == intent)
+        fn = sum(1 for g, p, _ in rows if g == intent and p != intent)
+        prec = tp / (tp + fp) if tp + fp else 0.0
+        rec = tp / (tp + fn) if tp + fn else 0.0
+        per[intent] = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+    return per, statistics.mean(per.values()) if per else 0.0
+
+
+async def parse_all(texts: list[str]) -> list[dict]:
+    from rasa.core.agent import load_agent
+
+    agent = await load_agent(model_path=str(MODEL))
+    out = []
+    for t in texts:
+        out.append(await agent.parse_message(t))
+    return out
+
+
+def training_texts() -> set[str]:
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    from bot.arabic import normalise
+
+    out: set[str] = set()
+    for f in sorted((ROOT / "nlu_data").glob("nlu_*.yml")):
+        out |= {normalise(m.get("text")) for m in load_data(str(f)).intent_examples}
+    return out
+
+
+def nlu_figures() -> dict[str, float]:
+    from bot.arabic import normalise
+
+    seen = training_texts()
+    all_rows = load_heldout()
+    rows = [r for r in all_rows if normalise(r[0]) not in seen]
+    print(f"held-out examples: {len(all_rows)}; scored after dropping {len(all_rows) - len(rows)} that also occur in training")
+    parsed = asyncio.run(parse_all([r[0] for r in rows]))
+    table = [(gold, p["intent"]["name"], variety) for (text, gold, variety, _), p in zip(rows, parsed)]
+    per, macro = f1_table(table)
+    print(f"{'intent':20} F1")
+    for intent, f in sorted(per.items()):
+        print(f"  {intent:20} {f:.3f}")
+    print(f"intent macro-F1 (all): {macro:.3f}")
+    figures = {"macro_f1": macro}
+    for variety in ("msa", "dialect", "arabizi", "en"):
+        sub = [r for r in table if r[2] == variety]
+        _, m = f1_table(sub)
+        acc = sum(1 for g, p, _ in sub if g == p) / len(sub) if sub else 0
+        print(f"  variety {variety:8} macro-F1 {m:.3f}  accuracy {acc:.3f}  (n={len(sub)})")
+        figures[f"f1_{variety}"] = m
+    wrong = [(text, gold, p["intent"]["name"]) for (text, gold, _, _), p in zip(rows, parsed) if p["intent"]["name"] != gold]
+    print(f"misclassified: {len(wrong)} (first 15)")
+    for text, gold, pred in wrong[:15]:
+        print(f"  [{gold} -> {pred}] {text[:70]}")
+    # reference extraction: every held-out reference must come out exactly, digits canonical
+    want = [(refs, p) for (_, _, _, refs), p in zip(rows, parsed) if refs]
+    ok = sum(1 for refs, p in want if sorted(refs) == sorted(e["value"] for e in p["entities"] if e["entity"] == "reference"))
+    print(f"reference extraction: {ok}/{len(want)} = {ok / max(1, len(want)):.3f}")
+    figures["reference"] = ok / max(1, len(want))
+    # language: as the dialogue applies it (ambiguous text keeps the current language)
+    samples = yaml.safe_load(LANG_HELDOUT.read_text(encoding="utf-8"))["samples"]
+    correct = 0
+    misses = []
+    for s in samples:
+        current = "en" if s["expected"] == "ar" else "ar"  # start from the *other* language: a real test
+        got = lang.detect(str(s["text"]), current=current)
+        expected = current if s["expected"] == "keep" else s["expected"]
+        correct += got == expected
+        if got != expected:
+            misses.append((s["text"], s["expected"], got))
+    print(f"language detection: {correct}/{len(samples)} = {correct / len(samples):.3f}")
+    for text, exp, got in misses[:10]:
+        print(f"  miss: {text!r} expected {exp} got {got}")
+    figures["language"] = correct / len(samples)
+    return figures
+
+
+def latency(turns: int) -> None:
+    from tests.e2e.harness import rest_turn, start_system
+
+    running = start_system()
+    try:
+        script = ["مرحبا", "بدي اقدم شكوى على الترخيص", "الموظف صرخ علي وما خلص معاملتي", "0791234567", "hello", "I want to check my request", "4829103751"]
+        times = []
+        for i in range(turns):
+            t0 = time.perf_counter()
+            rest_turn(running, f"bench-user-{i // len(script)}", script[i % len(script)])
+            times.append((time.perf_counter() - t0) * 1000)
+        times.sort()
+        p50 = statistics.median(times)
+        p95 = times[max(0, int(len(times) * 0.95) - 1)]
+        print(f"single-user turn latency over {turns} turns (REST channel, whole system): p50 {p50:.0f} ms, p95 {p95:.0f} ms")
+    finally:
+        running.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--no-latency", action="store_true")
+    parser.add_argument("--turns", type=int, default=42)
+    args = parser.parse_args()
+    print(f"machine: {platform.machine()} {os.cpu_count()} cpus, Python {platform.python_version()}")
+    train_if_needed()
+    nlu_figures()
+    if not args.no_latency:
+        latency(args.turns)
+
+
+if __name__ == "__main__":
+    main()

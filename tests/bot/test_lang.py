@@ -1,0 +1,58 @@
+"""Language detection: the rules of DESIGN.md "Language", and the held-out figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot import lang
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["صرلنا اسبوع بدون مي", "بدي اقدم شكوى", "الapp تبعكم ما بيفتح", "شو صار بطلبي؟"],
+)
+def test_arabic_script_is_arabic_whatever_the_current_language(text: str) -> None:
+    assert lang.detect(text, current="en") == "ar"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["3ndi shakwa 3al baladiyeh", "bdi a2adem e2tira7", "shu sar ma talabi", "wallah el mayy maqtoo3a", "ana mesh fahem"],
+)
+def test_arabizi_is_arabic(text: str) -> None:
+    assert lang.detect(text, current="en") == "ar"
+
+
+@pytest.mark.parametrize("text", ["the employee at the licensing department shouted at me", "I want to check my request", "good morning"])
+def test_english_is_english(text: str) -> None:
+    assert lang.detect(text, current="ar") == "en"
+
+
+@pytest.mark.parametrize("text", ["ok", "4829103751", "👍", "hi", "1", "  "])
+@pytest.mark.parametrize("current", ["ar", "en"])
+def test_ambiguous_text_keeps_the_current_language(text: str, current: str) -> None:
+    assert lang.detect(text, current=current) == current
+
+
+def test_short_english_word_does_not_flip_arabic_conversation_on_its_own() -> None:
+    assert lang.detect("ok", current="ar") == "ar"
+
+
+@pytest.mark.parametrize("path", ["tests/nlu/language_heldout.yml", "tests/nlu/language_blind.yml"])
+def test_detection_accuracy_on_evaluation_sets(path: str) -> None:
+    file = ROOT / path
+    if not file.exists():
+        pytest.fail(f"{path} is missing")
+    samples = yaml.safe_load(file.read_text(encoding="utf-8"))["samples"]
+    correct = 0
+    for s in samples:
+        current = "en" if s["expected"] == "ar" else "ar"
+        expected = current if s["expected"] == "keep" else s["expected"]
+        correct += lang.detect(str(s["text"]), current=current) == expected
+    # DESIGN/issue target: 0.98. Accuracy, not timing: a regression here is a real defect.
+    assert correct / len(samples) >= 0.98, f"{correct}/{len(samples)}"

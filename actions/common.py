@@ -11,7 +11,7 @@ from rasa_sdk import Tracker
 
 from backend_client import CaseStoreClient
 from backend_client.types import Entity, Sector
-from bot.privacy import keyed_id, normalise_phone
+from bot.privacy import open_address, phone_identity
 
 _client: CaseStoreClient | None = None
 _lock = asyncio.Lock()
@@ -57,8 +57,8 @@ def channel(tracker: Tracker) -> str:
 
 
 def reply_address(tracker: Tracker) -> str | None:
-    value = last_user_metadata(tracker).get("reply_address")
-    return str(value) if value else None
+    """The person's real address (phone or PSID), opened from the sealed value the channel sent."""
+    return open_address(last_user_metadata(tracker).get("reply_address"))
 
 
 def requester_id(tracker: Tracker) -> str:
@@ -67,10 +67,13 @@ def requester_id(tracker: Tracker) -> str:
     A phone number is one identity across SMS, the IVR and the contact center, so those use a
     keyed id of the number; Messenger and the web use the tracker's (already keyed) sender id.
     """
+    meta = last_user_metadata(tracker)
+    if meta.get("caller_key"):
+        return str(meta["caller_key"])  # the IVR sends the caller's keyed phone id, never the number
     ch = channel(tracker)
     address = reply_address(tracker)
     if ch in ("sms", "voice", "contact_center") and address:
-        return keyed_id("phone", normalise_phone(address))
+        return phone_identity(address)
     return tracker.sender_id
 
 

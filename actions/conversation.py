@@ -93,7 +93,7 @@ class ActionHandoff(Action):
             log.warning("handoff queue unreachable: %s", type(err).__name__)
         events: list[EventType] = [ActiveLoop(None), SlotSet("requested_slot", None)]
         if not open_now:
-            dispatcher.utter_message(response="utter_handoff_after_hours", hours_text=business_hours.describe(lang))
+            dispatcher.utter_message(response="utter_handoff_after_hours", hours_text=business_hours.current().describe(lang))
             return events
         if not queued:
             dispatcher.utter_message(response="utter_backend_unavailable")

@@ -27,9 +27,11 @@ os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
 from bot import lang, refcode  # noqa: E402
 from bot.launcher import MODEL, train_if_needed  # noqa: E402
+from tests.bot.test_lang import lang_sample_correct  # noqa: E402
 
 HELDOUT = ROOT / "tests" / "nlu" / "heldout.yml"
 LANG_HELDOUT = ROOT / "tests" / "nlu" / "language_heldout.yml"
+LANG_BLIND = ROOT / "tests" / "nlu" / "language_blind.yml"
 
 
 def load_heldout() -> list[tuple[str, str, str, list[str]]]:
@@ -125,19 +127,13 @@ def nlu_figures() -> dict[str, float]:
     print(f"reference extraction: {ok}/{len(want)} = {ok / max(1, len(want)):.3f}")
     figures["reference"] = ok / max(1, len(want))
     # language: as the dialogue applies it (ambiguous text keeps the current language)
-    samples = yaml.safe_load(LANG_HELDOUT.read_text(encoding="utf-8"))["samples"]
-    correct = 0
-    misses = []
-    for s in samples:
-        current = "en" if s["expected"] == "ar" else "ar"  # start from the *other* language: a real test
-        got = lang.detect(str(s["text"]), current=current)
-        expected = current if s["expected"] == "keep" else s["expected"]
-        correct += got == expected
-        if got != expected:
-            misses.append((s["text"], s["expected"], got))
-    print(f"language detection: {correct}/{len(samples)} = {correct / len(samples):.3f}")
-    for text, exp, got in misses[:10]:
-        print(f"  miss: {text!r} expected {exp} got {got}")
+    for path in (LANG_HELDOUT, LANG_BLIND):
+        samples = yaml.safe_load(path.read_text(encoding="utf-8"))["samples"]
+        misses = [s for s in samples if not lang_sample_correct(s)]
+        correct = len(samples) - len(misses)
+        print(f"language detection ({path.name}): {correct}/{len(samples)} = {correct / len(samples):.3f}")
+        for s in misses[:10]:
+            print(f"  miss: {s['text']!r} expected {s['expected']}")
     figures["language"] = correct / len(samples)
     return figures
 

@@ -1,7 +1,14 @@
-"""Contact-center opening hours (default Sunday–Thursday 08:00–15:00, Asia/Amman).
+"""When the national contact center has agents on the line.
 
-CONTACT_CENTER_HOURS overrides, e.g. "sun-thu 08:00-15:00" or "sun-thu 08:00-15:00,sat 09:00-13:00".
-Public holidays (case_store/data/holidays.yml) are closed days.
+Shared by the IVR (transfer or after-hours message) and the agent console. The opening hours
+come from `CONTACT_CENTER_HOURS`, e.g. "sun-thu 08:00-15:00" (the default: Jordan's government
+week, Amman time) or several segments separated by ";", e.g.
+"sun-wed 08:00-15:00; thu 08:00-14:00". The center is closed on the public holidays listed in
+`CONTACT_CENTER_HOLIDAYS` (a YAML file with `holidays: [{date: YYYY-MM-DD, ...}]`; by default
+the case store's `case_store/data/holidays.yml`; "none" disables holidays).
+
+A configuration mistake raises `ConfigError` naming the variable and what is allowed, when the
+hours are first read, not at the first call after hours.
 """
 
 from __future__ import annotations
@@ -9,73 +16,203 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
+from bot.settings import ROOT, ConfigError, env
 
-from bot.settings import env
+DEFAULT_HOURS = "sun-thu 08:00-15:00"
+DEFAULT_HOLIDAYS = ROOT / "case_store" / "data" / "holidays.yml"
 
-AMMAN = ZoneInfo("Asia/Amman")
-DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-DEFAULT = "sun-thu 08:00-15:00"
-HOLIDAYS = Path(__file__).resolve().parent.parent / "case_store" / "data" / "holidays.yml"
-_DAY_AR = {"mon": "الاثنين", "tue": "الثلاثاء", "wed": "الأربعاء", "thu": "الخميس", "fri": "الجمعة", "sat": "السبت", "sun": "الأحد"}
-_DAY_EN = {"mon": "Monday", "tue": "Tuesday", "wed": "Wednesday", "thu": "Thursday", "fri": "Friday", "sat": "Saturday", "sun": "Sunday"}
+# Python's weekday(): Monday is 0.
+_DAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+_FULL = {
+    "monday": "mon", "tuesday": "tue", "wednesday": "wed", "thursday": "thu",
+    "friday": "fri", "saturday": "sat", "sunday": "sun",
+}
+_SEGMENT = re.compile(
+    r"^(?P<days>[a-z]+(?:\s*-\s*[a-z]+)?(?:\s*\+\s*[a-z]+(?:\s*-\s*[a-z]+)?)*)\s+"
+    r"(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})$"
+)
 
 
-class HoursError(ValueError):
-    pass
+def _day(name: str, spec: str) -> int:
+    key = _FULL.get(name, name)[:3]
+    if key not in _DAYS:
+        raise ConfigError(
+            f"Config 'CONTACT_CENTER_HOURS' has an unknown day {name!r} in {spec!r}; "
+            "allowed: sun mon tue wed thu fri sat, e.g. 'sun-thu 08:00-15:00'."
+        )
+    return _DAYS[key]
+
+
+def _time(value: str, spec: str) -> dt.time:
+    try:
+        hours, minutes = (int(x) for x in value.split(":"))
+        if hours == 24 and minutes == 0:
+            return dt.time.max
+        return dt.time(hours, minutes)
+    except ValueError:
+        raise ConfigError(
+            f"Config 'CONTACT_CENTER_HOURS' has an invalid time {value!r} in {spec!r}; use HH:MM (00:00-24:00)."
+        ) from None
+
+
+def _day_range(text: str, spec: str) -> list[int]:
+    days: list[int] = []
+    for part in text.split("+"):
+        ends = [p.strip() for p in part.split("-")]
+        first = _day(ends[0], spec)
+        last = _day(ends[-1], spec)
+        d = first
+        while True:  # a range may wrap the week end, e.g. "sat-wed"
+            days.append(d)
+            if d == last:
+                break
+            d = (d + 1) % 7
+    return days
+
+
+@dataclass(frozen=True)
+class Window:
+    weekdays: frozenset[int]
+    start: dt.time
+    end: dt.time
+
+    def contains(self, local: dt.datetime) -> bool:
+        return local.weekday() in self.weekdays and self.start <= local.time() < self.end
+
+
+@dataclass(frozen=True)
+class BusinessHours:
+    windows: tuple[Window, ...]
+    timezone: ZoneInfo
+    holidays: frozenset[dt.date] = field(default_factory=frozenset)
+    spec: str = DEFAULT_HOURS
+
+    @classmethod
+    def parse(cls, spec: str, timezone: str = "Asia/Amman", holidays: frozenset[dt.date] = frozenset()) -> BusinessHours:
+        try:
+            tz = ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"Config 'BEKH_TIMEZONE' is {timezone!r}, which is not an IANA time zone (e.g. Asia/Amman).") from None
+        windows = []
+        for raw in spec.lower().split(";"):
+            segment = raw.strip()
+            if not segment:
+                continue
+            m = _SEGMENT.match(segment)
+            if not m:
+                raise ConfigError(
+                    f"Config 'CONTACT_CENTER_HOURS' is {spec!r}; expected '<days> HH:MM-HH:MM' segments "
+                    "separated by ';', e.g. 'sun-thu 08:00-15:00' or 'sun-wed 08:00-15:00; thu 08:00-14:00'."
+                )
+            start, end = _time(m["start"], spec), _time(m["end"], spec)
+            if end <= start:
+                raise ConfigError(f"Config 'CONTACT_CENTER_HOURS': closing time {m['end']} is not after opening time {m['start']} in {spec!r}.")
+            windows.append(Window(frozenset(_day_range(m["days"], spec)), start, end))
+        if not windows:
+            raise ConfigError(f"Config 'CONTACT_CENTER_HOURS' is {spec!r}, which opens no hours; e.g. 'sun-thu 08:00-15:00'.")
+        return cls(tuple(windows), tz, holidays, spec)
+
+    def local(self, now: dt.datetime | None = None) -> dt.datetime:
+        """`now` in the contact center's time zone; a naive datetime is taken as already local."""
+        if now is None:
+            return dt.datetime.now(self.timezone)
+        if now.tzinfo is None:
+            return now.replace(tzinfo=self.timezone)
+        return now.astimezone(self.timezone)
+
+    def is_open(self, now: dt.datetime | None = None) -> bool:
+        local = self.local(now)
+        if local.date() in self.holidays:
+            return False
+        return any(w.contains(local) for w in self.windows)
+
+    def describe(self, language: str) -> str:
+        """The hours as the IVR says them, e.g. 'from Sunday to Thursday, 8:00 am to 3:00 pm'."""
+        from babel.dates import format_time, get_day_names
+
+        from bot.i18n import BABEL_LOCALES, gettext, lang_or_default
+
+        loc = BABEL_LOCALES[lang_or_default(language)]
+        names = get_day_names("wide", locale=loc)
+        parts = []
+        for w in self.windows:
+            days = _ordered_from_sunday(w.weekdays)
+            runs = _runs(days)
+            day_text = gettext("voice", language, " and ").join(
+                gettext("voice", language, "from {first} to {last}", first=names[a], last=names[b]) if a != b else str(names[a])
+                for a, b in runs
+            )
+            end = w.end if w.end != dt.time.max else dt.time(0, 0)
+            parts.append(
+                gettext(
+                    "voice", language, "{days}, {start} to {end}",
+                    days=day_text,
+                    start=format_time(w.start, "short", locale=loc),
+                    end=format_time(end, "short", locale=loc),
+                )
+            )
+        # CLDR puts narrow no-break spaces in times ("3:00\u202fpm"); speech and SMS want plain ones.
+        return gettext("voice", language, "; ").join(parts).replace("\u202f", " ").replace("\xa0", " ")
+
+
+def _ordered_from_sunday(days: frozenset[int]) -> list[int]:
+    return sorted(days, key=lambda d: (d - 6) % 7)
+
+
+def _runs(days: list[int]) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    for d in days:
+        if runs and (runs[-1][1] + 1) % 7 == d:
+            runs[-1] = (runs[-1][0], d)
+        else:
+            runs.append((d, d))
+    return runs
+
+
+def load_holidays(path: Path) -> frozenset[dt.date]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as e:
+        raise ConfigError(f"Config 'CONTACT_CENTER_HOLIDAYS' points at {str(path)!r}, which cannot be read ({e.strerror}).") from None
+    days = set()
+    for item in data.get("holidays", []) or []:
+        value = item.get("date") if isinstance(item, dict) else item
+        if isinstance(value, dt.date):
+            days.add(value)
+        elif isinstance(value, str):
+            try:
+                days.add(dt.date.fromisoformat(value))
+            except ValueError:
+                raise ConfigError(f"Config 'CONTACT_CENTER_HOLIDAYS': {value!r} in {str(path)!r} is not a YYYY-MM-DD date.") from None
+    return frozenset(days)
 
 
 @functools.lru_cache(maxsize=8)
-def parse(spec: str) -> tuple[tuple[frozenset[int], dt.time, dt.time, str], ...]:
-    rules = []
-    for part in spec.split(","):
-        m = re.fullmatch(r"\s*([a-z]{3})(?:-([a-z]{3}))?\s+(\d{2}):(\d{2})-(\d{2}):(\d{2})\s*", part.lower())
-        if not m or m.group(1) not in DAYS or (m.group(2) and m.group(2) not in DAYS):
-            raise HoursError(f"CONTACT_CENTER_HOURS part {part!r} is not like 'sun-thu 08:00-15:00'")
-        a = DAYS.index(m.group(1))
-        b = DAYS.index(m.group(2) or m.group(1))
-        days = frozenset((a + i) % 7 for i in range(((b - a) % 7) + 1))
-        start, end = dt.time(int(m.group(3)), int(m.group(4))), dt.time(int(m.group(5)), int(m.group(6)))
-        rules.append((days, start, end, part.strip()))
-    return tuple(rules)
+def _build(spec: str, timezone: str, holidays_setting: str) -> BusinessHours:
+    if holidays_setting.lower() in ("none", "off", "no"):
+        holidays: frozenset[dt.date] = frozenset()
+    elif holidays_setting:
+        holidays = load_holidays(Path(holidays_setting))
+    else:
+        holidays = load_holidays(DEFAULT_HOLIDAYS) if DEFAULT_HOLIDAYS.exists() else frozenset()
+    return BusinessHours.parse(spec, timezone, holidays)
 
 
-@functools.lru_cache(maxsize=1)
-def holidays() -> frozenset[dt.date]:
-    try:
-        data = yaml.safe_load(HOLIDAYS.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        return frozenset()
-    out = set()
-    for item in data.get("holidays", []):
-        value = item.get("date") if isinstance(item, dict) else item
-        out.add(value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)))
-    return frozenset(out)
+def current() -> BusinessHours:
+    """The configured hours (re-read when the environment changes, so tests can monkeypatch)."""
+    return _build(
+        env("CONTACT_CENTER_HOURS", DEFAULT_HOURS) or DEFAULT_HOURS,
+        env("BEKH_TIMEZONE", "Asia/Amman") or "Asia/Amman",
+        env("CONTACT_CENTER_HOLIDAYS", "") or "",
+    )
 
 
-def is_open(now: dt.datetime | None = None, spec: str | None = None) -> bool:
-    local = (now or dt.datetime.now(dt.timezone.utc)).astimezone(AMMAN)
-    if local.date() in holidays():
-        return False
-    for days, start, end, _ in parse(spec or env("CONTACT_CENTER_HOURS", DEFAULT) or DEFAULT):
-        if local.weekday() in days and start <= local.time() < end:
-            return True
-    return False
-
-
-def describe(language: str, spec: str | None = None) -> str:
-    """'من الأحد إلى الخميس، 08:00–15:00' / 'Sunday to Thursday, 08:00–15:00'."""
-    parts = []
-    for part in (spec or env("CONTACT_CENTER_HOURS", DEFAULT) or DEFAULT).split(","):
-        m = re.fullmatch(r"\s*([a-z]{3})(?:-([a-z]{3}))?\s+(\S+)\s*", part.lower())
-        if not m:
-            continue
-        names = _DAY_AR if language == "ar" else _DAY_EN
-        span = names[m.group(1)] if not m.group(2) else (
-            f"من {names[m.group(1)]} إلى {names[m.group(2)]}" if language == "ar" else f"{names[m.group(1)]} to {names[m.group(2)]}"
-        )
-        parts.append(f"{span}، {m.group(3)}" if language == "ar" else f"{span}, {m.group(3)}")
-    return ("؛ " if language == "ar" else "; ").join(parts)
+def is_open(now: dt.datetime | None = None) -> bool:
+    """True when agents are on duty at `now` (default: this moment)."""
+    return current().is_open(now)

@@ -1,12 +1,13 @@
 """Which language to answer in, from one message and the conversation's current language.
 
-Rules (DESIGN.md "Language"): Arabic script -> ar; Arabizi (Latin-script Arabic) -> ar; longer
-Latin text -> langdetect restricted to ar/en, with our own checks; short or ambiguous text
-("ok", "hi", a number, an emoji) keeps the current language.
+Rules (DESIGN.md "Language"): Arabic script -> ar. One Latin word keeps the current language
+unless it is plainly Arabizi ("mar7aba", "shukran"). Longer Latin text: our Arabizi lexicon and
+digit-letter score first, a share of common English words second, langdetect last.
 
-langdetect is weak on short text and knows no Arabizi (it calls "3ndi shakwa" Somali or
-Indonesian), so it is only consulted for Latin text of four words or more that our Arabizi
-score does not already claim.
+langdetect is weak on short text and has no Arabizi profile: restricted to ar/en it calls all
+Latin text English. Unrestricted, it calls English English and Arabizi Somali, Spanish or
+Afrikaans, so it is consulted only for Latin text of three words or more that the lexicons
+leave open, and "not English" then means Arabizi.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ _EN_WORDS = frozenset(
     and or but if then so because about for from with without into over under after before
     do does did done doing get got go going come came see know think say said tell ask answer
     ref reference number phone call message send sent received problem issue service office
+    sorry sory understand dont didnt doesnt cant wont im ive thank pls plz u ur nothing
+    everything someone anyone nobody really very too okay hello hey dear sir madam kindly
     need how what when where why who which can could should will not no yes thanks thank
     complaint complain suggestion suggest report status check rate request english arabic
     water electricity municipality employee department ministry license licence passport
@@ -74,28 +77,26 @@ def arabizi_score(text: str) -> float:
 
 @functools.lru_cache(maxsize=1)
 def _detector_factory():  # type: ignore[no-untyped-def]
-    from langdetect.detector_factory import DetectorFactory, PROFILES_DIRECTORY
+    from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
 
     factory = DetectorFactory()
     factory.load_profile(PROFILES_DIRECTORY)
-    factory.seed = 0
+    factory.seed = 0  # deterministic answers
     return factory
 
 
-def _langdetect_ar_en(text: str) -> str | None:
-    """langdetect limited to ar/en: compare only those two probabilities (deterministic seed)."""
+def _langdetect_english(text: str) -> float:
+    """langdetect's probability that Latin text is English, over *all* its languages.
+
+    It has no Arabizi profile, but it rarely calls Arabizi English (it says Somali, Spanish,
+    Afrikaans...), so in Jordan "Latin and not English" means Arabizi.
+    """
     try:
         detector = _detector_factory().create()
-        detector.set_prior_map({"ar": 0.5, "en": 0.5})
         detector.append(text)
-        probs = {p.lang: p.prob for p in detector.get_probabilities()}
-    except Exception:  # langdetect raises on text with no features
-        return None
-    if probs.get("en", 0) > 0.7:
-        return EN
-    if probs.get("ar", 0) > 0.7:
-        return AR
-    return None
+        return next((p.prob for p in detector.get_probabilities() if p.lang == "en"), 0.0)
+    except Exception:  # langdetect raises on text with no usable features
+        return 0.0
 
 
 def detect(text: str, current: str | None = None) -> str | None:
@@ -108,16 +109,21 @@ def detect(text: str, current: str | None = None) -> str | None:
     words = [w.lower() for w in _WORD.findall(stripped) if _LATIN.search(w)]
     if not words:
         return current  # digits, emoji, punctuation
-    if len(words) <= 2 and all(w in _AMBIGUOUS for w in words):
+    if len(words) == 1:
+        # One Latin word ("ok", "thanks", "cancel", "marhaba") is typed by both communities; only
+        # a digit-letter ("mar7aba", "3afak") is Arabizi beyond doubt.
+        w = words[0]
+        return AR if (_DIGIT_LETTER.search(w) and not w.isdigit()) or w in _ARABIZI_WORDS else current
+    if all(w in _AMBIGUOUS for w in words):
         return current
     score = arabizi_score(stripped)
-    if score >= 0.34 or (len(words) <= 3 and score > 0.0 and not any(w in _EN_WORDS for w in words)):
+    en_words = sum(1 for w in words if w in _EN_WORDS)
+    if score >= 0.34:
         return AR
-    if len(words) >= 4:
-        guess = _langdetect_ar_en(stripped)
-        if guess is not None:
-            return guess
+    if len(words) == 2:
+        if en_words:
+            return EN
+        return AR if score > 0 else current
+    if en_words / len(words) >= 0.5 or (score <= 0 and en_words / len(words) >= 0.25):
         return EN
-    if any(w in _EN_WORDS for w in words):
-        return EN
-    return current if current else EN
+    return EN if _langdetect_english(stripped) >= 0.5 else AR

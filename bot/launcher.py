@@ -49,6 +49,17 @@ def fingerprint() -> str:
 
 
 def train_if_needed(force: bool = False) -> Path:
+    """Train when the inputs changed. Concurrent callers (tests, benches, `make run`) wait on a
+    lock for one training instead of racing to write the same model file."""
+    import fcntl
+
+    MODEL_DIR.mkdir(exist_ok=True)
+    with open(MODEL_DIR / ".train.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _train_locked(force)
+
+
+def _train_locked(force: bool) -> Path:
     current = fingerprint()
     if not force and MODEL.exists() and FINGERPRINT.exists() and FINGERPRINT.read_text().strip() == current:
         print(f"model up to date: {MODEL.relative_to(ROOT)}", flush=True)

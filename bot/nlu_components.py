@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Optional, Text
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -33,6 +34,7 @@ from bot import refcode
 from bot.arabic import normalise
 
 LANGUAGE_KEY = "language"
+_MOBILE = re.compile(r"07[789]\d{7}")
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
@@ -92,8 +94,8 @@ class ReferenceExtractor(GraphComponent, EntityExtractorMixin):
             found = []
             for match in refcode.CANDIDATE_RE.finditer(text):
                 digits = refcode.canonical_digits(match.group(1))
-                if digits.startswith("0"):
-                    continue  # 07XXXXXXXX is a Jordanian mobile number; references never start with 0
+                if _MOBILE.fullmatch(digits):
+                    continue  # 07[789]XXXXXXX is a Jordanian mobile number, not a reference
                 found.append(
                     {
                         "entity": "reference",

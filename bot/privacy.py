@@ -22,6 +22,12 @@ def keyed_id(channel: str, address: str, key: bytes | None = None) -> str:
     return f"{channel}_{digest[:32]}"
 
 
+def phone_identity(phone: str) -> str:
+    """One pseudonymous identity per phone number, the same over SMS, the IVR and the contact
+    center, so a request filed one way can be followed up another."""
+    return keyed_id("phone", normalise_phone(phone))
+
+
 def phone_tail(phone: str, n: int = 4) -> str:
     digits = re.sub(r"\D", "", phone.translate(str.maketrans("٠١٢٣٤٥٦٧٨٩", "0123456789")))
     return digits[-n:]
@@ -97,12 +103,39 @@ class RedactingFilter(logging.Filter):
 
 
 def install_log_redaction() -> None:
-    """Attach the filter to every handler of the root logger (and future ones via the root)."""
-    root = logging.getLogger()
+    """Attach the filter to every handler that exists now (Rasa and Sanic have set theirs up by
+    the time connectors and actions are imported; Sanic's loggers do not propagate to root)."""
     flt = RedactingFilter()
-    for h in root.handlers:
-        h.addFilter(flt)
-    root.addFilter(flt)
-    # Rasa, Sanic and aiohttp log request bodies/paths at DEBUG: keep them at INFO at most.
-    for name in ("sanic.access", "aiohttp.access", "rasa.core.channels", "rasa.core.processor", "rasa_sdk.executor"):
-        logging.getLogger(name).addFilter(flt)
+    loggers = [logging.getLogger()] + [
+        obj for obj in logging.Logger.manager.loggerDict.values() if isinstance(obj, logging.Logger)
+    ]
+    for logger in loggers:
+        for handler in logger.handlers:
+            if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+                handler.addFilter(flt)
+
+
+# --- sealed reply addresses ---------------------------------------------------------------------
+# Channels must tell the actions (another process) and the agent console how to reach a person,
+# and Rasa stores message metadata in the tracker. So the address travels sealed: the tracker
+# holds ciphertext only, and only code that really replies opens it.
+
+_SEAL_PREFIX = "sealed:"
+
+
+def _address_cipher() -> FieldCipher:
+    return FieldCipher(b"reply-address:" + get_settings().sender_id_key)
+
+
+def seal_address(address: str) -> str:
+    return _SEAL_PREFIX + (_address_cipher().encrypt(address) or "")
+
+
+def open_address(value: str | None) -> str | None:
+    """The address inside a sealed value; None for anything else (never trusts plain text)."""
+    if not value or not value.startswith(_SEAL_PREFIX):
+        return None
+    try:
+        return _address_cipher().decrypt(value[len(_SEAL_PREFIX):])
+    except Exception:  # wrong key or tampered: treat as absent
+        return None

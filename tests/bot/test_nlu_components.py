@@ -45,7 +45,7 @@ def test_tokens_are_normalised_but_offsets_point_into_the_original() -> None:
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("رقم طلبي 482 910 3751", "4829103751"), ("٤٨٢-٩١٠-٣٧٥١ شو صار فيه", "4829103751"), ("status 4829103751", "4829103751")],
+    [("رقم طلبي 482 910 3751", "4829103751"), ("٠٤٦-٤٤٩-٢٣٠٨ شو صار فيها", "0464492308"), ("٤٨٢-٩١٠-٣٧٥١ شو صار فيه", "4829103751"), ("status 4829103751", "4829103751")],
 )
 def test_references_are_extracted_in_any_form(text: str, value: str, storage: LocalModelStorage, context: ExecutionContext) -> None:
     msg = _tokenized(text)

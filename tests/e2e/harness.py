@@ -8,6 +8,7 @@ connector in credentials.yml) on free loopback ports, in a temporary var/ direct
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tempfile
 import urllib.request
@@ -115,3 +116,28 @@ def rest_turn(running: RunningSystem, sender: str, text: str, metadata: dict[str
         return json.loads(r.read())
 
 
+
+
+def stop_case_store(running: RunningSystem) -> None:
+    import signal
+
+    old = running.system.procs[0]
+    os.killpg(old.pid, signal.SIGKILL)
+    old.wait(10)
+
+
+def start_case_store(running: RunningSystem) -> None:
+    system = running.system
+    new = system._spawn("case_store", [launcher.PYTHON, "-m", "case_store", "serve", "--host", "127.0.0.1",
+                                       "--port", str(system.case_store_port)])
+    system.procs.remove(new)
+    system.procs[0] = new
+    launcher.wait_http(f"{system.case_store_url}/healthz", 60, new)
+
+
+def case_store_cli(running: RunningSystem, *args: str) -> str:
+    out = subprocess.run([launcher.PYTHON, "-m", "case_store", *args], cwd=ROOT, env=running.env,
+                         capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-2000:])
+    return out.stdout

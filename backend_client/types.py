@@ -1,0 +1,130 @@
+"""Typed results of the case-store API, parsed once here so actions never touch raw JSON."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+
+def _time(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))  # noqa: FURB162 (3.10 rejects "Z")
+
+
+@dataclass(frozen=True)
+class Sector:
+    id: str
+    name_ar: str
+    name_en: str
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Sector:
+        return cls(d["id"], d["name_ar"], d["name_en"])
+
+    def name(self, language: str) -> str:
+        return self.name_ar if language == "ar" else self.name_en
+
+
+@dataclass(frozen=True)
+class Entity:
+    id: str
+    name_ar: str
+    name_en: str
+    sector: str | None = None
+    score: float | None = None
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Entity:
+        return cls(d["id"], d.get("name_ar") or "", d.get("name_en") or "", d.get("sector"), d.get("score"))
+
+    def name(self, language: str) -> str:
+        return self.name_ar if language == "ar" else self.name_en
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: dt.datetime
+    status: str
+    actor: str
+    note: str | None
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> TimelineEntry:
+        at = _time(d["at"])
+        assert at is not None
+        return cls(at, d["status"], d["actor"], d.get("note"))
+
+
+@dataclass(frozen=True)
+class Rating:
+    score: int
+    resolved: bool
+    comment: str | None = None
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any] | None) -> Rating | None:
+        return None if not d else cls(int(d["score"]), bool(d["resolved"]), d.get("comment"))
+
+
+@dataclass(frozen=True)
+class Attachment:
+    url: str
+    media_type: str
+
+
+@dataclass(frozen=True)
+class CaseRequest:
+    reference: str
+    reference_display: str
+    type: str
+    status: str
+    sector: str
+    entity: Entity
+    pillar: str | None
+    importance: str
+    language: str
+    channel: str
+    created_at: dt.datetime | None
+    due_at: dt.datetime | None
+    escalation_level: int
+    confidential: bool
+    anonymous: bool
+    answer: str | None = None
+    rating: Rating | None = None
+    timeline: tuple[TimelineEntry, ...] = ()
+    description: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> CaseRequest:
+        return cls(
+            reference=d["reference"],
+            reference_display=d.get("reference_display") or d["reference"],
+            type=d["type"],
+            status=d["status"],
+            sector=d["sector"],
+            entity=Entity.from_json(d["entity"]),
+            pillar=d.get("pillar"),
+            importance=d.get("importance", "normal"),
+            language=d["language"],
+            channel=d["channel"],
+            created_at=_time(d.get("created_at")),
+            due_at=_time(d.get("due_at")),
+            escalation_level=int(d.get("escalation_level", 0)),
+            confidential=bool(d.get("confidential")),
+            anonymous=bool(d.get("anonymous")),
+            answer=d.get("answer"),
+            rating=Rating.from_json(d.get("rating")),
+            timeline=tuple(TimelineEntry.from_json(t) for t in d.get("timeline") or ()),
+            description=d.get("description"),
+            attachments=tuple(Attachment(a["url"], a["media_type"]) for a in d.get("attachments") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class Created:
+    request: CaseRequest
+    created: bool  # False when the idempotency key was seen before (a replay)
+    pin: str | None  # only for confidential reports

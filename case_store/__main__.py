@@ -1,0 +1,174 @@
+"""`python -m case_store serve|migrate|list|show|move|escalate` (see --help of each).
+
+The admin commands stand in for the back office of the national platform: `move` is an entity
+answering, `escalate` the periodic SLA sweep (run it from cron or a systemd timer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bot.settings import get_settings
+from case_store import migrate, sla
+from case_store.catalogue import Catalogue, CatalogueError
+from case_store.constants import STATUSES, UTC
+from case_store.db import Database
+from case_store.errors import ServiceError
+from case_store.schemas import StatusInput
+from case_store.service import CaseService
+
+T = TypeVar("T")
+
+
+def _database_url(args: argparse.Namespace) -> str:
+    return args.database_url or get_settings().case_store_database_url
+
+
+def _now(args: argparse.Namespace) -> dt.datetime | None:
+    raw = getattr(args, "now", None)
+    if not raw:
+        return None
+    value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))  # noqa: FURB162 (3.10 rejects "Z")
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _run_service(args: argparse.Namespace, work: Callable[[CaseService], Awaitable[T]]) -> T:
+    async def main() -> T:
+        settings = get_settings()
+        try:
+            catalogue = Catalogue.load(Path(args.catalogue) if args.catalogue else None)
+        except CatalogueError:
+            # Admin commands should still work while the catalogue is being fixed.
+            catalogue = Catalogue([], [])
+        db = Database(_database_url(args))
+        try:
+            service = CaseService(db, catalogue, sla.load(settings.timezone), settings.case_store_encryption_key)
+            return await work(service)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from bot.privacy import install_log_redaction
+    from case_store.app import create_app
+
+    settings = get_settings()
+    url = _database_url(args)
+    migrate.upgrade(url)
+    install_log_redaction()
+    app = create_app(settings, url, catalogue_path=Path(args.catalogue) if args.catalogue else None)
+    # The default access log format has the request line, i.e. reference numbers: keep ids only.
+    web.run_app(
+        app,
+        host=args.host or settings.case_store_host,
+        port=args.port or settings.case_store_port,
+        access_log_format="%{X-Request-Id}o %s %Tfs",
+        print=lambda *_: None,
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    migrate.upgrade(_database_url(args))
+    print("case store schema is up to date")
+    return 0
+
+
+def _summary(r: dict[str, Any]) -> str:
+    return (
+        f"{r['reference_display']}  {r['status']:<11} {r['type']:<10} {r['entity']['id']:<24} "
+        f"due {r['due_at']}  level {r['escalation_level']}"
+    )
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    rows = _run_service(args, lambda s: s.recent(args.status, args.limit))
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, default=str))
+        return 0
+    for r in rows:
+        print(_summary(r))
+    if not rows:
+        print("no requests" + (f" with status {args.status}" if args.status else ""))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    print(json.dumps(_run_service(args, lambda s: s.admin_get(args.reference)), ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_move(args: argparse.Namespace) -> int:
+    change = StatusInput(args.status, args.actor, args.note, args.answer)
+    if args.status == "answered" and not args.answer:
+        print("moving to 'answered' needs --answer TEXT", file=sys.stderr)
+        return 2
+    r = _run_service(args, lambda s: s.set_status(args.reference, change, _now(args)))
+    print(_summary(r))
+    return 0
+
+
+def cmd_escalate(args: argparse.Namespace) -> int:
+    done = _run_service(args, lambda s: s.escalate_overdue(_now(args)))
+    print(f"escalated {len(done)} request(s)")
+    for ref in done:
+        print(ref)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m case_store", description=__doc__.splitlines()[0])
+    p.add_argument("--database-url", help="default: CASE_STORE_DATABASE_URL")
+    p.add_argument("--catalogue", help="entity catalogue YAML (default: case_store/data/catalogue.yml)")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="run the HTTP service (migrates first)")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.set_defaults(func=cmd_serve)
+    sub.add_parser("migrate", help="alembic upgrade head").set_defaults(func=cmd_migrate)
+    s = sub.add_parser("list", help="recent requests")
+    s.add_argument("--status", choices=STATUSES)
+    s.add_argument("--limit", type=int, default=20)
+    s.add_argument("--json", action="store_true", help="machine-readable (the same view the API gives)")
+    s.set_defaults(func=cmd_list)
+    s = sub.add_parser("show", help="one request as JSON (no confidential narrative)")
+    s.add_argument("reference")
+    s.set_defaults(func=cmd_show)
+    s = sub.add_parser("move", help="change a request's status, as the entity would")
+    s.add_argument("reference")
+    s.add_argument("status", choices=STATUSES)
+    s.add_argument("--note")
+    s.add_argument("--answer")
+    s.add_argument("--actor", default="admin:cli")
+    s.add_argument("--now", help=argparse.SUPPRESS)
+    s.set_defaults(func=cmd_move)
+    s = sub.add_parser("escalate", help="escalate overdue open requests one level (idempotent)")
+    s.add_argument("--now", help="ISO time to sweep at (default: now); for drills and tests")
+    s.set_defaults(func=cmd_escalate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ServiceError as exc:
+        print(f"error: {exc.error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

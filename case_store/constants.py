@@ -1,0 +1,38 @@
+"""The closed vocabularies of the case store (docs/CONTRACTS.md); the schema CHECKs use them too."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+# datetime.UTC only exists from Python 3.11; Rasa 3.6 pins us to 3.10.
+UTC = dt.timezone.utc  # noqa: UP017
+
+TYPES = ("inquiry", "suggestion", "compliment", "complaint", "report")
+PILLARS = ("service_quality", "delivery_time", "employee_behaviour", "procedures", "infrastructure")
+IMPORTANCE = ("normal", "urgent")
+CHANNELS = ("messenger", "sms", "voice", "contact_center", "web", "shell")
+LANGUAGES = ("ar", "en")
+STATUSES = ("submitted", "in_progress", "answered", "closed", "rejected", "reopened")
+EVENTS = ("created", "status_changed", "answered", "escalated", "reopened")
+
+# Statuses a request can still move out of on its own; escalation only looks at these.
+OPEN_STATUSES = ("submitted", "in_progress", "reopened")
+
+# Back-office transitions (POST /status). `reopened` is only reachable through the citizen's
+# /reopen endpoint, so it is deliberately absent from every target set here.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "submitted": frozenset({"in_progress", "rejected"}),
+    "in_progress": frozenset({"answered", "rejected"}),
+    "answered": frozenset({"closed"}),
+    "closed": frozenset(),
+    "rejected": frozenset(),
+    "reopened": frozenset({"in_progress", "answered"}),
+}
+REOPENABLE = frozenset({"answered", "closed"})
+RATABLE = frozenset({"answered", "closed"})
+
+# The outbox event a status change produces.
+EVENT_FOR_STATUS = {"answered": "answered", "reopened": "reopened"}
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_DESCRIPTION_CHARS = 8000

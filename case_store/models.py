@@ -1,0 +1,194 @@
+"""Tables of the case store. Constraints live here (UNIQUE, NOT NULL, CHECK), not in hope.
+
+Personal data at rest: contact phone and notify address are always encrypted (FieldCipher);
+the phone tail and report PIN are stored only as keyed hashes; a confidential report's
+narrative is encrypted. Times are stored in UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import declarative_base, relationship
+
+from case_store.constants import (
+    CHANNELS,
+    EVENTS,
+    IMPORTANCE,
+    LANGUAGES,
+    PILLARS,
+    STATUSES,
+    TYPES,
+    UTC,
+)
+
+# Deterministic constraint names, so Alembic migrations can refer to them on both databases.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+Base: Any = declarative_base(metadata=metadata)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in and out; SQLite has no time zones, so it stores naive UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the case store; use aware datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Request(Base):
+    __tablename__ = "requests"
+
+    id = Column(Integer, primary_key=True)
+    reference = Column(String(10), nullable=False, unique=True)
+    idempotency_key = Column(String(128), nullable=False, unique=True)
+    type = Column(String(16), nullable=False)
+    sector = Column(String(64), nullable=False)
+    entity = Column(String(64), nullable=False)
+    pillar = Column(String(32), nullable=True)
+    importance = Column(String(8), nullable=False, default="normal")
+    description = Column(Text, nullable=False)  # ciphertext when description_encrypted
+    description_encrypted = Column(Boolean, nullable=False, default=False)
+    language = Column(String(2), nullable=False)
+    channel = Column(String(16), nullable=False)
+    requester_id = Column(String(128), nullable=False, index=True)
+    entered_by = Column(String(128), nullable=True)
+    contact_phone_enc = Column(Text, nullable=True)
+    phone_tail_hash = Column(String(64), nullable=True)
+    anonymous = Column(Boolean, nullable=False, default=False)
+    confidential = Column(Boolean, nullable=False, default=False)
+    notify_channel = Column(String(16), nullable=True)
+    notify_address_enc = Column(Text, nullable=True)
+    pin_hash = Column(String(64), nullable=True)
+    pin_enc = Column(Text, nullable=True)  # so a replay of the idempotency key can return the PIN
+    status = Column(String(16), nullable=False, default="submitted")
+    created_at = Column(UTCDateTime, nullable=False)
+    updated_at = Column(UTCDateTime, nullable=False)
+    due_at = Column(UTCDateTime, nullable=False, index=True)
+    escalation_level = Column(Integer, nullable=False, default=0)
+    # The due date whose breach was last escalated: makes the sweep idempotent per due period.
+    escalated_due_at = Column(UTCDateTime, nullable=True)
+    answer = Column(Text, nullable=True)
+    answered_at = Column(UTCDateTime, nullable=True)
+    rating_score = Column(Integer, nullable=True)
+    rating_resolved = Column(Boolean, nullable=True)
+    rating_comment = Column(Text, nullable=True)
+    rated_at = Column(UTCDateTime, nullable=True)
+
+    timeline = relationship("TimelineEntry", lazy="selectin", order_by="TimelineEntry.id", cascade="all, delete-orphan")
+    attachments = relationship("Attachment", lazy="selectin", order_by="Attachment.id", cascade="all, delete-orphan")
+
+    __table_args__ = (
+        CheckConstraint(_in("type", TYPES), name="type"),
+        CheckConstraint(_in("status", STATUSES), name="status"),
+        CheckConstraint(_in("importance", IMPORTANCE), name="importance"),
+        CheckConstraint(f"pillar IS NULL OR {_in('pillar', PILLARS)}", name="pillar"),
+        CheckConstraint(_in("channel", CHANNELS), name="channel"),
+        CheckConstraint(_in("language", LANGUAGES), name="language"),
+        CheckConstraint("rating_score IS NULL OR (rating_score BETWEEN 1 AND 5)", name="score"),
+        CheckConstraint("escalation_level >= 0", name="escalation_level"),
+        CheckConstraint("type <> 'report' OR confidential", name="report_confidential"),
+        Index("ix_requests_status_due", "status", "due_at"),
+    )
+
+
+class TimelineEntry(Base):
+    __tablename__ = "timeline"
+
+    id = Column(Integer, primary_key=True)
+    request_id = Column(Integer, ForeignKey("requests.id", ondelete="CASCADE"), nullable=False, index=True)
+    at = Column(UTCDateTime, nullable=False)
+    status = Column(String(16), nullable=False)
+    actor = Column(String(128), nullable=False)
+    note = Column(Text, nullable=True)
+
+    __table_args__ = (CheckConstraint(_in("status", STATUSES), name="status"),)
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+
+    id = Column(Integer, primary_key=True)
+    request_id = Column(Integer, ForeignKey("requests.id", ondelete="CASCADE"), nullable=False, index=True)
+    url = Column(Text, nullable=False)
+    media_type = Column(String(128), nullable=False)
+
+
+class OutboxEvent(Base):
+    __tablename__ = "outbox"
+
+    id = Column(Integer, primary_key=True)
+    event = Column(String(16), nullable=False)
+    reference = Column(String(10), nullable=False, index=True)
+    payload = Column(JSON, nullable=False)
+    created_at = Column(UTCDateTime, nullable=False)
+    acked_at = Column(UTCDateTime, nullable=True)
+
+    __table_args__ = (CheckConstraint(_in("event", EVENTS), name="event"),)
+
+
+class LookupFailure(Base):
+    """Failed-lookup counters per key (a reference or a proof identity), in fixed windows.
+
+    Kept in the database, not in memory, so the limit holds across processes and restarts.
+    """
+
+    __tablename__ = "lookup_failures"
+
+    key = Column(String(80), primary_key=True)
+    window_start = Column(UTCDateTime, nullable=False)
+    count = Column(Integer, nullable=False)
+
+    __table_args__ = (CheckConstraint("count >= 0", name="count"),)
+
+
+class AccessLog(Base):
+    """Who looked at a request (agents send X-Actor); never the proof value itself."""
+
+    __tablename__ = "access_log"
+
+    id = Column(Integer, primary_key=True)
+    request_id = Column(Integer, ForeignKey("requests.id", ondelete="CASCADE"), nullable=False, index=True)
+    at = Column(UTCDateTime, nullable=False)
+    actor = Column(String(128), nullable=False)
+    proof = Column(String(16), nullable=False)

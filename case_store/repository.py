@@ -1,0 +1,114 @@
+"""Every query of the case store, in one place. Functions take the session of the caller's
+unit of work and never commit: the unit of work (case_store.db) decides that."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from case_store.constants import OPEN_STATUSES
+from case_store.models import (
+    AccessLog,
+    LookupFailure,
+    OutboxEvent,
+    Request,
+    TimelineEntry,
+)
+
+
+async def by_reference(session: AsyncSession, reference: str) -> Request | None:
+    return (await session.scalars(select(Request).where(Request.reference == reference))).first()
+
+
+async def by_idempotency_key(session: AsyncSession, key: str) -> Request | None:
+    return (await session.scalars(select(Request).where(Request.idempotency_key == key))).first()
+
+
+async def reference_taken(session: AsyncSession, reference: str) -> bool:
+    found = await session.scalar(select(Request.id).where(Request.reference == reference))
+    return found is not None
+
+
+async def recent(session: AsyncSession, status: str | None = None, limit: int = 20) -> list[Request]:
+    query = select(Request).order_by(Request.created_at.desc(), Request.id.desc()).limit(limit)
+    if status:
+        query = query.where(Request.status == status)
+    return list(await session.scalars(query))
+
+
+async def overdue(session: AsyncSession, now: dt.datetime) -> list[Request]:
+    """Open requests past due whose current due period has not been escalated yet."""
+    query = (
+        select(Request)
+        .where(Request.status.in_(OPEN_STATUSES), Request.due_at < now)
+        .where((Request.escalated_due_at.is_(None)) | (Request.escalated_due_at != Request.due_at))
+        .order_by(Request.due_at, Request.id)
+    )
+    return list(await session.scalars(query))
+
+
+async def count_requests(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(Request)) or 0)
+
+
+def add_timeline(request: Request, at: dt.datetime, status: str, actor: str, note: str | None) -> None:
+    request.timeline.append(TimelineEntry(at=at, status=status, actor=actor, note=note))
+
+
+def add_outbox(session: AsyncSession, event: str, reference: str, payload: dict[str, Any], at: dt.datetime) -> None:
+    session.add(OutboxEvent(event=event, reference=reference, payload=payload, created_at=at))
+
+
+def add_access(session: AsyncSession, request: Request, at: dt.datetime, actor: str, proof: str) -> None:
+    session.add(AccessLog(request_id=request.id, at=at, actor=actor, proof=proof))
+
+
+async def outbox_after(session: AsyncSession, after: int, limit: int, include_acked: bool = False) -> list[OutboxEvent]:
+    query = select(OutboxEvent).where(OutboxEvent.id > after).order_by(OutboxEvent.id).limit(limit)
+    if not include_acked:
+        query = query.where(OutboxEvent.acked_at.is_(None))
+    return list(await session.scalars(query))
+
+
+async def requests_by_reference(session: AsyncSession, references: set[str]) -> dict[str, Request]:
+    if not references:
+        return {}
+    rows = await session.scalars(select(Request).where(Request.reference.in_(references)))
+    return {r.reference: r for r in rows}
+
+
+async def ack_outbox(session: AsyncSession, event_id: int, at: dt.datetime) -> OutboxEvent | None:
+    event = await session.get(OutboxEvent, event_id)
+    if event is not None and event.acked_at is None:  # re-acks keep the first time
+        event.acked_at = at
+    return event
+
+
+async def failure_counts(session: AsyncSession, keys: list[str]) -> list[LookupFailure]:
+    return list(await session.scalars(select(LookupFailure).where(LookupFailure.key.in_(keys))))
+
+
+async def bump_failure(session: AsyncSession, key: str, now: dt.datetime, window: dt.timedelta) -> None:
+    """Count one failure for `key` in its current window (a new window once the old expired).
+
+    The UPDATE is one statement so concurrent failures on PostgreSQL never lose a count; the
+    INSERT of a first failure may race, and the caller retries on IntegrityError.
+    """
+    result = await session.execute(
+        update(LookupFailure)
+        .where(LookupFailure.key == key, LookupFailure.window_start > now - window)
+        .values(count=LookupFailure.count + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount:
+        return
+    row = await session.get(LookupFailure, key)
+    if row is None:
+        session.add(LookupFailure(key=key, window_start=now, count=1))
+    else:  # expired window: start again
+        row.window_start = now
+        row.count = 1
+    await session.flush()

@@ -1,0 +1,621 @@
+// Bekhedmetkom agent console. Plain modern JS, no build step, no external resources.
+"use strict";
+
+const BASE = "/webhooks/agent_console";
+const I18N = JSON.parse(document.getElementById("i18n").textContent);
+const LANG = document.documentElement.lang;
+const t = (msg, params = {}) =>
+  (I18N[msg] || msg).replace(/\{(\w+)\}/g, (_, k) => (k in params ? String(params[k]) : `{${k}}`));
+const $ = (id) => document.getElementById(id);
+
+let csrf = null;
+let callKey = null; // Idempotency-Key of the open "new call" form
+let entityTimer = null;
+let entityActive = -1;
+let queueTimer = null;
+let openHandoff = null;
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super(body && body.error ? body.error : `http_${status}`);
+    this.status = status;
+    this.body = body || {};
+  }
+}
+
+async function api(method, path, body) {
+  const headers = { Accept: "application/json" };
+  if (method !== "GET") {
+    headers["Content-Type"] = "application/json";
+    if (csrf) headers["X-CSRF-Token"] = csrf;
+  }
+  let resp;
+  try {
+    resp = await fetch(BASE + path, {
+      method,
+      headers,
+      credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    throw new ApiError(0, { error: "network" });
+  }
+  let data = null;
+  try {
+    data = await resp.json();
+  } catch (e) {
+    data = null;
+  }
+  if (resp.status === 401 && path !== "/api/login") {
+    showLogin(t("Your session has ended. Please sign in again."));
+  }
+  if (!resp.ok) throw new ApiError(resp.status, data);
+  return data;
+}
+
+function errorText(err) {
+  const code = err.body && err.body.error;
+  const map = {
+    bad_credentials: t("Wrong username or password."),
+    account_disabled: t("This account is disabled. Ask a supervisor."),
+    rate_limited: t("Too many attempts. Try again in {s} seconds.", { s: err.body.retry_after || 60 }),
+    not_found_or_unverified: t("No request matches this reference and verification."),
+    malformed_reference: t("A reference has 10 digits."),
+    bad_check_digit: t("This reference has a typing mistake: check the digits with the caller."),
+    verification_required: t("Enter the last 4 digits of the caller's phone, or the report's PIN."),
+    held_by_another_agent: t("Another agent is handling this conversation."),
+    not_delivered: t("The message could not be delivered. Try again."),
+    no_reply_address: t("This person cannot be reached by message on this channel."),
+    case_store_unavailable: t("The request service is not answering. Try again in a minute."),
+    network: t("No connection to the server."),
+    csrf_token_missing_or_wrong: t("Your session has ended. Please sign in again."),
+  };
+  return map[code] || t("Something went wrong. Try again.");
+}
+
+// --- views -------------------------------------------------------------------------------------
+
+function showLogin(message) {
+  csrf = null;
+  stopQueue();
+  $("app-view").hidden = true;
+  $("logout").hidden = true;
+  $("agent-name").textContent = "";
+  $("login-view").hidden = false;
+  $("login-error").textContent = message || "";
+  $("login-username").focus();
+}
+
+function showApp(agent) {
+  $("login-view").hidden = true;
+  $("app-view").hidden = false;
+  $("logout").hidden = false;
+  $("agent-name").textContent = t("Signed in as {name}", { name: agent.display_name });
+  loadSectors();
+  resetCall();
+  selectTab("tab-call");
+  startQueue();
+}
+
+const TABS = ["tab-call", "tab-lookup", "tab-queue"];
+function selectTab(id) {
+  for (const tab of TABS) {
+    const on = tab === id;
+    const el = $(tab);
+    el.setAttribute("aria-selected", on ? "true" : "false");
+    el.tabIndex = on ? 0 : -1;
+    $(el.getAttribute("aria-controls")).hidden = !on;
+  }
+  const first = { "tab-call": "caller-phone", "tab-lookup": "lookup-reference", "tab-queue": "queue-list" }[id];
+  const target = $(first);
+  if (id === "tab-queue") {
+    refreshQueue();
+    const btn = target.querySelector("button");
+    (btn || $(id)).focus();
+  } else {
+    target.focus();
+  }
+}
+
+// --- sign in / out -------------------------------------------------------------------------------
+
+$("login-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  $("login-error").textContent = "";
+  try {
+    const data = await api("POST", "/api/login", {
+      username: $("login-username").value,
+      password: $("login-password").value,
+    });
+    csrf = data.csrf_token;
+    $("login-password").value = "";
+    showApp(data.agent);
+  } catch (err) {
+    $("login-error").textContent = errorText(err);
+    $("login-password").select();
+  }
+});
+
+$("logout").addEventListener("click", async () => {
+  try {
+    await api("POST", "/api/logout", {});
+  } catch (e) {
+    /* signed out either way */
+  }
+  showLogin(t("You are signed out."));
+});
+
+// --- new call ----------------------------------------------------------------------------------
+
+function newKey() {
+  const b = new Uint8Array(16);
+  crypto.getRandomValues(b);
+  return "console-" + Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+function resetCall() {
+  $("call-form").reset();
+  $("call-form").hidden = false;
+  $("call-result").hidden = true;
+  $("req-entity").value = "";
+  closeEntityList();
+  clearFieldErrors($("call-form"));
+  $("call-error").textContent = "";
+  updateTypeFields();
+  callKey = newKey(); // made when the form opens: a double submit files one request
+}
+
+function entityName(e) {
+  return (LANG === "ar" ? e.name_ar : e.name_en) || e.name_en || e.name_ar || e.id;
+}
+
+async function loadSectors() {
+  const select = $("req-sector");
+  if (select.options.length > 1) return;
+  try {
+    const data = await api("GET", "/api/catalogue/sectors");
+    for (const s of data.sectors) {
+      const opt = document.createElement("option");
+      opt.value = s.id;
+      opt.textContent = entityName(s);
+      select.appendChild(opt);
+    }
+  } catch (err) {
+    $("call-error").textContent = errorText(err);
+  }
+}
+
+function updateTypeFields() {
+  const type = $("req-type").value;
+  $("complaint-fields").hidden = type !== "complaint";
+  $("report-fields").hidden = type !== "report";
+}
+$("req-type").addEventListener("change", updateTypeFields);
+$("req-sector").addEventListener("change", () => {
+  $("req-entity").value = "";
+  $("req-entity-q").value = "";
+  closeEntityList();
+});
+
+function closeEntityList() {
+  $("req-entity-list").hidden = true;
+  $("req-entity-list").textContent = "";
+  $("req-entity-q").setAttribute("aria-expanded", "false");
+  $("req-entity-q").removeAttribute("aria-activedescendant");
+  entityActive = -1;
+}
+
+function chooseEntity(li) {
+  $("req-entity").value = li.dataset.id;
+  $("req-entity-q").value = li.textContent;
+  if (li.dataset.sector && !$("req-sector").value) $("req-sector").value = li.dataset.sector;
+  setFieldError("req-entity", "");
+  closeEntityList();
+}
+
+async function searchEntities() {
+  const q = $("req-entity-q").value.trim();
+  const params = new URLSearchParams({ limit: "8" });
+  if (q) params.set("q", q);
+  if ($("req-sector").value) params.set("sector", $("req-sector").value);
+  try {
+    const data = await api("GET", "/api/catalogue/entities?" + params.toString());
+    const list = $("req-entity-list");
+    list.textContent = "";
+    data.entities.forEach((e, i) => {
+      const li = document.createElement("li");
+      li.id = "entity-opt-" + i;
+      li.setAttribute("role", "option");
+      li.dataset.id = e.id;
+      li.dataset.sector = e.sector || "";
+      li.textContent = entityName(e);
+      li.addEventListener("mousedown", (ev) => {
+        ev.preventDefault();
+        chooseEntity(li);
+      });
+      list.appendChild(li);
+    });
+    if (!data.entities.length) {
+      const li = document.createElement("li");
+      li.className = "empty";
+      li.textContent = t("No entity matches.");
+      list.appendChild(li);
+    }
+    list.hidden = false;
+    $("req-entity-q").setAttribute("aria-expanded", "true");
+    entityActive = -1;
+  } catch (err) {
+    setFieldError("req-entity", errorText(err));
+  }
+}
+
+$("req-entity-q").addEventListener("input", () => {
+  $("req-entity").value = "";
+  clearTimeout(entityTimer);
+  entityTimer = setTimeout(searchEntities, 200);
+});
+$("req-entity-q").addEventListener("focus", () => {
+  if (!$("req-entity").value) searchEntities();
+});
+$("req-entity-q").addEventListener("blur", () => setTimeout(closeEntityList, 150));
+$("req-entity-q").addEventListener("keydown", (ev) => {
+  const options = Array.from($("req-entity-list").querySelectorAll("[role=option]"));
+  if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+    ev.preventDefault();
+    if ($("req-entity-list").hidden) {
+      searchEntities();
+      return;
+    }
+    if (!options.length) return;
+    entityActive = (entityActive + (ev.key === "ArrowDown" ? 1 : -1) + options.length) % options.length;
+    options.forEach((o, i) => o.setAttribute("aria-selected", i === entityActive ? "true" : "false"));
+    $("req-entity-q").setAttribute("aria-activedescendant", options[entityActive].id);
+    options[entityActive].scrollIntoView({ block: "nearest" });
+  } else if (ev.key === "Enter" && !$("req-entity-list").hidden && !ev.ctrlKey) {
+    ev.preventDefault();
+    const pick = options[entityActive >= 0 ? entityActive : 0];
+    if (pick) chooseEntity(pick);
+  } else if (ev.key === "Escape") {
+    closeEntityList();
+  }
+});
+
+function setFieldError(id, message) {
+  const el = $(id + "-error");
+  const input = $(id === "req-entity" ? "req-entity-q" : id);
+  if (el) el.textContent = message;
+  if (input) input.setAttribute("aria-invalid", message ? "true" : "false");
+}
+
+function clearFieldErrors(form) {
+  form.querySelectorAll(".error").forEach((e) => (e.textContent = ""));
+  form.querySelectorAll("[aria-invalid]").forEach((e) => e.setAttribute("aria-invalid", "false"));
+}
+
+const FIELD_IDS = {
+  caller_phone: "caller-phone",
+  type: "req-type",
+  sector: "req-sector",
+  entity: "req-entity",
+  pillar: "req-pillar",
+  description: "req-description",
+};
+const FIELD_MESSAGES = {
+  invalid_phone: "Enter a valid phone number.",
+  required: "This field is required.",
+  too_short: "Describe the request in at least 10 characters.",
+  too_long: "The description is too long (2,000 characters at most).",
+};
+
+$("call-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const form = $("call-form");
+  clearFieldErrors(form);
+  $("call-error").textContent = "";
+  const fd = new FormData(form);
+  const body = {
+    idempotency_key: callKey,
+    caller_phone: fd.get("caller_phone"),
+    caller_language: fd.get("caller_language"),
+    type: fd.get("type"),
+    sector: fd.get("sector"),
+    entity: $("req-entity").value,
+    pillar: fd.get("pillar") || "",
+    importance: fd.get("importance") || "normal",
+    description: fd.get("description"),
+    contact_ok: $("req-contact-ok").checked,
+  };
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    const data = await api("POST", "/api/requests", body);
+    showCallResult(data);
+  } catch (err) {
+    if (err.status === 422 && err.body.fields) {
+      let first = null;
+      for (const [field, code] of Object.entries(err.body.fields)) {
+        const id = FIELD_IDS[field];
+        if (!id) continue;
+        setFieldError(id, t(FIELD_MESSAGES[code] || "This field is required."));
+        first = first || (id === "req-entity" ? "req-entity-q" : id);
+      }
+      $("call-error").textContent = t("Please correct the marked fields.");
+      if (first) $(first).focus();
+    } else {
+      $("call-error").textContent = errorText(err);
+    }
+  } finally {
+    button.disabled = false;
+  }
+});
+
+function showCallResult(data) {
+  $("call-form").hidden = true;
+  $("result-reference").textContent = data.reference_display;
+  $("result-pin-row").hidden = !data.pin;
+  $("result-pin").textContent = data.pin || "";
+  const sms = {
+    sent: t("The reference was sent to the caller by SMS."),
+    failed: t("The SMS could not be sent: read the reference to the caller."),
+    skipped_anonymous: t("No SMS for an anonymous report: read the reference and PIN to the caller."),
+    skipped_replay: t("This request was already registered; the SMS was sent then."),
+  }[data.sms];
+  $("result-sms").textContent = sms || "";
+  $("call-result").hidden = false;
+  $("call-result").focus();
+}
+$("new-call").addEventListener("click", () => {
+  resetCall();
+  $("caller-phone").focus();
+});
+
+// --- look up -----------------------------------------------------------------------------------
+
+const STATUS = {
+  submitted: "Submitted",
+  in_progress: "In progress",
+  answered: "Answered",
+  closed: "Closed",
+  rejected: "Rejected",
+  reopened: "Reopened",
+};
+const TYPES = {
+  inquiry: "Ask the Government",
+  suggestion: "Suggestion",
+  compliment: "Compliment",
+  complaint: "Complaint",
+  report: "Report a violation",
+};
+
+function fmtDate(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  if (isNaN(d)) return iso;
+  return d.toLocaleString(LANG === "ar" ? "ar-JO" : "en-GB", {
+    dateStyle: "medium",
+    timeStyle: "short",
+    timeZone: "Asia/Amman",
+    numberingSystem: "latn",
+  });
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  for (const c of children) node.append(c);
+  return node;
+}
+
+$("lookup-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  $("lookup-error").textContent = "";
+  $("lookup-result").hidden = true;
+  try {
+    const data = await api("POST", "/api/lookup", {
+      reference: $("lookup-reference").value,
+      phone_tail: $("lookup-tail").value,
+      pin: $("lookup-pin").value,
+    });
+    showLookup(data.request);
+  } catch (err) {
+    $("lookup-error").textContent = errorText(err);
+  }
+});
+
+function showLookup(r) {
+  const box = $("lookup-result");
+  box.textContent = "";
+  box.append(el("h3", {}, t("Request {reference}", { reference: r.reference_display || r.reference })));
+  const dl = el("dl");
+  const add = (k, v) => {
+    if (v) dl.append(el("dt", {}, k), el("dd", {}, v));
+  };
+  add(t("Status"), t(STATUS[r.status] || r.status));
+  add(t("Type"), t(TYPES[r.type] || r.type));
+  add(t("Government entity"), r.entity ? entityName(r.entity) : "");
+  add(t("Filed on"), fmtDate(r.created_at));
+  add(t("Due by"), fmtDate(r.due_at));
+  box.append(dl);
+  if (r.answer) {
+    box.append(el("h4", {}, t("The entity's reply")), el("blockquote", {}, String(r.answer.text || r.answer)));
+  }
+  if (Array.isArray(r.timeline) && r.timeline.length) {
+    const table = el("table", {}, el("caption", {}, t("Timeline")));
+    table.append(el("tr", {}, el("th", { scope: "col" }, t("When")), el("th", { scope: "col" }, t("Status")), el("th", { scope: "col" }, t("Note"))));
+    for (const step of r.timeline) {
+      table.append(el("tr", {}, el("td", {}, fmtDate(step.at)), el("td", {}, t(STATUS[step.status] || step.status)), el("td", {}, step.note || "")));
+    }
+    box.append(table);
+  }
+  box.hidden = false;
+  box.focus();
+}
+
+// --- handoff queue -------------------------------------------------------------------------------
+
+function stopQueue() {
+  clearInterval(queueTimer);
+  queueTimer = null;
+}
+function startQueue() {
+  stopQueue();
+  refreshQueue();
+  queueTimer = setInterval(() => {
+    refreshQueue();
+    if (openHandoff && !$("queue-view").hidden) loadConversation(openHandoff, false);
+  }, 4000);
+}
+
+const CHANNELS = { messenger: "Messenger", sms: "SMS", voice: "Phone call (answered by SMS)" };
+
+async function refreshQueue() {
+  if (!csrf) return;
+  let data;
+  try {
+    data = await api("GET", "/api/handoffs");
+  } catch (e) {
+    return;
+  }
+  const waiting = data.handoffs.filter((h) => h.state === "waiting").length;
+  $("queue-count").textContent = waiting ? String(waiting) : "";
+  const list = $("queue-list");
+  const focusedId = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.hid : null;
+  list.textContent = "";
+  if (!data.handoffs.length) {
+    list.append(el("li", { class: "empty" }, t("No one is waiting.")));
+    return;
+  }
+  for (const h of data.handoffs) {
+    const who = h.state === "waiting" ? t("Waiting") : h.mine ? t("With you") : t("With {name}", { name: h.held_by || "" });
+    // Each part isolated (<bdi>) so Arabic and Latin pieces do not reorder each other.
+    const label = el("span", {}, el("bdi", {}, t(CHANNELS[h.channel] || h.channel)), " · ",
+      el("bdi", { lang: h.language }, h.language === "ar" ? "العربية" : "English"), " · ", el("bdi", {}, fmtDate(h.created_at)));
+    const li = el("li", { class: h.mine ? "mine" : "" }, label, el("span", { class: "state" }, who));
+    if (h.state === "waiting" || h.mine) {
+      const b = el("button", { type: "button", "data-hid": h.id }, h.mine ? t("Open") : t("Take"));
+      b.addEventListener("click", () => takeConversation(h));
+      li.append(b);
+    }
+    list.append(li);
+  }
+  if (focusedId) {
+    const again = list.querySelector(`[data-hid="${focusedId}"]`);
+    if (again) again.focus();
+  }
+}
+
+async function takeConversation(h) {
+  try {
+    if (!h.mine) await api("POST", `/api/handoffs/${h.id}/take`, {});
+    openHandoff = h.id;
+    await loadConversation(h.id, true);
+    refreshQueue();
+  } catch (err) {
+    alertQueue(errorText(err));
+    refreshQueue();
+  }
+}
+
+function alertQueue(message) {
+  $("reply-error").textContent = message;
+}
+
+async function loadConversation(id, focus) {
+  let h;
+  try {
+    h = await api("GET", `/api/handoffs/${id}`);
+  } catch (err) {
+    openHandoff = null;
+    $("conversation").hidden = true;
+    return;
+  }
+  $("conversation").hidden = false;
+  $("conversation-title").replaceChildren(el("bdi", {}, t(CHANNELS[h.channel] || h.channel)), " · ",
+    el("bdi", { lang: h.language }, h.language === "ar" ? "العربية" : "English"));
+  const ol = $("transcript");
+  const atBottom = ol.scrollHeight - ol.scrollTop - ol.clientHeight < 20;
+  ol.textContent = "";
+  for (const m of h.transcript) {
+    const who = m.who === "user" ? t("Citizen") : m.who === "agent" ? m.agent || t("Agent") : t("Assistant");
+    ol.append(el("li", { class: m.who, dir: "auto" }, el("span", { class: "who" }, who), el("span", { class: "text" }, m.text)));
+  }
+  if (atBottom || focus) ol.scrollTop = ol.scrollHeight;
+  if (focus) $("reply-text").focus();
+}
+
+$("reply-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const text = $("reply-text").value.trim();
+  $("reply-error").textContent = "";
+  if (!text || !openHandoff) return;
+  try {
+    await api("POST", `/api/handoffs/${openHandoff}/reply`, { text });
+    $("reply-text").value = "";
+    await loadConversation(openHandoff, true);
+  } catch (err) {
+    $("reply-error").textContent = errorText(err);
+  }
+});
+
+$("resume").addEventListener("click", async () => {
+  if (!openHandoff) return;
+  try {
+    await api("POST", `/api/handoffs/${openHandoff}/resume`, {});
+    openHandoff = null;
+    $("conversation").hidden = true;
+    await refreshQueue();
+    $("tab-queue").focus();
+  } catch (err) {
+    $("reply-error").textContent = errorText(err);
+  }
+});
+
+// --- keyboard ----------------------------------------------------------------------------------
+
+for (const id of TABS) $(id).addEventListener("click", () => selectTab(id));
+$("app-view").querySelector("[role=tablist]").addEventListener("keydown", (ev) => {
+  const i = TABS.indexOf(document.activeElement.id);
+  if (i < 0) return;
+  const rtl = document.documentElement.dir === "rtl";
+  const next = { ArrowRight: rtl ? -1 : 1, ArrowLeft: rtl ? 1 : -1 }[ev.key];
+  if (next) {
+    ev.preventDefault();
+    selectTab(TABS[(i + next + TABS.length) % TABS.length]);
+  }
+});
+
+// Alt+letter shortcuts by physical key (ev.code), so they work with the Arabic keyboard layout.
+const SHORTCUTS = { KeyN: "tab-call", KeyL: "tab-lookup", KeyQ: "tab-queue" };
+document.addEventListener("keydown", (ev) => {
+  if (ev.altKey && !ev.ctrlKey && !ev.metaKey) {
+    if (SHORTCUTS[ev.code] && !$("app-view").hidden) {
+      ev.preventDefault();
+      selectTab(SHORTCUTS[ev.code]);
+      return;
+    }
+    if (ev.code === "KeyG") {
+      ev.preventDefault();
+      $("lang-switch").click();
+      return;
+    }
+  }
+  if (ev.ctrlKey && ev.key === "Enter") {
+    const form = document.activeElement && document.activeElement.form;
+    if (form) {
+      ev.preventDefault();
+      form.requestSubmit();
+    }
+  }
+});
+
+// --- start -------------------------------------------------------------------------------------
+
+(async () => {
+  try {
+    const data = await api("GET", "/api/session");
+    csrf = data.csrf_token;
+    showApp(data.agent);
+  } catch (e) {
+    showLogin("");
+  }
+})();

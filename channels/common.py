@@ -1,0 +1,223 @@
+"""What the text channels (Messenger, SMS, later the IVR helper) share: pure rendering helpers.
+
+- the language of a bot message (its script) and of a user message (bot.lang + stored language);
+- channel chrome in both languages through the `channels` Babel catalog;
+- buttons as numbered lists, and a typed number ("2", "٢") mapped back to the button's payload;
+- validation of button payloads coming back from a vendor (quick replies, postbacks);
+- SMS segment counting (GSM-7 vs UCS-2) and splitting long text at natural boundaries;
+- attachments as the `{"attachments": [{"url", "media_type"}]}` metadata both channels send.
+
+Nothing here does I/O: channel modules call these and do the sending.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bot import i18n
+from bot.arabic import has_arabic
+from bot.inbound import is_button_payload
+from bot.lang import detect
+
+DOMAIN = "channels"
+DEFAULT_LANGUAGE = "ar"
+
+
+# --- language -------------------------------------------------------------------------------
+
+def message_language(text: str | None, default: str = DEFAULT_LANGUAGE) -> str:
+    """The language of a bot message is the script of its text (CONVENTIONS)."""
+    if not text:
+        return default
+    return "ar" if has_arabic(text) else "en"
+
+
+def user_language(text: str, stored: str | None) -> str:
+    """The language to answer a user's message in: bot.lang.detect, else stored, else Arabic."""
+    return detect(text, stored) or stored or DEFAULT_LANGUAGE
+
+
+def t(language: str | None, message: str, **params: object) -> str:
+    """Channel chrome from bot/locale/<lang>/LC_MESSAGES/channels.po."""
+    return i18n.gettext(DOMAIN, i18n.lang_or_default(language), message, **params)
+
+
+# --- payloads and choices --------------------------------------------------------------------
+
+def is_valid_payload(payload: str | None) -> bool:
+    """A button payload we can hand to Rasa as-is: `/intent` or `/intent{<json object>}`.
+
+    bot.inbound.is_button_payload checks the shape; a vendor-supplied payload must also carry
+    well-formed JSON, or Rasa would silently drop the entities.
+    """
+    if not payload or not is_button_payload(payload):
+        return False
+    brace = payload.find("{")
+    if brace == -1:
+        return True
+    try:
+        return isinstance(json.loads(payload[brace:]), dict)
+    except ValueError:
+        return False
+
+
+_INDIC = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+_CHOICE = re.compile(r"^\s*[(\[]?\s*([0-9]{1,2})\s*[)\].\-:]?\s*$")
+
+
+def parse_choice(text: str | None) -> int | None:
+    """"2", " ٢ ", "2.", "(2)" -> 2; anything else (words, references, "12345") -> None."""
+    if not text:
+        return None
+    m = _CHOICE.match(text.translate(_INDIC).replace("\u200f", "").replace("\u200e", ""))
+    return int(m.group(1)) if m else None
+
+
+def numbered_lines(titles: Sequence[str]) -> str:
+    """["شكوى", "اقتراح"] -> "1. شكوى\n2. اقتراح" (Latin digits: what Jordanian phones show)."""
+    return "\n".join(f"{i}. {title}" for i, title in enumerate(titles, start=1))
+
+
+def button_titles(buttons: Iterable[dict[str, Any]]) -> list[str]:
+    return [str(b.get("title") or b.get("payload") or "").strip() for b in buttons]
+
+
+def button_payloads(buttons: Iterable[dict[str, Any]]) -> list[str]:
+    return [str(b.get("payload") or b.get("title") or "") for b in buttons]
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut to `limit` characters with "…" only when needed."""
+    return text if len(text) <= limit else text[: max(limit - 1, 0)].rstrip() + "…"
+
+
+# --- attachments ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Attachment:
+    url: str
+    media_type: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"url": self.url, "media_type": self.media_type}
+
+
+# Photos of a broken road or a receipt, and documents; voice notes and video are not read by
+# the back office, so they get a clear answer instead of being filed silently.
+SUPPORTED_MEDIA_PREFIXES = ("image/",)
+SUPPORTED_MEDIA_TYPES = frozenset(
+    {
+        "application/pdf",
+        "application/msword",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "file",  # Messenger says only "file", not the MIME type
+    }
+)
+
+
+def is_supported_media(media_type: str) -> bool:
+    media_type = media_type.lower()
+    return media_type.startswith(SUPPORTED_MEDIA_PREFIXES) or media_type in SUPPORTED_MEDIA_TYPES
+
+
+def attachment_metadata(attachments: Sequence[Attachment]) -> dict[str, Any]:
+    return {"attachments": [a.as_dict() for a in attachments]} if attachments else {}
+
+
+# --- problems with user input -------------------------------------------------------------------
+
+def problem_reply(problem: str, language: str) -> str:
+    """The localised answer to input that changes nothing (bot.inbound problems + ours)."""
+    from bot.inbound import MAX_TEXT_CHARS
+
+    if problem == "too_long":
+        return t(language, "too_long", max=i18n.format_number(MAX_TEXT_CHARS, language))
+    if problem == "unsupported_attachment":
+        return t(language, "unsupported_attachment")
+    if problem == "malformed":
+        return t(language, "malformed")
+    return t(language, "empty")
+
+
+# --- SMS segments -------------------------------------------------------------------------------
+
+# GSM 03.38 basic character set (the escape 0x1B is not a printable character) and the
+# extension table, whose characters take two septets (escape + code).
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION = frozenset("^{}\\[~]|€\f")
+
+GSM7_SINGLE, GSM7_PART = 160, 153  # septets; a split message loses 7 to the UDH
+UCS2_SINGLE, UCS2_PART = 70, 67  # UTF-16 code units
+
+
+def is_gsm7(text: str) -> bool:
+    return all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text)
+
+
+def sms_encoding(text: str) -> str:
+    return "GSM-7" if is_gsm7(text) else "UCS-2"
+
+
+def _units(text: str) -> tuple[list[int], int, int]:
+    """Cost of each character in the message's encoding (never split across parts)."""
+    if is_gsm7(text):
+        return [2 if c in GSM7_EXTENSION else 1 for c in text], GSM7_SINGLE, GSM7_PART
+    return [2 if ord(c) > 0xFFFF else 1 for c in text], UCS2_SINGLE, UCS2_PART
+
+
+def sms_segments(text: str) -> int:
+    """How many SMS a carrier bills for `text` (0 for empty).
+
+    GSM-7: 160 septets in one SMS, 153 per part when concatenated, extension characters
+    (€ [ ] { } | ^ ~ \\) count double. Anything else (e.g. one Arabic letter) makes the whole
+    message UCS-2: 70 UTF-16 units in one SMS, 67 per part. An escape pair or a surrogate pair
+    is never split between parts, as phones do it.
+    """
+    units, single, part = _units(text)
+    total = sum(units)
+    if total == 0:
+        return 0
+    if total <= single:
+        return 1
+    parts, used = 1, 0
+    for u in units:
+        if used + u > part:
+            parts, used = parts + 1, 0
+        used += u
+    return parts
+
+
+# --- splitting long text ------------------------------------------------------------------------
+
+_BREAKS = ("\n\n", "\n", ". ", "۔ ", "؟ ", "? ", "! ", "، ", ", ", " ")
+
+
+def split_text(text: str, limit: int, measure: Callable[[str], int] = len) -> list[str]:
+    """Split `text` into parts of at most `limit` (by `measure`), at the most natural break."""
+    text = text.strip()
+    if measure(text) <= limit:
+        return [text] if text else []
+    # Largest prefix that fits; then back off to the best break inside it.
+    lo, hi = 1, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if measure(text[:mid]) <= limit:
+            lo = mid
+        else:
+            hi = mid - 1
+    window = text[:lo]
+    cut = lo
+    for sep in _BREAKS:
+        at = window.rfind(sep)
+        if at > lo // 3:
+            cut = at + len(sep)
+            break
+    head, rest = text[:cut].strip(), text[cut:]
+    return [head, *split_text(rest, limit, measure)]

@@ -1,0 +1,488 @@
+"""Twilio SMS connector: `channels.twilio_sms.TwilioSmsInput`, route /webhooks/twilio_sms/webhook.
+
+Roles (STYLE.md 1):
+- verify: `X-Twilio-Signature` must be present, then RequestValidator(TWILIO_AUTH_TOKEN) checks
+  it against PUBLIC_BASE_URL + path (+ query) and the POSTed form parameters.
+- parse: `parse_inbound` (MessageSid, From, Body, MMS media) and `keyword` (opt-out, opt-in,
+  help, status with a reference) are pure functions.
+- render: a turn's messages are collected (`TwilioSmsCollector`), then `render_sms` turns them
+  into SMS bodies (buttons as numbered lists) and `render_twiml` into one TwiML answer.
+- send: `TwilioSmsOutput.send_sms` for notifications, the IVR's "text me the reference", and
+  replies that missed Twilio's 15 s webhook deadline. It respects opt-outs.
+
+Per-sender state in bot.channel_state (keyed by the keyed sender id): `lang`, `choices` (the
+payloads last offered as a numbered list, so "2" or "٢" picks one), `opted_out`.
+
+Why not Rasa's `twilio` connector: no signature check at all, replies only through the REST
+API (one billed request per message), no de-duplication, buttons printed one per SMS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from rasa.core.channels.channel import (
+    CollectingOutputChannel,
+    InputChannel,
+    OutputChannel,
+    UserMessage,
+)
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from twilio.http.http_client import TwilioHttpClient
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+from twilio.twiml.messaging_response import MessagingResponse
+
+from bot import settings
+from bot.arabic import normalise
+from bot.channel_state import ChannelState, shared
+from bot.inbound import clean_user_text
+from bot.privacy import keyed_id, normalise_phone, seal_address
+from bot.refcode import canonical_digits
+from channels.common import (
+    Attachment,
+    attachment_metadata,
+    button_payloads,
+    button_titles,
+    is_supported_media,
+    message_language,
+    numbered_lines,
+    parse_choice,
+    problem_reply,
+    split_text,
+    t,
+    user_language,
+)
+
+logger = logging.getLogger(__name__)
+# twilio's HTTP client logs URLs, numbers and parameters at INFO: give it a logger that doesn't.
+_quiet_http_logger = logging.getLogger(__name__ + ".http")
+_quiet_http_logger.setLevel(logging.WARNING)
+
+CHANNEL = "twilio_sms"
+CASE_CHANNEL = "sms"  # the channel as the case store names it
+MAX_BODY_BYTES = 64 * 1024  # an SMS webhook is a few hundred bytes; ten media URLs, a few KB
+MAX_SMS_BODY = 1600  # Twilio refuses longer bodies; a longer reply is split
+MAX_MEDIA = 10
+REPLY_TIMEOUT = 12.0  # Twilio waits 15 s for the webhook answer
+SEND_TIMEOUT = 10.0
+
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+
+
+class TwilioSmsConfigError(ValueError):
+    pass
+
+
+class MalformedPayload(ValueError):
+    pass
+
+
+# --- verify ----------------------------------------------------------------------------------
+
+class FormParams(dict):
+    """Form fields as lists; `getall` lets RequestValidator sign repeated fields like Twilio."""
+
+    def getall(self, name: str) -> list[str]:
+        return list(self[name])
+
+    def first(self, name: str, default: str = "") -> str:
+        values = self.get(name)
+        return values[0] if values else default
+
+
+def parse_form(body: bytes) -> FormParams:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedPayload("form body is not UTF-8") from None
+    return FormParams(parse_qs(text, keep_blank_values=True))
+
+
+def public_url(base_url: str, path: str, query_string: str = "") -> str:
+    return base_url.rstrip("/") + path + (f"?{query_string}" if query_string else "")
+
+
+def verify_signature(validator: RequestValidator, url: str, params: FormParams, signature: str | None) -> bool:
+    if not signature:  # RequestValidator would raise on a missing header
+        return False
+    return bool(validator.validate(url, params, signature))
+
+
+# --- parse -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SmsInbound:
+    sid: str
+    phone: str
+    body: str
+    attachments: tuple[Attachment, ...] = ()
+    unsupported_media: int = 0
+
+
+def parse_inbound(params: FormParams) -> SmsInbound:
+    sid = params.first("MessageSid") or params.first("SmsSid")
+    phone = params.first("From")
+    if not sid or not phone:
+        raise MalformedPayload("MessageSid and From are required")
+    try:
+        num_media = max(0, min(int(params.first("NumMedia", "0") or 0), MAX_MEDIA))
+    except ValueError:
+        num_media = 0
+    found, unsupported = [], 0
+    for i in range(num_media):
+        url, media_type = params.first(f"MediaUrl{i}"), params.first(f"MediaContentType{i}")
+        if url.startswith("https://") and is_supported_media(media_type):
+            found.append(Attachment(url=url, media_type=media_type))
+        else:
+            unsupported += 1
+    return SmsInbound(sid, normalise_phone(phone), params.first("Body"), tuple(found), unsupported)
+
+
+# Twilio's default opt-out keywords (Advanced Opt-Out), plus OPTOUT and REVOKE added in 2025;
+# Twilio blocks further messages to the number itself, we must also stop talking to it.
+STOP_EN = frozenset({"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "optout", "revoke"})
+START_EN = frozenset({"start", "yes", "unstop"})
+HELP_EN = frozenset({"help", "info"})
+# Arabic equivalents, after bot.arabic.normalise (ء/أ/إ folded, ة -> ه). Only standalone
+# keywords: "الغي" (cancel) inside a form is the `cancel` intent, not an opt-out.
+STOP_AR = frozenset({normalise("توقف"), normalise("إلغاء الاشتراك")})
+START_AR = frozenset({normalise("ابدأ")})
+HELP_AR = frozenset({normalise("مساعدة")})
+_STATUS = re.compile(r"^(status|" + re.escape(normalise("حالة")) + r")(?:\s*[:#\-]\s*|\s+|$)(.*)$")
+_TRIM = re.compile(r"^[\s.!?؟،,]+|[\s.!?؟،,]+$")
+
+
+@dataclass(frozen=True)
+class Keyword:
+    kind: str  # stop | start | help | status
+    language: str  # the keyword's own language
+    reference: str | None = None
+
+
+def keyword(body: str) -> Keyword | None:
+    """A standalone keyword that works at any point of a conversation, or None."""
+    text = _TRIM.sub("", normalise(body or ""))
+    lang = "ar" if re.search(r"[\u0600-\u06ff]", text) else "en"
+    for kind, words in (("stop", STOP_EN | STOP_AR), ("start", START_EN | START_AR), ("help", HELP_EN | HELP_AR)):
+        if text in words:
+            return Keyword(kind, lang)
+    m = _STATUS.match(text)
+    if m:
+        rest = m.group(2).strip()
+        if not rest:
+            return Keyword("status", lang)
+        digits = canonical_digits(rest)
+        if len(digits) == 10 and digits.isascii() and digits.isdigit():
+            return Keyword("status", lang, digits)
+    return None
+
+
+def keyword_text(kw: Keyword) -> str:
+    if kw.kind == "help":
+        return "/help"
+    if kw.reference:
+        return "/check_status" + json.dumps({"reference": kw.reference})
+    return "/check_status"
+
+
+# --- render ----------------------------------------------------------------------------------
+
+class TwilioSmsCollector(CollectingOutputChannel):
+    """Collects a turn's messages; they are rendered into one TwiML answer afterwards."""
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL
+
+
+@dataclass
+class SmsRendered:
+    bodies: list[str]
+    choices: list[str] | None = None
+    language: str | None = None
+
+
+def render_message(text: str, buttons: list[dict[str, Any]] | None) -> str:
+    text = (text or "").strip()
+    if not buttons:
+        return text
+    language = message_language(text)
+    return "\n".join(x for x in (text, numbered_lines(button_titles(buttons)), t(language, "choose_number")) if x)
+
+
+def render_sms(messages: Iterable[Mapping[str, Any]]) -> SmsRendered:
+    """A turn's bot messages as SMS bodies: one body (split only past Twilio's 1,600 chars).
+
+    Several bot messages are joined into one SMS rather than sent as several, which could
+    arrive out of order and cost a segment header each. Buttons become a numbered list; the
+    payloads of the last list offered are returned as `choices`.
+    """
+    parts: list[str] = []
+    choices: list[str] | None = None
+    language: str | None = None
+    for m in messages:
+        text = str(m.get("text") or "")
+        buttons = m.get("buttons") or m.get("quick_replies")
+        if text:
+            language = message_language(text)
+        if buttons:
+            choices = button_payloads(buttons)
+        rendered = render_message(text, buttons)
+        for extra in ("image", "attachment"):
+            if isinstance(m.get(extra), str):
+                rendered = "\n".join(x for x in (rendered, m[extra]) if x)
+        if rendered:
+            parts.append(rendered)
+    body = "\n\n".join(parts)
+    return SmsRendered(split_text(body, MAX_SMS_BODY), choices, language)
+
+
+def render_twiml(bodies: Iterable[str]) -> str:
+    """The webhook answer: one <Message> per body, or an empty <Response/> (send nothing)."""
+    twiml = MessagingResponse()
+    for body in bodies:
+        twiml.message(body)
+    return str(twiml.to_xml())
+
+
+# --- send ------------------------------------------------------------------------------------
+
+def make_client(account_sid: str, auth_token: str, api_base_url: str | None = None) -> Client:
+    """twilio's REST Client with a timeout, a quiet logger, and an optional base URL.
+
+    twilio 8.2 builds every URL from `client.api.base_url` (twilio.base.domain.Domain), so
+    setting it points Messages at a local recorder in tests; edge/region rewriting
+    (TWILIO_EDGE/TWILIO_REGION) would undo that, so it is switched off then.
+    """
+    http = TwilioHttpClient(timeout=SEND_TIMEOUT, logger=_quiet_http_logger)
+    client = Client(account_sid, auth_token, http_client=http)
+    if api_base_url:
+        client.api.base_url = api_base_url.rstrip("/")
+        client.edge = client.region = None
+    return client
+
+
+class TwilioSmsOutput(OutputChannel):
+    """Sends SMS through the REST API, never to a number that opted out."""
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL
+
+    def __init__(self, client: Client, sms_from: str | None, state: ChannelState, to: str | None = None) -> None:
+        self.client = client
+        self.sms_from = sms_from
+        self.state = state
+        self.to = to
+
+    async def send_sms(self, to: str, text: str) -> list[str]:
+        """Send `text` to `to` (split past 1,600 chars); the message SIDs, [] if opted out."""
+        if not self.sms_from:
+            raise TwilioSmsConfigError("Config 'TWILIO_SMS_FROM' is missing: set the Twilio number (E.164) to send SMS from.")
+        phone = normalise_phone(to)
+        if (await self.state.get(keyed_id(CHANNEL, phone))).get("opted_out"):
+            logger.info("twilio_sms: not sending to a number that opted out")
+            return []
+        sids = []
+        for part in split_text(text, MAX_SMS_BODY):
+            message = await asyncio.to_thread(self.client.messages.create, to=phone, from_=self.sms_from, body=part)
+            sids.append(str(message.sid))
+        return sids
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        await self.send_sms(self.to or recipient_id, text)
+
+    async def send_text_with_buttons(self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any) -> None:
+        await self.send_sms(self.to or recipient_id, render_message(text, buttons))
+
+
+# --- wire ------------------------------------------------------------------------------------
+
+def _credential(credentials: Mapping[str, Any] | None, key: str, env_name: str) -> str:
+    value = (credentials or {}).get(key)
+    return str(value) if value else settings.secret(env_name)
+
+
+@dataclass
+class TwilioSmsInput(InputChannel):
+    account_sid: str
+    auth_token: str
+    sms_from: str | None = None
+    public_base_url: str = "http://127.0.0.1:5005"
+    api_base_url: str | None = None
+    state_url: str | None = None
+    reply_timeout: float = REPLY_TIMEOUT
+    _tasks: set[asyncio.Task] = field(default_factory=set, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.auth_token:
+            raise TwilioSmsConfigError("Config 'TWILIO_AUTH_TOKEN' is missing: copy it from the Twilio console.")
+        if not self.account_sid:
+            raise TwilioSmsConfigError("Config 'TWILIO_ACCOUNT_SID' is missing: copy it from the Twilio console.")
+        if not re.match(r"https?://[^/]+", self.public_base_url or ""):
+            raise TwilioSmsConfigError(
+                f"Config 'PUBLIC_BASE_URL' is {self.public_base_url!r}; expected the public http(s) URL Twilio calls."
+            )
+        self.public_base_url = self.public_base_url.rstrip("/")
+        self.validator = RequestValidator(self.auth_token)
+        self.client = make_client(self.account_sid, self.auth_token, self.api_base_url)
+
+    @classmethod
+    def name(cls) -> str:
+        return CHANNEL
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> TwilioSmsInput:
+        creds = credentials or {}
+        base = creds.get("public_base_url") or settings.env("PUBLIC_BASE_URL")
+        if not base:
+            if settings.env("BEKH_ENV", "dev") == "production":
+                raise TwilioSmsConfigError("Config 'PUBLIC_BASE_URL' is missing: Twilio signs the public URL it calls.")
+            base = "http://127.0.0.1:5005"
+        return cls(
+            account_sid=_credential(creds, "account_sid", "TWILIO_ACCOUNT_SID"),
+            auth_token=_credential(creds, "auth_token", "TWILIO_AUTH_TOKEN"),
+            sms_from=creds.get("sms_from") or settings.env("TWILIO_SMS_FROM"),
+            public_base_url=str(base),
+            api_base_url=creds.get("api_base_url") or settings.env("TWILIO_API_BASE_URL"),
+            state_url=creds.get("state_url"),
+        )
+
+    @property
+    def state(self) -> ChannelState:
+        return shared(self.state_url)
+
+    def get_output_channel(self) -> TwilioSmsOutput:
+        return TwilioSmsOutput(self.client, self.sms_from, self.state)
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- one inbound SMS -> the bodies to answer with --
+    async def handle(self, sms: SmsInbound, on_new_message: OnNewMessage) -> list[str]:
+        sender = keyed_id(CHANNEL, sms.phone)
+        stored = await self.state.get(sender)
+        stored_lang = stored.get("lang")
+        kw = keyword(sms.body)
+
+        if stored.get("opted_out"):
+            if kw and kw.kind == "start":
+                await self.state.update(sender, opted_out=None)
+                # Twilio confirms its own English keywords; an Arabic one is ours to confirm.
+                return [t("ar", "sms_started")] if kw.language == "ar" else []
+            return []  # opted out: answer nothing, tell Rasa nothing
+        if kw and kw.kind == "stop":
+            await self.state.update(sender, opted_out=True, choices=None)
+            return [t("ar", "sms_stopped")] if kw.language == "ar" else []
+
+        metadata: dict[str, Any] = {"channel": CASE_CHANNEL, "reply_address": seal_address(sms.phone)}
+        if kw and kw.kind in ("help", "status"):
+            text = keyword_text(kw)
+        else:
+            cleaned = clean_user_text(sms.body)
+            # langdetect only when a channel message must be worded; Rasa sets the slot itself
+            language = user_language(sms.body or "", stored_lang) if (cleaned.problem or sms.attachments) else stored_lang or "ar"
+            if sms.attachments:
+                text = cleaned.text or t(language, "attachment_sent")
+                metadata.update(attachment_metadata(sms.attachments))
+            elif sms.unsupported_media and cleaned.problem == "empty":
+                return [problem_reply("unsupported_attachment", language)]
+            elif cleaned.problem:
+                return [problem_reply(cleaned.problem, language)]
+            else:
+                text = cleaned.text
+                choice, choices = parse_choice(text), stored.get("choices") or []
+                if choice is not None and choices:
+                    if not 1 <= choice <= len(choices):
+                        return [t(stored_lang or language, "out_of_range", n=len(choices))]
+                    text = choices[choice - 1]
+
+        collector = TwilioSmsCollector()
+        turn = asyncio.ensure_future(
+            on_new_message(
+                UserMessage(text, collector, sender, input_channel=CHANNEL, message_id=sms.sid, metadata=metadata)
+            )
+        )
+        done, _ = await asyncio.wait({turn}, timeout=self.reply_timeout)
+        if not done:
+            # Past Twilio's deadline the answer would be lost: reply by REST when the turn ends.
+            self._tasks.add(turn)
+            turn.add_done_callback(lambda task: self._late(task, sender, stored, sms.phone, collector))
+            return []
+        turn.result()
+        rendered = render_sms(collector.messages)
+        await self._remember(sender, stored, rendered)
+        return rendered.bodies
+
+    async def _remember(self, sender: str, stored: Mapping[str, Any], rendered: SmsRendered) -> None:
+        changes: dict[str, Any] = {}
+        if rendered.language and rendered.language != stored.get("lang"):
+            changes["lang"] = rendered.language
+        if rendered.bodies and rendered.choices != stored.get("choices"):
+            changes["choices"] = rendered.choices
+        if changes:
+            await self.state.update(sender, **changes)
+
+    def _late(self, task: asyncio.Task, sender: str, stored: Mapping[str, Any], phone: str, collector: TwilioSmsCollector) -> None:
+        self._tasks.discard(task)
+        if task.cancelled() or task.exception() is not None:
+            logger.error("twilio_sms: a late turn failed")
+            return
+
+        async def send() -> None:
+            rendered = render_sms(collector.messages)
+            await self._remember(sender, stored, rendered)
+            output = self.get_output_channel()
+            for body in rendered.bodies:
+                await output.send_sms(phone, body)
+
+        follow_up = asyncio.ensure_future(send())
+        self._tasks.add(follow_up)
+        follow_up.add_done_callback(self._tasks.discard)
+
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        bp = Blueprint("twilio_sms_webhook", __name__)
+
+        @bp.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @bp.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            body = request.body or b""
+            if len(body) > MAX_BODY_BYTES:
+                return response.text("payload too large", status=413)
+            signature = request.headers.get("X-Twilio-Signature")
+            try:
+                params = parse_form(body)
+            except MalformedPayload:
+                params = None
+            url = public_url(self.public_base_url, request.path, request.query_string)
+            if params is None or not verify_signature(self.validator, url, params, signature):
+                logger.warning("twilio_sms: rejected a POST with a missing or wrong signature")
+                return response.text("forbidden", status=403)
+            try:
+                sms = parse_inbound(params)
+            except MalformedPayload:
+                return response.text("malformed payload", status=400)
+            if not await self.state.claim(f"{CHANNEL}:{sms.sid}"):
+                return response.text(render_twiml([]), content_type="text/xml")
+            try:
+                bodies = await self.handle(sms, on_new_message)
+            except Exception:
+                await self.state.release(f"{CHANNEL}:{sms.sid}")  # nothing was sent: let Twilio retry
+                raise
+            return response.text(render_twiml(bodies), content_type="text/xml")
+
+        return bp

@@ -1,0 +1,813 @@
+"""The agent console's HTTP API, against a real Sanic server built with rasa's configure_app.
+
+The case store, Twilio's REST API and Meta's Graph API are played by one local aiohttp server
+(`FakeBackend`) that follows docs/CONTRACTS.md and records every call. The Rasa agent is replaced
+by its two stores (InMemoryTrackerStore, InMemoryLockStore) on app.ctx.agent, which is all the
+console uses. Time is an injected clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import hmac
+import json
+import re
+import socket
+import types
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from sanic import Sanic
+
+from bot import refcode
+from bot.privacy import keyed_id, phone_identity, seal_address
+from channels.agent_console import (
+    AgentConsoleInput,
+    load_config,
+    next_opening_text,
+    render_page,
+)
+from channels.agents import MAX_FAILURES_PER_ACCOUNT, AgentStore
+
+Sanic.test_mode = True  # several apps with the same name in one process
+
+PASSWORD = "correct horse battery"
+SECTORS = [
+    {"id": "health", "name_ar": "الصحة", "name_en": "Health"},
+    {"id": "transport", "name_ar": "النقل", "name_en": "Transport"},
+]
+ENTITIES = [
+    {"id": "moh", "sector": "health", "name_ar": "وزارة الصحة", "name_en": "Ministry of Health"},
+    {"id": "jfda", "sector": "health", "name_ar": "المؤسسة العامة للغذاء والدواء", "name_en": "Jordan Food and Drug Administration"},
+    {"id": "lta", "sector": "transport", "name_ar": "هيئة تنظيم النقل البري", "name_en": "Land Transport Regulatory Commission"},
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += dt.timedelta(**kw)
+
+
+@dataclass
+class FakeBackend:
+    """Case store + Twilio REST + Graph API on one loopback port."""
+
+    token: str
+    requests: list[dict[str, Any]] = field(default_factory=list)  # every call, like the e2e recorder
+    cases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+    url: str = ""
+    runner: web.AppRunner | None = None
+
+    def sms(self) -> list[dict[str, str]]:
+        return [r["form"] for r in self.requests if r["path"].endswith("/Messages.json")]
+
+    def messenger(self) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["path"].endswith("/me/messages")]
+
+    def _authorised(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization") == f"Bearer {self.token}"
+
+    async def _record(self, request: web.Request) -> dict[str, Any]:
+        body = await request.read()
+        entry: dict[str, Any] = {
+            "method": request.method, "path": request.path, "query": dict(request.query),
+            "headers": dict(request.headers), "json": None, "form": None,
+        }
+        if request.content_type == "application/json" and body:
+            entry["json"] = json.loads(body)
+        elif request.content_type == "application/x-www-form-urlencoded":
+            entry["form"] = dict((await request.post()).items())
+        self.requests.append(entry)
+        return entry
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        entry = await self._record(request)
+        path = request.path
+        if path.endswith("/Messages.json"):
+            return web.json_response({"sid": "SM" + uuid.uuid4().hex}, status=201)
+        if path.endswith("/me/messages"):
+            return web.json_response({"recipient_id": "x", "message_id": "m_" + uuid.uuid4().hex})
+        if not self._authorised(request):
+            return web.json_response({"error": "unauthorized"}, status=401)
+        if path == "/v1/catalogue/sectors":
+            return web.json_response({"sectors": SECTORS})
+        if path == "/v1/catalogue/entities":
+            q, sector = request.query.get("q", "").lower(), request.query.get("sector")
+            found = [
+                e for e in ENTITIES
+                if (not sector or e["sector"] == sector) and (q in e["name_en"].lower() or q in e["name_ar"])
+            ]
+            return web.json_response({"entities": found[: int(request.query.get("limit", "10"))]})
+        if path == "/v1/requests" and request.method == "POST":
+            return self._create(entry)
+        m = re.fullmatch(r"/v1/requests/(\d+)", path)
+        if m and request.method == "GET":
+            return self._lookup(m.group(1), request)
+        return web.json_response({"error": "not_found"}, status=404)
+
+    def _create(self, entry: dict[str, Any]) -> web.Response:
+        key = entry["headers"].get("Idempotency-Key", "")
+        if not 8 <= len(key) <= 128:
+            return web.json_response({"error": "idempotency_key_required"}, status=400)
+        if key in self.keys:
+            return web.json_response(self.cases[self.keys[key]], status=200)
+        body = entry["json"]
+        ref = refcode.generate()
+        case = {
+            "reference": ref, "reference_display": refcode.format_grouped(ref), "type": body["type"],
+            "status": "submitted", "sector": body["sector"],
+            "entity": {k: v for k, v in next(e for e in ENTITIES if e["id"] == body["entity"]).items() if k != "sector"},
+            "pillar": body.get("pillar"), "importance": body.get("importance", "normal"),
+            "language": body["language"], "channel": body["channel"], "created_at": "2026-11-22T09:00:00+00:00",
+            "due_at": "2026-11-30T13:00:00+00:00", "escalation_level": 0,
+            "timeline": [{"at": "2026-11-22T09:00:00+00:00", "status": "submitted", "actor": body.get("entered_by"), "note": None}],
+            "confidential": body["type"] == "report", "anonymous": body.get("anonymous", body["type"] == "report"),
+        }
+        self._private = getattr(self, "_private", {})
+        self._private[ref] = {"phone": body.get("contact_phone"), "pin": "482913" if body["type"] == "report" else None}
+        if body["type"] == "report":
+            case["pin"] = "482913"
+        self.cases[ref] = case
+        self.keys[key] = ref
+        return web.json_response(case, status=201)
+
+    def _lookup(self, ref: str, request: web.Request) -> web.Response:
+        case, private = self.cases.get(ref), getattr(self, "_private", {}).get(ref, {})
+        tail, pin = request.headers.get("X-Verify-Phone-Tail"), request.headers.get("X-Verify-Pin")
+        proven = case is not None and (
+            (tail and private.get("phone") and private["phone"].endswith(tail)) or (pin and private.get("pin") == pin)
+        )
+        if not proven:
+            return web.json_response({"error": "not_found_or_unverified"}, status=404)
+        return web.json_response({k: v for k, v in case.items() if k != "pin"})
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        port = free_port()
+        await web.TCPSite(self.runner, "127.0.0.1", port).start()
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        if self.runner:
+            await self.runner.cleanup()
+
+
+@dataclass
+class Console:
+    url: str
+    store: AgentStore
+    backend: FakeBackend
+    clock: Clock
+    agent: Any  # stands in for rasa's Agent: tracker_store + lock_store
+    internal_token: str
+    amal_id: int
+    basel_id: int
+
+    def client(self) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(base_url=self.url, cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+async def start_console(tmp_path: Path, clock: Clock | None = None, agent: Any = None) -> tuple[Console, Any]:
+    """A running console + fake backend; returns (console, stop coroutine function). Used by the browser test too."""
+    from rasa.core.lock_store import InMemoryLockStore
+    from rasa.core.run import configure_app
+    from rasa.core.tracker_store import InMemoryTrackerStore
+    from rasa.shared.core.domain import Domain
+
+    clock = clock or Clock()
+    backend = FakeBackend(token="cs-" + uuid.uuid4().hex)
+    await backend.start()
+    store = AgentStore(f"sqlite:///{tmp_path / 'console.db'}", clock=clock)
+    amal = store.create_agent("amal", "Amal Haddad", PASSWORD)
+    basel = store.create_agent("basel", "Basel Odeh", PASSWORD)
+    internal = "internal-" + uuid.uuid4().hex
+    config = load_config({
+        "internal_token": internal, "case_store_url": backend.url, "case_store_token": backend.token,
+        "public_base_url": "http://127.0.0.1", "page_access_token": "page-token", "app_secret": "app-secret",
+        "graph_url": backend.url,
+        "account_sid": "AC" + "0" * 32, "auth_token": "twilio-token", "twilio_from": "+96265008080",
+        "twilio_api_base_url": backend.url,
+    })
+    channel = AgentConsoleInput(config, store=store, clock=clock)
+    port = free_port()
+    app = configure_app([channel], enable_api=False, port=port, use_uvloop=False)
+    rasa_agent = agent or types.SimpleNamespace(
+        tracker_store=InMemoryTrackerStore(Domain.empty()), lock_store=InMemoryLockStore()
+    )
+    app.ctx.agent = rasa_agent
+    server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True)
+    assert server is not None
+    await server.startup()
+    await server.before_start()
+    await server.after_start()
+
+    async def stop() -> None:
+        await server.before_stop()
+        server.close()
+        await server.wait_closed()
+        await server.after_stop()
+        await backend.stop()
+
+    console = Console(f"http://127.0.0.1:{port}", store, backend, clock, rasa_agent, internal, amal.id, basel.id)
+    return console, stop
+
+
+@pytest.fixture
+async def console(tmp_path: Path) -> AsyncIterator[Console]:
+    c, stop = await start_console(tmp_path)
+    yield c
+    await stop()
+
+
+API = "/webhooks/agent_console/api"
+
+
+async def login(client: aiohttp.ClientSession, username: str = "amal", password: str = PASSWORD) -> str:
+    async with client.post(f"{API}/login", json={"username": username, "password": password}) as r:
+        assert r.status == 200, await r.text()
+        return (await r.json())["csrf_token"]
+
+
+def complaint(**over: Any) -> dict[str, Any]:
+    body = {
+        "idempotency_key": "console-" + uuid.uuid4().hex, "caller_phone": "079 123 4567", "caller_language": "ar",
+        "type": "complaint", "sector": "health", "entity": "moh", "pillar": "delivery_time", "importance": "urgent",
+        "description": "تأخر موعد العملية في المستشفى ثلاثة أشهر",
+    }
+    body.update(over)
+    return body
+
+
+async def seed_conversation(console: Console, sender_id: str, channel: str, address: str, *, age: dt.timedelta = dt.timedelta(minutes=2)) -> None:
+    """A Messenger/SMS conversation as the channel connectors leave it in the tracker store, paused by action_handoff."""
+    from rasa.shared.core.events import (
+        ActionExecuted,
+        BotUttered,
+        ConversationPaused,
+        UserUttered,
+    )
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    ts = (console.clock() - age).timestamp()
+    meta = {"channel": channel, "reply_address": seal_address(address)}
+    tracker = DialogueStateTracker(sender_id, [])
+    for e in [
+        UserUttered("مرحبا", metadata=meta, timestamp=ts - 60),
+        BotUttered("أهلاً بك في بخدمتكم", timestamp=ts - 59),
+        UserUttered("بدي احكي مع موظف", metadata=meta, timestamp=ts),
+        ActionExecuted("action_handoff", timestamp=ts + 1),
+        ConversationPaused(timestamp=ts + 1),
+    ]:
+        tracker.update(e)
+    await console.agent.tracker_store.save(tracker)
+
+
+async def queue(console: Console, sender_id: str, channel: str = "messenger", language: str = "ar") -> str:
+    async with aiohttp.ClientSession() as s:
+        async with s.post(
+            f"{console.url}/webhooks/agent_console/internal/handoff",
+            headers={"Authorization": f"Bearer {console.internal_token}"},
+            json={"sender_id": sender_id, "channel": channel, "language": language,
+                  "transcript": [{"who": "user", "text": "بدي احكي مع موظف", "at": "2026-11-22T09:00:00Z"}]},
+        ) as r:
+            assert r.status == 201, await r.text()
+            return (await r.json())["handoff_id"]
+
+
+# --- page ------------------------------------------------------------------------------------------
+
+async def test_page_is_arabic_rtl_by_default_and_english_on_request(console: Console) -> None:
+    async with console.client() as c:
+        async with c.get("/webhooks/agent_console/") as r:
+            html = await r.text()
+            assert r.status == 200
+            assert '<html lang="ar" dir="rtl">' in html and "تسجيل الدخول" in html
+            assert "default-src 'self'" in r.headers["Content-Security-Policy"]
+        async with c.get("/webhooks/agent_console/?lang=en") as r:
+            html = await r.text()
+            assert '<html lang="en" dir="ltr">' in html and ">Sign in<" in html
+        async with c.get("/webhooks/agent_console/") as r:  # the choice is remembered
+            assert '<html lang="en" dir="ltr">' in await r.text()
+        async with c.get("/webhooks/agent_console/static/console.js") as r:
+            assert r.status == 200 and "X-CSRF-Token" in await r.text()
+
+
+def test_every_page_and_script_string_is_in_both_catalogs() -> None:
+    from bot.i18n import translations
+
+    root = Path(__file__).resolve().parents[2] / "channels" / "agent_console_static"
+    wanted = set(re.findall(r"\{\{t:(.+?)\}\}", (root / "index.html").read_text()))
+    js = (root / "console.js").read_text()
+    wanted |= set(re.findall(r'\bt\("((?:[^"\\]|\\.)*)"', js))
+    for language in ("ar", "en"):
+        catalog = translations("console", language)._catalog  # type: ignore[attr-defined]
+        missing = sorted(m for m in wanted if m not in catalog)
+        assert not missing, f"{language}: {missing}"
+    page = render_page("ar", (root / "index.html").read_text())
+    assert "{{" not in page
+
+
+def test_next_opening_text_names_the_next_opening_in_the_callers_language(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONTACT_CENTER_HOURS", "sun-thu 08:00-15:00")
+    friday_night = dt.datetime(2026, 11, 20, 20, 0, tzinfo=dt.timezone.utc)  # Friday 23:00 in Amman
+    en = next_opening_text("en", friday_night)
+    assert en.startswith("Our agents are available ") and en.endswith("The next opening is Sunday 08:00.")
+    assert "أقرب موعد: الأحد 08:00" in next_opening_text("ar", friday_night)
+    sunday_morning = dt.datetime(2026, 11, 22, 7, 0, tzinfo=dt.timezone.utc)  # 10:00 in Amman
+    assert next_opening_text("en", sunday_morning) == "An agent will be with you shortly."
+
+
+# --- login and sessions -----------------------------------------------------------------------------
+
+async def test_login_sets_a_strict_httponly_cookie_and_returns_the_csrf_token(console: Console) -> None:
+    async with console.client() as c:
+        async with c.post(f"{API}/login", json={"username": "amal", "password": PASSWORD}) as r:
+            assert r.status == 200
+            data = await r.json()
+            cookie = r.headers["Set-Cookie"]
+        assert data["agent"] == {"id": console.amal_id, "username": "amal", "display_name": "Amal Haddad"}
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie
+        async with c.get(f"{API}/session") as r:
+            assert (await r.json())["csrf_token"] == data["csrf_token"]
+
+
+async def test_cookie_is_secure_when_the_public_url_is_https(tmp_path: Path) -> None:
+    cfg = load_config({"internal_token": "x" * 20, "public_base_url": "https://bekhedmetkom.gov.jo",
+                       "page_access_token": "p", "app_secret": "s", "account_sid": "AC1", "auth_token": "t"})
+    assert cfg.secure_cookies
+
+
+async def test_wrong_password_is_401(console: Console) -> None:
+    async with console.client() as c:
+        async with c.post(f"{API}/login", json={"username": "amal", "password": "wrong password!!"}) as r:
+            assert r.status == 401 and await r.json() == {"error": "bad_credentials"}
+        async with c.get(f"{API}/session") as r:
+            assert r.status == 401
+
+
+async def test_login_needs_json(console: Console) -> None:
+    async with console.client() as c:
+        async with c.post(f"{API}/login", data={"username": "amal", "password": PASSWORD}) as r:
+            assert r.status == 400
+
+
+async def test_disabled_account_is_refused(console: Console) -> None:
+    await console.store.run(console.store.set_disabled, "basel", True)
+    async with console.client() as c:
+        async with c.post(f"{API}/login", json={"username": "basel", "password": PASSWORD}) as r:
+            assert r.status == 403 and (await r.json())["error"] == "account_disabled"
+
+
+async def test_disabling_an_account_ends_its_open_session(console: Console) -> None:
+    async with console.client() as c:
+        await login(c, "basel")
+        await console.store.run(console.store.set_disabled, "basel", True)
+        async with c.get(f"{API}/session") as r:
+            assert r.status == 401
+
+
+async def test_login_rate_limit(console: Console) -> None:
+    async with console.client() as c:
+        for _ in range(MAX_FAILURES_PER_ACCOUNT):
+            async with c.post(f"{API}/login", json={"username": "amal", "password": "wrong password!!"}) as r:
+                assert r.status == 401
+        async with c.post(f"{API}/login", json={"username": "amal", "password": PASSWORD}) as r:
+            assert r.status == 429
+            body = await r.json()
+            assert body["error"] == "rate_limited" and body["retry_after"] > 0
+        console.clock.advance(minutes=16)
+        await login(c)
+
+
+async def test_expired_session_is_401(console: Console) -> None:
+    async with console.client() as c:
+        await login(c)
+        console.clock.advance(minutes=29)
+        async with c.get(f"{API}/session") as r:
+            assert r.status == 200
+        console.clock.advance(minutes=31)
+        async with c.get(f"{API}/session") as r:
+            assert r.status == 401 and (await r.json())["error"] == "not_signed_in"
+
+
+async def test_session_ends_after_twelve_hours_even_when_active(console: Console) -> None:
+    async with console.client() as c:
+        await login(c)
+        for _ in range(40):
+            console.clock.advance(minutes=20)
+            async with c.get(f"{API}/session") as r:
+                if r.status == 401:
+                    break
+        assert r.status == 401
+        assert console.clock.now  # reached within 12 h of activity every 20 min
+
+
+async def test_logout_needs_csrf_and_ends_the_session(console: Console) -> None:
+    async with console.client() as c:
+        csrf = await login(c)
+        async with c.post(f"{API}/logout", json={}) as r:
+            assert r.status == 403
+        async with c.post(f"{API}/logout", json={}, headers={"X-CSRF-Token": csrf}) as r:
+            assert r.status == 200
+        async with c.get(f"{API}/session") as r:
+            assert r.status == 401
+
+
+async def test_every_state_changing_endpoint_refuses_a_missing_or_foreign_csrf_token(console: Console) -> None:
+    hid = await queue(console, "messenger_" + "a" * 32)
+    async with console.client() as other:
+        other_csrf = await login(other, "basel")
+    async with console.client() as c:
+        await login(c)
+        for path, body in [
+            ("/requests", complaint()), ("/lookup", {"reference": "0000000000", "phone_tail": "4567"}),
+            (f"/handoffs/{hid}/take", {}), (f"/handoffs/{hid}/reply", {"text": "hi"}),
+            (f"/handoffs/{hid}/resume", {}), ("/logout", {}),
+        ]:
+            for headers in ({}, {"X-CSRF-Token": other_csrf}, {"X-CSRF-Token": ""}):
+                async with c.post(f"{API}{path}", json=body, headers=headers) as r:
+                    assert r.status == 403, path
+                    assert (await r.json())["error"] == "csrf_token_missing_or_wrong"
+    assert console.backend.requests == []  # nothing reached the case store or a channel
+
+
+async def test_endpoints_need_a_session(console: Console) -> None:
+    async with console.client() as c:
+        for method, path in [("GET", "/catalogue/sectors"), ("GET", "/catalogue/entities?q=x"), ("GET", "/handoffs"),
+                             ("POST", "/requests"), ("POST", "/lookup"), ("GET", "/handoffs/x")]:
+            async with c.request(method, f"{API}{path}", json={}) as r:
+                assert r.status == 401, path
+
+
+# --- new call --------------------------------------------------------------------------------------
+
+async def test_catalogue_is_proxied(console: Console) -> None:
+    async with console.client() as c:
+        await login(c)
+        async with c.get(f"{API}/catalogue/sectors") as r:
+            assert [s["id"] for s in (await r.json())["sectors"]] == ["health", "transport"]
+        async with c.get(f"{API}/catalogue/entities", params={"sector": "health", "q": "وزارة"}) as r:
+            assert [e["id"] for e in (await r.json())["entities"]] == ["moh"]
+    proxied = [r for r in console.backend.requests if r["path"].startswith("/v1/catalogue")]
+    assert proxied[1]["query"] == {"sector": "health", "q": "وزارة", "limit": "10"}
+    assert proxied[0]["headers"]["Authorization"] == f"Bearer {console.backend.token}"
+
+
+async def test_new_call_files_a_complaint_and_texts_the_reference(console: Console) -> None:
+    async with console.client() as c:
+        csrf = await login(c)
+        body = complaint()
+        async with c.post(f"{API}/requests", json=body, headers={"X-CSRF-Token": csrf}) as r:
+            assert r.status == 201, await r.text()
+            out = await r.json()
+        async with c.post(f"{API}/requests", json=body, headers={"X-CSRF-Token": csrf}) as r:  # double submit
+            assert r.status == 200
+            again = await r.json()
+    assert again["reference"] == out["reference"] and again["sms"] == "skipped_replay"
+    assert out["sms"] == "sent" and out["reference_display"] == refcode.format_grouped(out["reference"])
+    posts = [r for r in console.backend.requests if r["path"] == "/v1/requests"]
+    assert len(posts) == 2 and posts[0]["headers"]["Idempotency-Key"] == body["idempotency_key"]
+    assert posts[0]["headers"]["X-Actor"] == f"agent:{console.amal_id}"
+    assert posts[0]["json"] == {
+        "type": "complaint", "sector": "health", "entity": "moh", "pillar": "delivery_time", "importance": "urgent",
+        "description": body["description"], "language": "ar", "channel": "contact_center",
+        "entered_by": f"agent:{console.amal_id}", "requester_id": phone_identity("+962791234567"),
+        "contact_phone": "+962791234567",
+    }
+    sms = console.backend.sms()
+    assert len(sms) == 1
+    assert sms[0]["To"] == "+962791234567" and sms[0]["From"] == "+96265008080"
+    assert sms[0]["Body"] == f"بخدمتكم: تم تسجيل طلبك. الرقم المرجعي: {out['reference_display']}"
+    assert len(sms[0]["Body"]) <= 70  # one UCS-2 segment
+    audit = [r for r in console.store.audit_rows(console.amal_id) if r["action"] == "request_created"]
+    assert len(audit) == 2 and audit[0]["target"] == out["reference"]
+
+
+async def test_new_call_in_english_texts_in_english(console: Console) -> None:
+    async with console.client() as c:
+        csrf = await login(c)
+        body = complaint(caller_language="en", type="inquiry", pillar="", description="When does the licence office open?")
+        async with c.post(f"{API}/requests", json=body, headers={"X-CSRF-Token": csrf}) as r:
+            out = await r.json()
+    assert console.backend.sms()[0]["Body"] == f"Bekhedmetkom: your request is registered. Reference: {out['reference_display']}"
+    posted = [r["json"] for r in console.backend.requests if r["path"] == "/v1/requests"][0]
+    assert "pillar" not in posted and posted["type"] == "inquiry"
+
+
+async def test_anonymous_report_gets_a_pin_and_no_sms(console: Console) -> None:
+    async with console.client() as c:
+        csrf = await login(c)
+        body = complaint(type="report", pillar="", description="موظف يطلب مبلغاً مقابل إنجاز المعاملة")
+        async with c.post(f"{API}/requests", json=body, headers={"X-CSRF-Token": csrf}) as r:
+            out = await r.json()
+    assert out["pin"] == "482913" and out["sms"] == "skipped_anonymous"
+    assert console.backend.sms() == []
+    posted = [r["json"] for r in console.backend.requests if r["path"] == "/v1/requests"][0]
+    assert posted["anonymous"] is True and "contact_phone" not in posted
+    assert posted["requester_id"] != phone_identity("+962791234567")  # unlinkable to the phone
+
+
+async def test_new_call_form_errors_are_named_per_field(console: Console) -> None:
+    async with console.client() as c:
+        csrf = await login(c)
+        bad = complaint(caller_phone="12", pillar="", entity="", description="short", caller_language="fr")
+        async with c.post(f"{API}/requests", json=bad, headers={"X-CSRF-Token": csrf}) as r:
+            assert r.status == 422
+            assert (await r.json())["fields"] == {
+                "caller_phone": "invalid_phone", "caller_language": "required", "entity": "required",
+                "pillar": "required", "description": "too_short",
+            }
+    assert [r for r in console.backend.requests if r["path"] == "/v1/requests"] == []
+
+
+async def test_case_store_down_is_502(tmp_path: Path) -> None:
+    c_, stop = await start_console(tmp_path)
+    await c_.backend.stop()
+    try:
+        async with c_.client() as c:
+            csrf = await login(c)
+            async with c.post(f"{API}/requests", json=complaint(), headers={"X-CSRF-Token": csrf}) as r:
+                assert r.status == 502 and (await r.json())["error"] == "case_store_unavailable"
+    finally:
+        c_.backend.runner = None
+        await stop()
+
+
+# --- look up ---------------------------------------------------------------------------------------
+
+async def test_lookup_needs_the_callers_proof_and_records_the_agent(console: Console) -> None:
+    async with console.client() as c:
+        csrf = await login(c)
+        async with c.post(f"{API}/requests", json=complaint(), headers={"X-CSRF-Token": csrf}) as r:
+            ref = (await r.json())["reference"]
+        h = {"X-CSRF-Token": csrf}
+        async with c.post(f"{API}/lookup", json={"reference": ref, "phone_tail": "4567"}, headers=h) as r:
+            assert r.status == 200
+            found = (await r.json())["request"]
+        assert found["reference"] == ref and found["timeline"][0]["status"] == "submitted"
+        async with c.post(f"{API}/lookup", json={"reference": ref, "phone_tail": "0000"}, headers=h) as r:
+            assert r.status == 404 and (await r.json())["error"] == "not_found_or_unverified"
+        async with c.post(f"{API}/lookup", json={"reference": ref}, headers=h) as r:
+            assert r.status == 422 and (await r.json())["error"] == "verification_required"
+        typo = ref[:-2] + ref[-1] + ref[-2] if ref[-1] != ref[-2] else ref[:-1] + str((int(ref[-1]) + 1) % 10)
+        async with c.post(f"{API}/lookup", json={"reference": typo, "phone_tail": "4567"}, headers=h) as r:
+            assert r.status == 422 and (await r.json())["error"] == "bad_check_digit"
+        async with c.post(f"{API}/lookup", json={"reference": "12", "phone_tail": "4567"}, headers=h) as r:
+            assert (await r.json())["error"] == "malformed_reference"
+    gets = [r for r in console.backend.requests if r["method"] == "GET" and r["path"].startswith("/v1/requests/")]
+    assert len(gets) == 2 and all(g["headers"]["X-Actor"] == f"agent:{console.amal_id}" for g in gets)
+    outcomes = [json.loads(r["detail"])["outcome"] for r in console.store.audit_rows(console.amal_id) if r["action"] == "request_lookup"]
+    assert outcomes == ["found", "not_found_or_unverified"]
+
+
+async def test_lookup_of_a_report_by_pin(console: Console) -> None:
+    async with console.client() as c:
+        csrf = await login(c)
+        body = complaint(type="report", pillar="", description="مخالفة في عطاء حكومي يجب التحقيق فيها")
+        async with c.post(f"{API}/requests", json=body, headers={"X-CSRF-Token": csrf}) as r:
+            ref = (await r.json())["reference"]
+        async with c.post(f"{API}/lookup", json={"reference": ref, "pin": "٤٨٢٩١٣"}, headers={"X-CSRF-Token": csrf}) as r:
+            assert r.status == 200
+    get = [r for r in console.backend.requests if r["method"] == "GET" and r["path"].startswith("/v1/requests/")][0]
+    assert get["headers"]["X-Verify-Pin"] == "482913"
+
+
+# --- handoff ---------------------------------------------------------------------------------------
+
+async def test_internal_handoff_needs_the_bearer_token(console: Console) -> None:
+    async with aiohttp.ClientSession() as s:
+        url = f"{console.url}/webhooks/agent_console/internal/handoff"
+        body = {"sender_id": "messenger_x", "channel": "messenger", "language": "ar", "transcript": []}
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": console.internal_token}):
+            async with s.post(url, json=body, headers=headers) as r:
+                assert r.status == 403
+        async with s.post(url, json={**body, "channel": "fax"}, headers={"Authorization": f"Bearer {console.internal_token}"}) as r:
+            assert r.status == 422
+    assert await console.store.run(console.store.open_handoffs) == []
+
+
+async def test_handoff_take_reply_and_resume_on_messenger(console: Console) -> None:
+    from rasa.shared.core.events import BotUttered, ConversationResumed
+
+    sender = "messenger_" + "b" * 32
+    await seed_conversation(console, sender, "messenger", "PSID-1234567890")
+    hid = await queue(console, sender)
+    async with console.client() as c:
+        csrf = await login(c)
+        h = {"X-CSRF-Token": csrf}
+        async with c.get(f"{API}/handoffs") as r:
+            items = (await r.json())["handoffs"]
+        assert [(i["id"], i["state"], i["channel"]) for i in items] == [(hid, "waiting", "messenger")]
+        assert "PSID" not in json.dumps(items) and sender not in json.dumps(items)
+        async with c.post(f"{API}/handoffs/{hid}/reply", json={"text": "hi"}, headers=h) as r:
+            assert r.status == 409 and (await r.json())["error"] == "not_taken"
+        async with c.post(f"{API}/handoffs/{hid}/take", json={}, headers=h) as r:
+            assert r.status == 200 and (await r.json())["mine"] is True
+        async with c.get(f"{API}/handoffs/{hid}") as r:
+            detail = await r.json()
+        assert [m["who"] for m in detail["transcript"]] == ["user", "bot", "user"]
+        assert "PSID" not in json.dumps(detail)
+        async with c.post(f"{API}/handoffs/{hid}/reply", json={"text": "أهلاً، معك أمل من مركز الاتصال"}, headers=h) as r:
+            assert r.status == 200, await r.text()
+        sent = console.backend.messenger()[-1]
+        assert sent["json"] == {"recipient": {"id": "PSID-1234567890"}, "message": {"text": "أهلاً، معك أمل من مركز الاتصال"},
+                                "messaging_type": "RESPONSE"}
+        proof = hmac.new(b"app-secret", b"page-token", hashlib.sha256).hexdigest()
+        assert sent["query"] == {"access_token": "page-token", "appsecret_proof": proof}
+        assert sent["path"] == "/v21.0/me/messages"
+        async with c.get(f"{API}/handoffs/{hid}") as r:
+            last = (await r.json())["transcript"][-1]
+        assert last["who"] == "agent" and last["agent"] == "Amal Haddad"
+        async with c.post(f"{API}/handoffs/{hid}/resume", json={}, headers=h) as r:
+            assert r.status == 200 and (await r.json())["notice_delivered"] is True
+        assert console.backend.messenger()[-1]["json"]["message"]["text"] == "عدت إلى مساعد بخدمتكم الآلي. كيف يمكنني مساعدتك؟"
+        async with c.get(f"{API}/handoffs") as r:
+            assert (await r.json())["handoffs"] == []
+    tracker = await console.agent.tracker_store.retrieve(sender)
+    assert not tracker.is_paused()
+    assert isinstance(tracker.events[-2], ConversationResumed) and isinstance(tracker.events[-1], BotUttered)
+    actions = [r["action"] for r in console.store.audit_rows(console.amal_id)]
+    assert actions[-3:] == ["handoff_taken", "handoff_reply", "handoff_resumed"]
+
+
+async def test_messenger_reply_outside_24_hours_carries_the_human_agent_tag(console: Console) -> None:
+    sender = "messenger_" + "c" * 32
+    await seed_conversation(console, sender, "messenger", "PSID-42", age=dt.timedelta(hours=25))
+    hid = await queue(console, sender)
+    async with console.client() as c:
+        csrf = await login(c)
+        await c.post(f"{API}/handoffs/{hid}/take", json={}, headers={"X-CSRF-Token": csrf})
+        async with c.post(f"{API}/handoffs/{hid}/reply", json={"text": "Sorry for the wait"}, headers={"X-CSRF-Token": csrf}) as r:
+            assert r.status == 200
+    sent = console.backend.messenger()[-1]["json"]
+    assert sent["messaging_type"] == "MESSAGE_TAG" and sent["tag"] == "HUMAN_AGENT"
+
+
+async def test_sms_handoff_reply_goes_through_twilio(console: Console) -> None:
+    sender = "sms_" + "d" * 32
+    await seed_conversation(console, sender, "sms", "+962781112233")
+    hid = await queue(console, sender, channel="sms", language="en")
+    async with console.client() as c:
+        csrf = await login(c)
+        await c.post(f"{API}/handoffs/{hid}/take", json={}, headers={"X-CSRF-Token": csrf})
+        async with c.post(f"{API}/handoffs/{hid}/reply", json={"text": "Hello, this is Amal."}, headers={"X-CSRF-Token": csrf}) as r:
+            assert r.status == 200
+        await c.post(f"{API}/handoffs/{hid}/resume", json={}, headers={"X-CSRF-Token": csrf})
+    sms = console.backend.sms()
+    assert [(m["To"], m["Body"]) for m in sms] == [
+        ("+962781112233", "Hello, this is Amal."),
+        ("+962781112233", "You are back with the Bekhedmetkom assistant. How can I help?"),
+    ]
+    twilio = [r for r in console.backend.requests if r["path"].endswith("/Messages.json")][0]
+    assert twilio["path"] == f"/2010-04-01/Accounts/AC{'0' * 32}/Messages.json"
+    assert twilio["headers"]["Authorization"].startswith("Basic ")
+
+
+async def test_taking_an_after_hours_conversation_pauses_the_bot(console: Console) -> None:
+    from rasa.shared.core.events import ConversationResumed
+
+    sender = "messenger_" + "5" * 32
+    await seed_conversation(console, sender, "messenger", "PSID-5")
+    tracker = await console.agent.tracker_store.retrieve(sender)
+    tracker.update(ConversationResumed())  # as if action_handoff ran after hours and did not pause
+    await console.agent.tracker_store.save(tracker)
+    hid = await queue(console, sender)
+    async with console.client() as c:
+        csrf = await login(c)
+        async with c.post(f"{API}/handoffs/{hid}/take", json={}, headers={"X-CSRF-Token": csrf}) as r:
+            assert r.status == 200
+    assert (await console.agent.tracker_store.retrieve(sender)).is_paused()
+
+
+async def test_voice_handoff_is_answered_by_sms_only_with_a_reply_address(console: Console) -> None:
+    with_consent, without = "voice_" + "1" * 32, "voice_" + "2" * 32
+    await seed_conversation(console, with_consent, "voice", "+962795556677")
+    hid_ok, hid_no = await queue(console, with_consent, channel="voice"), await queue(console, without, channel="voice")
+    async with console.client() as c:
+        csrf = await login(c)
+        h = {"X-CSRF-Token": csrf}
+        for hid in (hid_ok, hid_no):
+            await c.post(f"{API}/handoffs/{hid}/take", json={}, headers=h)
+        async with c.post(f"{API}/handoffs/{hid_ok}/reply", json={"text": "Returning your call"}, headers=h) as r:
+            assert r.status == 200
+        async with c.post(f"{API}/handoffs/{hid_no}/reply", json={"text": "Returning your call"}, headers=h) as r:
+            assert r.status == 409 and (await r.json())["error"] == "no_reply_address"
+    assert [(m["To"], m["Body"]) for m in console.backend.sms()] == [("+962795556677", "Returning your call")]
+
+
+async def test_another_agent_cannot_take_read_reply_or_resume_a_held_conversation(console: Console) -> None:
+    sender = "messenger_" + "e" * 32
+    await seed_conversation(console, sender, "messenger", "PSID-7")
+    hid = await queue(console, sender)
+    async with console.client() as amal, console.client() as basel:
+        a, b = await login(amal), await login(basel, "basel")
+        async with amal.post(f"{API}/handoffs/{hid}/take", json={}, headers={"X-CSRF-Token": a}) as r:
+            assert r.status == 200
+        for method, path, body in [("POST", "take", {}), ("POST", "reply", {"text": "hi"}), ("POST", "resume", {}), ("GET", "", None)]:
+            url = f"{API}/handoffs/{hid}/{path}".rstrip("/")
+            async with basel.request(method, url, json=body, headers={"X-CSRF-Token": b}) as r:
+                assert r.status == 403, path
+                assert (await r.json())["error"] == "held_by_another_agent"
+        async with basel.get(f"{API}/handoffs") as r:
+            item = (await r.json())["handoffs"][0]
+        assert item["held_by"] == "Amal Haddad" and item["mine"] is False
+    assert console.backend.messenger() == []
+
+
+async def test_one_of_two_simultaneous_takes_wins(console: Console) -> None:
+    hid = await queue(console, "messenger_" + "f" * 32)
+    async with console.client() as amal, console.client() as basel:
+        a, b = await login(amal), await login(basel, "basel")
+        r1, r2 = await asyncio.gather(
+            amal.post(f"{API}/handoffs/{hid}/take", json={}, headers={"X-CSRF-Token": a}),
+            basel.post(f"{API}/handoffs/{hid}/take", json={}, headers={"X-CSRF-Token": b}),
+        )
+        assert sorted([r1.status, r2.status]) == [200, 403]
+        r1.release()
+        r2.release()
+
+
+async def test_reply_that_cannot_be_delivered_is_502_and_not_recorded(tmp_path: Path) -> None:
+    console, stop = await start_console(tmp_path)
+    try:
+        sender = "messenger_" + "9" * 32
+        await seed_conversation(console, sender, "messenger", "PSID-9")
+        hid = await queue(console, sender)
+        async with console.client() as c:
+            csrf = await login(c)
+            await c.post(f"{API}/handoffs/{hid}/take", json={}, headers={"X-CSRF-Token": csrf})
+            await console.backend.stop()  # Graph API unreachable
+            console.backend.runner = None
+            async with c.post(f"{API}/handoffs/{hid}/reply", json={"text": "hello"}, headers={"X-CSRF-Token": csrf}) as r:
+                assert r.status == 502 and (await r.json())["error"] == "not_delivered"
+            async with c.post(f"{API}/handoffs/{hid}/reply", json={"text": " "}, headers={"X-CSRF-Token": csrf}) as r:
+                assert r.status == 422
+            async with c.get(f"{API}/handoffs/{hid}") as r:
+                assert [m["who"] for m in (await r.json())["transcript"]] == ["user", "bot", "user"]  # no agent turn
+    finally:
+        await stop()
+
+
+async def test_without_a_tracker_the_actions_transcript_is_shown_and_replies_are_refused(console: Console) -> None:
+    hid = await queue(console, "messenger_" + "6" * 32)
+    async with console.client() as c:
+        csrf = await login(c)
+        await c.post(f"{API}/handoffs/{hid}/take", json={}, headers={"X-CSRF-Token": csrf})
+        async with c.get(f"{API}/handoffs/{hid}") as r:
+            assert (await r.json())["transcript"][0]["text"] == "بدي احكي مع موظف"
+        async with c.post(f"{API}/handoffs/{hid}/reply", json={"text": "hello"}, headers={"X-CSRF-Token": csrf}) as r:
+            assert r.status == 409 and (await r.json())["error"] == "no_reply_address"
+
+
+async def test_new_user_messages_while_paused_show_in_the_live_transcript(console: Console) -> None:
+    from rasa.shared.core.events import UserUttered
+
+    sender = "messenger_" + "8" * 32
+    await seed_conversation(console, sender, "messenger", "PSID-8")
+    hid = await queue(console, sender)
+    tracker = await console.agent.tracker_store.retrieve(sender)
+    tracker.update(UserUttered("هل من أحد هنا؟", metadata={"channel": "messenger", "reply_address": seal_address("PSID-8")}))
+    await console.agent.tracker_store.save(tracker)
+    async with console.client() as c:
+        await login(c)
+        async with c.get(f"{API}/handoffs/{hid}") as r:
+            assert (await r.json())["transcript"][-1] == {"who": "user", "text": "هل من أحد هنا؟", "at": (await r.json())["transcript"][-1]["at"]}
+
+
+async def test_no_personal_data_in_logs(console: Console, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    sender = "sms_" + "7" * 32
+    await seed_conversation(console, sender, "sms", "+962781112299")
+    hid = await queue(console, sender, channel="sms")
+    async with console.client() as c:
+        csrf = await login(c)
+        await c.post(f"{API}/requests", json=complaint(), headers={"X-CSRF-Token": csrf})
+        await c.post(f"{API}/handoffs/{hid}/take", json={}, headers={"X-CSRF-Token": csrf})
+        await c.post(f"{API}/handoffs/{hid}/reply", json={"text": "secret reply text"}, headers={"X-CSRF-Token": csrf})
+    text = caplog.text
+    for needle in ("962781112299", "0791234567", "962791234567", "secret reply text", PASSWORD, csrf, "page-token"):
+        assert needle not in text

@@ -1,0 +1,193 @@
+"""channels/agents.py: accounts, passwords, sessions, login throttling, the handoff queue, the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from pathlib import Path
+
+import pytest
+
+from channels import agents as agents_mod
+from channels.agents import (
+    ABSOLUTE_TIMEOUT,
+    IDLE_TIMEOUT,
+    MAX_FAILURES_PER_ACCOUNT,
+    MAX_FAILURES_PER_IP,
+    THROTTLE_WINDOW,
+    AgentError,
+    AgentStore,
+    HandoffConflict,
+    hash_password,
+    verify_password,
+)
+
+PASSWORD = "correct horse battery"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = dt.datetime(2026, 11, 22, 9, 0, tzinfo=dt.timezone.utc)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += dt.timedelta(**kw)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: Clock) -> AgentStore:
+    s = AgentStore(f"sqlite:///{tmp_path / 'agents.db'}", clock=clock)
+    s.create_agent("amal", "Amal Haddad", PASSWORD)
+    return s
+
+
+def test_password_hash_is_scrypt_with_per_user_salt() -> None:
+    a, b = hash_password(PASSWORD), hash_password(PASSWORD)
+    assert a.startswith("scrypt$16384$8$1$") and b.startswith("scrypt$16384$8$1$")
+    assert a != b  # different salts
+    assert verify_password(PASSWORD, a) and verify_password(PASSWORD, b)
+    assert not verify_password(PASSWORD + "x", a)
+    assert not verify_password(PASSWORD, "garbage")
+    assert PASSWORD not in a
+
+
+def test_create_refuses_duplicates_bad_names_and_short_passwords(store: AgentStore) -> None:
+    with pytest.raises(AgentError, match="already exists"):
+        store.create_agent("AMAL", "", PASSWORD)
+    with pytest.raises(AgentError, match="not allowed"):
+        store.create_agent("x y", "", PASSWORD)
+    with pytest.raises(ValueError, match="at least 12"):
+        store.create_agent("basel", "", "short")
+
+
+def test_login_success_makes_a_session_with_csrf_token(store: AgentStore) -> None:
+    result = store.login("amal", PASSWORD, "10.0.0.1")
+    assert result.outcome == "ok" and result.agent and result.agent.username == "amal"
+    session = store.session(result.session_token)
+    assert session is not None and session.csrf_token == result.csrf_token
+    assert [r["action"] for r in store.audit_rows()] == ["account_created", "login"]
+
+
+def test_session_token_is_stored_hashed(store: AgentStore) -> None:
+    result = store.login("amal", PASSWORD, "10.0.0.1")
+    with store.engine.connect() as conn:
+        stored = [r.token_hash for r in conn.execute(agents_mod.sessions.select())]
+    assert result.session_token not in stored and len(stored) == 1
+
+
+def test_wrong_password_and_unknown_user_look_the_same(store: AgentStore) -> None:
+    assert store.login("amal", "wrong password!!", "10.0.0.1").outcome == "bad_credentials"
+    assert store.login("nobody", PASSWORD, "10.0.0.1").outcome == "bad_credentials"
+
+
+def test_disabled_account_cannot_log_in_and_loses_its_sessions(store: AgentStore) -> None:
+    token = store.login("amal", PASSWORD, "10.0.0.1").session_token
+    store.set_disabled("amal", True)
+    assert store.session(token) is None
+    assert store.login("amal", PASSWORD, "10.0.0.1").outcome == "disabled"
+    store.set_disabled("amal", False)
+    assert store.login("amal", PASSWORD, "10.0.0.1").outcome == "ok"
+
+
+def test_reset_password_ends_sessions(store: AgentStore) -> None:
+    token = store.login("amal", PASSWORD, "10.0.0.1").session_token
+    store.reset_password("amal", "a brand new passphrase")
+    assert store.session(token) is None
+    assert store.login("amal", PASSWORD, "10.0.0.1").outcome == "bad_credentials"
+    assert store.login("amal", "a brand new passphrase", "10.0.0.1").outcome == "ok"
+
+
+def test_session_expires_after_idle_timeout(store: AgentStore, clock: Clock) -> None:
+    token = store.login("amal", PASSWORD, "10.0.0.1").session_token
+    clock.advance(seconds=IDLE_TIMEOUT.total_seconds() - 60)
+    assert store.session(token) is not None  # touching it resets the idle timer
+    clock.advance(seconds=IDLE_TIMEOUT.total_seconds() - 60)
+    assert store.session(token) is not None
+    clock.advance(seconds=IDLE_TIMEOUT.total_seconds() + 1)
+    assert store.session(token) is None
+    assert store.session(token) is None  # and it is gone for good
+
+
+def test_session_expires_after_absolute_timeout_even_when_active(store: AgentStore, clock: Clock) -> None:
+    token = store.login("amal", PASSWORD, "10.0.0.1").session_token
+    for _ in range(int(ABSOLUTE_TIMEOUT / dt.timedelta(minutes=20))):
+        clock.advance(minutes=20)
+        if store.session(token) is None:
+            break
+    assert clock.now - dt.datetime(2026, 11, 22, 9, 0, tzinfo=dt.timezone.utc) >= ABSOLUTE_TIMEOUT
+    assert store.session(token) is None
+
+
+def test_logout_ends_the_session(store: AgentStore) -> None:
+    token = store.login("amal", PASSWORD, "10.0.0.1").session_token
+    store.logout(token)
+    assert store.session(token) is None
+
+
+def test_login_rate_limited_per_account(store: AgentStore, clock: Clock) -> None:
+    for i in range(MAX_FAILURES_PER_ACCOUNT):
+        assert store.login("amal", "wrong password!!", f"10.0.0.{i}").outcome == "bad_credentials"
+    limited = store.login("amal", PASSWORD, "10.9.9.9")  # even the right password, from elsewhere
+    assert limited.outcome == "rate_limited" and 0 < limited.retry_after <= THROTTLE_WINDOW.total_seconds() + 1
+    clock.advance(seconds=THROTTLE_WINDOW.total_seconds() + 1)
+    assert store.login("amal", PASSWORD, "10.9.9.9").outcome == "ok"
+
+
+def test_login_rate_limited_per_ip(store: AgentStore) -> None:
+    for i in range(MAX_FAILURES_PER_IP):
+        store.login(f"guess{i}", "wrong password!!", "10.0.0.66")
+    assert store.login("amal", PASSWORD, "10.0.0.66").outcome == "rate_limited"
+    assert store.login("amal", PASSWORD, "10.0.0.67").outcome == "ok"
+
+
+def test_throttle_survives_a_new_store_on_the_same_database(tmp_path: Path, clock: Clock) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    AgentStore(url, clock=clock).create_agent("amal", "Amal", PASSWORD)
+    for _ in range(MAX_FAILURES_PER_ACCOUNT):
+        AgentStore(url, clock=clock).login("amal", "wrong password!!", "10.0.0.1")
+    assert AgentStore(url, clock=clock).login("amal", PASSWORD, "10.0.0.1").outcome == "rate_limited"
+
+
+def test_handoff_queue_one_agent_at_a_time(store: AgentStore) -> None:
+    basel = store.create_agent("basel", "Basel", PASSWORD)
+    amal = store.get_agent("amal")
+    assert amal is not None
+    hid = store.enqueue_handoff("messenger_abc", "messenger", "ar", [{"who": "user", "text": "مرحبا", "at": ""}])
+    assert store.enqueue_handoff("messenger_abc", "messenger", "ar", []) == hid  # asking again: same entry
+    assert store.take_handoff(hid, amal.id)["agent_id"] == amal.id
+    assert store.take_handoff(hid, amal.id)["state"] == "taken"  # re-opening your own is fine
+    with pytest.raises(HandoffConflict) as e:
+        store.take_handoff(hid, basel.id)
+    assert e.value.code == "held_by_other"
+    with pytest.raises(HandoffConflict) as e:
+        store.require_holder(hid, basel.id)
+    assert e.value.code == "held_by_other"
+    with pytest.raises(HandoffConflict):
+        store.resume_handoff(hid, basel.id)
+    assert store.resume_handoff(hid, amal.id)["state"] == "resumed"
+    assert store.open_handoffs() == []
+    # A new request from the same person after the resume is a new queue entry.
+    assert store.enqueue_handoff("messenger_abc", "messenger", "ar", []) != hid
+
+
+def test_cli_create_list_disable_enable_reset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert agents_mod.main(["--database-url", url, "create", "rana", "--name", "Rana K", "--password-stdin"]) == 0
+    assert agents_mod.main(["--database-url", url, "list"]) == 0
+    assert "rana\tactive\tRana K" in capsys.readouterr().out
+    assert agents_mod.main(["--database-url", url, "disable", "rana"]) == 0
+    assert AgentStore(url).login("rana", PASSWORD, "1.1.1.1").outcome == "disabled"
+    assert agents_mod.main(["--database-url", url, "enable", "rana"]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("another long passphrase\n"))
+    assert agents_mod.main(["--database-url", url, "reset-password", "rana", "--password-stdin"]) == 0
+    assert AgentStore(url).login("rana", "another long passphrase", "1.1.1.2").outcome == "ok"
+    assert agents_mod.main(["--database-url", url, "disable", "ghost"]) == 2
+    assert "no agent named 'ghost'" in capsys.readouterr().err

@@ -10,7 +10,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONPATH := $(CURDIR)
 
 .PHONY: help install system-deps train run shell test test-fast validate nlu-catalogue lock lint bench \
-        messenger-profile clean
+        messenger-profile notifier agents clean
 
 help:
 	@echo "make run        install, train if the data changed, start everything on SQLite"
@@ -20,6 +20,8 @@ help:
 	@echo "make bench      print the performance figures (bench/*.py)"
 	@echo "make messenger-profile   set the page's Get Started button, greeting and menu"
 	@echo "make lint       ruff and mypy"
+	@echo "make notifier   send case-store updates to citizens (Messenger/SMS)"
+	@echo "make agents     list agent accounts (create: .venv/bin/python -m channels.agents create NAME --name 'Full Name')"
 
 $(STAMP): requirements.txt
 	@command -v $(PYTHON_BOOT) >/dev/null || { echo "Python 3.10 is required (Rasa 3.6 supports nothing newer): install it, e.g. 'pyenv install 3.10'"; exit 1; }
@@ -64,11 +66,19 @@ lint: install
 	$(VENV)/bin/mypy bot backend_client case_store actions channels
 
 bench: install train
-	$(PY) bench/case_store_load.py
 	$(PY) bench/nlu_report.py
+	$(PY) bench/case_store_load.py
+	$(PY) bench/channel_load.py
+	$(PY) bench/ivr_load.py
 
 messenger-profile: install
 	$(PY) -m channels.messenger_profile
+
+notifier: install
+	$(PY) -m channels.notifier
+
+agents: install
+	$(PY) -m channels.agents list
 
 lock: install
 	$(PY) -m pip install -q -r requirements.in

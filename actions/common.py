@@ -90,6 +90,19 @@ def entity_values(tracker: Tracker, name: str) -> list[str]:
     return [str(e["value"]) for e in tracker.latest_message.get("entities", []) if e.get("entity") == name and e.get("value")]
 
 
+def pillar_in(tracker: Tracker) -> str | None:
+    """A pillar the NLU tagged: the annotated value, or the tagged words mapped by the lexicon."""
+    from bot import labels, pillars
+
+    for value in entity_values(tracker, "pillar"):
+        if value in labels.PILLARS:
+            return value
+        guess = pillars.infer(value)
+        if guess:
+            return guess
+    return None
+
+
 def intent(tracker: Tracker) -> str | None:
     return (tracker.latest_message.get("intent") or {}).get("name")
 
@@ -127,7 +140,7 @@ async def sectors() -> list[Sector]:
 
 async def all_entities() -> dict[str, Entity]:
     async def load() -> dict[str, Entity]:
-        return {e.id: e for e in await client().entities(limit=1000)}
+        return {e.id: e for e in await client().entities(limit=500)}  # the API caps pages at 500
 
     return await _cached("entities", load)  # type: ignore[no-any-return]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 from rasa_sdk import Action, Tracker, ValidationAction
-from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, SessionStarted, SlotSet, ActionExecuted
+from rasa_sdk.events import ActionExecuted, ActiveLoop, ConversationPaused, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 

@@ -7,6 +7,7 @@ interruption rules in nlu_data/rules.yml take over; afterwards the form re-asks.
 
 from __future__ import annotations
 
+import abc
 import logging
 from typing import Any
 
@@ -17,7 +18,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import common
 from backend_client import CaseStoreError
-from bot import labels
+from bot import labels, pillars
 from bot.arabic import normalise
 from bot.privacy import is_plausible_phone, normalise_phone
 
@@ -44,8 +45,13 @@ async def resolve_entity(text_or_id: str) -> tuple[list[Any], bool]:
     return found, confident
 
 
-class RequestFormValidation(FormValidationAction):
-    request_type = ""
+class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
+    """Shared by the five request forms; abstract, so rasa-sdk does not register it itself."""
+
+    @property
+    @abc.abstractmethod
+    def request_type(self) -> str:
+        """inquiry, suggestion, compliment, complaint or report (a class attribute in subclasses)."""
 
     def name(self) -> str:
         return f"validate_{self.request_type}_form"
@@ -144,11 +150,13 @@ class RequestFormValidation(FormValidationAction):
 
     # --- complaint specifics -------------------------------------------------------------------
     async def extract_pillar(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        values = [v for v in common.entity_values(tracker, "pillar") if v in labels.PILLARS]
-        if values and (self._asked(tracker, "pillar") or tracker.get_slot("pillar") is None):
-            return {"pillar": values[0]}
+        tagged = common.pillar_in(tracker)
+        if tagged and (self._asked(tracker, "pillar") or tracker.get_slot("pillar") is None):
+            return {"pillar": tagged}
         if self._asked(tracker, "pillar") and not self._interrupted(tracker):
-            return {"pillar": None}
+            text = common.user_text(tracker)
+            guess = None if common.is_payload(text) else pillars.infer(text)
+            return {"pillar": guess}
         return {}
 
     async def extract_importance(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
@@ -14,7 +13,7 @@ from rasa_sdk.types import DomainDict
 from actions import common
 from actions.forms import EDITABLE, resolve_entity
 from backend_client import CaseStoreError, CaseStoreUnavailable
-from bot import labels, refcode
+from bot import labels, pillars, refcode
 from bot.i18n import format_day
 from bot.privacy import normalise_phone, phone_tail
 
@@ -55,15 +54,16 @@ class ActionStartRequest(Action):
         for value in common.entity_values(tracker, "entity_name"):
             try:
                 found, confident = await resolve_entity(value)
-            except CaseStoreError:
+            except CaseStoreError as err:
+                log.warning("catalogue lookup failed: status=%s code=%s", err.status, err.code)
                 break
             if confident:
                 events += [SlotSet("entity_id", found[0].id), SlotSet("sector", found[0].sector)]
                 break
         if rtype == "complaint":
-            pillars = [v for v in common.entity_values(tracker, "pillar") if v in labels.PILLARS]
-            if pillars:
-                events.append(SlotSet("pillar", pillars[0]))
+            pillar = common.pillar_in(tracker) or (pillars.infer(text) if common.has_content(text) else None)
+            if pillar:
+                events.append(SlotSet("pillar", pillar))
             urgency = [v for v in common.entity_values(tracker, "urgency") if v in labels.IMPORTANCE]
             if urgency:
                 events.append(SlotSet("importance", urgency[0]))

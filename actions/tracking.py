@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import logging
 from typing import Any
 
@@ -11,7 +12,15 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import common
-from backend_client import CaseRequest, CaseStoreError, CaseStoreUnavailable, Conflict, InvalidReference, NotFoundOrUnverified, RateLimited
+from backend_client import (
+    CaseRequest,
+    CaseStoreError,
+    CaseStoreUnavailable,
+    Conflict,
+    InvalidReference,
+    NotFoundOrUnverified,
+    RateLimited,
+)
 from bot import labels, refcode
 from bot.i18n import format_day
 
@@ -55,10 +64,14 @@ def _reference_candidates(tracker: Tracker) -> list[str]:
     return values
 
 
-class ReferenceFormValidation(FormValidationAction):
-    """Shared by the status and rating forms: reference first, then proof when needed."""
+class ReferenceFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
+    """Shared by the status and rating forms: reference first, then proof when needed.
+    Abstract, so rasa-sdk does not register it as an action of its own."""
 
-    reference_slot = ""
+    @property
+    @abc.abstractmethod
+    def reference_slot(self) -> str:
+        """The slot holding the reference (a class attribute in subclasses)."""
 
     async def get_validation_events(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         return [SlotSet(name, value) for name, value in tracker.slots_to_validate().items()]

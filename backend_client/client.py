@@ -67,7 +67,7 @@ class CaseStoreClient:
             await self._session.close()
         self._session = None
 
-    async def __aenter__(self) -> CaseStoreClient:  # noqa: PYI034 (typing.Self is 3.11+)
+    async def __aenter__(self) -> CaseStoreClient:
         self._get_session()
         return self
 
@@ -117,7 +117,7 @@ class CaseStoreClient:
                 except ValueError:
                     body = None
         # asyncio.TimeoutError is not the builtin TimeoutError before Python 3.11.
-        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:  # noqa: UP041
+        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
             # Never include the URL or payload: the path may carry a reference number.
             raise CaseStoreUnavailable(f"case store unreachable ({type(exc).__name__})") from None
         if 200 <= status < 300:

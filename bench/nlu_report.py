@@ -16,7 +16,6 @@ import platform
 import statistics
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import yaml
@@ -25,9 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
-from bot import lang, refcode  # noqa: E402
-from bot.launcher import MODEL, train_if_needed  # noqa: E402
-from tests.bot.test_lang import lang_sample_correct  # noqa: E402
+from bot import refcode
+from bot.launcher import MODEL, train_if_needed
+from tests.bot.test_lang import lang_sample_correct
 
 HELDOUT = ROOT / "tests" / "nlu" / "heldout.yml"
 LANG_HELDOUT = ROOT / "tests" / "nlu" / "language_heldout.yml"

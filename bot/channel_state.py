@@ -137,7 +137,7 @@ class ChannelState:
         return await asyncio.to_thread(work)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def shared(url: str | None = None) -> ChannelState:
     """One ChannelState per URL per process (connectors are built once per Rasa server)."""
     return ChannelState(url)

@@ -32,7 +32,7 @@ def lang_or_default(language: str | None) -> str:
     return language if language in LANGUAGES else "ar"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def translations(domain: str, language: str) -> NullTranslations:
     po = LOCALE_DIR / lang_or_default(language) / "LC_MESSAGES" / f"{domain}.po"
     if not po.exists():

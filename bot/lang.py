@@ -22,46 +22,17 @@ AR, EN = "ar", "en"
 # Jordanian/Levantine words as they are spelled in Latin letters. Seeing two of them, or one
 # with a digit-letter (3, 7, 2, 5 inside a word), is a strong Arabizi signal.
 _ARABIZI_WORDS = frozenset(
-    """
-    ana inta inti enta enti ento intu e7na i7na ihna hay hada hadi hek heik hik shu sho esh eish
-    wein wen weyn lesh leish laish lei4 kif keef kaif mish msh mesh bdi bade badi biddi bidi baddi
-    3ndi 3andi andi 3nd 3ala 3al 3a ma mafi mafeesh fi fe feh feeh ya yalla yallah wallah walla
-    wallahi inshallah inshalla mashallah habibi 7abibi zalameh zalame shukran shokran merci
-    ahlan ahla marhaba mar7aba marhaban salam salamu alaikum 3alaikum sabah saba7 masa
-    el il al b bel bil min mn men la2 laa aywa aiwa ah akeed tamam mnee7 mni7 kteer ktir
-    shakwa shakwe shakwaa talab talabi mo3amaleh mo3amale mu3amala mowazaf mwazaf muwazzaf
-    baladiyeh baladieh baladiya ma2 may mayy mai moya mayye kahraba kahrabaa dawleh 7ukumeh
-    hukumeh 7kumeh ra2m raqam tarkhees terkhees jawaz hawiyeh hawiyye
-    e2tira7 iqtira7 eqtira7 2a3ref ba3ref a3ref bas hala2 halla2 hassa hessa lissa lessa
-    sar sarat sarli sarelna 9arli sarlo mawdoo3 4ukran yslmo yislamo yeslamo yesalmo tislam
-    kifak kifik kefak keefak kifkom kifkon mashi mashy emta imta amta bkhalas b5alas khalas 5alas
-    5alaas bas ba3d ba3den ba3dain hal2 hela2 lal2an ya3ni y3ni ma3 m3 ma3i m3i 3indi 3inna
-    mneeh mnih 7elo 7ilo helo tayeb tayyeb tab inno enno 2inno ya3teek ya3tik 3afye 3afyeh
-    ra7 ra7et bro7 rohet wala wla ahh la2a lesa mesh mush sho2el shoghl shu9 dawam dawra
-    """.split()
+    ["ana", "inta", "inti", "enta", "enti", "ento", "intu", "e7na", "i7na", "ihna", "hay", "hada", "hadi", "hek", "heik", "hik", "shu", "sho", "esh", "eish", "wein", "wen", "weyn", "lesh", "leish", "laish", "lei4", "kif", "keef", "kaif", "mish", "msh", "mesh", "bdi", "bade", "badi", "biddi", "bidi", "baddi", "3ndi", "3andi", "andi", "3nd", "3ala", "3al", "3a", "ma", "mafi", "mafeesh", "fi", "fe", "feh", "feeh", "ya", "yalla", "yallah", "wallah", "walla", "wallahi", "inshallah", "inshalla", "mashallah", "habibi", "7abibi", "zalameh", "zalame", "shukran", "shokran", "merci", "ahlan", "ahla", "marhaba", "mar7aba", "marhaban", "salam", "salamu", "alaikum", "3alaikum", "sabah", "saba7", "masa", "el", "il", "al", "b", "bel", "bil", "min", "mn", "men", "la2", "laa", "aywa", "aiwa", "ah", "akeed", "tamam", "mnee7", "mni7", "kteer", "ktir", "shakwa", "shakwe", "shakwaa", "talab", "talabi", "mo3amaleh", "mo3amale", "mu3amala", "mowazaf", "mwazaf", "muwazzaf", "baladiyeh", "baladieh", "baladiya", "ma2", "may", "mayy", "mai", "moya", "mayye", "kahraba", "kahrabaa", "dawleh", "7ukumeh", "hukumeh", "7kumeh", "ra2m", "raqam", "tarkhees", "terkhees", "jawaz", "hawiyeh", "hawiyye", "e2tira7", "iqtira7", "eqtira7", "2a3ref", "ba3ref", "a3ref", "bas", "hala2", "halla2", "hassa", "hessa", "lissa", "lessa", "sar", "sarat", "sarli", "sarelna", "9arli", "sarlo", "mawdoo3", "4ukran", "yslmo", "yislamo", "yeslamo", "yesalmo", "tislam", "kifak", "kifik", "kefak", "keefak", "kifkom", "kifkon", "mashi", "mashy", "emta", "imta", "amta", "bkhalas", "b5alas", "khalas", "5alas", "5alaas", "bas", "ba3d", "ba3den", "ba3dain", "hal2", "hela2", "lal2an", "ya3ni", "y3ni", "ma3", "m3", "ma3i", "m3i", "3indi", "3inna", "mneeh", "mnih", "7elo", "7ilo", "helo", "tayeb", "tayyeb", "tab", "inno", "enno", "2inno", "ya3teek", "ya3tik", "3afye", "3afyeh", "ra7", "ra7et", "bro7", "rohet", "wala", "wla", "ahh", "la2a", "lesa", "mesh", "mush", "sho2el", "shoghl", "shu9", "dawam", "dawra"]
 )
 _DIGIT_LETTER = re.compile(r"(?i)(?:[a-z][2357689]|[2357689][a-z])")
 _WORD = re.compile(r"[A-Za-z0-9']+")
 _LATIN = re.compile(r"[A-Za-z]")
 # English words that make a short text clearly English even when it is short.
 _EN_WORDS = frozenset(
-    """
-    the a an i you we my your our is are was were have has had want would like please help
-    it that this these those there here it's i'm don't can't isn't any some all every much many
-    good morning evening afternoon night day today tomorrow yesterday week month time update
-    cancel forget stop start again more less new old long why still yet already just only also
-    and or but if then so because about for from with without into over under after before
-    do does did done doing get got go going come came see know think say said tell ask answer
-    ref reference number phone call message send sent received problem issue service office
-    sorry sory understand dont didnt doesnt cant wont im ive thank pls plz u ur nothing
-    everything someone anyone nobody really very too okay hello hey dear sir madam kindly
-    need how what when where why who which can could should will not no yes thanks thank
-    complaint complain suggestion suggest report status check rate request english arabic
-    water electricity municipality employee department ministry license licence passport
-    """.split()
+    ["the", "a", "an", "i", "you", "we", "my", "your", "our", "is", "are", "was", "were", "have", "has", "had", "want", "would", "like", "please", "help", "it", "that", "this", "these", "those", "there", "here", "it's", "i'm", "don't", "can't", "isn't", "any", "some", "all", "every", "much", "many", "good", "morning", "evening", "afternoon", "night", "day", "today", "tomorrow", "yesterday", "week", "month", "time", "update", "cancel", "forget", "stop", "start", "again", "more", "less", "new", "old", "long", "why", "still", "yet", "already", "just", "only", "also", "and", "or", "but", "if", "then", "so", "because", "about", "for", "from", "with", "without", "into", "over", "under", "after", "before", "do", "does", "did", "done", "doing", "get", "got", "go", "going", "come", "came", "see", "know", "think", "say", "said", "tell", "ask", "answer", "ref", "reference", "number", "phone", "call", "message", "send", "sent", "received", "problem", "issue", "service", "office", "sorry", "sory", "understand", "dont", "didnt", "doesnt", "cant", "wont", "im", "ive", "thank", "pls", "plz", "u", "ur", "nothing", "everything", "someone", "anyone", "nobody", "really", "very", "too", "okay", "hello", "hey", "dear", "sir", "madam", "kindly", "need", "how", "what", "when", "where", "why", "who", "which", "can", "could", "should", "will", "not", "no", "yes", "thanks", "thank", "complaint", "complain", "suggestion", "suggest", "report", "status", "check", "rate", "request", "english", "arabic", "water", "electricity", "municipality", "employee", "department", "ministry", "license", "licence", "passport"]
 )
 # Texts both communities type; they never change the language on their own.
-_AMBIGUOUS = frozenset("ok okay k kk hi hii hello hey bye yes no lol thx 👍".split())
+_AMBIGUOUS = frozenset(["ok", "okay", "k", "kk", "hi", "hii", "hello", "hey", "bye", "yes", "no", "lol", "thx", "👍"])
 
 
 def arabizi_score(text: str) -> float:

@@ -12,6 +12,7 @@ ACTION_SERVER_PORT, CASE_STORE_PORT, CASE_STORE_DATABASE_URL, RASA_TOKEN, ...
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import signal
@@ -33,7 +34,9 @@ MODEL = MODEL_DIR / "bekh.tar.gz"
 FINGERPRINT = MODEL_DIR / "bekh.fingerprint"
 PYTHON = sys.executable
 RASA = str(Path(sys.executable).with_name("rasa"))
-TRAINING_INPUTS = ["config.yml", "domain.yml", "nlu_data", "bot/nlu_components.py", "bot/arabic.py", "bot/lang.py", "bot/refcode.py"]
+# What changes trained weights. bot/lang.py and bot/refcode.py back non-trainable components,
+# which are loaded from code at run time, so editing them needs no retraining.
+TRAINING_INPUTS = ["config.yml", "domain.yml", "nlu_data", "bot/nlu_components.py", "bot/arabic.py"]
 
 
 def fingerprint() -> str:
@@ -142,10 +145,16 @@ class System:
     env: dict[str, str]
     procs: list[subprocess.Popen] = field(default_factory=list)
     log_dir: Path = VAR / "logs"
+    extra_rasa_ports: list[int] = field(default_factory=list)
 
     @property
     def rasa_url(self) -> str:
         return f"http://127.0.0.1:{self.rasa_port}"
+
+    @property
+    def rasa_urls(self) -> list[str]:
+        """Every Rasa process (several share one tracker store and one Redis lock store)."""
+        return [f"http://127.0.0.1:{p}" for p in [self.rasa_port, *self.extra_rasa_ports]]
 
     @property
     def case_store_url(self) -> str:
@@ -153,48 +162,58 @@ class System:
 
     def _spawn(self, name: str, cmd: list[str], extra: dict[str, str] | None = None) -> subprocess.Popen:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        out = open(self.log_dir / f"{name}.log", "ab")
+        out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child process owns the log file for its lifetime
         proc = subprocess.Popen(cmd, cwd=ROOT, env={**self.env, **(extra or {})}, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         self.procs.append(proc)
         return proc
 
-    def start(self, rasa_processes: int = 1, timeout: float = 180) -> "System":
+    def start(self, rasa_processes: int = 1, timeout: float = 180) -> System:
+        """Case store, action server and `rasa_processes` Rasa servers (0: none, for `rasa shell`)."""
         cs = self._spawn("case_store", [PYTHON, "-m", "case_store", "serve", "--host", "127.0.0.1", "--port", str(self.case_store_port)])
         act = self._spawn("actions", [RASA, "run", "actions", "--actions", "actions", "--port", str(self.action_port)],
                           {"SANIC_HOST": "127.0.0.1"})
         ep = write_endpoints(self.action_port, Path(self.env.get("BEKH_VAR_DIR", str(VAR))) / "endpoints.yml")
-        rasa_cmd = [RASA, "run", "--model", str(MODEL), "--endpoints", str(ep), "--credentials", "credentials.yml",
-                    "--interface", "127.0.0.1", "--port", str(self.rasa_port), "--enable-api",
-                    "--auth-token", self.env["RASA_TOKEN"]]
-        rasa = self._spawn("rasa", rasa_cmd)
+        if rasa_processes == 0:
+            wait_http(f"{self.case_store_url}/healthz", 60, cs)
+            wait_http(f"http://127.0.0.1:{self.action_port}/health", 60, act)
+            return self
+        while len(self.extra_rasa_ports) < rasa_processes - 1:
+            self.extra_rasa_ports.append(free_port())
+        rasas = []
+        for i, port in enumerate([self.rasa_port, *self.extra_rasa_ports]):
+            rasa_cmd = [RASA, "run", "--model", str(MODEL), "--endpoints", str(ep), "--credentials", "credentials.yml",
+                        "--interface", "127.0.0.1", "--port", str(port), "--enable-api",
+                        "--auth-token", self.env["RASA_TOKEN"]]
+            rasas.append((port, self._spawn("rasa" if i == 0 else f"rasa{i + 1}", rasa_cmd)))
         wait_http(f"{self.case_store_url}/healthz", 60, cs)
         wait_http(f"http://127.0.0.1:{self.action_port}/health", 60, act)
-        wait_http(f"{self.rasa_url}/", timeout, rasa)
+        for port, rasa in rasas:
+            self._wait_model_loaded(port, rasa, timeout)
+        return self
+
+    def _wait_model_loaded(self, port: int, rasa: subprocess.Popen, timeout: float) -> None:
         # "/" answers before the model is loaded; /status (authenticated) answers after.
         deadline = time.monotonic() + timeout
         while True:
             try:
-                req = urllib.request.Request(f"{self.rasa_url}/status?token={self.env['RASA_TOKEN']}")
+                req = urllib.request.Request(f"http://127.0.0.1:{port}/status?token={self.env['RASA_TOKEN']}")
                 with urllib.request.urlopen(req, timeout=2) as r:
                     if r.status == 200:
-                        break
+                        return
             except OSError:
                 pass
             if rasa.poll() is not None:
-                raise RuntimeError("rasa exited while loading the model; see var/logs/rasa.log")
+                raise RuntimeError(f"rasa on port {port} exited while loading the model; see {self.log_dir}")
             if time.monotonic() > deadline:
-                raise TimeoutError("rasa did not load the model in time")
+                raise TimeoutError(f"rasa on port {port} did not load the model in time")
             time.sleep(0.5)
-        return self
 
     def stop(self) -> None:
         for p in reversed(self.procs):
             if p.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         for p in self.procs:
             try:
                 p.wait(timeout=15)
@@ -238,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
                     case_store_port=int(env("CASE_STORE_PORT", "8800") or 8800), env=e)
     try:
         system.start()
+        # The notifier sends case-store updates to citizens on the channel they used.
+        system._spawn("notifier", [PYTHON, "-m", "channels.notifier", "--interval", env("NOTIFIER_INTERVAL", "5") or "5"])
         print(f"ready: Rasa {system.rasa_url}  actions :{system.action_port}  case store {system.case_store_url}", flush=True)
         print(f"logs in {system.log_dir}; Ctrl-C stops everything", flush=True)
         while all(p.poll() is None for p in system.procs):

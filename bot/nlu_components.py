@@ -15,16 +15,16 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Optional, Text
+from typing import Any
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.constants import TOKENS_NAMES
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
 from rasa.nlu.tokenizers.tokenizer import Token
 from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
-from rasa.nlu.constants import TOKENS_NAMES
 from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
@@ -39,7 +39,7 @@ _MOBILE = re.compile(r"07[789]\d{7}")
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
 class NormalizingTokenizer(WhitespaceTokenizer):
-    def tokenize(self, message: Message, attribute: Text) -> List[Token]:
+    def tokenize(self, message: Message, attribute: str) -> list[Token]:
         tokens = super().tokenize(message, attribute)
         for token in tokens:
             norm = normalise(token.text) or token.text
@@ -53,14 +53,14 @@ class LanguageTagger(GraphComponent):
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "LanguageTagger":
+    ) -> LanguageTagger:
         return cls()
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             text = message.get(TEXT) or ""
             if text.startswith("/"):
@@ -79,14 +79,14 @@ class ReferenceExtractor(GraphComponent, EntityExtractorMixin):
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "ReferenceExtractor":
+    ) -> ReferenceExtractor:
         return cls()
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             text = message.get(TEXT) or ""
             if text.startswith("/"):
@@ -113,7 +113,7 @@ class ReferenceExtractor(GraphComponent, EntityExtractorMixin):
 _CLITICS = ("و", "ب", "ل", "ف", "ك")
 
 
-def _variants(token: str) -> List[str]:
+def _variants(token: str) -> list[str]:
     """The token as typed and without the particles people glue on: و ب ل ف ك, "لل" for "لال",
     and the Jordanian "ع"/"عال" for على ("عالأحوال"). A variant only matters if it is a
     catalogue name, so stripping too much never invents a match."""
@@ -137,7 +137,7 @@ class CatalogueEntityExtractor(GraphComponent, EntityExtractorMixin):
     MAX_NGRAM = 7
     FILE = "catalogue_index.json"
 
-    def __init__(self, index: Dict[str, str], model_storage: ModelStorage, resource: Resource) -> None:
+    def __init__(self, index: dict[str, str], model_storage: ModelStorage, resource: Resource) -> None:
         self.index = index  # "normalised alias tokens joined by space" -> entity id
         self._model_storage = model_storage
         self._resource = resource
@@ -145,14 +145,14 @@ class CatalogueEntityExtractor(GraphComponent, EntityExtractorMixin):
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "CatalogueEntityExtractor":
+    ) -> CatalogueEntityExtractor:
         return cls({}, model_storage, resource)
 
-    _tokenizer: Optional[WhitespaceTokenizer] = None
+    _tokenizer: WhitespaceTokenizer | None = None
 
     @classmethod
     def _key(cls, text: str) -> str:
@@ -163,7 +163,7 @@ class CatalogueEntityExtractor(GraphComponent, EntityExtractorMixin):
 
     def train(self, training_data: TrainingData) -> Resource:
         synonyms = {k.lower(): v for k, v in training_data.entity_synonyms.items()}
-        index: Dict[str, str] = {}
+        index: dict[str, str] = {}
         for table in training_data.lookup_tables:
             if table.get("name") != "entity_name":
                 continue
@@ -181,12 +181,12 @@ class CatalogueEntityExtractor(GraphComponent, EntityExtractorMixin):
     @classmethod
     def load(
         cls,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
         **kwargs: Any,
-    ) -> "CatalogueEntityExtractor":
+    ) -> CatalogueEntityExtractor:
         import json
 
         try:
@@ -199,11 +199,11 @@ class CatalogueEntityExtractor(GraphComponent, EntityExtractorMixin):
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         return training_data
 
-    def _match(self, tokens: List[Token]) -> List[Dict[str, Any]]:
-        found: List[Dict[str, Any]] = []
+    def _match(self, tokens: list[Token]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
         i = 0
         while i < len(tokens):
-            hit: Optional[tuple] = None
+            hit: tuple | None = None
             for n in range(min(self.MAX_NGRAM, len(tokens) - i), 0, -1):
                 first_variants = _variants(tokens[i].text)
                 rest = " ".join(t.text for t in tokens[i + 1 : i + n])
@@ -230,7 +230,7 @@ class CatalogueEntityExtractor(GraphComponent, EntityExtractorMixin):
                 i += 1
         return found
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             tokens = message.get(TOKENS_NAMES[TEXT]) or []
             if not tokens or (message.get(TEXT) or "").startswith("/"):

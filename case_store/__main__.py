@@ -36,7 +36,7 @@ def _now(args: argparse.Namespace) -> dt.datetime | None:
     raw = getattr(args, "now", None)
     if not raw:
         return None
-    value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))  # noqa: FURB162 (3.10 rejects "Z")
+    value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 # datetime.UTC only exists from Python 3.11; Rasa 3.6 pins us to 3.10.
-UTC = dt.timezone.utc  # noqa: UP017
+UTC = dt.timezone.utc
 
 TYPES = ("inquiry", "suggestion", "compliment", "complaint", "report")
 PILLARS = ("service_quality", "delivery_time", "employee_behaviour", "procedures", "infrastructure")

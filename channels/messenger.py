@@ -450,7 +450,7 @@ class MessengerInput(InputChannel):
         for event in events:
             try:
                 await self._locks.run(event.psid, functools.partial(self._process, event, on_new_message))
-            except Exception as exc:  # noqa: BLE001 - one bad event must not drop the rest of the batch
+            except Exception as exc:
                 logger.error("messenger: event failed: %s", type(exc).__name__)
 
     async def _process(self, event: MessengerEvent, on_new_message: OnNewMessage) -> None:

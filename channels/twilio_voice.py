@@ -53,14 +53,13 @@ from sanic.response import HTTPResponse
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Gather, Say, VoiceResponse
 
-from bot import refcode
+from bot import business_hours, refcode
 from bot.arabic import has_arabic, normalise
 from bot.channel_state import ChannelState, shared
 from bot.i18n import gettext
 from bot.inbound import clean_user_text
 from bot.privacy import FieldCipher, keyed_id, phone_identity, seal_address
 from bot.settings import ROOT, ConfigError, env, secret
-from bot import business_hours
 
 logger = logging.getLogger(__name__)
 
@@ -838,7 +837,7 @@ class TwilioVoiceInput(InputChannel):
                 result = self._sms.send_sms(to, text)
                 if inspect.isawaitable(result):
                     await result
-            except Exception as e:  # noqa: BLE001 - the call goes on; the reference was read twice
+            except Exception as e:
                 logger.error("twilio_voice: reference SMS failed (%s)", type(e).__name__)
 
         task = asyncio.get_running_loop().create_task(send())

@@ -7,12 +7,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.settings import ConfigError
 from bot import business_hours
 from bot.business_hours import BusinessHours
+from bot.settings import ConfigError
 
 AMMAN = ZoneInfo("Asia/Amman")
-UTC = dt.timezone.utc  # noqa: UP017 - Python 3.10 has no datetime.UTC
+UTC = dt.timezone.utc
 
 
 def at(y: int, m: int, d: int, hh: int, mm: int = 0, tz: dt.tzinfo = AMMAN) -> dt.datetime:

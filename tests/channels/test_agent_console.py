@@ -28,7 +28,7 @@ from aiohttp import web
 from sanic import Sanic
 
 from bot import refcode
-from bot.privacy import keyed_id, phone_identity, seal_address
+from bot.privacy import phone_identity, seal_address
 from channels.agent_console import (
     AgentConsoleInput,
     load_config,

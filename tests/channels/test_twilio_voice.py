@@ -26,9 +26,9 @@ from sanic import Sanic
 from twilio.request_validator import RequestValidator
 
 from bot import refcode
+from bot.business_hours import BusinessHours
 from bot.channel_state import ChannelState
 from bot.privacy import keyed_id, open_address, phone_identity
-from bot.business_hours import BusinessHours
 from channels.twilio_voice import TwilioVoiceInput, VoiceSettings, render
 from tests.conftest import free_port
 

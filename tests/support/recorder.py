@@ -3,6 +3,9 @@
 It records every request (method, path, query, headers, JSON or form body) and answers with the
 documented success shapes, so tests can check exactly what our code sent. Runs an aiohttp app
 in a background thread on a free loopback port.
+
+`fail(path_contains, status, times)` makes the next `times` matching requests fail (recorded
+all the same) with the vendor's error shape, to test retries; by default nothing fails.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from aiohttp import web
 class Recorder:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        self._failures: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -32,7 +36,7 @@ class Recorder:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "Recorder":
+    def start(self) -> Recorder:
         self._thread.start()
         if not self._ready.wait(10):
             raise RuntimeError("recorder did not start")
@@ -42,6 +46,29 @@ class Recorder:
         if self._loop and self._runner:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
             self._loop.call_soon_threadsafe(self._loop.stop)
+
+    def fail(self, path_contains: str, status: int = 503, times: int = 1, body: Any = None) -> None:
+        """The next `times` requests whose path contains `path_contains` get `status` (and
+        `body`, by default Twilio's or Graph's error JSON for that path)."""
+        with self._lock:
+            self._failures.append({"path": path_contains, "status": status, "left": times, "body": body})
+
+    def _failure_for(self, path: str) -> web.Response | None:
+        with self._lock:
+            for f in self._failures:
+                if f["left"] > 0 and f["path"] in path:
+                    f["left"] -= 1
+                    break
+            else:
+                return None
+        body = f["body"]
+        if body is None and "/Messages.json" in path:
+            body = {"code": 20500 if f["status"] >= 500 else 21610, "message": "recorder failure", "status": f["status"],
+                    "more_info": "https://www.twilio.com/docs/errors"}
+        elif body is None:
+            body = {"error": {"message": "recorder failure", "type": "OAuthException",
+                              "code": 2 if f["status"] >= 500 else 100, "fbtrace_id": "recorder"}}
+        return web.json_response(body, status=f["status"])
 
     def clear(self) -> None:
         with self._lock:
@@ -98,6 +125,9 @@ class Recorder:
         }
         with self._lock:
             self.requests.append(entry)
+        failure = self._failure_for(request.path)
+        if failure is not None:
+            return failure
         if "/Messages.json" in request.path:  # Twilio: Create a Message
             sid = "SM" + uuid.uuid4().hex
             return web.json_response(

@@ -260,7 +260,8 @@ class ActionCancelRequest(Action):
             dispatcher.utter_message(response="utter_cancelled")
         else:
             dispatcher.utter_message(response="utter_nothing_to_cancel")
-        return [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("idem_key", None), SlotSet("submit_pending", False)] + reset_form_slots() + [
+        return [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("idem_key", None), SlotSet("request_type", None),
+                SlotSet("submit_pending", False)] + reset_form_slots() + [
             SlotSet(s, None) for s in ("status_reference", "status_proof", "rating_reference", "rating_score", "rating_resolved", "rating_comment")
         ]
 

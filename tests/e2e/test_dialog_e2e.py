@@ -228,6 +228,7 @@ def test_rating_an_answer_and_reopening_when_not_resolved(system: RunningSystem)
     finish_to_summary(chat, "How do I renew my passport and what documents are needed?", "0781112222")
     chat.press("/affirm")
     reference = reference_in(chat.text)
+    case_store_cli(system, "move", reference, "in_progress")
     case_store_cli(system, "move", reference, "answered", "--answer", "Bring your old passport and ID to any office.")
     chat.say(f"what happened with {reference}")
     assert "Bring your old passport" in chat.text

@@ -23,10 +23,6 @@ from bot.privacy import keyed_id
 from bot.refcode import find_candidates, is_valid_digits
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.skipif(
-    "channels.messenger.MessengerInput" not in (ROOT / "credentials.yml").read_text(),
-    reason="credentials.yml does not load channels.messenger.MessengerInput yet",
-)
 PAGE_ID = "104857600000001"
 DESCRIPTION_AR = "المي مقطوعة عن حارتنا بجبل الحسين من ثلاث أيام وما حدا رد علينا بالسلطة، وبدنا حل بسرعة"
 

@@ -22,10 +22,6 @@ from bot.refcode import find_candidates, format_grouped, is_valid_digits
 from channels.common import sms_segments
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.skipif(
-    "channels.twilio_sms.TwilioSmsInput" not in (ROOT / "credentials.yml").read_text(),
-    reason="credentials.yml does not load channels.twilio_sms.TwilioSmsInput yet",
-)
 PATH = "/webhooks/twilio_sms/webhook"
 SUGGESTION_EN = ("The municipality could add shaded bus stops along Mecca Street; people wait in the sun "
                  "for a long time every afternoon.")

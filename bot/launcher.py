@@ -91,26 +91,33 @@ def _sql_tracker(url: str) -> dict[str, object]:
     return out
 
 
-def endpoints(action_port: int) -> dict[str, object]:
-    tracker = env("TRACKER_STORE_URL") or f"sqlite:///{VAR / 'rasa_tracker.db'}"
+def endpoints(action_port: int, environ: dict[str, str] | None = None) -> dict[str, object]:
+    """The endpoints Rasa needs, from `environ` (the environment the Rasa processes will get)."""
+    e = dict(os.environ) if environ is None else environ
+
+    def get(name: str, default: str | None = None) -> str | None:
+        return e.get(name) or default
+
+    var = Path(get("BEKH_VAR_DIR") or str(VAR))
+    tracker = get("TRACKER_STORE_URL") or f"sqlite:///{var / 'rasa_tracker.db'}"
     data: dict[str, object] = {
-        "action_endpoint": {"url": env("ACTION_SERVER_URL") or f"http://127.0.0.1:{action_port}/webhook"},
+        "action_endpoint": {"url": get("ACTION_SERVER_URL") or f"http://127.0.0.1:{action_port}/webhook"},
         "tracker_store": _sql_tracker(tracker),
     }
-    lock = env("LOCK_STORE_URL")
+    lock = get("LOCK_STORE_URL")
     if lock:
         u = urlparse(lock)
         data["lock_store"] = {"type": "redis", "url": u.hostname or "127.0.0.1", "port": u.port or 6379,
-                              "db": int((u.path or "/0").lstrip("/") or 0), "key_prefix": env("LOCK_STORE_PREFIX", "bekh")}
+                              "db": int((u.path or "/0").lstrip("/") or 0), "key_prefix": get("LOCK_STORE_PREFIX", "bekh")}
         if u.password:
             data["lock_store"]["password"] = u.password  # type: ignore[index]
     return data
 
 
-def write_endpoints(action_port: int, path: Path | None = None) -> Path:
+def write_endpoints(action_port: int, path: Path | None = None, environ: dict[str, str] | None = None) -> Path:
     path = path or VAR / "endpoints.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(endpoints(action_port), sort_keys=False))
+    path.write_text(yaml.safe_dump(endpoints(action_port, environ), sort_keys=False))
     return path
 
 
@@ -173,7 +180,7 @@ class System:
         cs = self._spawn("case_store", [PYTHON, "-m", "case_store", "serve", "--host", "127.0.0.1", "--port", str(self.case_store_port)])
         act = self._spawn("actions", [RASA, "run", "actions", "--actions", "actions", "--port", str(self.action_port)],
                           {"SANIC_HOST": "127.0.0.1"})
-        ep = write_endpoints(self.action_port, Path(self.env.get("BEKH_VAR_DIR", str(VAR))) / "endpoints.yml")
+        ep = write_endpoints(self.action_port, Path(self.env.get("BEKH_VAR_DIR", str(VAR))) / "endpoints.yml", self.env)
         if rasa_processes == 0:
             wait_http(f"{self.case_store_url}/healthz", 60, cs)
             wait_http(f"http://127.0.0.1:{self.action_port}/health", 60, act)

@@ -22,7 +22,7 @@ def main() -> int:
     )
     try:
         system.start(rasa_processes=0)
-        endpoints = launcher.write_endpoints(system.action_port, VAR / "endpoints-shell.yml")
+        endpoints = launcher.write_endpoints(system.action_port, VAR / "endpoints-shell.yml", e)
         return subprocess.call(
             [launcher.RASA, "shell", "--model", str(launcher.MODEL), "--endpoints", str(endpoints)],
             cwd=launcher.ROOT, env=e,

@@ -477,12 +477,12 @@ class TwilioSmsInput(InputChannel):
             except MalformedPayload:
                 return response.text("malformed payload", status=400)
             if not await self.state.claim(f"{CHANNEL}:{sms.sid}"):
-                return response.text(render_twiml([]), content_type="text/xml")
+                return response.text(render_twiml([]), content_type="text/xml; charset=utf-8")
             try:
                 bodies = await self.handle(sms, on_new_message)
             except Exception:
                 await self.state.release(f"{CHANNEL}:{sms.sid}")  # nothing was sent: let Twilio retry
                 raise
-            return response.text(render_twiml(bodies), content_type="text/xml")
+            return response.text(render_twiml(bodies), content_type="text/xml; charset=utf-8")
 
         return bp

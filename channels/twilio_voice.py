@@ -749,7 +749,7 @@ class TwilioVoiceInput(InputChannel):
 
     @staticmethod
     def _xml(twiml: str) -> HTTPResponse:
-        return response.text(twiml, content_type="text/xml")
+        return response.text(twiml, content_type="text/xml; charset=utf-8")
 
     async def _webhook(self, request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> HTTPResponse:
         form = read_form(request)

@@ -86,3 +86,23 @@ def test_heldout_requests_never_appear_in_training_data() -> None:
             if m.get("intent") in content}
     overlap = train & held
     assert not overlap, sorted(overlap)[:10]
+
+
+def test_button_payloads_survive_rasas_template_filling() -> None:
+    """Rasa fills {placeholders} in buttons too: JSON in a domain payload must be written with
+    doubled braces, or Rasa logs an error per button and leaves it to luck."""
+    import json
+
+    from rasa.core.nlg.interpolator import interpolate
+
+    for name, variants in DOMAIN["responses"].items():
+        for v in variants:
+            for b in v.get("buttons") or []:
+                raw = b["payload"]
+                if "{" in raw:
+                    assert "{{" in raw and raw.endswith("}}"), f"{name}: {raw} needs doubled braces"
+                out = interpolate(raw, {})
+                intent, _, body = out.partition("{")
+                assert re.fullmatch(r"/\w+", intent), f"{name}: {out}"
+                if body:
+                    assert isinstance(json.loads("{" + body), dict), f"{name}: {out}"

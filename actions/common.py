@@ -61,6 +61,14 @@ def reply_address(tracker: Tracker) -> str | None:
     return open_address(last_user_metadata(tracker).get("reply_address"))
 
 
+def can_use_own_number(tracker: Tracker) -> bool:
+    """Can we offer "use the number you are texting/calling from"? SMS always knows it; the IVR
+    sends it (sealed) only on the turn where the caller says yes, so a known caller qualifies."""
+    ch = channel(tracker)
+    meta = last_user_metadata(tracker)
+    return (ch == "sms" and reply_address(tracker) is not None) or (ch == "voice" and bool(meta.get("caller_key")))
+
+
 def requester_id(tracker: Tracker) -> str:
     """Who filed it, as the case store knows them.
 

@@ -189,9 +189,9 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
     async def extract_contact_phone(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         if not self._asked(tracker, "contact_phone") or self._interrupted(tracker):
             return {}
-        ask_channel = tracker.get_slot("contact_phone") is None and common.reply_address(tracker) and common.channel(tracker) in ("sms", "voice")
-        if common.intent(tracker) == "affirm" and ask_channel and self.request_type not in ("report",):
-            return {"contact_phone": normalise_phone(common.reply_address(tracker) or "")}
+        own = common.reply_address(tracker)
+        if common.intent(tracker) == "affirm" and own and common.can_use_own_number(tracker) and self.request_type != "report":
+            return {"contact_phone": normalise_phone(own)}
         if common.intent(tracker) in SKIP_INTENTS and self.request_type in PHONE_OPTIONAL:
             return {"contact_phone": "none"}
         candidates = common.entity_values(tracker, "phone") + [common.user_text(tracker)]

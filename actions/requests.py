@@ -113,7 +113,7 @@ class ActionAskContactPhone(Action):
         rtype = tracker.get_slot("request_type")
         if rtype == "report":
             dispatcher.utter_message(response="utter_ask_contact_phone_report")
-        elif common.channel(tracker) in ("sms", "voice") and common.reply_address(tracker):
+        elif common.can_use_own_number(tracker):
             dispatcher.utter_message(response="utter_ask_contact_phone_channel")
         elif rtype in ("suggestion", "compliment"):
             dispatcher.utter_message(response="utter_ask_contact_phone_optional")

@@ -107,7 +107,8 @@ def endpoints(action_port: int, environ: dict[str, str] | None = None) -> dict[s
     lock = get("LOCK_STORE_URL")
     if lock:
         u = urlparse(lock)
-        data["lock_store"] = {"type": "redis", "url": u.hostname or "127.0.0.1", "port": u.port or 6379,
+        # Our subclass of Rasa's RedisLockStore: atomic tickets across processes (bot/lock_store.py).
+        data["lock_store"] = {"type": "bot.lock_store.AtomicRedisLockStore", "url": u.hostname or "127.0.0.1", "port": u.port or 6379,
                               "db": int((u.path or "/0").lstrip("/") or 0), "key_prefix": get("LOCK_STORE_PREFIX", "bekh")}
         if u.password:
             data["lock_store"]["password"] = u.password  # type: ignore[index]

@@ -338,7 +338,10 @@ class MessengerOutput(OutputChannel):
         await self._post(send_payload(self._address(recipient_id), message))
 
     async def send_custom_json(self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any) -> None:
-        """A custom response is a Send API `message` object, sent as it is."""
+        """A custom response is a Send API `message` object, sent as it is. Hints meant for
+        another channel (the IVR's `{"voice": ...}`) are not messages and are skipped."""
+        if set(json_message) <= {"voice"}:
+            return
         await self._post(send_payload(self._address(recipient_id), json_message))
 
     async def send_notification(self, psid: str, text: str) -> None:

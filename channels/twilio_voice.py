@@ -24,7 +24,8 @@ prompts and, briefly, a transcribed description awaiting confirmation) is encryp
 Conventions the bot relies on (set in the domain's responses, `custom: {voice: {...}}`):
 `expect: "free_text"` (a spoken description follows: read back, confirm, else record),
 `expect: "reference"` (a request number follows: keypad + check digit),
-`offer_sms_reference: "<10 digits>"` (press 1 to receive it by SMS), `hangup: true` (end the call).
+`offer_sms_reference: "<10 digits>"` (press 1 to receive it by SMS), `hangup: true` (end the call),
+`share_caller_number: true` (pressing 1 / "yes" sends the caller's number, sealed, with the answer).
 """
 
 from __future__ import annotations
@@ -242,6 +243,7 @@ class Turn:
     expect: str | None
     sms_reference: str | None
     hangup: bool
+    share_number: bool = False  # "press 1 to use the number you're calling from"
 
     @property
     def numbered(self) -> list[dict[str, Any]]:
@@ -297,7 +299,7 @@ def analyse(messages: Sequence[Mapping[str, Any]]) -> Turn:
     texts: list[str] = []
     buttons: tuple[dict[str, Any], ...] = ()
     expect = sms = None
-    hangup = False
+    hangup = share = False
     for m in messages:
         if m.get("text"):
             texts.append(str(m["text"]))
@@ -310,7 +312,8 @@ def analyse(messages: Sequence[Mapping[str, Any]]) -> Turn:
             if voice.get("offer_sms_reference"):
                 sms = refcode.canonical_digits(str(voice["offer_sms_reference"]))
             hangup = hangup or bool(voice.get("hangup"))
-    return Turn(tuple(texts), buttons, expect, sms, hangup)
+            share = share or bool(voice.get("share_caller_number"))
+    return Turn(tuple(texts), buttons, expect, sms, hangup, share)
 
 
 def reprompt_messages(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -958,7 +961,11 @@ class _CallFlow:
             return self.set_mode("reference_entry")
         if payload.strip().startswith("/human_handoff"):
             return self.agent()
-        return await self.bot_turn(payload, "dtmf")
+        extra = None
+        if payload.strip() == "/affirm" and self._caller_known() and analyse(self.call.get("prompt", [])).share_number:
+            # The caller agreed, on this very question, that we keep the number they call from.
+            extra = {"reply_address": seal_address(self.inbound.caller), "number_consent": True}
+        return await self.bot_turn(payload, "dtmf", extra)
 
     async def reference(self, digits_or_speech: str) -> str:
         try:

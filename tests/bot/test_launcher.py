@@ -18,5 +18,5 @@ def test_postgresql_tracker_and_redis_lock_store_from_urls() -> None:
                           "LOCK_STORE_URL": "redis://:pw@redis.internal:6380/2", "LOCK_STORE_PREFIX": "bekh1"})
     assert ep["tracker_store"] == {"type": "SQL", "dialect": "postgresql", "url": "db.internal", "port": 6543,
                                    "db": "tracker", "username": "rasa", "password": "s3cret"}
-    assert ep["lock_store"] == {"type": "redis", "url": "redis.internal", "port": 6380, "db": 2,
+    assert ep["lock_store"] == {"type": "bot.lock_store.AtomicRedisLockStore", "url": "redis.internal", "port": 6380, "db": 2,
                                 "key_prefix": "bekh1", "password": "pw"}

@@ -478,6 +478,10 @@ class MessengerInput(InputChannel):
                 language = user_language(cleaned.text, stored_lang)
                 text = cleaned.text or t(language, "attachment_sent")
                 metadata.update(attachment_metadata(event.attachments))
+                if not cleaned.text:
+                    # The placeholder text must not become a description: the form keeps the file
+                    # and asks its question again (actions/forms.py).
+                    metadata["attachment_only"] = True
             elif cleaned.problem:
                 return await refuse(cleaned.problem, user_language(event.text or "", stored_lang))
             else:

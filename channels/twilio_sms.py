@@ -396,6 +396,10 @@ class TwilioSmsInput(InputChannel):
             if sms.attachments:
                 text = cleaned.text or t(language, "attachment_sent")
                 metadata.update(attachment_metadata(sms.attachments))
+                if not cleaned.text:
+                    # The placeholder text must not become a description: the form keeps the file
+                    # and asks its question again (actions/forms.py).
+                    metadata["attachment_only"] = True
             elif sms.unsupported_media and cleaned.problem == "empty":
                 return [problem_reply("unsupported_attachment", language)]
             elif cleaned.problem:

@@ -369,6 +369,7 @@ async def test_quick_reply_postback_and_attachment_reach_rasa(tmp_path: Path) ->
     assert texts[4:7] == ["/greet", "/complain", "Old menu item"]
     attachment = agent.messages[7]
     assert attachment.text == "أرسلت مرفقاً"
+    assert attachment.metadata["attachment_only"] is True, "the placeholder must not become a description"
     assert attachment.metadata["attachments"] == [
         {"url": "https://scontent.xx.fbcdn.net/v/t1.15752-9/pothole.jpg?_nc_cat=1", "media_type": "image/*"},
         {"url": "https://cdn.fbsbx.com/v/t59.2708-21/receipt.pdf?_nc_cat=1", "media_type": "file"},

@@ -340,6 +340,7 @@ async def test_mms_attachments_in_metadata_and_video_only_is_refused(tmp_path: P
     (message,) = agent.messages
     assert message.text == "صورة الحفرة"
     assert [a["media_type"] for a in message.metadata["attachments"]] == ["image/jpeg", "application/pdf"]
+    assert "attachment_only" not in message.metadata  # a caption is real text
     assert "ما بقدر أفتح هذا النوع من المرفقات" in refused
 
 

@@ -21,11 +21,12 @@ import functools
 import json
 from typing import Any
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, create_engine, delete, select
+from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, delete, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from bot.settings import VAR, env
+from bot.sql import sync_engine
 
 metadata = MetaData()
 deliveries = Table(
@@ -56,20 +57,7 @@ def default_url() -> str:
 class ChannelState:
     def __init__(self, url: str | None = None) -> None:
         self.url = url or default_url()
-        kwargs: dict[str, Any] = {"future": True, "pool_pre_ping": True}
-        if self.url.startswith("sqlite"):
-            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
-        self.engine: Engine = create_engine(self.url, **kwargs)
-        if self.url.startswith("sqlite"):
-            from sqlalchemy import event
-
-            @event.listens_for(self.engine, "connect")
-            def _pragmas(conn, _record):  # type: ignore[no-untyped-def]
-                cur = conn.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute("PRAGMA busy_timeout=30000")
-                cur.close()
-
+        self.engine: Engine = sync_engine(self.url)
         metadata.create_all(self.engine)
 
     # --- de-duplication ------------------------------------------------------------------

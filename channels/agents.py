@@ -47,7 +47,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
     delete,
     func,
     select,
@@ -57,6 +56,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from bot.settings import VAR, env
+from bot.sql import sync_engine
 
 Clock = Callable[[], dt.datetime]
 
@@ -222,24 +222,7 @@ class AgentStore:
     def __init__(self, url: str | None = None, clock: Clock = utcnow) -> None:
         self.url = url or default_url()
         self.clock = clock
-        kwargs: dict[str, Any] = {"future": True, "pool_pre_ping": True}
-        if self.url.startswith("sqlite"):
-            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
-            if self.url.startswith("sqlite:///") and self.url != "sqlite:///:memory:":
-                from pathlib import Path
-
-                Path(self.url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(self.url, **kwargs)
-        if self.url.startswith("sqlite"):
-            from sqlalchemy import event
-
-            @event.listens_for(self.engine, "connect")
-            def _pragmas(conn, _record):  # type: ignore[no-untyped-def]
-                cur = conn.cursor()
-                cur.execute("PRAGMA busy_timeout=30000")
-                cur.execute("PRAGMA foreign_keys=ON")
-                cur.close()
-
+        self.engine: Engine = sync_engine(self.url)
         metadata.create_all(self.engine)
 
     async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

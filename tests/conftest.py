@@ -4,7 +4,6 @@ get_settings() is cached), so no test ever reads or writes the developer's var/ 
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -20,6 +19,9 @@ os.environ.setdefault("CASE_STORE_ENCRYPTION_KEY", "test-encryption-key-" + uuid
 os.environ.setdefault("SENDER_ID_KEY", "test-sender-id-key-" + uuid.uuid4().hex)
 os.environ.pop("CASE_STORE_DATABASE_URL", None)
 
+# Only now may bot.* be imported: bot.settings reads BEKH_VAR_DIR when it is first imported.
+from bot.launcher import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -27,13 +29,6 @@ TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@1
 @pytest.fixture(scope="session")
 def var_dir() -> Path:
     return Path(_VAR)
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (for "service unavailable" tests and servers)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
 from aiohttp import web
@@ -22,15 +21,10 @@ from backend_client import (
 )
 from backend_client import client as client_module
 from bot import refcode
+from bot.launcher import free_port
 from case_store.models import Request
 
 OWNER = "messenger_" + "a" * 32
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

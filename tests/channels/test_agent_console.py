@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import json
 import re
-import socket
 import types
 import uuid
 from collections.abc import AsyncIterator
@@ -28,6 +27,7 @@ from aiohttp import web
 from sanic import Sanic
 
 from bot import refcode
+from bot.launcher import free_port
 from bot.privacy import phone_identity, seal_address
 from channels.agent_console import (
     AgentConsoleInput,
@@ -49,12 +49,6 @@ ENTITIES = [
     {"id": "jfda", "sector": "health", "name_ar": "المؤسسة العامة للغذاء والدواء", "name_en": "Jordan Food and Drug Administration"},
     {"id": "lta", "sector": "transport", "name_ar": "هيئة تنظيم النقل البري", "name_en": "Land Transport Regulatory Commission"},
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Clock:

@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import hmac
 import json
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -27,6 +26,7 @@ from rasa.core.channels.channel import UserMessage
 from sqlalchemy import func, select
 
 from bot.channel_state import deliveries, sender_state, shared
+from bot.launcher import free_port
 from bot.privacy import keyed_id, open_address
 from channels import messenger_profile
 from channels.messenger import (
@@ -60,12 +60,6 @@ MENU = [
 
 def fixture(name: str) -> dict[str, Any]:
     return json.loads((FIXTURES / name).read_text())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- a recorder standing in for the Graph API ----------------------------------------------------

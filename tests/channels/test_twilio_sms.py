@@ -11,7 +11,6 @@ import asyncio
 import base64
 import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,6 +25,7 @@ from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from bot.channel_state import deliveries, sender_state
+from bot.launcher import free_port
 from bot.privacy import keyed_id, open_address
 from channels.twilio_sms import (
     FormParams,
@@ -62,12 +62,6 @@ EMPTY_XML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 
 def fixture(name: str) -> dict[str, str]:
     return json.loads((FIXTURES / name).read_text())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Recorder:

@@ -28,9 +28,9 @@ from twilio.request_validator import RequestValidator
 from bot import refcode
 from bot.business_hours import BusinessHours
 from bot.channel_state import ChannelState
+from bot.launcher import free_port
 from bot.privacy import keyed_id, open_address, phone_identity
 from channels.twilio_voice import TwilioVoiceInput, VoiceSettings, render
-from tests.conftest import free_port
 
 TOKEN = "test-twilio-auth-token"
 BASE = "https://ivr.example.jo"

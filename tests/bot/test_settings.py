@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bot import settings
+
+
+def test_tests_never_touch_the_developers_var_directory() -> None:
+    # tests/conftest.py must set BEKH_VAR_DIR before anything imports bot.settings.
+    assert settings.VAR == Path(os.environ["BEKH_VAR_DIR"])
+    assert settings.VAR != settings.ROOT / "var"

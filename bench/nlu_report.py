@@ -29,22 +29,20 @@ from bot.launcher import MODEL, train_if_needed
 from tests.bot.test_lang import lang_sample_correct
 
 HELDOUT = ROOT / "tests" / "nlu" / "heldout.yml"
+HELDOUT_BLIND2 = ROOT / "tests" / "nlu" / "heldout_blind2.yml"
+MISSES = 15
 LANG_HELDOUT = ROOT / "tests" / "nlu" / "language_heldout.yml"
 LANG_BLIND = ROOT / "tests" / "nlu" / "language_blind.yml"
 
 
-def load_heldout() -> list[tuple[str, str, str, list[str]]]:
+def load_heldout(path: Path = HELDOUT) -> list[tuple[str, str, str, list[str]]]:
     """(text, intent, variety, [reference digits]) for every held-out example."""
-    from rasa.shared.nlu.training_data.loading import load_data
-
-    data = yaml.safe_load(HELDOUT.read_text(encoding="utf-8"))
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
     out = []
     for item in data["nlu"]:
         variety = (item.get("metadata") or {}).get("variety", "?")
-        td = load_data_from_block(item)
-        for text, refs in td:
+        for text, refs in load_data_from_block(item):
             out.append((text, item["intent"], variety, refs))
-    _ = load_data
     return out
 
 
@@ -95,13 +93,26 @@ def training_texts() -> set[str]:
     return out
 
 
-def nlu_figures() -> dict[str, float]:
+def nlu_figures(paths: list[Path]) -> dict[str, float]:
     from bot.arabic import normalise
 
     seen = training_texts()
-    all_rows = load_heldout()
-    rows = [r for r in all_rows if normalise(r[0]) not in seen]
-    print(f"held-out examples: {len(all_rows)}; scored after dropping {len(all_rows) - len(rows)} that also occur in training")
+    figures: dict[str, float] = {}
+    every: list[tuple[str, str, str, list[str]]] = []
+    for path in paths:
+        all_rows = load_heldout(path)
+        rows = [r for r in all_rows if normalise(r[0]) not in seen]
+        print(f"\n== {path.name}: {len(all_rows)} held-out examples; scored after dropping {len(all_rows) - len(rows)} that also occur in training")
+        figures |= {f"{path.stem}:{k}": v for k, v in intent_figures(rows).items()}
+        every += rows
+    if len(paths) > 1:
+        print(f"\n== all held-out sets together ({len(every)} scored)")
+        figures |= intent_figures(every)
+    figures |= language_figures()
+    return figures
+
+
+def intent_figures(rows: list[tuple[str, str, str, list[str]]]) -> dict[str, float]:
     parsed = asyncio.run(parse_all([r[0] for r in rows]))
     table = [(gold, p["intent"]["name"], variety) for (text, gold, variety, _), p in zip(rows, parsed)]
     per, macro = f1_table(table)
@@ -109,7 +120,7 @@ def nlu_figures() -> dict[str, float]:
     for intent, f in sorted(per.items()):
         print(f"  {intent:20} {f:.3f}")
     print(f"intent macro-F1 (all): {macro:.3f}")
-    figures = {"macro_f1": macro}
+    figures: dict[str, float] = {"macro_f1": macro}
     for variety in ("msa", "dialect", "arabizi", "en"):
         sub = [r for r in table if r[2] == variety]
         _, m = f1_table(sub)
@@ -117,14 +128,19 @@ def nlu_figures() -> dict[str, float]:
         print(f"  variety {variety:8} macro-F1 {m:.3f}  accuracy {acc:.3f}  (n={len(sub)})")
         figures[f"f1_{variety}"] = m
     wrong = [(text, gold, p["intent"]["name"]) for (text, gold, _, _), p in zip(rows, parsed) if p["intent"]["name"] != gold]
-    print(f"misclassified: {len(wrong)} (first 15)")
-    for text, gold, pred in wrong[:15]:
+    print(f"misclassified: {len(wrong)} (first {MISSES})")
+    for text, gold, pred in wrong[:MISSES]:
         print(f"  [{gold} -> {pred}] {text[:70]}")
     # reference extraction: every held-out reference must come out exactly, digits canonical
     want = [(refs, p) for (_, _, _, refs), p in zip(rows, parsed) if refs]
     ok = sum(1 for refs, p in want if sorted(refs) == sorted(e["value"] for e in p["entities"] if e["entity"] == "reference"))
     print(f"reference extraction: {ok}/{len(want)} = {ok / max(1, len(want)):.3f}")
     figures["reference"] = ok / max(1, len(want))
+    return figures
+
+
+def language_figures() -> dict[str, float]:
+    figures: dict[str, float] = {}
     # language: as the dialogue applies it (ambiguous text keeps the current language)
     for path in (LANG_HELDOUT, LANG_BLIND):
         samples = yaml.safe_load(path.read_text(encoding="utf-8"))["samples"]
@@ -133,7 +149,7 @@ def nlu_figures() -> dict[str, float]:
         print(f"language detection ({path.name}): {correct}/{len(samples)} = {correct / len(samples):.3f}")
         for s in misses[:10]:
             print(f"  miss: {s['text']!r} expected {s['expected']}")
-    figures["language"] = correct / len(samples)
+        figures[f"language:{path.stem}"] = correct / len(samples)
     return figures
 
 
@@ -160,10 +176,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--no-latency", action="store_true")
     parser.add_argument("--turns", type=int, default=42)
+    parser.add_argument("--heldout", type=Path, action="append", help="held-out file(s); default: both held-out sets")
+    parser.add_argument("--misses", type=int, default=15, help="misclassified examples to print per set")
     args = parser.parse_args()
     print(f"machine: {platform.machine()} {os.cpu_count()} cpus, Python {platform.python_version()}")
     train_if_needed()
-    nlu_figures()
+    global MISSES
+    MISSES = args.misses
+    nlu_figures(args.heldout or [HELDOUT, HELDOUT_BLIND2])
     if not args.no_latency:
         latency(args.turns)
 

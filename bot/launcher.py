@@ -36,7 +36,9 @@ PYTHON = sys.executable
 RASA = str(Path(sys.executable).with_name("rasa"))
 # What changes trained weights. bot/lang.py and bot/refcode.py back non-trainable components,
 # which are loaded from code at run time, so editing them needs no retraining.
-TRAINING_INPUTS = ["config.yml", "domain.yml", "nlu_data", "bot/nlu_components.py", "bot/arabic.py"]
+TRAINING_INPUTS = [
+    "config.yml", "domain.yml", "nlu_data", "bot/nlu_components.py", "bot/intent_ensemble.py", "bot/arabic.py",
+]
 
 
 def fingerprint() -> str:

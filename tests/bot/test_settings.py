@@ -8,5 +8,5 @@ from bot import settings
 
 def test_tests_never_touch_the_developers_var_directory() -> None:
     # tests/conftest.py must set BEKH_VAR_DIR before anything imports bot.settings.
-    assert settings.VAR == Path(os.environ["BEKH_VAR_DIR"])
+    assert Path(os.environ["BEKH_VAR_DIR"]) == settings.VAR
     assert settings.VAR != settings.ROOT / "var"

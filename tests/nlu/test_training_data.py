@@ -79,13 +79,17 @@ def test_heldout_requests_never_appear_in_training_data() -> None:
     from bot.arabic import normalise
 
     train = set()
-    for f in ("nlu_ar.yml", "nlu_en.yml", "nlu_extra.yml"):
-        train |= {normalise(m.get("text")) for m in load_data(str(ROOT / "nlu_data" / f)).intent_examples}
+    files = sorted((ROOT / "nlu_data").glob("nlu_*.yml"))
+    assert len(files) >= 8, files
+    for f in files:
+        train |= {normalise(m.get("text")) for m in load_data(str(f)).intent_examples}
     content = {"ask_government", "suggest", "compliment", "complain", "report_violation", "check_status", "rate_request"}
-    held = {normalise(m.get("text")) for m in load_data(str(ROOT / "tests" / "nlu" / "heldout.yml")).intent_examples
-            if m.get("intent") in content}
-    overlap = train & held
-    assert not overlap, sorted(overlap)[:10]
+    for heldout in ("heldout.yml", "heldout_blind2.yml"):
+        held = {normalise(m.get("text")) for m in load_data(str(ROOT / "tests" / "nlu" / heldout)).intent_examples
+                if m.get("intent") in content}
+        assert len(held) > 200, heldout
+        overlap = train & held
+        assert not overlap, (heldout, sorted(overlap)[:10])
 
 
 def test_button_payloads_survive_rasas_template_filling() -> None:
@@ -106,3 +110,20 @@ def test_button_payloads_survive_rasas_template_filling() -> None:
                 assert re.fullmatch(r"/\w+", intent), f"{name}: {out}"
                 if body:
                     assert isinstance(json.loads("{" + body), dict), f"{name}: {out}"
+
+
+def test_no_training_text_is_labelled_with_two_intents() -> None:
+    """After Arabic normalisation, case and end punctuation, one text means one intent."""
+    from collections import defaultdict
+
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    from bot.arabic import normalise
+
+    labels: dict[str, set[str]] = defaultdict(set)
+    for f in sorted((ROOT / "nlu_data").glob("nlu_*.yml")):
+        for m in load_data(str(f)).intent_examples:
+            labels[normalise(m.get("text")).lower().strip(" ?!.؟،,")].add(m.get("intent"))
+    assert len(labels) > 3000
+    conflicts = {t: sorted(i) for t, i in labels.items() if len(i) > 1}
+    assert not conflicts, list(conflicts.items())[:10]

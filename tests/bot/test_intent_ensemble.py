@@ -1,0 +1,101 @@
+"""IntentEnsemble run the way Rasa runs it: train, persist, load in a new object, process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.nlu.constants import INTENT, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.intent_ensemble import IntentEnsemble
+
+DATA = {
+    "complain": ["صرلنا اسبوع بدون مي", "الموظف صرخ علي بالترخيص", "the water has been cut for a week",
+                 "3ndi shakwa 3al baladiyeh", "الشارع كله جور والبلدية ولا سائلة"],
+    "ask_government": ["كم رسوم تجديد الجواز", "what documents do i need for a passport",
+                       "شو الاوراق المطلوبة للرخصة", "adesh rusoom el jawaz", "how do i apply for takaful"],
+    "greet": ["مرحبا", "السلام عليكم", "hello", "hi there", "marhaba"],
+}
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> LocalModelStorage:
+    return LocalModelStorage(tmp_path)
+
+
+@pytest.fixture
+def context() -> ExecutionContext:
+    return ExecutionContext(GraphSchema({}), "test")
+
+
+def _training_data() -> TrainingData:
+    return TrainingData([Message({TEXT: t, INTENT: i}) for i, texts in DATA.items() for t in texts])
+
+
+def _trained(storage: LocalModelStorage, context: ExecutionContext, **config) -> tuple[IntentEnsemble, Resource]:
+    resource = Resource("ensemble")
+    component = IntentEnsemble.create({**IntentEnsemble.get_default_config(), **config}, storage, resource, context)
+    component.train(_training_data())
+    return component, resource
+
+
+def _diet(message: Message, ranking: dict[str, float]) -> Message:
+    message.set("intent_ranking", [{"name": n, "confidence": c} for n, c in ranking.items()])
+    message.set(INTENT, {"name": max(ranking, key=ranking.get), "confidence": max(ranking.values())})
+    return message
+
+
+def test_loaded_component_gives_the_same_probabilities_without_pickle(storage, context) -> None:
+    trained, resource = _trained(storage, context)
+    texts = ["الميه مقطوعة عنا", "kam rusoom el rokhsa", "hello there"]
+    before = trained.linear_probabilities(texts)
+    loaded = IntentEnsemble.load({**IntentEnsemble.get_default_config()}, storage, resource, context)
+    after = loaded.linear_probabilities(texts)
+    for b, a in zip(before, after):
+        assert b.keys() == a.keys()
+        for k in b:
+            assert a[k] == pytest.approx(b[k], abs=1e-5)
+    with storage.read_from(resource) as directory:
+        assert sorted(p.name for p in directory.iterdir()) == ["vocabularies.json", "weights.npz"]
+
+
+def test_linear_opinion_alone_is_sensible(storage, context) -> None:
+    trained, _ = _trained(storage, context)
+    probs = trained.linear_probabilities(["the water is cut again", "شو الاوراق المطلوبة للهوية", "marhaba"])
+    assert [max(p, key=p.get) for p in probs] == ["complain", "ask_government", "greet"]
+    assert all(sum(p.values()) == pytest.approx(1.0) for p in probs)
+
+
+def test_combination_follows_the_weight(storage, context) -> None:
+    trained, _ = _trained(storage, context, diet_weight=0.5)
+    text = "the water is cut again"
+    linear = trained.linear_probabilities([text])[0]
+    # DIET (made up here) is sure it is a greeting; the average of the two opinions decides
+    msg = _diet(Message({TEXT: text}), {"greet": 0.9, "complain": 0.1})
+    trained.process([msg])
+    ranking = {r["name"]: r["confidence"] for r in msg.get("intent_ranking")}
+    assert ranking["greet"] == pytest.approx(0.5 * 0.9 + 0.5 * linear["greet"])
+    assert ranking["complain"] == pytest.approx(0.5 * 0.1 + 0.5 * linear["complain"])
+    assert msg.get(INTENT)["name"] == max(ranking, key=ranking.get)
+    assert list(ranking.values()) == sorted(ranking.values(), reverse=True)
+    # all weight on DIET: DIET's answer stands
+    diet_only, _ = _trained(storage, context, diet_weight=1.0)
+    msg = _diet(Message({TEXT: text}), {"greet": 0.9, "complain": 0.1})
+    diet_only.process([msg])
+    assert msg.get(INTENT) == {"name": "greet", "confidence": pytest.approx(0.9)}
+
+
+def test_message_without_text_or_untrained_model_is_left_alone(storage, context) -> None:
+    untrained = IntentEnsemble.load(IntentEnsemble.get_default_config(), storage, Resource("missing"), context)
+    msg = _diet(Message({TEXT: "hello"}), {"greet": 0.7, "complain": 0.3})
+    untrained.process([msg])
+    assert msg.get(INTENT)["name"] == "greet" and msg.get(INTENT)["confidence"] == pytest.approx(0.7)
+    trained, _ = _trained(storage, context)
+    empty = Message({TEXT: ""})
+    trained.process([empty])
+    assert empty.get(INTENT) is None

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from bot.settings import VAR, env
-from bot.sql import sync_engine
+from bot.sql import create_tables, sync_engine
 
 metadata = MetaData()
 deliveries = Table(
@@ -58,7 +58,7 @@ class ChannelState:
     def __init__(self, url: str | None = None) -> None:
         self.url = url or default_url()
         self.engine: Engine = sync_engine(self.url)
-        metadata.create_all(self.engine)
+        create_tables(metadata, self.engine)
 
     # --- de-duplication ------------------------------------------------------------------
     def _claim(self, key: str) -> bool:

@@ -7,11 +7,13 @@ locked", foreign keys on, the file's folder created), on PostgreSQL none of that
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 
 def sync_engine(url: str) -> Engine:
@@ -33,3 +35,20 @@ def sync_engine(url: str) -> Engine:
             cur.close()
 
     return engine
+
+
+def create_tables(metadata: MetaData, engine: Engine, attempts: int = 5) -> None:
+    """`metadata.create_all` that survives another process creating the same tables at once.
+
+    create_all checks, then creates; two Rasa processes starting together (the scale set-up) can
+    both see "no table" and one of them then fails with "already exists". The loser retries: the
+    next check sees the tables.
+    """
+    for attempt in range(attempts):
+        try:
+            metadata.create_all(engine)
+            return
+        except (OperationalError, ProgrammingError, IntegrityError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))

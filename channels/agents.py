@@ -56,7 +56,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from bot.settings import VAR, env
-from bot.sql import sync_engine
+from bot.sql import create_tables, sync_engine
 
 Clock = Callable[[], dt.datetime]
 
@@ -223,7 +223,7 @@ class AgentStore:
         self.url = url or default_url()
         self.clock = clock
         self.engine: Engine = sync_engine(self.url)
-        metadata.create_all(self.engine)
+        create_tables(metadata, self.engine)
 
     async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a synchronous store method in a worker thread (the Sanic loop never blocks on disk)."""

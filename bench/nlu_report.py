@@ -73,7 +73,8 @@ def f1_table(rows: list[tuple[str, str, str]]) -> tuple[dict[str, float], float]
     return per, statistics.mean(per.values()) if per else 0.0
 
 
-async def parse_all(texts: list[str]) -> list[dict]:
+async def parse_sets(text_sets: list[list[str]]) -> list[list[dict]]:
+    """Parse every set with one loaded model."""
     import logging
 
     from rasa.core.agent import load_agent
@@ -84,8 +85,8 @@ async def parse_all(texts: list[str]) -> list[dict]:
     configure_structlog(logging.WARNING)
     agent = await load_agent(model_path=str(MODEL))
     out = []
-    for t in texts:
-        out.append(await agent.parse_message(t))
+    for texts in text_sets:
+        out.append([await agent.parse_message(t) for t in texts])
     return out
 
 
@@ -104,25 +105,23 @@ def nlu_figures(paths: list[Path], misses: int = 15, blind_misses: int = 0) -> d
     from bot.arabic import normalise
 
     seen = training_texts()
+    loaded = [load_heldout(path) for path in paths]
+    scored = [[r for r in all_rows if normalise(r[0]) not in seen] for all_rows in loaded]
+    parsed = asyncio.run(parse_sets([[r[0] for r in rows] for rows in scored]))
     figures: dict[str, float] = {}
-    every: list[tuple[str, str, str, list[str]]] = []
-    for path in paths:
-        all_rows = load_heldout(path)
-        rows = [r for r in all_rows if normalise(r[0]) not in seen]
+    for path, all_rows, rows, parses in zip(paths, loaded, scored, parsed):
         print(f"\n== {path.name}: {len(all_rows)} held-out examples; scored after dropping {len(all_rows) - len(rows)} that also occur in training")
         # the blind set's texts stay unread: looking at its misses would turn it into a development set
-        show = misses if path == HELDOUT else blind_misses
-        figures |= {f"{path.stem}:{k}": v for k, v in intent_figures(rows, show).items()}
-        every += rows
+        show = misses if path.resolve() == HELDOUT else blind_misses
+        figures |= {f"{path.stem}:{k}": v for k, v in intent_figures(rows, parses, show).items()}
     if len(paths) > 1:
-        print(f"\n== all held-out sets together ({len(every)} scored)")
-        figures |= intent_figures(every, 0)
+        print(f"\n== all held-out sets together ({sum(map(len, scored))} scored)")
+        figures |= intent_figures([r for rows in scored for r in rows], [q for qs in parsed for q in qs], 0)
     figures |= language_figures()
     return figures
 
 
-def intent_figures(rows: list[tuple[str, str, str, list[str]]], show_misses: int) -> dict[str, float]:
-    parsed = asyncio.run(parse_all([r[0] for r in rows]))
+def intent_figures(rows: list[tuple[str, str, str, list[str]]], parsed: list[dict], show_misses: int) -> dict[str, float]:
     table = [(gold, p["intent"]["name"], variety) for (text, gold, variety, _), p in zip(rows, parsed)]
     per, macro = f1_table(table)
     print(f"{'intent':20} F1")

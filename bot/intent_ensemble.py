@@ -127,7 +127,8 @@ class IntentEnsemble(GraphComponent):
     # -- inference ------------------------------------------------------------------------
     def linear_probabilities(self, texts: list[str]) -> list[dict[str, float]]:
         assert self.classifier is not None
-        X = sparse.hstack([v.transform([_prepare(t) for t in texts]) for v in self.vectorizers]).tocsr()
+        prepared = [_prepare(t) for t in texts]
+        X = sparse.hstack([v.transform(prepared) for v in self.vectorizers]).tocsr()
         classes = list(self.classifier.classes_)
         return [dict(zip(classes, row.tolist())) for row in self.classifier.predict_proba(X)]
 

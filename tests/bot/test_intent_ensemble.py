@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.graph import ExecutionContext
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
 from rasa.shared.nlu.constants import INTENT, TEXT
@@ -21,16 +19,6 @@ DATA = {
                        "شو الاوراق المطلوبة للرخصة", "adesh rusoom el jawaz", "how do i apply for takaful"],
     "greet": ["مرحبا", "السلام عليكم", "hello", "hi there", "marhaba"],
 }
-
-
-@pytest.fixture
-def storage(tmp_path: Path) -> LocalModelStorage:
-    return LocalModelStorage(tmp_path)
-
-
-@pytest.fixture
-def context() -> ExecutionContext:
-    return ExecutionContext(GraphSchema({}), "test")
 
 
 def _training_data() -> TrainingData:

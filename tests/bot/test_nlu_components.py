@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.graph import ExecutionContext
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
 from rasa.shared.nlu.constants import ENTITIES, TEXT
@@ -18,16 +16,6 @@ from bot.nlu_components import (
     NormalizingTokenizer,
     ReferenceExtractor,
 )
-
-
-@pytest.fixture
-def storage(tmp_path: Path) -> LocalModelStorage:
-    return LocalModelStorage(tmp_path)
-
-
-@pytest.fixture
-def context() -> ExecutionContext:
-    return ExecutionContext(GraphSchema({}), "test")
 
 
 def _tokenized(text: str) -> Message:

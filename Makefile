@@ -9,11 +9,12 @@ export RASA_TELEMETRY_ENABLED := false
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help install system-deps train run shell test test-fast validate nlu-catalogue lock lint bench \
+.PHONY: help install system-deps train run status shell test test-fast validate nlu-catalogue lock lint bench \
         messenger-profile notifier agents clean
 
 help:
 	@echo "make run        install, train if the data changed, start everything on SQLite"
+	@echo "make status     is each process of \`make run\` up and ready (pids, restarts)"
 	@echo "make test       install and run the whole test suite (PostgreSQL and Redis tests included)"
 	@echo "make shell      chat with the assistant in the terminal (case store + actions start too)"
 	@echo "make validate   rasa data validate"
@@ -45,6 +46,9 @@ train: install
 
 run: install train
 	$(PY) -m bot.launcher run
+
+status: install
+	$(PY) -m bot.launcher status
 
 shell: install train
 	$(PY) -m bot.shell

@@ -1,7 +1,8 @@
 """Start the whole system: case store, action server, Rasa server (and train first if needed).
 
     python -m bot.launcher train   # train only when config, domain, data or components changed
-    python -m bot.launcher run     # everything, on SQLite by default; Ctrl-C stops all
+    python -m bot.launcher run     # everything, on SQLite by default, supervised; Ctrl-C stops all
+    python -m bot.launcher status  # readiness of each process (`make status`)
     python -m bot.launcher endpoints  # print the endpoints.yml the environment selects
 
 Used by `make run`, the e2e tests and the benchmarks, so all three start the same way.
@@ -14,12 +15,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +31,7 @@ from urllib.parse import urlparse
 import yaml
 
 from bot.settings import ROOT, VAR, env, secret
+from bot.supervisor import Supervisor
 
 MODEL_DIR = ROOT / "models"
 MODEL = MODEL_DIR / "bekh.tar.gz"
@@ -156,6 +160,9 @@ class System:
     procs: list[subprocess.Popen] = field(default_factory=list)
     log_dir: Path = VAR / "logs"
     extra_rasa_ports: list[int] = field(default_factory=list)
+    # name -> (command, extra environment), so a process can be started again the same way
+    specs: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
+    named: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     @property
     def rasa_url(self) -> str:
@@ -176,7 +183,18 @@ class System:
         proc = subprocess.Popen(cmd, cwd=ROOT, env={**self.env, **(extra or {})}, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         self.procs.append(proc)
+        self.specs[name] = (cmd, dict(extra or {}))
+        self.named[name] = proc
         return proc
+
+    def respawn(self, name: str) -> subprocess.Popen:
+        """Start `name` again with its original command, in its old place (stop order kept)."""
+        old = self.named[name]
+        cmd, extra = self.specs[name]
+        new = self._spawn(name, cmd, extra)
+        self.procs.remove(new)
+        self.procs[self.procs.index(old)] = new
+        return new
 
     def start(self, rasa_processes: int = 1, timeout: float = 180) -> System:
         """Case store, action server and `rasa_processes` Rasa servers (0: none, for `rasa shell`)."""
@@ -246,6 +264,44 @@ def system_env(overrides: dict[str, str] | None = None) -> dict[str, str]:
     return base
 
 
+# Stop order for the supervisor: entry points first, so turns in flight finish against live backends.
+STOP_ORDER = {"case_store": 0, "actions": 1, "notifier": 2}
+RASA_ORDER = 3
+STATE_FILE = VAR / "processes.json"
+
+
+def health(system_ports: dict[str, int], rasa_token: str | None) -> list[tuple[str, str, bool, str]]:
+    """(process, check, ok, detail) for every process that has an HTTP port.
+
+    Readiness: the case store reached its database (/healthz runs SELECT 1); Rasa has loaded its
+    model (/status needs the token and answers only once the model is in); the action server
+    answers /health. Liveness is the same request answering at all."""
+    checks = [
+        ("case_store", f"http://127.0.0.1:{system_ports['case_store']}/healthz", "database reachable"),
+        ("actions", f"http://127.0.0.1:{system_ports['actions']}/health", "answering"),
+        ("rasa", f"http://127.0.0.1:{system_ports['rasa']}/status?token={rasa_token or ''}", "model loaded"),
+    ]
+    out = []
+    for name, url, what in checks:
+        try:
+            with urllib.request.urlopen(url, timeout=3) as r:
+                out.append((name, what, r.status == 200, f"HTTP {r.status}"))
+        except urllib.error.HTTPError as exc:
+            out.append((name, what, False, f"HTTP {exc.code}"))
+        except OSError as exc:
+            out.append((name, what, False, type(exc).__name__))
+    return out
+
+
+def _ports_from_env() -> dict[str, int]:
+    return {"rasa": int(env("RASA_PORT", "5005") or 5005), "actions": int(env("ACTION_SERVER_PORT", "5055") or 5055),
+            "case_store": int(env("CASE_STORE_PORT", "8800") or 8800)}
+
+
+def _stop_on_sigterm(*_: object) -> None:
+    raise KeyboardInterrupt  # the same orderly stop as Ctrl-C
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.launcher")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -253,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--force", action="store_true")
     sub.add_parser("run")
     sub.add_parser("endpoints")
+    sub.add_parser("status")
     args = parser.parse_args(argv)
     if args.cmd == "train":
         train_if_needed(force=args.force)
@@ -260,24 +317,36 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "endpoints":
         print(yaml.safe_dump(endpoints(int(env("ACTION_SERVER_PORT", "5055") or 5055)), sort_keys=False))
         return 0
+    if args.cmd == "status":
+        rows = health(_ports_from_env(), secret("RASA_TOKEN"))
+        state = json.loads(STATE_FILE.read_text()) if STATE_FILE.exists() else {}
+        for name, what, ok, detail in rows:
+            s = state.get(name, {})
+            extra = f"  pid {s['pid']}, restarts {s['restarts']}{', CRASH LOOP' if s.get('crash_loop') else ''}" if s else ""
+            print(f"{name:<11} {'ready' if ok else 'NOT READY':<10} {what} ({detail}){extra}")
+        return 0 if all(ok for *_, ok, _ in rows) else 1
     train_if_needed()
-    rasa_port = int(env("RASA_PORT", "5005") or 5005)
-    e = system_env({"RASA_URL": f"http://127.0.0.1:{rasa_port}"})
-    system = System(rasa_port=rasa_port, action_port=int(env("ACTION_SERVER_PORT", "5055") or 5055),
-                    case_store_port=int(env("CASE_STORE_PORT", "8800") or 8800), env=e)
+    ports = _ports_from_env()
+    e = system_env({"RASA_URL": f"http://127.0.0.1:{ports['rasa']}"})
+    system = System(rasa_port=ports["rasa"], action_port=ports["actions"], case_store_port=ports["case_store"], env=e)
+    supervisor = Supervisor(state_file=STATE_FILE)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         system.start()
         # The notifier sends case-store updates to citizens on the channel they used.
         system._spawn("notifier", [PYTHON, "-m", "channels.notifier", "--interval", env("NOTIFIER_INTERVAL", "5") or "5"])
+        for name, proc in system.named.items():
+            supervisor.add(name, lambda n=name: system.respawn(n), STOP_ORDER.get(name, RASA_ORDER), proc)
         print(f"ready: Rasa {system.rasa_url}  actions :{system.action_port}  case store {system.case_store_url}", flush=True)
-        print(f"logs in {system.log_dir}; Ctrl-C stops everything", flush=True)
-        while all(p.poll() is None for p in system.procs):
-            time.sleep(1)
-        print("a process exited; stopping the rest (see var/logs/)", flush=True)
-        return 1
+        print(f"logs in {system.log_dir}; a crashed process is restarted; Ctrl-C or SIGTERM stops everything", flush=True)
+        while True:
+            supervisor.poll()
+            time.sleep(0.5)
     except KeyboardInterrupt:
+        print("stopping: Rasa first (turns in flight finish), then the notifier, actions, case store", flush=True)
         return 0
     finally:
+        supervisor.stop()
         system.stop()
 
 

@@ -53,3 +53,31 @@ def test_validator_is_built_once() -> None:
     for _ in range(3):
         _action()._validate_action_result(dict(GOOD))
     assert rasa_patches._action_response_validator.cache_info().misses == 1
+
+
+async def test_unreachable_action_server_gets_one_localised_answer_per_turn() -> None:
+    from rasa.core.channels.channel import CollectingOutputChannel
+    from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import SlotSet, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from rasa.shared.exceptions import RasaException
+    from rasa.utils.endpoints import EndpointConfig
+
+    from bot.launcher import free_port
+    from tests.conftest import ROOT
+
+    rasa_patches.apply()
+    domain = Domain.load(str(ROOT / "domain.yml"))
+    nlg = TemplatedNaturalLanguageGenerator(domain.responses)
+    action = RemoteAction("action_start_request", EndpointConfig(url=f"http://127.0.0.1:{free_port()}/webhook"))
+    expected = {"en": domain.responses["utter_backend_unavailable"][1]["text"],
+                "ar": domain.responses["utter_backend_unavailable"][0]["text"]}
+    for lang in ("en", "ar"):
+        out = CollectingOutputChannel()
+        tracker = DialogueStateTracker.from_events(
+            f"s-{lang}", [SlotSet("language", lang), UserUttered("hi", message_id=f"m-{lang}")], slots=domain.slots)
+        for _ in range(3):  # Rasa may try several actions in one turn: one answer only
+            with pytest.raises(RasaException):
+                await action.run(out, nlg, tracker, domain)
+        assert [m["text"] for m in out.messages] == [expected[lang]]

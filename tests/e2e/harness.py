@@ -59,11 +59,9 @@ class RunningSystem:
         self.recorder.stop()
 
 
-def start_system(extra_env: dict[str, str] | None = None, rasa_processes: int = 1) -> RunningSystem:
-    launcher.train_if_needed()
-    recorder = Recorder().start()
-    var_dir = Path(tempfile.mkdtemp(prefix="bekh-e2e-"))
-    ports = {name: launcher.free_port() for name in ("rasa", "actions", "case_store")}
+def e2e_env(var_dir: Path, ports: dict[str, int], recorder_url: str, extra_env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a system under test: its own var/, ports, keys, and the recorder in
+    place of Meta's and Twilio's APIs."""
     rasa_url = f"http://127.0.0.1:{ports['rasa']}"
     env = launcher.system_env(
         {
@@ -85,15 +83,26 @@ def start_system(extra_env: dict[str, str] | None = None, rasa_processes: int = 
             "MESSENGER_APP_SECRET": "e2e-app-secret",
             "MESSENGER_VERIFY_TOKEN": "e2e-verify-token",
             "MESSENGER_PAGE_ACCESS_TOKEN": "e2e-page-access-token",
-            "MESSENGER_GRAPH_URL": recorder.url,
+            "MESSENGER_GRAPH_URL": recorder_url,
             "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
             "TWILIO_AUTH_TOKEN": "e2e-twilio-auth-token",
-            "TWILIO_API_BASE_URL": recorder.url,
+            "TWILIO_API_BASE_URL": recorder_url,
             "TWILIO_SMS_FROM": "+96265008080",
+            "RASA_PORT": str(ports["rasa"]),
+            "ACTION_SERVER_PORT": str(ports["actions"]),
             **(extra_env or {}),
         }
     )
     env.pop("CI_NO_NETWORK", None)
+    return env
+
+
+def start_system(extra_env: dict[str, str] | None = None, rasa_processes: int = 1) -> RunningSystem:
+    launcher.train_if_needed()
+    recorder = Recorder().start()
+    var_dir = Path(tempfile.mkdtemp(prefix="bekh-e2e-"))
+    ports = {name: launcher.free_port() for name in ("rasa", "actions", "case_store")}
+    env = e2e_env(var_dir, ports, recorder.url, extra_env)
     system = launcher.System(rasa_port=ports["rasa"], action_port=ports["actions"], case_store_port=ports["case_store"],
                              env=env, log_dir=var_dir / "logs")
     try:
@@ -118,21 +127,28 @@ def rest_turn(running: RunningSystem, sender: str, text: str, metadata: dict[str
 
 
 
-def stop_case_store(running: RunningSystem) -> None:
+def kill_process(running: RunningSystem, name: str) -> None:
+    """kill -9 one process of the system ("case_store", "actions", "rasa")."""
     import signal
 
-    old = running.system.procs[0]
+    old = running.system.named[name]
     os.killpg(old.pid, signal.SIGKILL)
     old.wait(10)
 
 
-def start_case_store(running: RunningSystem) -> None:
+def restart_process(running: RunningSystem, name: str) -> None:
     system = running.system
-    new = system._spawn("case_store", [launcher.PYTHON, "-m", "case_store", "serve", "--host", "127.0.0.1",
-                                       "--port", str(system.case_store_port)])
-    system.procs.remove(new)
-    system.procs[0] = new
-    launcher.wait_http(f"{system.case_store_url}/healthz", 60, new)
+    new = system.respawn(name)
+    ready = {"case_store": f"{system.case_store_url}/healthz", "actions": f"http://127.0.0.1:{system.action_port}/health"}
+    launcher.wait_http(ready[name], 90, new)
+
+
+def stop_case_store(running: RunningSystem) -> None:
+    kill_process(running, "case_store")
+
+
+def start_case_store(running: RunningSystem) -> None:
+    restart_process(running, "case_store")
 
 
 def case_store_cli(running: RunningSystem, *args: str) -> str:

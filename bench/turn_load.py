@@ -1,0 +1,221 @@
+"""Turn cost of our gateway beside stock Rasa's starter bot, started and measured in the same run.
+
+    .venv/bin/python bench/turn_load.py                    # everything below
+    .venv/bin/python bench/turn_load.py --skip-stock       # ours only
+    .venv/bin/python bench/turn_load.py --filings 40 --long 300
+
+Stock: `rasa init --no-prompt` into a temporary folder (trains the "moodbot"), then `rasa run`
+with its REST channel. Ours: the whole system (tests/e2e/harness.start_system) over our REST
+channel. The same four short messages, fresh conversations, 1 and 10 concurrent users; then, ours
+only: N concurrent filing conversations (every one must get its reference, none doubled), the
+cost of a turn late in a long conversation against an early one, and each Rasa process's RSS.
+The machine is noisy: read the ratios, not the absolute figures. Never part of the pass/fail suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import requests
+
+SHORT = ("hello", "yes", "no", "bye")
+# A suggestion that names its body fills entity and description from the opening; then the
+# phone question ("no"), the summary ("yes"), goodbye.
+FILING = ("hello", "I suggest that the Greater Amman Municipality plants more trees along Zahran street",
+          "no", "yes", "bye")
+
+REFERENCE = re.compile(r"\b\d{3} \d{3} \d{4}\b")  # a reference as the bot shows it (482 910 3756)
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    token: str | None
+    pid: int
+
+    def post(self, session: requests.Session, sender: str, text: str) -> list[dict]:
+        params = {"token": self.token} if self.token else None
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
+        r = session.post(f"{self.url}/webhooks/rest/webhook", params=params, headers=headers,
+                         json={"sender": sender, "message": text}, timeout=60)
+        r.raise_for_status()
+        return r.json()  # type: ignore[no-any-return]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start_stock(workdir: Path) -> tuple[subprocess.Popen, Target]:
+    from bot.launcher import RASA, free_port
+
+    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
+    print("stock: rasa init --no-prompt (trains the starter bot)...", flush=True)
+    with open(workdir / "init.log", "wb") as log:
+        subprocess.run([RASA, "init", "--no-prompt", "--init-dir", str(workdir)], cwd=workdir, env=env, stdout=log,
+                       stderr=subprocess.STDOUT, check=True, timeout=900)
+    port = free_port()
+    log = open(workdir / "run.log", "wb")  # noqa: SIM115 - owned by the child for its lifetime
+    proc = subprocess.Popen([RASA, "run", "--enable-api", "--interface", "127.0.0.1", "--port", str(port), "-m", "models"],
+                            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"stock rasa did not start; see {workdir / 'run.log'}")
+        time.sleep(0.5)
+    return proc, Target("stock", f"http://127.0.0.1:{port}", None, proc.pid)
+
+
+def percentiles(latencies: list[float]) -> tuple[float, float]:
+    q = statistics.quantiles(latencies, n=20) if len(latencies) >= 2 else latencies * 19
+    return statistics.median(latencies) * 1000, q[18] * 1000
+
+
+def short_load(target: Target, users: int, conversations_per_user: int) -> dict[str, float]:
+    def user(_: int) -> list[float]:
+        out = []
+        with requests.Session() as s:
+            for _c in range(conversations_per_user):
+                sender = f"bench-{uuid.uuid4().hex}"
+                for text in SHORT:
+                    t0 = time.perf_counter()
+                    target.post(s, sender, text)
+                    out.append(time.perf_counter() - t0)
+        return out
+
+    t0 = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(users) as pool:
+        lat = [x for xs in pool.map(user, range(users)) for x in xs]
+    wall = time.perf_counter() - t0
+    p50, p95 = percentiles(lat)
+    return {"turns": len(lat), "turns_per_s": len(lat) / wall, "p50": p50, "p95": p95}
+
+
+def filing_load(system: object, target: Target, n: int) -> dict[str, float]:
+    from tests.e2e.harness import RunningSystem
+
+    assert isinstance(system, RunningSystem)
+    before = {r["reference"] for r in system.case_store_requests()}
+
+    def citizen(_: int) -> tuple[list[float], bool]:
+        sender = f"filing-{uuid.uuid4().hex}"
+        out, got_reference = [], False
+        with requests.Session() as s:
+            for text in FILING:
+                t0 = time.perf_counter()
+                replies = target.post(s, sender, text)
+                out.append(time.perf_counter() - t0)
+                got_reference |= any(REFERENCE.search(r.get("text") or "") for r in replies)
+        return out, got_reference
+
+    t0 = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(n) as pool:
+        results = list(pool.map(citizen, range(n)))
+    wall = time.perf_counter() - t0
+    lat = [x for xs, _ in results for x in xs]
+    after = system.case_store_requests()
+    new = [r for r in after if r["reference"] not in before]
+    p50, p95 = percentiles(lat)
+    return {"turns": len(lat), "turns_per_s": len(lat) / wall, "p50": p50, "p95": p95,
+            "told_reference": sum(ok for _, ok in results), "filed": len(new)}
+
+
+def long_conversation(target: Target, turns: int) -> dict[str, float]:
+    sender = f"long-{uuid.uuid4().hex}"
+    lat = []
+    with requests.Session() as s:
+        for i in range(turns):
+            t0 = time.perf_counter()
+            target.post(s, sender, SHORT[i % len(SHORT)])
+            lat.append(time.perf_counter() - t0)
+    early = statistics.median(lat[2:12])
+    late = statistics.median(lat[-10:])
+    return {"early_ms": early * 1000, "late_ms": late * 1000, "ratio": late / early}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--conversations", type=int, default=5, help="conversations of 4 turns per user")
+    parser.add_argument("--filings", type=int, default=40, help="concurrent filing conversations (ours)")
+    parser.add_argument("--long", type=int, default=300, help="turns of the long conversation (ours)")
+    parser.add_argument("--skip-stock", action="store_true")
+    args = parser.parse_args(argv)
+
+    from tests.e2e.harness import start_system
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}", flush=True)
+    stock_proc = None
+    tmp = Path(tempfile.mkdtemp(prefix="bekh-stock-"))
+    print("ours: starting the system...", flush=True)
+    system = start_system()
+    try:
+        ours = Target("ours", system.rasa_url, system.env["RASA_TOKEN"], system.system.named["rasa"].pid)
+        targets = [ours]
+        if not args.skip_stock:
+            stock_proc, stock = start_stock(tmp)
+            targets.insert(0, stock)
+        with requests.Session() as s:  # warm-up: first turn loads lazily on both
+            for t in targets:
+                for text in SHORT:
+                    t.post(s, f"warm-{uuid.uuid4().hex}", text)
+        rows = {}
+        print(f"\n{'':<8} {'users':>5} {'turns':>6} {'turns/s':>8} {'p50 ms':>8} {'p95 ms':>8}")
+        for users in (1, 10):
+            for t in targets:
+                r = short_load(t, users, args.conversations)
+                rows[(t.name, users)] = r
+                print(f"{t.name:<8} {users:>5} {r['turns']:>6} {r['turns_per_s']:>8.1f} {r['p50']:>8.0f} {r['p95']:>8.0f}", flush=True)
+        if not args.skip_stock:
+            for users in (1, 10):
+                o, s_ = rows[("ours", users)], rows[("stock", users)]
+                print(f"ratio ours/stock at {users:>2} users: turns/s {o['turns_per_s'] / s_['turns_per_s']:.2f}x, "
+                      f"p50 {o['p50'] / s_['p50']:.2f}x, p95 {o['p95'] / s_['p95']:.2f}x")
+        if args.filings:
+            f = filing_load(system, ours, args.filings)
+            print(f"\nfiling: {args.filings} concurrent citizens, {f['turns']} turns, {f['turns_per_s']:.1f} turns/s, "
+                  f"p50 {f['p50']:.0f} ms, p95 {f['p95']:.0f} ms; requests filed {f['filed']} (one per citizen: "
+                  f"{args.filings}), citizens told their reference {f['told_reference']}")
+        if args.long:
+            lc = long_conversation(ours, args.long)
+            print(f"long conversation: turns 3-12 {lc['early_ms']:.0f} ms, last 10 of {args.long} {lc['late_ms']:.0f} ms "
+                  f"(ratio {lc['ratio']:.2f})")
+        print("\nRSS: " + ", ".join(f"{t.name} rasa {rss_mb(t.pid):.0f} MB" for t in targets)
+              + "; ours: " + ", ".join(f"{n} {rss_mb(p.pid):.0f} MB" for n, p in system.system.named.items() if p.poll() is None))
+    finally:
+        system.stop()
+        if stock_proc is not None:
+            stock_proc.terminate()
+            stock_proc.wait(30)
+    print(json.dumps({"done": True}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

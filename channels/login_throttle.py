@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, case, select, update
 from sqlalchemy.engine import Connection, Engine

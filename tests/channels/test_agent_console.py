@@ -412,6 +412,17 @@ async def test_parallel_wrong_logins_check_at_most_the_limit(console: Console) -
     assert statuses.count(401) == PAIR_LIMIT and statuses.count(429) == 2 * PAIR_LIMIT
 
 
+@pytest.mark.parametrize(
+    "raw", ["[" * 5000 + "]" * 5000, '{"a":' * 3000 + "1" + "}" * 3000, "[]", '"x"', "\udcff", "{"],
+    ids=["deep_list", "deep_object", "list", "string", "not_utf8", "truncated"],
+)
+async def test_hostile_login_bodies_are_4xx(console: Console, raw: str) -> None:
+    async with console.client() as c:
+        async with c.post(f"{API}/login", data=raw.encode("utf-8", "surrogateescape"),
+                          headers={"Content-Type": "application/json"}) as r:
+            assert r.status == 400 and (await r.json())["error"] == "bad_request"
+
+
 async def test_expired_session_is_401(console: Console) -> None:
     async with console.client() as c:
         await login(c)
@@ -489,7 +500,10 @@ async def test_catalogue_comes_from_the_case_store(console: Console) -> None:
             assert r.status == 422 and (await r.json())["fields"] == {"sector": "unknown_sector"}
 
 
-@pytest.mark.parametrize("limit", ["²", "١٠", "0", "26", "-1", "1e3", "ten", "9" * 40])
+@pytest.mark.parametrize(
+    "limit", ["²", "١٠", "0", "26", "-1", "1e3", "ten", "9" * 40],
+    ids=["superscript", "arabic_indic", "zero", "too_many", "negative", "exponent", "word", "huge"],
+)
 async def test_catalogue_limit_must_be_ascii_digits_within_range(console: Console, limit: str) -> None:
     async with console.client() as c:
         await login(c)

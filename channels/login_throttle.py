@@ -117,8 +117,8 @@ class LoginThrottle:
             elif src.failures >= SOURCE_LIMIT and not trusted:
                 refused_by = src
             if refused_by is not None:
-                ends = _aware(refused_by.window_start) + WINDOW  # type: ignore[operator]
-                return Admission(False, max(1, int((ends - now).total_seconds()) + 1))
+                started = _aware(refused_by.window_start) or now
+                return Admission(False, max(1, int((started + WINDOW - now).total_seconds()) + 1))
             for scope in SCOPES:
                 conn.execute(
                     update(counters)

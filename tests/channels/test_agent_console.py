@@ -878,7 +878,7 @@ async def test_no_personal_data_in_logs(console: Console, caplog: pytest.LogCapt
     hid = await queue(console, sender, channel="sms")
     async with console.client() as c:
         csrf = await login(c)
-        await c.post(f"{API}/requests", json=complaint(), headers={"X-CSRF-Token": csrf})
+        assert (await file_request(c, csrf, complaint()))[0] == 201
         await c.post(f"{API}/handoffs/{hid}/take", json={}, headers={"X-CSRF-Token": csrf})
         await c.post(f"{API}/handoffs/{hid}/reply", json={"text": "secret reply text"}, headers={"X-CSRF-Token": csrf})
     text = caplog.text

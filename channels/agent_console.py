@@ -672,8 +672,6 @@ class AgentConsoleInput(InputChannel):
             username, password = body.get("username"), body.get("password")
             if not isinstance(username, str) or not isinstance(password, str) or len(password) > 1024:
                 return _error(400, "bad_request")
-            # No account name holds control characters (and PostgreSQL refuses NUL in text).
-            username = re.sub(r"[\x00-\x1f\x7f]", "", username)[:100]
             result = await store.run(store.login, username, password, self.client_ip(request))
             if result.outcome == "rate_limited":
                 return _error(429, "rate_limited", retry_after=result.retry_after)

@@ -64,6 +64,7 @@ IDLE_TIMEOUT = dt.timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = dt.timedelta(hours=12)
 MIN_PASSWORD_LENGTH = 12
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
 HANDOFF_STATES = ("waiting", "taken", "resumed")
 
@@ -287,8 +288,9 @@ class AgentStore:
     # login and sessions --------------------------------------------------------------------
     def login(self, username: str, password: str, ip: str) -> LoginResult:
         now = self.clock()
-        username = (username or "").strip().lower()[:40]
-        ip = (ip or "unknown")[:64]
+        # No account name or address holds control characters, and PostgreSQL refuses NUL in text.
+        username = _CONTROL.sub("", username or "").strip().lower()[:40]
+        ip = _CONTROL.sub("", ip or "")[:64] or "unknown"
         admission = self.throttle.admit(username, ip, now)
         with self.engine.connect() as conn:
             row = conn.execute(select(agents).where(agents.c.username == username)).first()

@@ -201,6 +201,16 @@ def test_throttle_survives_a_new_store_on_the_same_database(tmp_path: Path, cloc
     assert AgentStore(url, clock=clock).login("amal", PASSWORD, "10.0.0.1").outcome == "rate_limited"
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_control_characters_in_a_login_are_a_failed_login_not_an_error(
+    backend: str, tmp_path: Path, clock: Clock, request: pytest.FixtureRequest
+) -> None:
+    url = f"sqlite:///{tmp_path / 'nul.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    store = AgentStore(url, clock=clock)
+    assert store.login("\x00ghost\x1b", "wrong\x00password", "10.0.0.8\x00").outcome == "bad_credentials"
+    store.engine.dispose()
+
+
 async def _parallel_wrong_logins(store: AgentStore, n: int) -> list[str]:
     results = await asyncio.gather(*(store.run(store.login, "amal", WRONG, "10.0.0.5") for _ in range(n)))
     return [r.outcome for r in results]

@@ -139,10 +139,11 @@ class Console:
 
 
 async def start_console(
-    tmp_path: Path, clock: Clock | None = None, agent: Any = None, **creds: Any
+    tmp_path: Path, clock: Clock | None = None, agent: Any = None, database_url: str | None = None, **creds: Any
 ) -> tuple[Console, Any]:
     """A running console + the real case store + the recorder; returns (console, stop coroutine
-    function). Used by the browser test and the fuzz test too."""
+    function). Used by the browser test and the fuzz test too. `database_url`: the console's own
+    database (default a fresh SQLite file; a shared PostgreSQL one is reused as it is)."""
     from rasa.core.lock_store import InMemoryLockStore
     from rasa.core.run import configure_app
     from rasa.core.tracker_store import InMemoryTrackerStore
@@ -151,9 +152,10 @@ async def start_console(
     clock = clock or ConsoleClock()
     cases = await start_case_store(tmp_path, clock)
     cloud = Recorder().start()
-    store = AgentStore(f"sqlite:///{tmp_path / 'console.db'}", clock=clock)
-    amal = store.create_agent("amal", "Amal Haddad", PASSWORD)
-    basel = store.create_agent("basel", "Basel Odeh", PASSWORD)
+    store = AgentStore(database_url or f"sqlite:///{tmp_path / 'console.db'}", clock=clock)
+    store.throttle.sweep(clock() + dt.timedelta(days=365))  # no counters left by earlier tests
+    amal = store.get_agent("amal") or store.create_agent("amal", "Amal Haddad", PASSWORD)
+    basel = store.get_agent("basel") or store.create_agent("basel", "Basel Odeh", PASSWORD)
     internal = "internal-" + uuid.uuid4().hex
     config = load_config({
         "internal_token": internal, "case_store_url": cases.url, "case_store_token": cases.token,

@@ -3,9 +3,10 @@
 A seeded hypothesis run sends bodies (any JSON, deep nesting, bytes, the route's own fields with
 odd values), query strings and path ids to each route: signed in with the CSRF token, signed in
 without it, and signed out. Every answer must be below 500. The console runs with the real case
-store and the recorder (tests/channels/test_agent_console.py:start_console) in a thread of its own.
+store and the recorder (tests/channels/test_agent_console.py:start_console) in a thread of its own,
+with its own tables on SQLite and on PostgreSQL.
 
-Budget: CONSOLE_FUZZ_EXAMPLES examples per run (default 120, a few seconds); set it higher for a
+Budget: CONSOLE_FUZZ_EXAMPLES examples per database (default 120, about 10 s); set it higher for a
 longer run, e.g. `CONSOLE_FUZZ_EXAMPLES=5000 pytest tests/channels/test_agent_console_fuzz.py`.
 """
 
@@ -79,11 +80,11 @@ queries = st.dictionaries(
 class Running:
     """The console on its own event loop in a thread, so hypothesis can drive it synchronously."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, database_url: str | None) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.console, self._stop = self.call(start_console(tmp_path))
+        self.console, self._stop = self.call(start_console(tmp_path, database_url=database_url))
         self.hid = self.call(queue(self.console, "messenger_" + uuid.uuid4().hex))
 
     def call(self, coro: Any) -> Any:
@@ -95,9 +96,10 @@ class Running:
         self.thread.join(10)
 
 
-@pytest.fixture
-def running(tmp_path: Path) -> Iterator[Running]:
-    r = Running(tmp_path)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def running(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Running]:
+    # The console's own tables on both databases: PostgreSQL refuses what SQLite takes (NUL in text).
+    r = Running(tmp_path, None if request.param == "sqlite" else request.getfixturevalue("postgres_url"))
     yield r
     r.close()
 

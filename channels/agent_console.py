@@ -8,7 +8,9 @@ Routes (all under /webhooks/agent_console/):
     GET  /api/session              who is signed in, and the CSRF token for this session
     GET  /api/catalogue/sectors    proxied from the case store
     GET  /api/catalogue/entities   ?sector=&q=&limit= proxied from the case store
-    POST /api/requests             (CSRF) file a request for a caller; the caller gets the reference by SMS
+    GET  /api/form_token           a token for one "new call" form (the server picks the idempotency key)
+    POST /api/requests             (CSRF) file a request for a caller (with its form_token); the caller
+                                   gets the reference by SMS
     POST /api/lookup               (CSRF) a request by reference + the caller's proof (phone tail or PIN)
     GET  /api/handoffs             the queue of conversations waiting for a person
     GET  /api/handoffs/<id>        one conversation with its live transcript
@@ -18,7 +20,7 @@ Routes (all under /webhooks/agent_console/):
     POST /internal/handoff         (bearer AGENT_CONSOLE_INTERNAL_TOKEN) called by action_handoff
 
 Roles, as in the other channel modules: *parse* (request bodies -> checked values), *send*
-(ConsoleSender: Messenger send API and Twilio REST, the case store over HTTP) and *wire*
+(ConsoleSender: Messenger send API and Twilio REST) and *wire*
 (AgentConsoleInput: credentials, routes, auth).
 
 The case store is reached only through backend_client.CaseStoreClient (one shared session per

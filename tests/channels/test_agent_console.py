@@ -580,6 +580,25 @@ async def test_a_retry_after_signing_in_again_files_once(console: Console) -> No
     assert len(console.backend.store.requests()) == 1
 
 
+def test_form_tokens_are_per_agent_and_last_one_shift() -> None:
+    from channels.agent_console import FormTokens
+    from channels.agents import ABSOLUTE_TIMEOUT
+
+    clock = ConsoleClock()
+    forms = FormTokens("server-secret-" + uuid.uuid4().hex, clock)
+    token = forms.issue(7)
+    key = forms.idempotency_key(7, token)
+    assert key is not None and key.startswith("console-") and 8 <= len(key) <= 128
+    assert forms.idempotency_key(7, token) == key  # a resubmission replays
+    assert forms.idempotency_key(7, forms.issue(7)) != key  # a new form is a new request
+    assert forms.idempotency_key(8, token) is None  # another agent's token
+    assert FormTokens("another-server-secret", clock).idempotency_key(7, token) is None
+    for bad in (None, 42, "", "x.y.z", token + "0", "9" * 200):
+        assert forms.idempotency_key(7, bad) is None
+    clock.advance(seconds=ABSOLUTE_TIMEOUT.total_seconds() + 1)
+    assert forms.idempotency_key(7, token) is None  # older than a shift
+
+
 async def test_new_call_in_english_texts_in_english(console: Console) -> None:
     async with console.client() as c:
         csrf = await login(c)

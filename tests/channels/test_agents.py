@@ -185,6 +185,21 @@ def test_spraying_from_one_source_stops_it_but_not_agents_known_there(store: Age
     assert store.login("basel", PASSWORD, "10.0.0.2").outcome == "ok"
 
 
+def test_a_source_stays_trusted_for_an_agent_thirty_days_and_counters_are_swept(store: AgentStore, clock: Clock) -> None:
+    from channels.login_throttle import TRUSTED_SOURCE_FOR, counters
+
+    nat = "192.0.2.10"
+    assert store.login("amal", PASSWORD, nat).outcome == "ok"
+    clock.advance(seconds=TRUSTED_SOURCE_FOR.total_seconds() + 1)
+    for i in range(SOURCE_LIMIT):
+        store.login(f"guess{i}", WRONG, nat)
+    assert store.login("amal", PASSWORD, nat).outcome == "rate_limited"  # not seen here for a month
+    clock.advance(seconds=WINDOW.total_seconds() + 1)
+    store.throttle.sweep(clock())
+    with store.engine.connect() as conn:
+        assert conn.execute(counters.select()).all() == []  # nothing left to remember
+
+
 def test_unknown_and_real_accounts_are_throttled_alike(store: AgentStore) -> None:
     outcomes = {
         name: [store.login(name, WRONG, "10.0.0.9").outcome for _ in range(PAIR_LIMIT + 1)]

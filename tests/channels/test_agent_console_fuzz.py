@@ -44,6 +44,7 @@ ROUTES: list[tuple[str, str, list[str]]] = [  # method, path ({hid} = a queued h
     ("POST", "/handoffs/{hid}/take", []),
     ("POST", "/handoffs/{hid}/reply", ["text"]),
     ("POST", "/handoffs/{hid}/resume", []),
+    ("POST", "/../internal/handoff", ["sender_id", "channel", "language", "transcript"]),  # bearer, not a session
 ]
 
 scalars = st.one_of(
@@ -137,10 +138,13 @@ def test_no_console_route_answers_a_server_error(running: Running) -> None:
         headers = {"Content-Type": content_type} if content_type else {}
         if who == "agent":
             headers["X-CSRF-Token"] = csrf
+            if "internal" in path:
+                headers["Authorization"] = f"Bearer {running.console.internal_token}"
         body = data.draw(bodies(keys)) if method == "POST" else None
         if path == "/logout" and who == "agent":
             return  # would end the session the rest of the run uses
-        r = session.request(method, f"{base}{API}{path}", params=query, data=body, headers=headers, timeout=30)
+        url = f"{base}/webhooks/agent_console/internal/handoff" if "internal" in path else f"{base}{API}{path}"
+        r = session.request(method, url, params=query, data=body, headers=headers, timeout=30)
         seen[r.status_code] = seen.get(r.status_code, 0) + 1
         assert r.status_code < 500, (method, path, who, r.status_code, r.text[:200])
 

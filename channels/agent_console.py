@@ -8,7 +8,9 @@ Routes (all under /webhooks/agent_console/):
     GET  /api/session              who is signed in, and the CSRF token for this session
     GET  /api/catalogue/sectors    proxied from the case store
     GET  /api/catalogue/entities   ?sector=&q=&limit= proxied from the case store
-    POST /api/requests             (CSRF) file a request for a caller; the caller gets the reference by SMS
+    GET  /api/form_token           a token for one "new call" form (the server picks the idempotency key)
+    POST /api/requests             (CSRF) file a request for a caller (with its form_token); the caller
+                                   gets the reference by SMS
     POST /api/lookup               (CSRF) a request by reference + the caller's proof (phone tail or PIN)
     GET  /api/handoffs             the queue of conversations waiting for a person
     GET  /api/handoffs/<id>        one conversation with its live transcript
@@ -18,11 +20,13 @@ Routes (all under /webhooks/agent_console/):
     POST /internal/handoff         (bearer AGENT_CONSOLE_INTERNAL_TOKEN) called by action_handoff
 
 Roles, as in the other channel modules: *parse* (request bodies -> checked values), *send*
-(ConsoleSender: Messenger send API and Twilio REST, the case store over HTTP) and *wire*
+(ConsoleSender: Messenger send API and Twilio REST) and *wire*
 (AgentConsoleInput: credentials, routes, auth).
 
-The case store is called with a small aiohttp client here rather than backend_client, because
-channels/ may import only bot/ (DESIGN.md "Rooms").
+The case store is reached only through backend_client.CaseStoreClient (one shared session per
+console, closed with the server). Request bodies go through bot.bounded_json and query parameters
+are checked strictly, so hostile input gets a 4xx. Idempotency keys of new requests are minted
+here (FormTokens), never taken from the client.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import json
 import logging
 import re
 import secrets
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,11 +54,22 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from backend_client import (
+    CaseRequest,
+    CaseStoreClient,
+    CaseStoreError,
+    CaseStoreUnavailable,
+    InvalidReference,
+    NotFoundOrUnverified,
+    RateLimited,
+    ValidationError,
+)
 from bot import refcode
+from bot.bounded_json import BadJson, parse_json
 from bot.i18n import BABEL_LOCALES, LOCALE_DIR, gettext, lang_or_default
 from bot.privacy import is_plausible_phone, keyed_id, normalise_phone, open_address, phone_identity
 from bot.settings import ConfigError, env, get_settings, secret
-from channels.agents import AgentStore, HandoffConflict, Session, utcnow
+from channels.agents import ABSOLUTE_TIMEOUT, AgentStore, HandoffConflict, Session, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +159,6 @@ class BadInput(Exception):
 
 @dataclass(frozen=True)
 class NewRequest:
-    idempotency_key: str
     phone: str
     language: str
     type: str
@@ -163,9 +178,6 @@ def parse_new_request(body: Json) -> NewRequest:
         v = body.get(name)
         return v.strip() if isinstance(v, str) else ""
 
-    key = text("idempotency_key")
-    if not 8 <= len(key) <= 128:
-        errors["idempotency_key"] = "invalid"
     phone = text("caller_phone")
     if not phone or not is_plausible_phone(phone):
         errors["caller_phone"] = "invalid_phone"
@@ -197,7 +209,7 @@ def parse_new_request(body: Json) -> NewRequest:
     anonymous = rtype == "report" and body.get("contact_ok") is not True
     if errors:
         raise BadInput(errors)
-    return NewRequest(key, normalise_phone(phone), language, rtype, sector, entity, pillar, importance, description, anonymous)
+    return NewRequest(normalise_phone(phone), language, rtype, sector, entity, pillar, importance, description, anonymous)
 
 
 def parse_transcript(raw: Any) -> list[Json]:
@@ -252,12 +264,8 @@ class NoReplyAddress(SendError):
     """The conversation carries no address to answer on (e.g. a voice caller who gave no SMS consent)."""
 
 
-class CaseStoreUnavailable(Exception):
-    pass
-
-
 class ConsoleSender:
-    """Every outbound HTTP call of the console, over one lazily made aiohttp session per server."""
+    """The console's messages to citizens, over one lazily made aiohttp session per server."""
 
     def __init__(self, cfg: ConsoleConfig) -> None:
         self.cfg = cfg
@@ -272,25 +280,6 @@ class ConsoleSender:
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
-
-    # case store ---------------------------------------------------------------------------------
-    async def case_store(
-        self, method: str, path: str, *, json_body: Json | None = None, headers: dict[str, str] | None = None,
-        params: dict[str, str] | None = None,
-    ) -> tuple[int, Any]:
-        h = {"Authorization": f"Bearer {self.cfg.case_store_token}", **(headers or {})}
-        try:
-            async with self.http().request(
-                method, f"{self.cfg.case_store_url}{path}", json=json_body, headers=h, params=params
-            ) as resp:
-                try:
-                    data = await resp.json(content_type=None)
-                except (ValueError, aiohttp.ContentTypeError):
-                    data = None
-                return resp.status, data
-        except (aiohttp.ClientError, TimeoutError) as e:
-            logger.warning("case store unreachable: %s", type(e).__name__)
-            raise CaseStoreUnavailable() from e
 
     # citizens -----------------------------------------------------------------------------------
     async def send_sms(self, to: str, text: str) -> None:
@@ -351,6 +340,17 @@ class ConsoleConfig:
     twilio_from: str
     twilio_messaging_service_sid: str
     twilio_api_base_url: str
+    trusted_proxies: int = 0
+
+
+def _proxy_count(creds: Json) -> int:
+    raw = str(creds.get("trusted_proxies") or env("AGENT_CONSOLE_TRUSTED_PROXIES") or "0").strip()
+    if not re.fullmatch(r"[0-9]{1,2}", raw):
+        raise ConfigError(
+            f"Config 'AGENT_CONSOLE_TRUSTED_PROXIES' is {raw!r}: give the number of reverse proxies in front "
+            "of Rasa that append to X-Forwarded-For (0, the default, when clients connect directly)."
+        )
+    return int(raw)
 
 
 def _setting(creds: Json, key: str, var: str, *, is_secret: bool, default: str | None = None) -> str:
@@ -391,6 +391,7 @@ def load_config(creds: Json | None) -> ConsoleConfig:
         twilio_api_base_url=_setting(
             c, "twilio_api_base_url", "TWILIO_API_BASE_URL", is_secret=False, default="https://api.twilio.com"
         ).rstrip("/"),
+        trusted_proxies=_proxy_count(c),
     )
 
 
@@ -402,24 +403,115 @@ def _ok(data: Any, status: int = 200) -> HTTPResponse:
     return response.json(data, status=status, headers={"Cache-Control": "no-store"})
 
 
-def _client_ip(request: Request) -> str:
-    # Sanic fills remote_addr only from proxy headers it is configured to trust (PROXIES_COUNT).
-    return (request.remote_addr or request.ip or "unknown")[:64]
+def client_ip(request: Request, trusted_proxies: int) -> str:
+    """The address login throttling and the audit trail see.
+
+    With no trusted proxy the socket peer, whatever X-Forwarded-For claims (anyone can send it).
+    Behind N proxies, the N-th address from the right of X-Forwarded-For: the one the outermost
+    of our own proxies saw. Sanic's parser does the counting (its PROXIES_COUNT), with our count.
+    """
+    if trusted_proxies > 0:
+        from types import SimpleNamespace
+
+        from sanic.headers import parse_xforwarded
+
+        cfg = SimpleNamespace(REAL_IP_HEADER=None, PROXIES_COUNT=trusted_proxies, FORWARDED_FOR_HEADER="X-Forwarded-For")
+        forwarded = parse_xforwarded(request.headers, cfg) or {}
+        if forwarded.get("for"):
+            return str(forwarded["for"])[:64]
+    return (request.ip or "unknown")[:64]
 
 
 def _json_body(request: Request) -> Json:
-    if len(request.body or b"") > MAX_API_BODY:
-        raise BadInput({"body": "too_large"})
     if not (request.content_type or "").startswith("application/json"):
         # Also a guard against cross-site form posts: a page elsewhere cannot send JSON without CORS.
         raise BadInput({"body": "json_required"})
     try:
-        data = json.loads(request.body or b"{}")
-    except ValueError:
-        raise BadInput({"body": "malformed_json"}) from None
-    if not isinstance(data, dict):
-        raise BadInput({"body": "object_required"})
-    return data
+        return parse_json(request.body, max_bytes=MAX_API_BODY)
+    except BadJson as e:
+        raise BadInput({"body": e.reason}) from None
+
+
+_LIMIT = re.compile(r"[0-9]{1,3}")  # ASCII only: str.isdigit() also accepts "²", which int() refuses
+
+
+def catalogue_query(args: Any) -> dict[str, str | int]:
+    """?sector=&q=&limit= checked strictly: short text, and a limit of 1..25 in ASCII digits."""
+    errors: dict[str, str] = {}
+    out: dict[str, str | int] = {}
+    for name in ("sector", "q"):
+        value = args.get(name)
+        if value:
+            if len(value) > 100 or any(ord(ch) < 32 for ch in value):
+                errors[name] = "invalid"
+            else:
+                out[name] = value
+    raw = args.get("limit")
+    if raw in (None, ""):
+        out["limit"] = 10
+    elif not _LIMIT.fullmatch(raw) or not 1 <= int(raw) <= 25:
+        errors["limit"] = "invalid"
+    else:
+        out["limit"] = int(raw)
+    if errors:
+        raise BadInput(errors)
+    return out
+
+
+def request_view(r: CaseRequest) -> Json:
+    """What the page shows of a request found by lookup (never a description or contact data)."""
+    return {
+        "reference": r.reference,
+        "reference_display": r.reference_display,
+        "type": r.type,
+        "status": r.status,
+        "sector": r.sector,
+        "entity": {"id": r.entity.id, "name_ar": r.entity.name_ar, "name_en": r.entity.name_en},
+        "pillar": r.pillar,
+        "importance": r.importance,
+        "created_at": r.created_at.isoformat() if r.created_at else None,
+        "due_at": r.due_at.isoformat() if r.due_at else None,
+        "answer": r.answer,
+        "timeline": [{"at": t.at.isoformat(), "status": t.status, "note": t.note} for t in r.timeline],
+        "confidential": r.confidential,
+    }
+
+
+class FormTokens:
+    """Server-minted tokens for the "new call" form, so the console chooses every idempotency key.
+
+    The page asks for a token when it opens a form and sends it back with the submission. A token
+    is `issued.nonce.mac`, bound to the agent by an HMAC under a server key, valid for a shift
+    (ABSOLUTE_TIMEOUT). The case store's Idempotency-Key is derived from the token's nonce and the
+    agent, so a double click, or a retry after a dropped connection or a new sign-in, files once;
+    a client can neither choose a key nor use another agent's token.
+    """
+
+    def __init__(self, secret_key: str, clock: Callable[[], dt.datetime]) -> None:
+        self._key = hmac.new(secret_key.encode(), b"agent-console form tokens v1", hashlib.sha256).digest()
+        self._clock = clock
+
+    def _mac(self, *parts: object) -> str:
+        return hmac.new(self._key, "|".join(map(str, parts)).encode(), hashlib.sha256).hexdigest()
+
+    def issue(self, agent_id: int) -> str:
+        issued, nonce = int(self._clock().timestamp()), secrets.token_hex(16)
+        return f"{issued}.{nonce}.{self._mac('form', agent_id, issued, nonce)[:32]}"
+
+    def idempotency_key(self, agent_id: int, token: object) -> str | None:
+        """The key for a submitted token, or None if it is not one we issued to this agent lately."""
+        if not isinstance(token, str) or len(token) > 80:
+            return None
+        parts = token.split(".")
+        if len(parts) != 3 or not re.fullmatch(r"[0-9]{1,12}", parts[0]) or not re.fullmatch(r"[0-9a-f]{32}", parts[1]):
+            return None
+        issued, nonce, mac = int(parts[0]), parts[1], parts[2]
+        if not hmac.compare_digest(mac.encode(), self._mac("form", agent_id, issued, nonce)[:32].encode()):
+            return None
+        age = self._clock().timestamp() - issued
+        if not -60 <= age <= ABSOLUTE_TIMEOUT.total_seconds():
+            return None
+        return "console-" + self._mac("key", agent_id, nonce)[:48]
 
 
 def _catalog_messages() -> list[str]:
@@ -486,6 +578,13 @@ class AgentConsoleInput(InputChannel):
         self.clock = clock
         self.store = store or AgentStore(config.database_url, clock=clock)
         self.sender = ConsoleSender(config)
+        # One client of the case store per console; its session is opened on first use (inside
+        # the server's loop) and closed when the server stops.
+        self.cases = CaseStoreClient(config.case_store_url, config.case_store_token, timeout=10)
+        self.forms = FormTokens(config.internal_token, clock)
+
+    def client_ip(self, request: Request) -> str:
+        return client_ip(request, self.config.trusted_proxies)
 
     # auth -----------------------------------------------------------------------------------------
     async def _session(self, request: Request, *, changes_state: bool) -> Session | HTTPResponse:
@@ -546,12 +645,13 @@ class AgentConsoleInput(InputChannel):
     # routes -----------------------------------------------------------------------------------------
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         bp = Blueprint("agent_console", __name__)
-        store, sender, cfg = self.store, self.sender, self.config
+        store, sender, cfg, cases = self.store, self.sender, self.config, self.cases
         template = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
 
         @bp.listener("after_server_stop")
         async def _close(_app: Any, _loop: Any) -> None:
             await sender.close()
+            await self.cases.close()
 
         bp.static("/static", str(STATIC_DIR), name="console_static")
 
@@ -574,7 +674,7 @@ class AgentConsoleInput(InputChannel):
             username, password = body.get("username"), body.get("password")
             if not isinstance(username, str) or not isinstance(password, str) or len(password) > 1024:
                 return _error(400, "bad_request")
-            result = await store.run(store.login, username, password, _client_ip(request))
+            result = await store.run(store.login, username, password, self.client_ip(request))
             if result.outcome == "rate_limited":
                 return _error(429, "rate_limited", retry_after=result.retry_after)
             if result.outcome == "disabled":
@@ -591,7 +691,7 @@ class AgentConsoleInput(InputChannel):
             if isinstance(s, HTTPResponse):
                 return s
             await store.run(store.logout, request.cookies.get(COOKIE))
-            await store.run(store.record, s.agent.id, "logout", None, None, _client_ip(request))
+            await store.run(store.record, s.agent.id, "logout", None, None, self.client_ip(request))
             resp = _ok({"ok": True})
             self._set_cookie(resp, "")
             resp.cookies[COOKIE]["max-age"] = 0
@@ -604,41 +704,49 @@ class AgentConsoleInput(InputChannel):
                 return s
             return _ok({"agent": s.agent.public(), "csrf_token": s.csrf_token})
 
+        @bp.route("/api/form_token", methods=["GET"])
+        async def form_token(request: Request) -> HTTPResponse:
+            s = await self._session(request, changes_state=False)
+            if isinstance(s, HTTPResponse):
+                return s
+            return _ok({"form_token": self.forms.issue(s.agent.id)})
+
         @bp.route("/api/catalogue/sectors", methods=["GET"])
         async def sectors(request: Request) -> HTTPResponse:
             s = await self._session(request, changes_state=False)
             if isinstance(s, HTTPResponse):
                 return s
             try:
-                status, data = await sender.case_store("GET", "/v1/catalogue/sectors")
+                found = await cases.sectors()
             except CaseStoreUnavailable:
                 return _error(502, "case_store_unavailable")
-            if status != 200:
+            except CaseStoreError as e:
+                logger.warning("case store refused the sector list: %s", e.status)
                 return _error(502, "case_store_error")
-            items = data.get("sectors", data.get("items", [])) if isinstance(data, dict) else data
-            return _ok({"sectors": [{k: x.get(k) for k in ("id", "name_ar", "name_en")} for x in items or []]})
+            return _ok({"sectors": [{"id": x.id, "name_ar": x.name_ar, "name_en": x.name_en} for x in found]})
 
         @bp.route("/api/catalogue/entities", methods=["GET"])
         async def entities(request: Request) -> HTTPResponse:
             s = await self._session(request, changes_state=False)
             if isinstance(s, HTTPResponse):
                 return s
-            params = {k: request.args.get(k, "")[:100] for k in ("sector", "q") if request.args.get(k)}
-            params["limit"] = str(min(max(int(request.args.get("limit", "10") or 10), 1), 25)) if (
-                request.args.get("limit", "10").isdigit()
-            ) else "10"
             try:
-                status, data = await sender.case_store("GET", "/v1/catalogue/entities", params=params)
+                query = catalogue_query(request.args)
+            except BadInput as e:
+                return _error(422, "invalid", fields=e.fields)
+            try:
+                found = await cases.entities(
+                    sector=str(query.get("sector") or "") or None, q=str(query.get("q") or "") or None,
+                    limit=int(query["limit"]),
+                )
             except CaseStoreUnavailable:
                 return _error(502, "case_store_unavailable")
-            if status != 200:
+            except ValidationError as e:  # e.g. an unknown sector
+                return _error(422, "invalid", fields={e.field or "sector": e.code or "invalid"})
+            except CaseStoreError as e:
+                logger.warning("case store refused an entity search: %s", e.status)
                 return _error(502, "case_store_error")
-            items = data.get("entities", data.get("items", [])) if isinstance(data, dict) else data
-            out = []
-            for x in items or []:
-                e = x.get("entity", x) if isinstance(x, dict) else {}
-                out.append({k: e.get(k) for k in ("id", "sector", "name_ar", "name_en")})
-            return _ok({"entities": out})
+            return _ok({"entities": [{"id": x.id, "sector": x.sector, "name_ar": x.name_ar, "name_en": x.name_en} for x in found]})
 
         @bp.route("/api/requests", methods=["POST"])
         async def create_request(request: Request) -> HTTPResponse:
@@ -646,9 +754,14 @@ class AgentConsoleInput(InputChannel):
             if isinstance(s, HTTPResponse):
                 return s
             try:
-                form = parse_new_request(_json_body(request))
+                body = _json_body(request)
+                form = parse_new_request(body)
             except BadInput as e:
                 return _error(422, "invalid", fields=e.fields)
+            # The key comes from a token this server issued to this agent, never from the client.
+            key = self.forms.idempotency_key(s.agent.id, body.get("form_token"))
+            if key is None:
+                return _error(422, "form_expired")
             actor = f"agent:{s.agent.id}"
             payload: Json = {
                 "type": form.type,
@@ -672,19 +785,19 @@ class AgentConsoleInput(InputChannel):
             if not form.anonymous:
                 payload["contact_phone"] = form.phone
             try:
-                status, data = await sender.case_store(
-                    "POST", "/v1/requests", json_body=payload,
-                    headers={"Idempotency-Key": form.idempotency_key, "X-Actor": actor},
-                )
+                created = await cases.create_request(**payload, idempotency_key=key)
             except CaseStoreUnavailable:
                 return _error(502, "case_store_unavailable")
-            if status == 422 or status == 400:
-                return _error(422, "invalid", fields=(data or {}).get("fields") or {"form": str((data or {}).get("error", "invalid"))})
-            if status not in (200, 201) or not isinstance(data, dict) or "reference" not in data:
-                logger.warning("case store refused a console request: status %s", status)
+            except ValidationError as e:  # the store's own checks (e.g. an unknown entity)
+                return _error(422, "invalid", fields={e.field or "form": e.code or "invalid"})
+            except CaseStoreError as e:
+                if e.code == "idempotency_key_reused":  # the same form token with a changed form
+                    return _error(409, "form_already_submitted")
+                logger.warning("case store refused a console request: status %s", e.status)
                 return _error(502, "case_store_error")
-            reference = str(data["reference"])
-            display = data.get("reference_display") or refcode.format_grouped(reference)
+            status = 201 if created.created else 200
+            reference = created.request.reference
+            display = created.request.reference_display or refcode.format_grouped(reference)
             sms = "skipped_anonymous" if form.anonymous else ("skipped_replay" if status == 200 else "sent")
             if sms == "sent":
                 text = _t(form.language, "Bekhedmetkom: your request is registered. Reference: {reference}", reference=display)
@@ -695,12 +808,13 @@ class AgentConsoleInput(InputChannel):
                     sms = "failed"
             await store.run(
                 store.record, s.agent.id, "request_created", reference,
-                {"type": form.type, "entity": form.entity, "sms": sms, "replay": status == 200}, _client_ip(request),
+                {"type": form.type, "entity": form.entity, "sms": sms, "replay": status == 200}, self.client_ip(request),
             )
-            out = {"reference": reference, "reference_display": display, "sms": sms, "due_at": data.get("due_at"),
-                   "type": data.get("type", form.type), "created": status == 201}
-            if data.get("pin"):
-                out["pin"] = data["pin"]
+            due = created.request.due_at
+            out = {"reference": reference, "reference_display": display, "sms": sms, "due_at": due.isoformat() if due else None,
+                   "type": created.request.type, "created": created.created}
+            if created.pin:
+                out["pin"] = created.pin
             return _ok(out, status=201 if status == 201 else 200)
 
         @bp.route("/api/lookup", methods=["POST"])
@@ -718,28 +832,30 @@ class AgentConsoleInput(InputChannel):
                 return _error(422, e.code)
             tail = re.sub(r"\D", "", str(body.get("phone_tail") or "").translate(str.maketrans("٠١٢٣٤٥٦٧٨٩", "0123456789")))
             pin = re.sub(r"\D", "", str(body.get("pin") or "").translate(str.maketrans("٠١٢٣٤٥٦٧٨٩", "0123456789")))
-            headers = {"X-Actor": f"agent:{s.agent.id}"}
+            proof: dict[str, str] = {}
             if len(pin) == 6:
-                headers["X-Verify-Pin"] = pin
+                proof["pin"] = pin
             elif len(tail) == 4:
-                headers["X-Verify-Phone-Tail"] = tail
+                proof["phone_tail"] = tail
             else:
                 return _error(422, "verification_required")
+            answer: HTTPResponse
             try:
-                status, data = await sender.case_store("GET", f"/v1/requests/{reference}", headers=headers)
+                found = await cases.get_request(reference, actor=f"agent:{s.agent.id}", **proof)
+                outcome, answer = "found", _ok({"request": request_view(found)})
             except CaseStoreUnavailable:
                 return _error(502, "case_store_unavailable")
-            outcome = {200: "found", 404: "not_found_or_unverified", 429: "rate_limited"}.get(status, "error")
-            await store.run(store.record, s.agent.id, "request_lookup", reference, {"outcome": outcome}, _client_ip(request))
-            if status == 200 and isinstance(data, dict):
-                return _ok({"request": data})
-            if status == 404:
-                return _error(404, "not_found_or_unverified")
-            if status == 429:
-                return _error(429, "rate_limited", retry_after=(data or {}).get("retry_after"))
-            if status == 422:
-                return _error(422, (data or {}).get("error", "malformed_reference"))
-            return _error(502, "case_store_error")
+            except NotFoundOrUnverified:
+                outcome, answer = "not_found_or_unverified", _error(404, "not_found_or_unverified")
+            except RateLimited as e:
+                outcome, answer = "rate_limited", _error(429, "rate_limited", retry_after=e.retry_after)
+            except InvalidReference as e:
+                outcome, answer = "error", _error(422, e.code or "malformed_reference")
+            except CaseStoreError as e:
+                logger.warning("case store refused a lookup: status %s", e.status)
+                outcome, answer = "error", _error(502, "case_store_error")
+            await store.run(store.record, s.agent.id, "request_lookup", reference, {"outcome": outcome}, self.client_ip(request))
+            return answer
 
         # handoff --------------------------------------------------------------------------------
         @bp.route("/internal/handoff", methods=["POST"])
@@ -752,7 +868,7 @@ class AgentConsoleInput(InputChannel):
                 body = _json_body(request)
                 sender_id, channel, language = body.get("sender_id"), body.get("channel"), body.get("language")
                 problems: dict[str, str] = {}
-                if not isinstance(sender_id, str) or not 1 <= len(sender_id) <= 200:
+                if not isinstance(sender_id, str) or not 1 <= len(sender_id) <= 200 or not sender_id.isprintable():
                     problems["sender_id"] = "required"
                 if channel not in HANDOFF_CHANNELS:
                     problems["channel"] = "one of: " + ", ".join(HANDOFF_CHANNELS)
@@ -796,8 +912,9 @@ class AgentConsoleInput(InputChannel):
                 return _error(403, "held_by_another_agent")
             return _error(409, e.code)
 
-        @bp.route("/api/handoffs/<hid:str>", methods=["GET"])
-        async def handoff_detail(request: Request, hid: str) -> HTTPResponse:
+        @bp.route("/api/handoffs/<hid_:uuid>", methods=["GET"])
+        async def handoff_detail(request: Request, hid_: uuid.UUID) -> HTTPResponse:
+            hid = str(hid_)  # the route accepts only a UUID, as the queue mints
             s = await self._session(request, changes_state=False)
             if isinstance(s, HTTPResponse):
                 return s
@@ -810,8 +927,9 @@ class AgentConsoleInput(InputChannel):
             transcript = transcript_from_tracker(tracker) if tracker is not None else []
             return _ok({**_brief(h, s.agent.id, await _names()), "transcript": transcript or h["transcript"]})
 
-        @bp.route("/api/handoffs/<hid:str>/take", methods=["POST"])
-        async def take(request: Request, hid: str) -> HTTPResponse:
+        @bp.route("/api/handoffs/<hid_:uuid>/take", methods=["POST"])
+        async def take(request: Request, hid_: uuid.UUID) -> HTTPResponse:
+            hid = str(hid_)  # the route accepts only a UUID, as the queue mints
             s = await self._session(request, changes_state=True)
             if isinstance(s, HTTPResponse):
                 return s
@@ -825,11 +943,12 @@ class AgentConsoleInput(InputChannel):
                 from rasa.shared.core.events import ConversationPaused
 
                 await self._append(request, h["sender_id"], [ConversationPaused()])
-            await store.run(store.record, s.agent.id, "handoff_taken", hid, None, _client_ip(request))
+            await store.run(store.record, s.agent.id, "handoff_taken", hid, None, self.client_ip(request))
             return _ok(_brief(h, s.agent.id, await _names()))
 
-        @bp.route("/api/handoffs/<hid:str>/reply", methods=["POST"])
-        async def reply(request: Request, hid: str) -> HTTPResponse:
+        @bp.route("/api/handoffs/<hid_:uuid>/reply", methods=["POST"])
+        async def reply(request: Request, hid_: uuid.UUID) -> HTTPResponse:
+            hid = str(hid_)  # the route accepts only a UUID, as the queue mints
             s = await self._session(request, changes_state=True)
             if isinstance(s, HTTPResponse):
                 return s
@@ -855,11 +974,12 @@ class AgentConsoleInput(InputChannel):
             from rasa.shared.core.events import BotUttered
 
             await self._append(request, h["sender_id"], [BotUttered(text, metadata={"agent": s.agent.display_name})])
-            await store.run(store.record, s.agent.id, "handoff_reply", hid, None, _client_ip(request))
+            await store.run(store.record, s.agent.id, "handoff_reply", hid, None, self.client_ip(request))
             return _ok({"sent": True})
 
-        @bp.route("/api/handoffs/<hid:str>/resume", methods=["POST"])
-        async def resume(request: Request, hid: str) -> HTTPResponse:
+        @bp.route("/api/handoffs/<hid_:uuid>/resume", methods=["POST"])
+        async def resume(request: Request, hid_: uuid.UUID) -> HTTPResponse:
+            hid = str(hid_)  # the route accepts only a UUID, as the queue mints
             s = await self._session(request, changes_state=True)
             if isinstance(s, HTTPResponse):
                 return s
@@ -878,7 +998,7 @@ class AgentConsoleInput(InputChannel):
                 delivered = False
             await self._append(request, h["sender_id"], [ConversationResumed(), BotUttered(text)])
             await store.run(store.resume_handoff, hid, s.agent.id)
-            await store.run(store.record, s.agent.id, "handoff_resumed", hid, {"notice_delivered": delivered}, _client_ip(request))
+            await store.run(store.record, s.agent.id, "handoff_resumed", hid, {"notice_delivered": delivered}, self.client_ip(request))
             return _ok({"resumed": True, "notice_delivered": delivered})
 
         return bp

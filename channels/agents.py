@@ -13,8 +13,8 @@ Security decisions, so nobody has to rediscover them:
   every request against an injectable clock.
 - CSRF: each session has its own random token that every state-changing request must echo in
   the X-CSRF-Token header.
-- Login throttling in the database (so it holds across processes and restarts): at most
-  5 failures per account and 20 per client IP in 15 minutes.
+- Login throttling in the database (so it holds across processes and restarts), per account
+  and per source without letting a stranger lock an agent out: see channels/login_throttle.py.
 
 CLI: `python -m channels.agents create|disable|enable|reset-password|list`.
 """
@@ -48,7 +48,6 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
-    func,
     select,
     update,
 )
@@ -57,16 +56,15 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.settings import VAR, env
 from bot.sql import create_tables, sync_engine
+from channels import login_throttle
 
 Clock = Callable[[], dt.datetime]
 
 IDLE_TIMEOUT = dt.timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = dt.timedelta(hours=12)
-THROTTLE_WINDOW = dt.timedelta(minutes=15)
-MAX_FAILURES_PER_ACCOUNT = 5
-MAX_FAILURES_PER_IP = 20
 MIN_PASSWORD_LENGTH = 12
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
 HANDOFF_STATES = ("waiting", "taken", "resumed")
 
@@ -90,15 +88,6 @@ sessions = Table(
     Column("csrf_token", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("last_seen_at", DateTime(timezone=True), nullable=False),
-)
-login_attempts = Table(
-    "console_login_attempts",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("username", String(40), nullable=False, index=True),
-    Column("ip", String(64), nullable=False, index=True),
-    Column("at", DateTime(timezone=True), nullable=False, index=True),
-    Column("success", Boolean, nullable=False),
 )
 audit = Table(
     "console_audit",
@@ -224,6 +213,8 @@ class AgentStore:
         self.clock = clock
         self.engine: Engine = sync_engine(self.url)
         create_tables(metadata, self.engine)
+        create_tables(login_throttle.metadata, self.engine)
+        self.throttle = login_throttle.LoginThrottle(self.engine)
 
     async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a synchronous store method in a worker thread (the Sanic loop never blocks on disk)."""
@@ -295,32 +286,19 @@ class AgentStore:
             return [self._agent(r) for r in conn.execute(select(agents).order_by(agents.c.username))]
 
     # login and sessions --------------------------------------------------------------------
-    def _failures_since(self, conn: Any, column: Any, value: str, since: dt.datetime) -> tuple[int, dt.datetime | None]:
-        row = conn.execute(
-            select(func.count(), func.min(login_attempts.c.at)).where(
-                column == value, login_attempts.c.success.is_(False), login_attempts.c.at >= since
-            )
-        ).first()
-        return int(row[0] or 0), (_aware(row[1]) if row[1] else None)
-
     def login(self, username: str, password: str, ip: str) -> LoginResult:
         now = self.clock()
-        username = (username or "").strip().lower()[:40]
-        ip = (ip or "unknown")[:64]
-        since = now - THROTTLE_WINDOW
+        # No account name or address holds control characters, and PostgreSQL refuses NUL in text.
+        username = _CONTROL.sub("", username or "").strip().lower()[:40]
+        ip = _CONTROL.sub("", ip or "")[:64] or "unknown"
+        admission = self.throttle.admit(username, ip, now)
         with self.engine.connect() as conn:
-            by_account, first_a = self._failures_since(conn, login_attempts.c.username, username, since)
-            by_ip, first_i = self._failures_since(conn, login_attempts.c.ip, ip, since)
             row = conn.execute(select(agents).where(agents.c.username == username)).first()
-        if by_account >= MAX_FAILURES_PER_ACCOUNT or by_ip >= MAX_FAILURES_PER_IP:
-            oldest = min(t for t in (first_a, first_i) if t is not None)
-            retry = max(1, int((oldest + THROTTLE_WINDOW - now).total_seconds()) + 1)
+        if not admission.allowed:
             self.record(row.id if row else None, "login_rate_limited", username, ip=ip)
-            return LoginResult("rate_limited", retry_after=retry)
+            return LoginResult("rate_limited", retry_after=admission.retry_after)
         ok = verify_password(password or "", row.password_hash if row else _DUMMY_HASH) and row is not None
-        with self.engine.begin() as conn:
-            conn.execute(login_attempts.insert().values(username=username, ip=ip, at=now, success=ok))
-            conn.execute(delete(login_attempts).where(login_attempts.c.at < now - dt.timedelta(days=1)))
+        self.throttle.settle(username, ip, ok, now)
         if not ok:
             self.record(row.id if row else None, "login_failed", username, ip=ip)
             return LoginResult("bad_credentials")
@@ -341,6 +319,7 @@ class AgentStore:
                     (sessions.c.last_seen_at < now - IDLE_TIMEOUT) | (sessions.c.created_at < now - ABSOLUTE_TIMEOUT)
                 )
             )
+        self.throttle.sweep(now)
         self.record(agent.id, "login", None, ip=ip)
         return LoginResult("ok", agent=agent, session_token=token, csrf_token=csrf)
 

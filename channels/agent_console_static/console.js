@@ -9,7 +9,7 @@ const t = (msg, params = {}) =>
 const $ = (id) => document.getElementById(id);
 
 let csrf = null;
-let callKey = null; // Idempotency-Key of the open "new call" form
+let callToken = null; // the server's token for the open "new call" form (it picks the idempotency key)
 let entityTimer = null;
 let entityActive = -1;
 let queueTimer = null;
@@ -68,6 +68,8 @@ function errorText(err) {
     no_reply_address: t("This person cannot be reached by message on this channel."),
     case_store_unavailable: t("The request service is not answering. Try again in a minute."),
     network: t("No connection to the server."),
+    form_expired: t("This form has expired. Check it and submit it again."),
+    form_already_submitted: t("This form was already filed. Start a new call."),
     csrf_token_missing_or_wrong: t("Your session has ended. Please sign in again."),
   };
   return map[code] || t("Something went wrong. Try again.");
@@ -147,10 +149,10 @@ $("logout").addEventListener("click", async () => {
 
 // --- new call ----------------------------------------------------------------------------------
 
-function newKey() {
-  const b = new Uint8Array(16);
-  crypto.getRandomValues(b);
-  return "console-" + Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+async function newFormToken() {
+  // One token per opened form: a double submit or a retry files one request.
+  callToken = (await api("GET", "/api/form_token")).form_token;
+  return callToken;
 }
 
 function resetCall() {
@@ -162,7 +164,8 @@ function resetCall() {
   clearFieldErrors($("call-form"));
   $("call-error").textContent = "";
   updateTypeFields();
-  callKey = newKey(); // made when the form opens: a double submit files one request
+  callToken = null;
+  newFormToken().catch(() => {}); // fetched again on submit if this fails
 }
 
 function entityName(e) {
@@ -314,7 +317,7 @@ $("call-form").addEventListener("submit", async (ev) => {
   $("call-error").textContent = "";
   const fd = new FormData(form);
   const body = {
-    idempotency_key: callKey,
+    form_token: null,
     caller_phone: fd.get("caller_phone"),
     caller_language: fd.get("caller_language"),
     type: fd.get("type"),
@@ -328,6 +331,7 @@ $("call-form").addEventListener("submit", async (ev) => {
   const button = form.querySelector("button[type=submit]");
   button.disabled = true;
   try {
+    body.form_token = callToken || (await newFormToken());
     const data = await api("POST", "/api/requests", body);
     showCallResult(data);
   } catch (err) {
@@ -342,6 +346,7 @@ $("call-form").addEventListener("submit", async (ev) => {
       $("call-error").textContent = t("Please correct the marked fields.");
       if (first) $(first).focus();
     } else {
+      if (err.body.error === "form_expired") callToken = null; // the next submit gets a fresh one
       $("call-error").textContent = errorText(err);
     }
   } finally {

@@ -1,9 +1,10 @@
 """The agent console's HTTP API, against a real Sanic server built with rasa's configure_app.
 
-The case store, Twilio's REST API and Meta's Graph API are played by one local aiohttp server
-(`FakeBackend`) that follows docs/CONTRACTS.md and records every call. The Rasa agent is replaced
-by its two stores (InMemoryTrackerStore, InMemoryLockStore) on app.ctx.agent, which is all the
-console uses. Time is an injected clock.
+The case store is the real one (case_store.create_app on a loopback port, a migrated SQLite file,
+the test catalogue); only Twilio's REST API and Meta's Graph API are played by
+tests/support/recorder.py, which records every call. The Rasa agent is replaced by its two stores
+(InMemoryTrackerStore, InMemoryLockStore) on app.ctx.agent, which is all the console uses. Time is
+an injected clock.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ import hashlib
 import hmac
 import json
 import re
+import shutil
+import sqlite3
+import sys
 import types
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,146 +39,95 @@ from channels.agent_console import (
     next_opening_text,
     render_page,
 )
-from channels.agents import MAX_FAILURES_PER_ACCOUNT, AgentStore
+from channels.agents import AgentStore
+from channels.login_throttle import PAIR_LIMIT
+from tests.support.recorder import Recorder
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "case_store"))
+from service_fixtures import CATALOGUE, Clock
 
 Sanic.test_mode = True  # several apps with the same name in one process
 
 PASSWORD = "correct horse battery"
-SECTORS = [
-    {"id": "health", "name_ar": "الصحة", "name_en": "Health"},
-    {"id": "transport", "name_ar": "النقل", "name_en": "Transport"},
-]
-ENTITIES = [
-    {"id": "moh", "sector": "health", "name_ar": "وزارة الصحة", "name_en": "Ministry of Health"},
-    {"id": "jfda", "sector": "health", "name_ar": "المؤسسة العامة للغذاء والدواء", "name_en": "Jordan Food and Drug Administration"},
-    {"id": "lta", "sector": "transport", "name_ar": "هيئة تنظيم النقل البري", "name_en": "Land Transport Regulatory Commission"},
-]
+_TEMPLATE: dict[str, Path] = {}
 
 
-class Clock:
+def case_store_db(tmp_path: Path) -> str:
+    """A migrated case-store database: Alembic runs once per session, each test gets a copy."""
+    from case_store.migrate import upgrade
+
+    if "db" not in _TEMPLATE or not _TEMPLATE["db"].exists():
+        import tempfile
+
+        template = Path(tempfile.mkdtemp(prefix="console-case-store-")) / "case_store.db"
+        upgrade(f"sqlite:///{template}")
+        _TEMPLATE["db"] = template
+    target = tmp_path / "case_store.db"
+    shutil.copy(_TEMPLATE["db"], target)
+    return f"sqlite:///{target}"
+
+
+class ConsoleClock(Clock):
+    """The case store's test clock, started now (session timestamps must look current)."""
+
     def __init__(self) -> None:
-        self.now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, **kw: float) -> None:
-        self.now += dt.timedelta(**kw)
+        super().__init__(dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
 
 
 @dataclass
-class FakeBackend:
-    """Case store + Twilio REST + Graph API on one loopback port."""
-
+class CaseStore:
+    url: str
     token: str
-    requests: list[dict[str, Any]] = field(default_factory=list)  # every call, like the e2e recorder
-    cases: dict[str, dict[str, Any]] = field(default_factory=dict)
-    keys: dict[str, str] = field(default_factory=dict)
-    url: str = ""
-    runner: web.AppRunner | None = None
+    db_path: Path
+    runner: web.AppRunner
+
+    def rows(self, sql: str, *params: Any) -> list[sqlite3.Row]:
+        with sqlite3.connect(self.db_path) as conn:
+            conn.row_factory = sqlite3.Row
+            return list(conn.execute(sql, params))
+
+    def requests(self) -> list[sqlite3.Row]:
+        return self.rows("SELECT * FROM requests ORDER BY id")
+
+
+async def start_case_store(tmp_path: Path, clock: Clock) -> CaseStore:
+    from bot.settings import get_settings
+    from case_store.app import create_app
+
+    url = case_store_db(tmp_path)
+    settings = get_settings()
+    app = create_app(settings, url, catalogue_path=CATALOGUE, clock=clock)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    return CaseStore(f"http://{host}:{port}", settings.case_store_token, Path(url[len("sqlite:///"):]), runner)
+
+
+@dataclass
+class Backend:
+    """What the console talks to: the real case store and the recorder of Twilio and Graph calls."""
+
+    store: CaseStore
+    cloud: Recorder
 
     def sms(self) -> list[dict[str, str]]:
-        return [r["form"] for r in self.requests if r["path"].endswith("/Messages.json")]
+        return [r["form"] for r in self.cloud.snapshot() if r["path"].endswith("/Messages.json")]
 
     def messenger(self) -> list[dict[str, Any]]:
-        return [r for r in self.requests if r["path"].endswith("/me/messages")]
+        return [r for r in self.cloud.snapshot() if r["path"].endswith("/me/messages")]
 
-    def _authorised(self, request: web.Request) -> bool:
-        return request.headers.get("Authorization") == f"Bearer {self.token}"
-
-    async def _record(self, request: web.Request) -> dict[str, Any]:
-        body = await request.read()
-        entry: dict[str, Any] = {
-            "method": request.method, "path": request.path, "query": dict(request.query),
-            "headers": dict(request.headers), "json": None, "form": None,
-        }
-        if request.content_type == "application/json" and body:
-            entry["json"] = json.loads(body)
-        elif request.content_type == "application/x-www-form-urlencoded":
-            entry["form"] = dict((await request.post()).items())
-        self.requests.append(entry)
-        return entry
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        entry = await self._record(request)
-        path = request.path
-        if path.endswith("/Messages.json"):
-            return web.json_response({"sid": "SM" + uuid.uuid4().hex}, status=201)
-        if path.endswith("/me/messages"):
-            return web.json_response({"recipient_id": "x", "message_id": "m_" + uuid.uuid4().hex})
-        if not self._authorised(request):
-            return web.json_response({"error": "unauthorized"}, status=401)
-        if path == "/v1/catalogue/sectors":
-            return web.json_response({"sectors": SECTORS})
-        if path == "/v1/catalogue/entities":
-            q, sector = request.query.get("q", "").lower(), request.query.get("sector")
-            found = [
-                e for e in ENTITIES
-                if (not sector or e["sector"] == sector) and (q in e["name_en"].lower() or q in e["name_ar"])
-            ]
-            return web.json_response({"entities": found[: int(request.query.get("limit", "10"))]})
-        if path == "/v1/requests" and request.method == "POST":
-            return self._create(entry)
-        m = re.fullmatch(r"/v1/requests/(\d+)", path)
-        if m and request.method == "GET":
-            return self._lookup(m.group(1), request)
-        return web.json_response({"error": "not_found"}, status=404)
-
-    def _create(self, entry: dict[str, Any]) -> web.Response:
-        key = entry["headers"].get("Idempotency-Key", "")
-        if not 8 <= len(key) <= 128:
-            return web.json_response({"error": "idempotency_key_required"}, status=400)
-        if key in self.keys:
-            return web.json_response(self.cases[self.keys[key]], status=200)
-        body = entry["json"]
-        ref = refcode.generate()
-        case = {
-            "reference": ref, "reference_display": refcode.format_grouped(ref), "type": body["type"],
-            "status": "submitted", "sector": body["sector"],
-            "entity": {k: v for k, v in next(e for e in ENTITIES if e["id"] == body["entity"]).items() if k != "sector"},
-            "pillar": body.get("pillar"), "importance": body.get("importance", "normal"),
-            "language": body["language"], "channel": body["channel"], "created_at": "2026-11-22T09:00:00+00:00",
-            "due_at": "2026-11-30T13:00:00+00:00", "escalation_level": 0,
-            "timeline": [{"at": "2026-11-22T09:00:00+00:00", "status": "submitted", "actor": body.get("entered_by"), "note": None}],
-            "confidential": body["type"] == "report", "anonymous": body.get("anonymous", body["type"] == "report"),
-        }
-        self._private = getattr(self, "_private", {})
-        self._private[ref] = {"phone": body.get("contact_phone"), "pin": "482913" if body["type"] == "report" else None}
-        if body["type"] == "report":
-            case["pin"] = "482913"
-        self.cases[ref] = case
-        self.keys[key] = ref
-        return web.json_response(case, status=201)
-
-    def _lookup(self, ref: str, request: web.Request) -> web.Response:
-        case, private = self.cases.get(ref), getattr(self, "_private", {}).get(ref, {})
-        tail, pin = request.headers.get("X-Verify-Phone-Tail"), request.headers.get("X-Verify-Pin")
-        proven = case is not None and (
-            (tail and private.get("phone") and private["phone"].endswith(tail)) or (pin and private.get("pin") == pin)
-        )
-        if not proven:
-            return web.json_response({"error": "not_found_or_unverified"}, status=404)
-        return web.json_response({k: v for k, v in case.items() if k != "pin"})
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        port = free_port()
-        await web.TCPSite(self.runner, "127.0.0.1", port).start()
-        self.url = f"http://127.0.0.1:{port}"
-
-    async def stop(self) -> None:
-        if self.runner:
-            await self.runner.cleanup()
+    @property
+    def cases(self) -> dict[str, dict[str, Any]]:
+        return {r["reference"]: dict(r) for r in self.store.requests()}
 
 
 @dataclass
 class Console:
     url: str
     store: AgentStore
-    backend: FakeBackend
+    backend: Backend
     clock: Clock
     agent: Any  # stands in for rasa's Agent: tracker_store + lock_store
     internal_token: str
@@ -185,26 +138,31 @@ class Console:
         return aiohttp.ClientSession(base_url=self.url, cookie_jar=aiohttp.CookieJar(unsafe=True))
 
 
-async def start_console(tmp_path: Path, clock: Clock | None = None, agent: Any = None) -> tuple[Console, Any]:
-    """A running console + fake backend; returns (console, stop coroutine function). Used by the browser test too."""
+async def start_console(
+    tmp_path: Path, clock: Clock | None = None, agent: Any = None, database_url: str | None = None, **creds: Any
+) -> tuple[Console, Any]:
+    """A running console + the real case store + the recorder; returns (console, stop coroutine
+    function). Used by the browser test and the fuzz test too. `database_url`: the console's own
+    database (default a fresh SQLite file; a shared PostgreSQL one is reused as it is)."""
     from rasa.core.lock_store import InMemoryLockStore
     from rasa.core.run import configure_app
     from rasa.core.tracker_store import InMemoryTrackerStore
     from rasa.shared.core.domain import Domain
 
-    clock = clock or Clock()
-    backend = FakeBackend(token="cs-" + uuid.uuid4().hex)
-    await backend.start()
-    store = AgentStore(f"sqlite:///{tmp_path / 'console.db'}", clock=clock)
-    amal = store.create_agent("amal", "Amal Haddad", PASSWORD)
-    basel = store.create_agent("basel", "Basel Odeh", PASSWORD)
+    clock = clock or ConsoleClock()
+    cases = await start_case_store(tmp_path, clock)
+    cloud = Recorder().start()
+    store = AgentStore(database_url or f"sqlite:///{tmp_path / 'console.db'}", clock=clock)
+    store.throttle.sweep(clock() + dt.timedelta(days=365))  # no counters left by earlier tests
+    amal = store.get_agent("amal") or store.create_agent("amal", "Amal Haddad", PASSWORD)
+    basel = store.get_agent("basel") or store.create_agent("basel", "Basel Odeh", PASSWORD)
     internal = "internal-" + uuid.uuid4().hex
     config = load_config({
-        "internal_token": internal, "case_store_url": backend.url, "case_store_token": backend.token,
+        "internal_token": internal, "case_store_url": cases.url, "case_store_token": cases.token,
         "public_base_url": "http://127.0.0.1", "page_access_token": "page-token", "app_secret": "app-secret",
-        "graph_url": backend.url,
+        "graph_url": cloud.url,
         "account_sid": "AC" + "0" * 32, "auth_token": "twilio-token", "twilio_from": "+96265008080",
-        "twilio_api_base_url": backend.url,
+        "twilio_api_base_url": cloud.url, **creds,
     })
     channel = AgentConsoleInput(config, store=store, clock=clock)
     port = free_port()
@@ -224,8 +182,11 @@ async def start_console(tmp_path: Path, clock: Clock | None = None, agent: Any =
         server.close()
         await server.wait_closed()
         await server.after_stop()
-        await backend.stop()
+        await cases.runner.cleanup()
+        cloud.stop()
+        store.engine.dispose()
 
+    backend = Backend(cases, cloud)
     console = Console(f"http://127.0.0.1:{port}", store, backend, clock, rasa_agent, internal, amal.id, basel.id)
     return console, stop
 
@@ -246,9 +207,22 @@ async def login(client: aiohttp.ClientSession, username: str = "amal", password:
         return (await r.json())["csrf_token"]
 
 
+async def form_token(client: aiohttp.ClientSession) -> str:
+    async with client.get(f"{API}/form_token") as r:
+        assert r.status == 200, await r.text()
+        return (await r.json())["form_token"]
+
+
+async def file_request(client: aiohttp.ClientSession, csrf: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """Submit the new-call form as the page does: with a fresh server-issued form token."""
+    body = {"form_token": await form_token(client), **body}
+    async with client.post(f"{API}/requests", json=body, headers={"X-CSRF-Token": csrf}) as r:
+        return r.status, await r.json()
+
+
 def complaint(**over: Any) -> dict[str, Any]:
     body = {
-        "idempotency_key": "console-" + uuid.uuid4().hex, "caller_phone": "079 123 4567", "caller_language": "ar",
+        "caller_phone": "079 123 4567", "caller_language": "ar",
         "type": "complaint", "sector": "health", "entity": "moh", "pillar": "delivery_time", "importance": "urgent",
         "description": "تأخر موعد العملية في المستشفى ثلاثة أشهر",
     }
@@ -384,17 +358,71 @@ async def test_disabling_an_account_ends_its_open_session(console: Console) -> N
             assert r.status == 401
 
 
-async def test_login_rate_limit(console: Console) -> None:
+async def test_login_throttle_locks_the_guessers_address_not_the_agent(tmp_path: Path) -> None:
+    # Behind one trusted proxy: the address is the one the proxy appended to X-Forwarded-For.
+    console, stop = await start_console(tmp_path, trusted_proxies="1")
+    try:
+        stranger, desk = {"X-Forwarded-For": "203.0.113.9"}, {"X-Forwarded-For": "10.1.2.3"}
+        async with console.client() as c:
+            for _ in range(PAIR_LIMIT):
+                async with c.post(f"{API}/login", json={"username": "amal", "password": "wrong password!!"}, headers=stranger) as r:
+                    assert r.status == 401 and await r.json() == {"error": "bad_credentials"}
+            async with c.post(f"{API}/login", json={"username": "amal", "password": PASSWORD}, headers=stranger) as r:
+                assert r.status == 429
+                body = await r.json()
+                assert body["error"] == "rate_limited" and body["retry_after"] > 0
+            async with c.post(f"{API}/login", json={"username": "amal", "password": PASSWORD}, headers=desk) as r:
+                assert r.status == 200  # the agent at her desk is not locked out
+            console.clock.advance(minutes=16)
+            async with c.post(f"{API}/login", json={"username": "amal", "password": PASSWORD}, headers=stranger) as r:
+                assert r.status == 200
+        ips = {r["ip"] for r in console.store.audit_rows() if r["action"].startswith("login")}
+        assert ips == {"203.0.113.9", "10.1.2.3"}
+    finally:
+        await stop()
+
+
+async def test_x_forwarded_for_is_ignored_without_a_trusted_proxy(console: Console) -> None:
     async with console.client() as c:
-        for _ in range(MAX_FAILURES_PER_ACCOUNT):
-            async with c.post(f"{API}/login", json={"username": "amal", "password": "wrong password!!"}) as r:
+        for i in range(PAIR_LIMIT):  # a guesser cannot dodge the throttle by inventing addresses
+            async with c.post(f"{API}/login", json={"username": "amal", "password": "wrong password!!"},
+                              headers={"X-Forwarded-For": f"198.51.100.{i}"}) as r:
                 assert r.status == 401
-        async with c.post(f"{API}/login", json={"username": "amal", "password": PASSWORD}) as r:
+        async with c.post(f"{API}/login", json={"username": "amal", "password": PASSWORD},
+                          headers={"X-Forwarded-For": "198.51.100.99"}) as r:
             assert r.status == 429
-            body = await r.json()
-            assert body["error"] == "rate_limited" and body["retry_after"] > 0
-        console.clock.advance(minutes=16)
-        await login(c)
+    assert {r["ip"] for r in console.store.audit_rows() if r["action"].startswith("login")} == {"127.0.0.1"}
+
+
+def test_trusted_proxies_must_be_a_small_number() -> None:
+    from bot.settings import ConfigError
+
+    base = {"internal_token": "x" * 20, "page_access_token": "p", "app_secret": "s", "account_sid": "AC1", "auth_token": "t"}
+    assert load_config(base).trusted_proxies == 0
+    assert load_config({**base, "trusted_proxies": "2"}).trusted_proxies == 2
+    with pytest.raises(ConfigError, match="AGENT_CONSOLE_TRUSTED_PROXIES"):
+        load_config({**base, "trusted_proxies": "yes"})
+
+
+async def test_parallel_wrong_logins_check_at_most_the_limit(console: Console) -> None:
+    async def attempt() -> int:
+        async with console.client() as c:
+            async with c.post(f"{API}/login", json={"username": "amal", "password": "wrong password!!"}) as r:
+                return r.status
+
+    statuses = await asyncio.gather(*(attempt() for _ in range(3 * PAIR_LIMIT)))
+    assert statuses.count(401) == PAIR_LIMIT and statuses.count(429) == 2 * PAIR_LIMIT
+
+
+@pytest.mark.parametrize(
+    "raw", ["[" * 5000 + "]" * 5000, '{"a":' * 3000 + "1" + "}" * 3000, "[]", '"x"', "\udcff", "{"],
+    ids=["deep_list", "deep_object", "list", "string", "not_utf8", "truncated"],
+)
+async def test_hostile_login_bodies_are_4xx(console: Console, raw: str) -> None:
+    async with console.client() as c:
+        async with c.post(f"{API}/login", data=raw.encode("utf-8", "surrogateescape"),
+                          headers={"Content-Type": "application/json"}) as r:
+            assert r.status == 400 and (await r.json())["error"] == "bad_request"
 
 
 async def test_expired_session_is_401(console: Console) -> None:
@@ -437,8 +465,9 @@ async def test_every_state_changing_endpoint_refuses_a_missing_or_foreign_csrf_t
         other_csrf = await login(other, "basel")
     async with console.client() as c:
         await login(c)
+        token = await form_token(c)
         for path, body in [
-            ("/requests", complaint()), ("/lookup", {"reference": "0000000000", "phone_tail": "4567"}),
+            ("/requests", complaint(form_token=token)), ("/lookup", {"reference": "0000000000", "phone_tail": "4567"}),
             (f"/handoffs/{hid}/take", {}), (f"/handoffs/{hid}/reply", {"text": "hi"}),
             (f"/handoffs/{hid}/resume", {}), ("/logout", {}),
         ]:
@@ -446,35 +475,48 @@ async def test_every_state_changing_endpoint_refuses_a_missing_or_foreign_csrf_t
                 async with c.post(f"{API}{path}", json=body, headers=headers) as r:
                     assert r.status == 403, path
                     assert (await r.json())["error"] == "csrf_token_missing_or_wrong"
-    assert console.backend.requests == []  # nothing reached the case store or a channel
+    assert console.backend.cloud.snapshot() == [] and console.backend.store.requests() == []  # nothing reached anyone
 
 
 async def test_endpoints_need_a_session(console: Console) -> None:
     async with console.client() as c:
         for method, path in [("GET", "/catalogue/sectors"), ("GET", "/catalogue/entities?q=x"), ("GET", "/handoffs"),
-                             ("POST", "/requests"), ("POST", "/lookup"), ("GET", "/handoffs/x")]:
+                             ("POST", "/requests"), ("POST", "/lookup"), ("GET", f"/handoffs/{uuid.uuid4()}"),
+                             ("GET", "/form_token")]:
             async with c.request(method, f"{API}{path}", json={}) as r:
                 assert r.status == 401, path
 
 
 # --- new call --------------------------------------------------------------------------------------
 
-async def test_catalogue_is_proxied(console: Console) -> None:
+async def test_catalogue_comes_from_the_case_store(console: Console) -> None:
     async with console.client() as c:
         await login(c)
         async with c.get(f"{API}/catalogue/sectors") as r:
-            assert [s["id"] for s in (await r.json())["sectors"]] == ["health", "transport"]
-        async with c.get(f"{API}/catalogue/entities", params={"sector": "health", "q": "وزارة"}) as r:
-            assert [e["id"] for e in (await r.json())["entities"]] == ["moh"]
-    proxied = [r for r in console.backend.requests if r["path"].startswith("/v1/catalogue")]
-    assert proxied[1]["query"] == {"sector": "health", "q": "وزارة", "limit": "10"}
-    assert proxied[0]["headers"]["Authorization"] == f"Bearer {console.backend.token}"
+            assert [s["id"] for s in (await r.json())["sectors"]] == ["health", "transport", "municipal"]
+        async with c.get(f"{API}/catalogue/entities", params={"sector": "health", "q": "وزارة الصحة"}) as r:
+            assert [e["id"] for e in (await r.json())["entities"]][0] == "moh"
+        async with c.get(f"{API}/catalogue/entities", params={"sector": "transport"}) as r:
+            assert {"mot", "ltrc"} <= {e["id"] for e in (await r.json())["entities"]}
+        async with c.get(f"{API}/catalogue/entities", params={"sector": "no-such-sector"}) as r:
+            assert r.status == 422 and (await r.json())["fields"] == {"sector": "unknown_sector"}
 
 
-async def test_new_call_files_a_complaint_and_texts_the_reference(console: Console) -> None:
+@pytest.mark.parametrize(
+    "limit", ["²", "١٠", "0", "26", "-1", "1e3", "ten", "9" * 40],
+    ids=["superscript", "arabic_indic", "zero", "too_many", "negative", "exponent", "word", "huge"],
+)
+async def test_catalogue_limit_must_be_ascii_digits_within_range(console: Console, limit: str) -> None:
+    async with console.client() as c:
+        await login(c)
+        async with c.get(f"{API}/catalogue/entities", params={"q": "health", "limit": limit}) as r:
+            assert r.status == 422 and (await r.json()) == {"error": "invalid", "fields": {"limit": "invalid"}}
+
+
+async def test_new_call_files_a_complaint_once_and_texts_the_reference(console: Console) -> None:
     async with console.client() as c:
         csrf = await login(c)
-        body = complaint()
+        body = complaint(form_token=await form_token(c))
         async with c.post(f"{API}/requests", json=body, headers={"X-CSRF-Token": csrf}) as r:
             assert r.status == 201, await r.text()
             out = await r.json()
@@ -483,15 +525,12 @@ async def test_new_call_files_a_complaint_and_texts_the_reference(console: Conso
             again = await r.json()
     assert again["reference"] == out["reference"] and again["sms"] == "skipped_replay"
     assert out["sms"] == "sent" and out["reference_display"] == refcode.format_grouped(out["reference"])
-    posts = [r for r in console.backend.requests if r["path"] == "/v1/requests"]
-    assert len(posts) == 2 and posts[0]["headers"]["Idempotency-Key"] == body["idempotency_key"]
-    assert posts[0]["headers"]["X-Actor"] == f"agent:{console.amal_id}"
-    assert posts[0]["json"] == {
-        "type": "complaint", "sector": "health", "entity": "moh", "pillar": "delivery_time", "importance": "urgent",
-        "description": body["description"], "language": "ar", "channel": "contact_center",
-        "entered_by": f"agent:{console.amal_id}", "requester_id": phone_identity("+962791234567"),
-        "contact_phone": "+962791234567",
-    }
+    [row] = console.backend.store.requests()  # filed once
+    assert row["reference"] == out["reference"] and row["idempotency_key"].startswith("console-")
+    assert (row["type"], row["sector"], row["entity"], row["pillar"], row["importance"], row["language"], row["channel"]) == (
+        "complaint", "health", "moh", "delivery_time", "urgent", "ar", "contact_center")
+    assert row["entered_by"] == f"agent:{console.amal_id}" and row["requester_id"] == phone_identity("+962791234567")
+    assert row["contact_phone_enc"] and "962791234567" not in row["contact_phone_enc"]
     sms = console.backend.sms()
     assert len(sms) == 1
     assert sms[0]["To"] == "+962791234567" and sms[0]["From"] == "+96265008080"
@@ -501,53 +540,116 @@ async def test_new_call_files_a_complaint_and_texts_the_reference(console: Conso
     assert len(audit) == 2 and audit[0]["target"] == out["reference"]
 
 
+async def test_a_client_chosen_idempotency_key_is_ignored(console: Console) -> None:
+    chosen = "console-" + "0" * 32
+    async with console.client() as c:
+        csrf = await login(c)
+        async with c.post(f"{API}/requests", json=complaint(idempotency_key=chosen), headers={"X-CSRF-Token": csrf}) as r:
+            assert r.status == 422 and (await r.json())["error"] == "form_expired"  # no server token: nothing filed
+        assert console.backend.store.requests() == []
+        for _ in range(2):  # two forms with the same chosen key are two requests, each under our own key
+            status, _out = await file_request(c, csrf, complaint(idempotency_key=chosen))
+            assert status == 201
+    keys = [r["idempotency_key"] for r in console.backend.store.requests()]
+    assert len(set(keys)) == 2 and chosen not in keys
+
+
+async def test_a_form_token_is_the_agents_own(console: Console) -> None:
+    async with console.client() as amal, console.client() as basel:
+        await login(amal)
+        b = await login(basel, "basel")
+        token = await form_token(amal)
+        async with basel.post(f"{API}/requests", json=complaint(form_token=token), headers={"X-CSRF-Token": b}) as r:
+            assert r.status == 422 and (await r.json())["error"] == "form_expired"
+        forged = token[:-1] + ("0" if token[-1] != "0" else "1")
+        async with amal.post(f"{API}/requests", json=complaint(form_token=forged),
+                             headers={"X-CSRF-Token": await login(amal)}) as r:
+            assert r.status == 422
+    assert console.backend.store.requests() == []
+
+
+async def test_a_retry_after_signing_in_again_files_once(console: Console) -> None:
+    async with console.client() as c:
+        csrf = await login(c)
+        body = complaint(form_token=await form_token(c))
+        async with c.post(f"{API}/requests", json=body, headers={"X-CSRF-Token": csrf}) as r:
+            first = await r.json()
+        csrf = await login(c)  # a new session, the same open form
+        async with c.post(f"{API}/requests", json=body, headers={"X-CSRF-Token": csrf}) as r:
+            assert r.status == 200 and (await r.json())["reference"] == first["reference"]
+    assert len(console.backend.store.requests()) == 1
+
+
+def test_form_tokens_are_per_agent_and_last_one_shift() -> None:
+    from channels.agent_console import FormTokens
+    from channels.agents import ABSOLUTE_TIMEOUT
+
+    clock = ConsoleClock()
+    forms = FormTokens("server-secret-" + uuid.uuid4().hex, clock)
+    token = forms.issue(7)
+    key = forms.idempotency_key(7, token)
+    assert key is not None and key.startswith("console-") and 8 <= len(key) <= 128
+    assert forms.idempotency_key(7, token) == key  # a resubmission replays
+    assert forms.idempotency_key(7, forms.issue(7)) != key  # a new form is a new request
+    assert forms.idempotency_key(8, token) is None  # another agent's token
+    assert FormTokens("another-server-secret", clock).idempotency_key(7, token) is None
+    for bad in (None, 42, "", "x.y.z", token + "0", "9" * 200):
+        assert forms.idempotency_key(7, bad) is None
+    clock.advance(seconds=ABSOLUTE_TIMEOUT.total_seconds() + 1)
+    assert forms.idempotency_key(7, token) is None  # older than a shift
+
+
 async def test_new_call_in_english_texts_in_english(console: Console) -> None:
     async with console.client() as c:
         csrf = await login(c)
-        body = complaint(caller_language="en", type="inquiry", pillar="", description="When does the licence office open?")
-        async with c.post(f"{API}/requests", json=body, headers={"X-CSRF-Token": csrf}) as r:
-            out = await r.json()
+        status, out = await file_request(
+            c, csrf, complaint(caller_language="en", type="inquiry", pillar="", description="When does the licence office open?")
+        )
+        assert status == 201
     assert console.backend.sms()[0]["Body"] == f"Bekhedmetkom: your request is registered. Reference: {out['reference_display']}"
-    posted = [r["json"] for r in console.backend.requests if r["path"] == "/v1/requests"][0]
-    assert "pillar" not in posted and posted["type"] == "inquiry"
+    [row] = console.backend.store.requests()
+    assert row["pillar"] is None and row["type"] == "inquiry"
 
 
 async def test_anonymous_report_gets_a_pin_and_no_sms(console: Console) -> None:
     async with console.client() as c:
         csrf = await login(c)
-        body = complaint(type="report", pillar="", description="موظف يطلب مبلغاً مقابل إنجاز المعاملة")
-        async with c.post(f"{API}/requests", json=body, headers={"X-CSRF-Token": csrf}) as r:
-            out = await r.json()
-    assert out["pin"] == "482913" and out["sms"] == "skipped_anonymous"
+        status, out = await file_request(c, csrf, complaint(type="report", pillar="", description="موظف يطلب مبلغاً مقابل إنجاز المعاملة"))
+    assert status == 201 and re.fullmatch(r"[0-9]{6}", out["pin"]) and out["sms"] == "skipped_anonymous"
     assert console.backend.sms() == []
-    posted = [r["json"] for r in console.backend.requests if r["path"] == "/v1/requests"][0]
-    assert posted["anonymous"] is True and "contact_phone" not in posted
-    assert posted["requester_id"] != phone_identity("+962791234567")  # unlinkable to the phone
+    [row] = console.backend.store.requests()
+    assert row["anonymous"] and row["contact_phone_enc"] is None
+    assert row["requester_id"] != phone_identity("+962791234567")  # unlinkable to the phone
 
 
 async def test_new_call_form_errors_are_named_per_field(console: Console) -> None:
     async with console.client() as c:
         csrf = await login(c)
         bad = complaint(caller_phone="12", pillar="", entity="", description="short", caller_language="fr")
-        async with c.post(f"{API}/requests", json=bad, headers={"X-CSRF-Token": csrf}) as r:
-            assert r.status == 422
-            assert (await r.json())["fields"] == {
-                "caller_phone": "invalid_phone", "caller_language": "required", "entity": "required",
-                "pillar": "required", "description": "too_short",
-            }
-    assert [r for r in console.backend.requests if r["path"] == "/v1/requests"] == []
+        status, out = await file_request(c, csrf, bad)
+        assert status == 422
+        assert out["fields"] == {
+            "caller_phone": "invalid_phone", "caller_language": "required", "entity": "required",
+            "pillar": "required", "description": "too_short",
+        }
+        # what only the case store knows (its catalogue) comes back named by field too (`field`, not `fields`)
+        status, out = await file_request(c, csrf, complaint(entity="no-such-entity"))
+        assert status == 422 and out == {"error": "invalid", "fields": {"entity": "unknown_entity"}}
+    assert console.backend.store.requests() == []
 
 
 async def test_case_store_down_is_502(tmp_path: Path) -> None:
     c_, stop = await start_console(tmp_path)
-    await c_.backend.stop()
     try:
         async with c_.client() as c:
             csrf = await login(c)
-            async with c.post(f"{API}/requests", json=complaint(), headers={"X-CSRF-Token": csrf}) as r:
+            token = await form_token(c)
+            await c_.backend.store.runner.cleanup()
+            async with c.post(f"{API}/requests", json=complaint(form_token=token), headers={"X-CSRF-Token": csrf}) as r:
                 assert r.status == 502 and (await r.json())["error"] == "case_store_unavailable"
+            async with c.get(f"{API}/catalogue/sectors") as r:
+                assert r.status == 502
     finally:
-        c_.backend.runner = None
         await stop()
 
 
@@ -556,13 +658,14 @@ async def test_case_store_down_is_502(tmp_path: Path) -> None:
 async def test_lookup_needs_the_callers_proof_and_records_the_agent(console: Console) -> None:
     async with console.client() as c:
         csrf = await login(c)
-        async with c.post(f"{API}/requests", json=complaint(), headers={"X-CSRF-Token": csrf}) as r:
-            ref = (await r.json())["reference"]
+        _, created = await file_request(c, csrf, complaint())
+        ref = created["reference"]
         h = {"X-CSRF-Token": csrf}
         async with c.post(f"{API}/lookup", json={"reference": ref, "phone_tail": "4567"}, headers=h) as r:
             assert r.status == 200
             found = (await r.json())["request"]
         assert found["reference"] == ref and found["timeline"][0]["status"] == "submitted"
+        assert found["entity"]["name_en"] == "Ministry of Health" and "description" not in found
         async with c.post(f"{API}/lookup", json={"reference": ref, "phone_tail": "0000"}, headers=h) as r:
             assert r.status == 404 and (await r.json())["error"] == "not_found_or_unverified"
         async with c.post(f"{API}/lookup", json={"reference": ref}, headers=h) as r:
@@ -572,8 +675,8 @@ async def test_lookup_needs_the_callers_proof_and_records_the_agent(console: Con
             assert r.status == 422 and (await r.json())["error"] == "bad_check_digit"
         async with c.post(f"{API}/lookup", json={"reference": "12", "phone_tail": "4567"}, headers=h) as r:
             assert (await r.json())["error"] == "malformed_reference"
-    gets = [r for r in console.backend.requests if r["method"] == "GET" and r["path"].startswith("/v1/requests/")]
-    assert len(gets) == 2 and all(g["headers"]["X-Actor"] == f"agent:{console.amal_id}" for g in gets)
+    seen = console.backend.store.rows("SELECT actor, proof FROM access_log ORDER BY id")
+    assert [r["actor"] for r in seen] == [f"agent:{console.amal_id}"]  # the successful look-up, by this agent
     outcomes = [json.loads(r["detail"])["outcome"] for r in console.store.audit_rows(console.amal_id) if r["action"] == "request_lookup"]
     assert outcomes == ["found", "not_found_or_unverified"]
 
@@ -581,13 +684,11 @@ async def test_lookup_needs_the_callers_proof_and_records_the_agent(console: Con
 async def test_lookup_of_a_report_by_pin(console: Console) -> None:
     async with console.client() as c:
         csrf = await login(c)
-        body = complaint(type="report", pillar="", description="مخالفة في عطاء حكومي يجب التحقيق فيها")
-        async with c.post(f"{API}/requests", json=body, headers={"X-CSRF-Token": csrf}) as r:
-            ref = (await r.json())["reference"]
-        async with c.post(f"{API}/lookup", json={"reference": ref, "pin": "٤٨٢٩١٣"}, headers={"X-CSRF-Token": csrf}) as r:
+        _, created = await file_request(c, csrf, complaint(type="report", pillar="", description="مخالفة في عطاء حكومي يجب التحقيق فيها"))
+        arabic_pin = created["pin"].translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+        async with c.post(f"{API}/lookup", json={"reference": created["reference"], "pin": arabic_pin}, headers={"X-CSRF-Token": csrf}) as r:
             assert r.status == 200
-    get = [r for r in console.backend.requests if r["method"] == "GET" and r["path"].startswith("/v1/requests/")][0]
-    assert get["headers"]["X-Verify-Pin"] == "482913"
+            assert (await r.json())["request"]["confidential"] is True
 
 
 # --- handoff ---------------------------------------------------------------------------------------
@@ -676,7 +777,7 @@ async def test_sms_handoff_reply_goes_through_twilio(console: Console) -> None:
         ("+962781112233", "Hello, this is Amal."),
         ("+962781112233", "You are back with the Bekhedmetkom assistant. How can I help?"),
     ]
-    twilio = [r for r in console.backend.requests if r["path"].endswith("/Messages.json")][0]
+    twilio = [r for r in console.backend.cloud.snapshot() if r["path"].endswith("/Messages.json")][0]
     assert twilio["path"] == f"/2010-04-01/Accounts/AC{'0' * 32}/Messages.json"
     assert twilio["headers"]["Authorization"].startswith("Basic ")
 
@@ -754,8 +855,7 @@ async def test_reply_that_cannot_be_delivered_is_502_and_not_recorded(tmp_path: 
         async with console.client() as c:
             csrf = await login(c)
             await c.post(f"{API}/handoffs/{hid}/take", json={}, headers={"X-CSRF-Token": csrf})
-            await console.backend.stop()  # Graph API unreachable
-            console.backend.runner = None
+            console.backend.cloud.fail("/me/messages", status=503, times=10)  # Graph API failing
             async with c.post(f"{API}/handoffs/{hid}/reply", json={"text": "hello"}, headers={"X-CSRF-Token": csrf}) as r:
                 assert r.status == 502 and (await r.json())["error"] == "not_delivered"
             async with c.post(f"{API}/handoffs/{hid}/reply", json={"text": " "}, headers={"X-CSRF-Token": csrf}) as r:
@@ -799,7 +899,7 @@ async def test_no_personal_data_in_logs(console: Console, caplog: pytest.LogCapt
     hid = await queue(console, sender, channel="sms")
     async with console.client() as c:
         csrf = await login(c)
-        await c.post(f"{API}/requests", json=complaint(), headers={"X-CSRF-Token": csrf})
+        assert (await file_request(c, csrf, complaint()))[0] == 201
         await c.post(f"{API}/handoffs/{hid}/take", json={}, headers={"X-CSRF-Token": csrf})
         await c.post(f"{API}/handoffs/{hid}/reply", json={"text": "secret reply text"}, headers={"X-CSRF-Token": csrf})
     text = caplog.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
 from pathlib import Path
@@ -12,15 +13,13 @@ from channels import agents as agents_mod
 from channels.agents import (
     ABSOLUTE_TIMEOUT,
     IDLE_TIMEOUT,
-    MAX_FAILURES_PER_ACCOUNT,
-    MAX_FAILURES_PER_IP,
-    THROTTLE_WINDOW,
     AgentError,
     AgentStore,
     HandoffConflict,
     hash_password,
     verify_password,
 )
+from channels.login_throttle import ACCOUNT_LIMIT, PAIR_LIMIT, SOURCE_LIMIT, WINDOW
 
 PASSWORD = "correct horse battery"
 
@@ -131,28 +130,122 @@ def test_logout_ends_the_session(store: AgentStore) -> None:
     assert store.session(token) is None
 
 
-def test_login_rate_limited_per_account(store: AgentStore, clock: Clock) -> None:
-    for i in range(MAX_FAILURES_PER_ACCOUNT):
-        assert store.login("amal", "wrong password!!", f"10.0.0.{i}").outcome == "bad_credentials"
-    limited = store.login("amal", PASSWORD, "10.9.9.9")  # even the right password, from elsewhere
-    assert limited.outcome == "rate_limited" and 0 < limited.retry_after <= THROTTLE_WINDOW.total_seconds() + 1
-    clock.advance(seconds=THROTTLE_WINDOW.total_seconds() + 1)
-    assert store.login("amal", PASSWORD, "10.9.9.9").outcome == "ok"
+WRONG = "wrong password!!"
 
 
-def test_login_rate_limited_per_ip(store: AgentStore) -> None:
-    for i in range(MAX_FAILURES_PER_IP):
-        store.login(f"guess{i}", "wrong password!!", "10.0.0.66")
-    assert store.login("amal", PASSWORD, "10.0.0.66").outcome == "rate_limited"
-    assert store.login("amal", PASSWORD, "10.0.0.67").outcome == "ok"
+def test_failures_lock_only_the_account_source_pair(store: AgentStore, clock: Clock) -> None:
+    for _ in range(PAIR_LIMIT):
+        assert store.login("amal", WRONG, "198.51.100.7").outcome == "bad_credentials"
+    limited = store.login("amal", PASSWORD, "198.51.100.7")  # the guesser's own address is locked
+    assert limited.outcome == "rate_limited" and 0 < limited.retry_after <= WINDOW.total_seconds() + 1
+    # ... but a stranger guessing does not lock the agent out of her desk
+    assert store.login("amal", PASSWORD, "10.0.0.1").outcome == "ok"
+    clock.advance(seconds=WINDOW.total_seconds() + 1)
+    assert store.login("amal", PASSWORD, "198.51.100.7").outcome == "ok"
+
+
+def test_a_success_clears_its_pairs_counter(store: AgentStore) -> None:
+    for _ in range(PAIR_LIMIT - 1):
+        store.login("amal", WRONG, "10.0.0.1")
+    assert store.login("amal", PASSWORD, "10.0.0.1").outcome == "ok"
+    for _ in range(PAIR_LIMIT - 1):
+        assert store.login("amal", WRONG, "10.0.0.1").outcome == "bad_credentials"
+    assert store.login("amal", PASSWORD, "10.0.0.1").outcome == "ok"
+
+
+def test_an_account_under_attack_from_many_sources_still_opens_from_a_clean_source(store: AgentStore) -> None:
+    for i in range(ACCOUNT_LIMIT):
+        assert store.login("amal", WRONG, f"203.0.113.{i}").outcome == "bad_credentials"
+    # Past the account limit each attacking address has had its one try ...
+    assert store.login("amal", PASSWORD, "203.0.113.0").outcome == "rate_limited"
+    # ... while the agent's desk, with no failure on the account, still gets in.
+    assert store.login("amal", PASSWORD, "10.0.0.1").outcome == "ok"
+
+
+def test_one_nat_address_is_not_locked_by_colleagues_typos(store: AgentStore) -> None:
+    store.create_agent("basel", "Basel", PASSWORD)
+    nat = "192.0.2.10"
+    for name in ("basel", "nobody", "someone"):
+        for _ in range(PAIR_LIMIT):
+            store.login(name, WRONG, nat)
+    assert store.login("amal", PASSWORD, nat).outcome == "ok"
+
+
+def test_spraying_from_one_source_stops_it_but_not_agents_known_there(store: AgentStore) -> None:
+    store.create_agent("basel", "Basel", PASSWORD)
+    nat = "192.0.2.10"
+    assert store.login("amal", PASSWORD, nat).outcome == "ok"  # amal works from here
+    for i in range(SOURCE_LIMIT):
+        store.login(f"guess{i}", WRONG, nat)
+    # The sprayer gets nothing more, for real and unknown names alike (no enumeration) ...
+    assert store.login("basel", PASSWORD, nat).outcome == "rate_limited"
+    assert store.login("nobody-at-all", WRONG, nat).outcome == "rate_limited"
+    # ... an agent who signed in from here keeps working, and the rest of the world is unaffected.
+    assert store.login("amal", PASSWORD, nat).outcome == "ok"
+    assert store.login("basel", PASSWORD, "10.0.0.2").outcome == "ok"
+
+
+def test_a_source_stays_trusted_for_an_agent_thirty_days_and_counters_are_swept(store: AgentStore, clock: Clock) -> None:
+    from channels.login_throttle import TRUSTED_SOURCE_FOR, counters
+
+    nat = "192.0.2.10"
+    assert store.login("amal", PASSWORD, nat).outcome == "ok"
+    clock.advance(seconds=TRUSTED_SOURCE_FOR.total_seconds() + 1)
+    for i in range(SOURCE_LIMIT):
+        store.login(f"guess{i}", WRONG, nat)
+    assert store.login("amal", PASSWORD, nat).outcome == "rate_limited"  # not seen here for a month
+    clock.advance(seconds=WINDOW.total_seconds() + 1)
+    store.throttle.sweep(clock())
+    with store.engine.connect() as conn:
+        assert conn.execute(counters.select()).all() == []  # nothing left to remember
+
+
+def test_unknown_and_real_accounts_are_throttled_alike(store: AgentStore) -> None:
+    outcomes = {
+        name: [store.login(name, WRONG, "10.0.0.9").outcome for _ in range(PAIR_LIMIT + 1)]
+        for name in ("amal", "ghost")
+    }
+    assert outcomes["amal"] == outcomes["ghost"] == ["bad_credentials"] * PAIR_LIMIT + ["rate_limited"]
 
 
 def test_throttle_survives_a_new_store_on_the_same_database(tmp_path: Path, clock: Clock) -> None:
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     AgentStore(url, clock=clock).create_agent("amal", "Amal", PASSWORD)
-    for _ in range(MAX_FAILURES_PER_ACCOUNT):
-        AgentStore(url, clock=clock).login("amal", "wrong password!!", "10.0.0.1")
+    for _ in range(PAIR_LIMIT):
+        AgentStore(url, clock=clock).login("amal", WRONG, "10.0.0.1")
     assert AgentStore(url, clock=clock).login("amal", PASSWORD, "10.0.0.1").outcome == "rate_limited"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_control_characters_in_a_login_are_a_failed_login_not_an_error(
+    backend: str, tmp_path: Path, clock: Clock, request: pytest.FixtureRequest
+) -> None:
+    url = f"sqlite:///{tmp_path / 'nul.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    store = AgentStore(url, clock=clock)
+    assert store.login("\x00ghost\x1b", "wrong\x00password", "10.0.0.8\x00").outcome == "bad_credentials"
+    store.engine.dispose()
+
+
+async def _parallel_wrong_logins(store: AgentStore, n: int) -> list[str]:
+    results = await asyncio.gather(*(store.run(store.login, "amal", WRONG, "10.0.0.5") for _ in range(n)))
+    return [r.outcome for r in results]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_parallel_wrong_attempts_cannot_overshoot_the_limit(
+    backend: str, tmp_path: Path, clock: Clock, request: pytest.FixtureRequest
+) -> None:
+    url = f"sqlite:///{tmp_path / 'race.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    store = AgentStore(url, clock=clock)
+    if store.get_agent("amal") is None:
+        store.create_agent("amal", "Amal", PASSWORD)
+    store.throttle.sweep(clock() + WINDOW * 10_000)  # a fresh start on the shared PostgreSQL database
+    outcomes = await _parallel_wrong_logins(store, 3 * PAIR_LIMIT)
+    assert outcomes.count("bad_credentials") == PAIR_LIMIT, outcomes
+    assert outcomes.count("rate_limited") == 2 * PAIR_LIMIT
+    checked = [r for r in store.audit_rows() if r["action"] == "login_failed" and r["ip"] == "10.0.0.5"]
+    assert len(checked) == PAIR_LIMIT  # only that many passwords were ever checked
+    store.engine.dispose()
 
 
 def test_handoff_queue_one_agent_at_a_time(store: AgentStore) -> None:

@@ -2,7 +2,7 @@
 
 With the lead's `system` fixture (tests/e2e/conftest.py) these run against the real Rasa server,
 case store and recorder; the handoff is started by a signed Messenger message asking for a
-person. Without it they run against an in-process console with the fake backend of
+person. Without it they run against an in-process console (real case store, recorded clouds) of
 tests/channels/test_agent_console.py, so the page can be developed and checked anyway
 (force that with AGENT_CONSOLE_E2E_LOCAL=1).
 Screenshots go to tests/artifacts/ for a person to look at.

@@ -69,9 +69,10 @@ def scaled() -> Iterator[tuple[RunningSystem, Any, str]]:
         admin.close()
 
 
-def turn(url: str, sender: str, text: str) -> list[dict[str, Any]]:
-    req = urllib.request.Request(f"{url}/webhooks/rest/webhook", data=json.dumps({"sender": sender, "message": text}).encode(),
-                                 headers={"Content-Type": "application/json"})
+def turn(url: str, token: str, sender: str, text: str, *, button: bool = False) -> list[dict[str, Any]]:
+    body = {"sender": sender, ("payload" if button else "message"): text}
+    req = urllib.request.Request(f"{url}/webhooks/rest/webhook", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(req, timeout=60) as resp:
         return json.loads(resp.read())
 
@@ -84,14 +85,15 @@ def test_a_conversation_hopping_between_two_rasa_processes_files_one_request(sca
     running, _, tracker_url = scaled
     a, b = running.system.rasa_urls
     sender = f"scale-{uuid.uuid4().hex[:8]}"
-    out = turn(a, sender, "I want to make a suggestion")
+    token = running.env["RASA_TOKEN"]
+    out = turn(a, token, sender, "I want to make a suggestion")
     sector = next(x["payload"] for x in buttons(out) if '"health"' in x["payload"])
-    out = turn(b, sender, sector)
-    out = turn(a, sender, "ministry of health")
-    out = turn(b, sender, "Please open the health centres in the evening for people who work")
+    out = turn(b, token, sender, sector, button=True)
+    out = turn(a, token, sender, "ministry of health")
+    out = turn(b, token, sender, "Please open the health centres in the evening for people who work")
     skip = next(x["payload"] for x in buttons(out) if x["payload"] == "/deny")
-    out = turn(a, sender, skip)
-    out = turn(b, sender, "/affirm")
+    out = turn(a, token, sender, skip, button=True)
+    out = turn(b, token, sender, "/affirm", button=True)
     text = "\n".join(m.get("text") or "" for m in out)
     refs = [c for c in refcode.find_candidates(text) if refcode.is_valid_digits(c)]
     assert refs, text

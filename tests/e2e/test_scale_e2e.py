@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from bot import refcode
-from tests.e2e.harness import RunningSystem, start_system
+from tests.e2e.harness import RunningSystem, rest_sender_id, start_system
 
 PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
@@ -103,7 +103,7 @@ def test_a_conversation_hopping_between_two_rasa_processes_files_one_request(sca
     import psycopg2
 
     with psycopg2.connect(tracker_url) as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM events WHERE sender_id = %s AND type_name = 'user'", (sender,))
+        cur.execute("SELECT count(*) FROM events WHERE sender_id = %s AND type_name = 'user'", (rest_sender_id(running, sender),))
         assert cur.fetchone()[0] == 6, "every turn, from either process, is in the one PostgreSQL tracker store"
 
 
@@ -115,12 +115,12 @@ def test_simultaneous_messages_for_one_person_on_both_processes_lose_nothing(sca
     jobs = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
         for s in senders:
-            jobs.append(pool.submit(turn, a, s, "مرحبا"))
-            jobs.append(pool.submit(turn, b, s, "بدي اعرف شو بتقدر تعمل"))
+            jobs.append(pool.submit(turn, a, running.env["RASA_TOKEN"], s, "مرحبا"))
+            jobs.append(pool.submit(turn, b, running.env["RASA_TOKEN"], s, "بدي اعرف شو بتقدر تعمل"))
         for j in jobs:
             assert j.result(), "every message gets an answer"
     for s in senders:
-        events = running.tracker(s)["events"]
+        events = running.tracker(rest_sender_id(running, s))["events"]
         users = [e for e in events if e["event"] == "user"]
         assert len(users) == 2, f"{s}: {len(users)} user events; a lost update without the lock store"
         # Each user message is followed by the bot's answer before the next user message starts:

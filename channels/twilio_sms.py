@@ -147,7 +147,7 @@ def parse_inbound(params: FormParams) -> SmsInbound:
             unsupported += 1
     e164 = normalise_phone(phone)
     if not e164 or len(e164) > 20 or len(sid) > 64:
-        raise MalformedPayload("From is not a phone number")  # "", "abc": no identity to key on
+        raise MalformedPayload("From is not a phone number, or MessageSid is too long")  # no identity to key on
     return SmsInbound(sid, e164, params.first("Body"), tuple(found), unsupported)
 
 

@@ -33,40 +33,76 @@ def latest_metadata(tracker: Tracker) -> dict[str, Any]:
     return dict(tracker.latest_message.get("metadata") or {})
 
 
-def last_user_metadata(tracker: Tracker) -> dict[str, Any]:
-    """Metadata of the latest user event that had any (channels send it on every message)."""
+# Our connectors, by the `input_channel` Rasa records on each user event (their name()), with
+# the `metadata.channel` each of them sets and the case-store channel it stands for. Channel and
+# identity are read only from user events that came through one of these, and only when the
+# connector's own tag agrees: a client cannot name its channel or its identity (issue 10).
+_CONNECTORS: dict[str, tuple[str, str]] = {
+    "messenger": ("messenger", "messenger"),
+    "twilio_sms": ("sms", "sms"),
+    "twilio_voice": ("voice", "voice"),
+    "rest": ("rest", "web"),
+}
+# Which connectors may vouch for a real address (a sealed reply_address) or a caller's keyed
+# phone id: those that verified the vendor's signature. The REST channel never does.
+_SEALS_ADDRESS = frozenset({"messenger", "twilio_sms", "twilio_voice"})
+_SENDS_CALLER_KEY = frozenset({"twilio_voice"})
+
+
+def _connector_user_event(tracker: Tracker) -> dict[str, Any] | None:
+    """The latest user event one of our connectors delivered (with its own channel tag)."""
     for event in reversed(tracker.events):
-        if event.get("event") == "user" and event.get("metadata"):
-            meta = {k: v for k, v in event["metadata"].items() if k != "model_id" and k != "assistant_id"}
-            if meta:
-                return meta
-    return {}
+        if event.get("event") != "user":
+            continue
+        known = _CONNECTORS.get(str(event.get("input_channel") or ""))
+        meta = event.get("metadata") or {}
+        if known and isinstance(meta, dict) and meta.get("channel") == known[0]:
+            return event
+    return None
 
 
-# Keyed sender ids start with the channel name (bot.privacy.keyed_id): "sms_4f2a...".
-_CHANNEL_OF_PREFIX = {"messenger": "messenger", "sms": "sms", "voice": "voice", "console": "contact_center"}
+def last_user_metadata(tracker: Tracker) -> dict[str, Any]:
+    """Metadata of the latest user event a connector of ours delivered (each sends it on every
+    message), minus what Rasa adds; {} when no connector of ours delivered one."""
+    event = _connector_user_event(tracker)
+    if event is None:
+        return {}
+    return {k: v for k, v in event["metadata"].items() if k not in ("model_id", "assistant_id")}
+
+
+def _connector(tracker: Tracker) -> str | None:
+    event = _connector_user_event(tracker)
+    return str(event["input_channel"]) if event else None
 
 
 def channel(tracker: Tracker) -> str:
-    meta = last_user_metadata(tracker)
-    name = meta.get("channel")
-    if name in ("messenger", "sms", "voice", "contact_center"):
-        return str(name)
-    prefix = tracker.sender_id.split("_", 1)[0]
-    return _CHANNEL_OF_PREFIX.get(prefix, "web")
+    """The case-store channel of the conversation: from the connector that delivered the latest
+    user message, never from the sender id or a client's word; "web" when none of ours did."""
+    name = _connector(tracker)
+    return _CONNECTORS[name][1] if name else "web"
 
 
 def reply_address(tracker: Tracker) -> str | None:
-    """The person's real address (phone or PSID), opened from the sealed value the channel sent."""
+    """The person's real address (phone or PSID), opened from the sealed value a verified
+    connector sent; None for anything else (the REST channel, a forged or foreign value)."""
+    if _connector(tracker) not in _SEALS_ADDRESS:
+        return None
     return open_address(last_user_metadata(tracker).get("reply_address"))
+
+
+def caller_key(tracker: Tracker) -> str | None:
+    """The IVR caller's keyed phone id, only as the voice connector sent it."""
+    if _connector(tracker) not in _SENDS_CALLER_KEY:
+        return None
+    key = last_user_metadata(tracker).get("caller_key")
+    return key if isinstance(key, str) and key else None
 
 
 def can_use_own_number(tracker: Tracker) -> bool:
     """Can we offer "use the number you are texting/calling from"? SMS always knows it; the IVR
     sends it (sealed) only on the turn where the caller says yes, so a known caller qualifies."""
     ch = channel(tracker)
-    meta = last_user_metadata(tracker)
-    return (ch == "sms" and reply_address(tracker) is not None) or (ch == "voice" and bool(meta.get("caller_key")))
+    return (ch == "sms" and reply_address(tracker) is not None) or (ch == "voice" and caller_key(tracker) is not None)
 
 
 def requester_id(tracker: Tracker) -> str:
@@ -75,12 +111,12 @@ def requester_id(tracker: Tracker) -> str:
     A phone number is one identity across SMS, the IVR and the contact center, so those use a
     keyed id of the number; Messenger and the web use the tracker's (already keyed) sender id.
     """
-    meta = last_user_metadata(tracker)
-    if meta.get("caller_key"):
-        return str(meta["caller_key"])  # the IVR sends the caller's keyed phone id, never the number
+    key = caller_key(tracker)
+    if key:
+        return key  # the IVR sends the caller's keyed phone id, never the number
     ch = channel(tracker)
     address = reply_address(tracker)
-    if ch in ("sms", "voice", "contact_center") and address:
+    if ch in ("sms", "voice") and address:
         return phone_identity(address)
     return tracker.sender_id
 

@@ -85,7 +85,7 @@ def rest_turns(system: Any, session: requests.Session, turns: int) -> list[float
     for i in range(turns):
         start = time.perf_counter()
         session.post(f"{system.rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": SCRIPT[i % len(SCRIPT)]},
-                     timeout=30).raise_for_status()
+                     headers={"Authorization": f"Bearer {system.env['RASA_TOKEN']}"}, timeout=30).raise_for_status()
         out.append(time.perf_counter() - start)
     return out
 

@@ -23,7 +23,6 @@ import asyncio
 import functools
 import hashlib
 import hmac
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -38,6 +37,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import settings
+from bot.bounded_json import BadJson, parse_json
 from bot.channel_state import ChannelState, shared
 from bot.inbound import clean_user_text
 from bot.privacy import keyed_id, seal_address
@@ -529,8 +529,11 @@ class MessengerInput(InputChannel):
                 logger.warning("messenger: rejected a POST with a missing or wrong signature")
                 return response.text("forbidden", status=403)
             try:
-                events = parse_events(json.loads(body))
-            except (ValueError, MalformedPayload):
+                # After the signature: only Meta's bodies are parsed, within size and depth limits.
+                events = parse_events(parse_json(body, max_bytes=self.max_body_bytes))
+            except BadJson as bad:
+                return response.text("malformed payload", status=413 if bad.reason == "too_large" else 400)
+            except MalformedPayload:
                 return response.text("malformed payload", status=400)
             if events:
                 self._spawn(self._process_batch(events, on_new_message))

@@ -145,7 +145,10 @@ def parse_inbound(params: FormParams) -> SmsInbound:
             found.append(Attachment(url=url, media_type=media_type))
         else:
             unsupported += 1
-    return SmsInbound(sid, normalise_phone(phone), params.first("Body"), tuple(found), unsupported)
+    e164 = normalise_phone(phone)
+    if not e164 or len(e164) > 20 or len(sid) > 64:
+        raise MalformedPayload("From is not a phone number, or MessageSid is too long")  # no identity to key on
+    return SmsInbound(sid, e164, params.first("Body"), tuple(found), unsupported)
 
 
 # Twilio's default opt-out keywords (Advanced Opt-Out), plus OPTOUT and REVOKE added in 2025;

@@ -78,6 +78,8 @@ MAX_STEPS = 150  # a call never loops forever
 MAX_FAILED_REDIRECTS = 2
 RECORD_MAX_SECONDS = 120
 TWIML_KEEP = 4  # answers kept per call for retries (Twilio retries only the latest step)
+MAX_BODY_BYTES = 64 * 1024  # a Gather callback is a few hundred bytes; refused before it is read as a form
+_DTMF = re.compile(r"[^0-9*#]")
 RETRY_WAIT_SECONDS = 10.0  # a retry that overtakes the first delivery waits for its answer
 HINTS_MAX_ENTRIES = 500  # Twilio: up to 500 hints,
 HINT_MAX_CHARS = 100  # each at most 100 characters
@@ -708,12 +710,16 @@ class TwilioVoiceInput(InputChannel):
 
         @bp.route("/webhook", methods=["POST"])
         async def webhook(request: Request) -> HTTPResponse:
+            if len(request.body or b"") > MAX_BODY_BYTES:
+                return response.text("payload too large", status=413)
             if not self._verified(request):
                 return response.text("forbidden", status=403)
             return await self._webhook(request, on_new_message)
 
         @bp.route("/status", methods=["POST"])
         async def status(request: Request) -> HTTPResponse:
+            if len(request.body or b"") > MAX_BODY_BYTES:
+                return response.text("payload too large", status=413)
             if not self._verified(request):
                 return response.text("forbidden", status=403)
             form = read_form(request)
@@ -801,7 +807,8 @@ class TwilioVoiceInput(InputChannel):
         except ValueError:
             seconds = 0
         return Inbound(
-            digits=(form.get("Digits") or "").strip(),
+            # A keypad sends 0-9, * and #: nothing else may reach the bot as a "dtmf" turn.
+            digits=_DTMF.sub("", form.get("Digits") or "")[:64],
             speech=(form.get("SpeechResult") or "").strip(),
             recording_url=form.get("RecordingUrl") or None,
             recording_seconds=seconds,

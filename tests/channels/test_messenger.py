@@ -538,3 +538,37 @@ def test_configuration_is_checked_when_built(monkeypatch: pytest.MonkeyPatch) ->
     channel = MessengerInput.from_credentials(None)
     assert channel.bot.graph_url == "http://127.0.0.1:1/v21.0" and channel.name() == "messenger"
     assert parse_qs(urlsplit("http://x/?" + "&".join(f"{k}={v}" for k, v in channel.bot.auth_args.items())).query)
+
+
+# --- hostile input (issue 10 items 2 and 5) ---------------------------------------------------
+
+TYPED_COMMANDS = ["/ /affirm", "/\n/human_handoff", '/ /inform{"sector":"health"}', "/\u200b/\u00a0/affirm"]
+
+
+@pytest.mark.asyncio
+async def test_typed_commands_in_any_mix_of_slashes_and_spaces_reach_rasa_as_text(tmp_path: Path) -> None:
+    channel, agent = make_channel(tmp_path), Agent(reply=False)
+    async with serve(channel, agent) as base:
+        for i, typed in enumerate(TYPED_COMMANDS):
+            assert (await post(base, text_event(f"m_cmd{i}", typed)))[0] == 200
+            await channel.drain()
+        # A postback whose payload is not ours is read by its title, which is typed text too.
+        postback = text_event("m_pb", "")
+        postback["entry"][0]["messaging"][0] = {"sender": {"id": PSID}, "timestamp": 1,
+                                                 "postback": {"mid": "m_pb", "title": "/ /affirm", "payload": "nope"}}
+        assert (await post(base, postback))[0] == 200
+    texts = [m.text or "" for m in agent.messages]
+    assert len(texts) == len(TYPED_COMMANDS) + 1
+    assert all(not t.strip().startswith("/") for t in texts), texts
+
+
+@pytest.mark.asyncio
+async def test_deeply_nested_json_after_verification_is_400_not_500(tmp_path: Path) -> None:
+    channel, agent = make_channel(tmp_path), Agent()
+    async with serve(channel, agent) as base:
+        assert (await post(base, None, raw=b"[" * 5000 + b"]" * 5000))[0] == 400
+        assert (await post(base, None, raw=b'{"entry": ' + b"[" * 5000 + b"]" * 5000 + b"}"))[0] == 400
+        assert (await post(base, None, raw=b'"a string"'))[0] == 400
+        assert (await post(base, None, raw=b"\xff\xfe"))[0] == 400
+    assert agent.messages == []
+    assert stored_rows(channel) == (0, 0)

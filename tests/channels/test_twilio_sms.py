@@ -411,3 +411,26 @@ def test_configuration_is_checked_when_built(monkeypatch: pytest.MonkeyPatch) ->
         TwilioSmsInput.from_credentials({"account_sid": ACCOUNT_SID, "auth_token": "x"})
     with pytest.raises(Exception, match="PUBLIC_BASE_URL"):
         TwilioSmsInput.from_credentials({"account_sid": ACCOUNT_SID, "auth_token": "x", "public_base_url": "bekh.jo"})
+
+
+# --- hostile input (issue 10 items 2 and 5) ---------------------------------------------------
+
+@pytest.mark.asyncio
+async def test_typed_commands_in_any_mix_of_slashes_and_spaces_reach_rasa_as_text(tmp_path: Path) -> None:
+    channel, agent = make_channel(tmp_path), Agent(buttons=None)
+    typed = ["/ /affirm", "/\n/human_handoff", '/ /inform{"sector":"health"}', "/\u3000/\u200f/affirm"]
+    async with serve(channel, agent) as base:
+        for i, body in enumerate(typed):
+            assert (await post(base, sms(body, sid=f"SM{i:032d}")))[0] == 200
+    texts = [m.text or "" for m in agent.messages]
+    assert len(texts) == len(typed)
+    assert all(not t.strip().startswith("/") for t in texts), texts
+
+
+@pytest.mark.asyncio
+async def test_a_from_that_is_not_a_phone_number_is_400_and_stores_nothing(tmp_path: Path) -> None:
+    channel, agent = make_channel(tmp_path), Agent()
+    async with serve(channel, agent) as base:
+        assert (await post(base, sms("hi", From="not a number")))[0] == 400
+    assert agent.messages == []
+    assert stored_rows(channel) == (0, 0)

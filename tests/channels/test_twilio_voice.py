@@ -718,3 +718,29 @@ async def test_from_credentials_sends_the_sms_through_twilio_rest_api(tmp_path, 
         "form": {"To": CALLER, "From": "+15005550006",
                  "Body": f"Bekhedmetkom: your request number is {refcode.format_grouped(REF)}. Keep it to follow up."},
     }]
+
+
+# --- hostile input (issue 10 items 2 and 5) ---------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_spoken_or_keyed_commands_never_reach_rasa_as_commands(voice: Harness) -> None:
+    voice.bot.reply = lambda m: [{"text": "كيف بقدر أساعدك؟"}]  # an open question: speech goes to NLU
+    call = voice.call()
+    await call.send()
+    await call.send(Digits="1")
+    for said in ["/ /affirm", "/\n/human_handoff", '/ /inform{"sector":"health"}']:
+        await call.send(SpeechResult=said)
+    await call.send(Digits="/affirm")  # a keypad has no slash: only 0-9 * # reach the bot
+    typed = voice.bot.texts[1:]
+    assert typed and all(not t.strip().startswith("/") for t in typed), typed
+
+
+@pytest.mark.asyncio
+async def test_an_oversized_callback_is_413_and_stores_nothing(voice: Harness) -> None:
+    params = {"CallSid": "CA" + uuid.uuid4().hex, "From": CALLER, "SpeechResult": "ا" * 70_000}
+    status, _ = await voice.post(params)
+    assert status == 413
+    assert voice.bot.received == []
+    with sqlite3.connect(voice.state_url.removeprefix("sqlite:///")) as db:
+        assert db.execute("select count(*) from channel_deliveries").fetchone()[0] == 0

@@ -116,15 +116,24 @@ def start_system(extra_env: dict[str, str] | None = None, rasa_processes: int = 
     return RunningSystem(system, recorder, env, var_dir)
 
 
-def rest_turn(running: RunningSystem, sender: str, text: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """One turn through Rasa's stock REST channel (for dialog tests and the baseline bench)."""
-    body = json.dumps({"sender": sender, "message": text, "metadata": metadata or {}}).encode()
+def rest_turn(running: RunningSystem, sender: str, text: str, metadata: dict[str, Any] | None = None, *,
+              button: bool = False) -> list[dict[str, Any]]:
+    """One turn through the REST channel (channels/rest.py), with the Rasa token: typed `text`,
+    or with `button=True` a button press whose payload is `text`. `metadata` is sent as a client
+    would send it; the channel ignores it."""
+    body = json.dumps({"sender": sender, ("payload" if button else "message"): text, "metadata": metadata or {}}).encode()
     req = urllib.request.Request(f"{running.rasa_url}/webhooks/rest/webhook", data=body,
-                                 headers={"Content-Type": "application/json"})
+                                 headers={"Content-Type": "application/json",
+                                          "Authorization": f"Bearer {running.env['RASA_TOKEN']}"})
     with urllib.request.urlopen(req, timeout=30) as r:
         return json.loads(r.read())
 
 
+def rest_sender_id(running: RunningSystem, sender: str) -> str:
+    """The tracker id the REST channel keys `sender` to."""
+    from bot.privacy import keyed_id
+
+    return keyed_id("rest", sender, key=running.env["SENDER_ID_KEY"].encode())
 
 
 def kill_process(running: RunningSystem, name: str) -> None:

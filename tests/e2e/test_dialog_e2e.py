@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot import refcode
-from tests.e2e.harness import RunningSystem, case_store_cli, rest_turn, start_case_store, stop_case_store
+from tests.e2e.harness import RunningSystem, case_store_cli, rest_sender_id, rest_turn, start_case_store, stop_case_store
 
 
 class Chat:
@@ -36,10 +36,11 @@ class Chat:
         """Press the offered button whose payload contains `payload_part`."""
         matches = [b for b in self.buttons() if payload_part in b["payload"]]
         assert matches, f"no button with {payload_part!r} in {self.buttons()} after: {self.text!r}"
-        return self.say(matches[0]["payload"])
+        self.last = rest_turn(self.system, self.sender, matches[0]["payload"], self.metadata, button=True)
+        return self.last
 
     def slots(self) -> dict[str, Any]:
-        return self.system.tracker(self.sender)["slots"]
+        return self.system.tracker(rest_sender_id(self.system, self.sender))["slots"]
 
 
 def reference_in(text: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from bot import refcode
-from tests.e2e.harness import RunningSystem, start_system
+from tests.e2e.harness import RunningSystem, rest_sender_id, start_system
 
 PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
@@ -69,9 +69,10 @@ def scaled() -> Iterator[tuple[RunningSystem, Any, str]]:
         admin.close()
 
 
-def turn(url: str, sender: str, text: str) -> list[dict[str, Any]]:
-    req = urllib.request.Request(f"{url}/webhooks/rest/webhook", data=json.dumps({"sender": sender, "message": text}).encode(),
-                                 headers={"Content-Type": "application/json"})
+def turn(url: str, token: str, sender: str, text: str, *, button: bool = False) -> list[dict[str, Any]]:
+    body = {"sender": sender, ("payload" if button else "message"): text}
+    req = urllib.request.Request(f"{url}/webhooks/rest/webhook", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(req, timeout=60) as resp:
         return json.loads(resp.read())
 
@@ -84,14 +85,15 @@ def test_a_conversation_hopping_between_two_rasa_processes_files_one_request(sca
     running, _, tracker_url = scaled
     a, b = running.system.rasa_urls
     sender = f"scale-{uuid.uuid4().hex[:8]}"
-    out = turn(a, sender, "I want to make a suggestion")
+    token = running.env["RASA_TOKEN"]
+    out = turn(a, token, sender, "I want to make a suggestion")
     sector = next(x["payload"] for x in buttons(out) if '"health"' in x["payload"])
-    out = turn(b, sender, sector)
-    out = turn(a, sender, "ministry of health")
-    out = turn(b, sender, "Please open the health centres in the evening for people who work")
+    out = turn(b, token, sender, sector, button=True)
+    out = turn(a, token, sender, "ministry of health")
+    out = turn(b, token, sender, "Please open the health centres in the evening for people who work")
     skip = next(x["payload"] for x in buttons(out) if x["payload"] == "/deny")
-    out = turn(a, sender, skip)
-    out = turn(b, sender, "/affirm")
+    out = turn(a, token, sender, skip, button=True)
+    out = turn(b, token, sender, "/affirm", button=True)
     text = "\n".join(m.get("text") or "" for m in out)
     refs = [c for c in refcode.find_candidates(text) if refcode.is_valid_digits(c)]
     assert refs, text
@@ -101,7 +103,7 @@ def test_a_conversation_hopping_between_two_rasa_processes_files_one_request(sca
     import psycopg2
 
     with psycopg2.connect(tracker_url) as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM events WHERE sender_id = %s AND type_name = 'user'", (sender,))
+        cur.execute("SELECT count(*) FROM events WHERE sender_id = %s AND type_name = 'user'", (rest_sender_id(running, sender),))
         assert cur.fetchone()[0] == 6, "every turn, from either process, is in the one PostgreSQL tracker store"
 
 
@@ -113,12 +115,12 @@ def test_simultaneous_messages_for_one_person_on_both_processes_lose_nothing(sca
     jobs = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
         for s in senders:
-            jobs.append(pool.submit(turn, a, s, "مرحبا"))
-            jobs.append(pool.submit(turn, b, s, "بدي اعرف شو بتقدر تعمل"))
+            jobs.append(pool.submit(turn, a, running.env["RASA_TOKEN"], s, "مرحبا"))
+            jobs.append(pool.submit(turn, b, running.env["RASA_TOKEN"], s, "بدي اعرف شو بتقدر تعمل"))
         for j in jobs:
             assert j.result(), "every message gets an answer"
     for s in senders:
-        events = running.tracker(s)["events"]
+        events = running.tracker(rest_sender_id(running, s))["events"]
         users = [e for e in events if e["event"] == "user"]
         assert len(users) == 2, f"{s}: {len(users)} user events; a lost update without the lock store"
         # Each user message is followed by the bot's answer before the next user message starts:

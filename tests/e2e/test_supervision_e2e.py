@@ -84,7 +84,7 @@ def test_killed_action_server_is_restarted_and_serves_again() -> None:
 
 
 def test_action_server_down_gets_a_polite_localised_answer_then_the_form_carries_on(system) -> None:  # type: ignore[no-untyped-def]
-    from tests.e2e.harness import kill_process, rest_turn, restart_process
+    from tests.e2e.harness import kill_process, rest_sender_id, rest_turn, restart_process
 
     sender = "action-server-down-e2e"
     first = rest_turn(system, sender, "I want to make a suggestion")
@@ -97,5 +97,5 @@ def test_action_server_down_gets_a_polite_localised_answer_then_the_form_carries
         restart_process(system, "actions")
     again = rest_turn(system, sender, "health")
     assert again and all("unavailable" not in (r.get("text") or "") for r in again)
-    tracker = system.tracker(sender)
+    tracker = system.tracker(rest_sender_id(system, sender))
     assert (tracker.get("active_loop") or {}).get("name") == "suggestion_form"

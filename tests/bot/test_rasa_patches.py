@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jsonschema
 import pytest
 from rasa.core.actions.action import RemoteAction
@@ -65,7 +67,7 @@ async def test_unreachable_action_server_gets_one_localised_answer_per_turn() ->
     from rasa.utils.endpoints import EndpointConfig
 
     from bot.launcher import free_port
-    from tests.conftest import ROOT
+    ROOT = Path(__file__).resolve().parents[2]
 
     rasa_patches.apply()
     domain = Domain.load(str(ROOT / "domain.yml"))

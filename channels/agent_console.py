@@ -39,7 +39,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiohttp
 from babel.dates import format_datetime
@@ -49,10 +48,10 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import refcode
+from bot import business_hours, refcode
 from bot.i18n import BABEL_LOCALES, LOCALE_DIR, gettext, lang_or_default
 from bot.privacy import is_plausible_phone, keyed_id, normalise_phone, open_address, phone_identity
-from bot.settings import ConfigError, env, get_settings, secret
+from bot.settings import ConfigError, env, get_settings, local_timezone, secret
 from channels.agents import AgentStore, HandoffConflict, Session, utcnow
 
 logger = logging.getLogger(__name__)
@@ -81,32 +80,15 @@ def _t(language: str, message: str, **params: object) -> str:
 
 
 # --- business hours ------------------------------------------------------------------------------
-# The hours come from channels/business_hours.py (CONTACT_CENTER_HOURS, holidays). If that module is
-# missing, Sunday-Thursday 08:00-15:00 Amman time, public holidays not counted.
+# The hours, the working week and the holidays are bot.business_hours' (CONTACT_CENTER_HOURS,
+# bot.working_days); the time zone is BEKH_TIMEZONE.
 
-_AMMAN = ZoneInfo("Asia/Amman")
-_OPEN_DAYS = (6, 0, 1, 2, 3)  # Python weekday(): Sunday=6, Monday=0 .. Thursday=3
-_OPEN_AT, _CLOSE_AT = dt.time(8, 0), dt.time(15, 0)
 _STEP = dt.timedelta(minutes=5)
-
-
-def _fallback_is_open(when: dt.datetime) -> bool:
-    local = when.astimezone(_AMMAN)
-    return local.weekday() in _OPEN_DAYS and _OPEN_AT <= local.time() < _CLOSE_AT
-
-
-def _hours() -> Any:
-    try:
-        from bot import business_hours  # written by another helper
-    except ImportError:
-        return None
-    return business_hours.current()
 
 
 def next_opening(now: dt.datetime) -> dt.datetime:
     """`now` when agents are on duty, else the first moment (5-minute grid) they are, within 3 weeks."""
-    hours = _hours()
-    is_open: Callable[[dt.datetime], bool] = hours.is_open if hours is not None else _fallback_is_open
+    is_open = business_hours.current().is_open
     if is_open(now):
         return now
     t = now.replace(second=0, microsecond=0)
@@ -124,12 +106,8 @@ def next_opening_text(language: str, now: dt.datetime) -> str:
     when = next_opening(now)
     if when <= now:
         return _t(language, "An agent will be with you shortly.")
-    hours = _hours()
-    if hours is not None:
-        available = _t(language, "Our agents are available {hours}.", hours=hours.describe(language))
-    else:
-        available = _t(language, "Our agents are available Sunday to Thursday, 8:00 to 15:00.")
-    moment = format_datetime(when.astimezone(_AMMAN), "EEEE HH:mm", locale=BABEL_LOCALES[language])
+    available = _t(language, "Our agents are available {hours}.", hours=business_hours.current().describe(language))
+    moment = format_datetime(when.astimezone(local_timezone()), "EEEE HH:mm", locale=BABEL_LOCALES[language])
     return available + " " + _t(language, "The next opening is {when}.", when=moment)
 
 

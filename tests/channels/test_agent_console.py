@@ -335,6 +335,13 @@ def test_next_opening_text_names_the_next_opening_in_the_callers_language(monkey
     assert next_opening_text("en", sunday_morning) == "An agent will be with you shortly."
 
 
+def test_next_opening_is_told_in_bekh_timezone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONTACT_CENTER_HOURS", "sun-thu 08:00-15:00")
+    monkeypatch.setenv("BEKH_TIMEZONE", "UTC")
+    friday_night = dt.datetime(2026, 11, 20, 20, 0, tzinfo=dt.timezone.utc)
+    assert next_opening_text("en", friday_night).endswith("The next opening is Sunday 08:00.")
+
+
 # --- login and sessions -----------------------------------------------------------------------------
 
 async def test_login_sets_a_strict_httponly_cookie_and_returns_the_csrf_token(console: Console) -> None:

@@ -100,10 +100,10 @@ def entity_values(tracker: Tracker, name: str) -> list[str]:
 
 def pillar_in(tracker: Tracker) -> str | None:
     """A pillar the NLU tagged: the annotated value, or the tagged words mapped by the lexicon."""
-    from bot import labels, pillars
+    from bot import pillars, request_rules
 
     for value in entity_values(tracker, "pillar"):
-        if value in labels.PILLARS:
+        if value in request_rules.PILLARS:
             return value
         guess = pillars.infer(value)
         if guess:

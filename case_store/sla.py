@@ -14,8 +14,9 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from bot.request_rules import IMPORTANCE, REQUEST_TYPES
 from bot.working_days import Calendar, load_holidays
-from case_store.constants import IMPORTANCE, TYPES, UTC
+from case_store.constants import UTC
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -37,10 +38,10 @@ def parse_sla(doc: Any, where: str = "sla.yml") -> SLATable:
     if not isinstance(doc, dict) or not isinstance(doc.get("targets"), dict):
         raise SLAConfigError(f"{where}: expected a mapping with 'targets: {{<type>: {{normal: N, urgent: N}}}}'")
     targets: dict[tuple[str, str], int] = {}
-    for type_ in TYPES:
+    for type_ in REQUEST_TYPES:
         row = doc["targets"].get(type_)
         if not isinstance(row, dict):
-            raise SLAConfigError(f"{where}: targets has no row for type {type_!r}; allowed types: {', '.join(TYPES)}")
+            raise SLAConfigError(f"{where}: targets has no row for type {type_!r}; allowed types: {', '.join(REQUEST_TYPES)}")
         for importance in IMPORTANCE:
             days = row.get(importance)
             if not isinstance(days, int) or isinstance(days, bool) or days < 1:
@@ -48,7 +49,7 @@ def parse_sla(doc: Any, where: str = "sla.yml") -> SLATable:
                     f"{where}: targets.{type_}.{importance} must be a whole number of days >= 1, got {days!r}"
                 )
             targets[(type_, importance)] = days
-    unknown = set(doc["targets"]) - set(TYPES)
+    unknown = set(doc["targets"]) - set(REQUEST_TYPES)
     if unknown:
         raise SLAConfigError(f"{where}: unknown request types in targets: {', '.join(sorted(unknown))}")
     eod_raw = str(doc.get("end_of_day", "15:00"))

@@ -51,6 +51,7 @@ from sanic.response import HTTPResponse
 from bot import business_hours, refcode
 from bot.i18n import BABEL_LOCALES, LOCALE_DIR, gettext, lang_or_default
 from bot.privacy import is_plausible_phone, keyed_id, normalise_phone, open_address, phone_identity
+from bot.request_rules import IMPORTANCE, PILLARS, REQUEST_TYPES, description_too_short
 from bot.settings import ConfigError, env, get_settings, local_timezone, secret
 from channels.agents import AgentStore, HandoffConflict, Session, utcnow
 
@@ -63,13 +64,9 @@ LANG_COOKIE = "bekh_console_lang"
 CSRF_HEADER = "X-CSRF-Token"
 MAX_API_BODY = 64 * 1024
 MAX_DESCRIPTION = 2000
-MIN_DESCRIPTION = 10
 MAX_REPLY = 2000  # Messenger's limit for one text message
 MESSENGER_WINDOW = dt.timedelta(hours=24)
 
-REQUEST_TYPES = ("inquiry", "suggestion", "compliment", "complaint", "report")
-PILLARS = ("service_quality", "delivery_time", "employee_behaviour", "procedures", "infrastructure")
-IMPORTANCE = ("normal", "urgent")
 HANDOFF_CHANNELS = ("messenger", "sms", "voice")  # a voice caller who gave SMS consent is answered by SMS
 
 Json = dict[str, Any]
@@ -167,7 +164,7 @@ def parse_new_request(body: Json) -> NewRequest:
     if importance not in IMPORTANCE:
         errors["importance"] = "invalid"
     description = text("description")
-    if len(description) < MIN_DESCRIPTION:
+    if description_too_short(description):
         errors["description"] = "too_short"
     elif len(description) > MAX_DESCRIPTION:
         errors["description"] = "too_long"

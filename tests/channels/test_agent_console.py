@@ -31,8 +31,10 @@ from bot.launcher import free_port
 from bot.privacy import phone_identity, seal_address
 from channels.agent_console import (
     AgentConsoleInput,
+    BadInput,
     load_config,
     next_opening_text,
+    parse_new_request,
     render_page,
 )
 from channels.agents import MAX_FAILURES_PER_ACCOUNT, AgentStore
@@ -530,6 +532,18 @@ async def test_anonymous_report_gets_a_pin_and_no_sms(console: Console) -> None:
     posted = [r["json"] for r in console.backend.requests if r["path"] == "/v1/requests"][0]
     assert posted["anonymous"] is True and "contact_phone" not in posted
     assert posted["requester_id"] != phone_identity("+962791234567")  # unlinkable to the phone
+
+
+@pytest.mark.parametrize("description", ["Streetlights", "الكهرباء مقطوعة".replace(" ", ""), "no water", "  a b  c  "])
+def test_console_descriptions_follow_the_forms_rule(description: str) -> None:
+    """bot.request_rules: 12 characters and two words, as in the chat forms (the console used to take 10)."""
+    with pytest.raises(BadInput) as err:
+        parse_new_request(complaint(description=description))
+    assert err.value.fields == {"description": "too_short"}
+
+
+def test_console_accepts_a_two_word_description_of_twelve_characters() -> None:
+    assert parse_new_request(complaint(description="no water yet")).description == "no water yet"
 
 
 async def test_new_call_form_errors_are_named_per_field(console: Console) -> None:

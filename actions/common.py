@@ -178,6 +178,3 @@ def has_content(text: str) -> bool:
     words = [w for w in re.split(r"\s+", rest) if len(w) > 1]
     return len(words) >= 4
 
-
-def digits_only(text: str) -> str:
-    return re.sub(r"\D", "", text.translate(str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")))

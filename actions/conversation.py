@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 import aiohttp
@@ -14,12 +13,11 @@ from rasa_sdk.types import DomainDict
 
 from actions import common
 from bot import business_hours
+from bot.lang import requested_language
 from bot.settings import env, secret
 
 log = logging.getLogger(__name__)
 
-_TO_EN = re.compile(r"(?i)(english|engli[sz]h|inglizi|ingilizi|انجليزي|انكليزي|إنجليزي|إنكليزي|الانجليزية|الإنجليزية)")
-_TO_AR = re.compile(r"(?i)(arabic|3arabi|arabi\b|عربي|العربية|عربى)")
 CARRIED_OVER = ("language", "last_reference")
 
 
@@ -46,12 +44,9 @@ class ActionSwitchLanguage(Action):
         text = common.user_text(tracker)
         if wanted and wanted[0] in ("ar", "en"):
             target = wanted[0]
-        elif _TO_EN.search(text):
-            target = "en"
-        elif _TO_AR.search(text):
-            target = "ar"
         else:
-            target = "ar" if tracker.get_slot("language") == "en" else "en"
+            # A named language wins; none (or both, "from Arabic to English") toggles.
+            target = requested_language(text) or ("ar" if tracker.get_slot("language") == "en" else "en")
         return [SlotSet("language", target)]
 
 

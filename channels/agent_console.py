@@ -49,6 +49,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import business_hours, refcode
+from bot.arabic import digits_only
 from bot.i18n import BABEL_LOCALES, LOCALE_DIR, gettext, lang_or_default
 from bot.privacy import is_plausible_phone, keyed_id, normalise_phone, open_address, phone_identity
 from bot.request_rules import IMPORTANCE, PILLARS, REQUEST_TYPES, description_too_short
@@ -691,8 +692,8 @@ class AgentConsoleInput(InputChannel):
                 reference = refcode.parse(str(body.get("reference") or ""))
             except refcode.ReferenceError_ as e:
                 return _error(422, e.code)
-            tail = re.sub(r"\D", "", str(body.get("phone_tail") or "").translate(str.maketrans("٠١٢٣٤٥٦٧٨٩", "0123456789")))
-            pin = re.sub(r"\D", "", str(body.get("pin") or "").translate(str.maketrans("٠١٢٣٤٥٦٧٨٩", "0123456789")))
+            tail = digits_only(str(body.get("phone_tail") or ""))
+            pin = digits_only(str(body.get("pin") or ""))
             headers = {"X-Actor": f"agent:{s.agent.id}"}
             if len(pin) == 6:
                 headers["X-Verify-Pin"] = pin

@@ -1,6 +1,6 @@
 """What the text channels (Messenger, SMS, later the IVR helper) share: pure rendering helpers.
 
-- the language of a bot message (its script) and of a user message (bot.lang + stored language);
+- the language of a user message (bot.lang.detect + the stored language);
 - channel chrome in both languages through the `channels` Babel catalog;
 - buttons as numbered lists, and a typed number ("2", "٢") mapped back to the button's payload;
 - validation of button payloads coming back from a vendor (quick replies, postbacks);
@@ -19,26 +19,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot import i18n
-from bot.arabic import has_arabic
+from bot.arabic import fold_digits
 from bot.inbound import is_button_payload
-from bot.lang import detect
+from bot.lang import DEFAULT, detect
 
 DOMAIN = "channels"
-DEFAULT_LANGUAGE = "ar"
 
 
 # --- language -------------------------------------------------------------------------------
 
-def message_language(text: str | None, default: str = DEFAULT_LANGUAGE) -> str:
-    """The language of a bot message is the script of its text (CONVENTIONS)."""
-    if not text:
-        return default
-    return "ar" if has_arabic(text) else "en"
-
-
 def user_language(text: str, stored: str | None) -> str:
     """The language to answer a user's message in: bot.lang.detect, else stored, else Arabic."""
-    return detect(text, stored) or stored or DEFAULT_LANGUAGE
+    return detect(text, stored) or stored or DEFAULT
 
 
 def t(language: str | None, message: str, **params: object) -> str:
@@ -65,7 +57,6 @@ def is_valid_payload(payload: str | None) -> bool:
         return False
 
 
-_INDIC = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 _CHOICE = re.compile(r"^\s*[(\[]?\s*([0-9]{1,2})\s*[)\].\-:]?\s*$")
 
 
@@ -73,7 +64,7 @@ def parse_choice(text: str | None) -> int | None:
     """"2", " ٢ ", "2.", "(2)" -> 2; anything else (words, references, "12345") -> None."""
     if not text:
         return None
-    m = _CHOICE.match(text.translate(_INDIC).replace("\u200f", "").replace("\u200e", ""))
+    m = _CHOICE.match(fold_digits(text).replace("\u200f", "").replace("\u200e", ""))
     return int(m.group(1)) if m else None
 
 

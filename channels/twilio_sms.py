@@ -46,6 +46,7 @@ from bot import settings
 from bot.arabic import normalise
 from bot.channel_state import ChannelState, shared
 from bot.inbound import clean_user_text
+from bot.lang import message_language
 from bot.privacy import keyed_id, normalise_phone, seal_address
 from bot.refcode import canonical_digits
 from channels.common import (
@@ -54,7 +55,6 @@ from channels.common import (
     button_payloads,
     button_titles,
     is_supported_media,
-    message_language,
     numbered_lines,
     parse_choice,
     problem_reply,
@@ -172,7 +172,7 @@ class Keyword:
 def keyword(body: str) -> Keyword | None:
     """A standalone keyword that works at any point of a conversation, or None."""
     text = _TRIM.sub("", normalise(body or ""))
-    lang = "ar" if re.search(r"[\u0600-\u06ff]", text) else "en"
+    lang = message_language(text, "en")
     for kind, words in (("stop", STOP_EN | STOP_AR), ("start", START_EN | START_AR), ("help", HELP_EN | HELP_AR)):
         if text in words:
             return Keyword(kind, lang)

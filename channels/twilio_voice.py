@@ -55,10 +55,11 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Gather, Say, VoiceResponse
 
 from bot import business_hours, refcode
-from bot.arabic import has_arabic, normalise
+from bot.arabic import arabic_indic, normalise
 from bot.channel_state import ChannelState, shared
 from bot.i18n import gettext
 from bot.inbound import clean_user_text
+from bot.lang import LANGUAGE_WORDS, message_language, requested_language
 from bot.privacy import FieldCipher, keyed_id, phone_identity, seal_address
 from bot.settings import ROOT, ConfigError, env, secret
 
@@ -85,7 +86,6 @@ DEFAULT_CATALOGUE = ROOT / "case_store" / "data" / "catalogue.yml"
 _VOICE_NAME = re.compile(r"^(Polly\.[A-Za-z]+(-Neural)?|Google\.[A-Za-z]{2}-[A-Z]{2}-[\w-]+|man|woman|alice)$")
 _LOCALE = re.compile(r"^[a-z]{2}-[A-Z]{2}$")
 _CALL_SID = re.compile(r"^[A-Za-z0-9]{10,64}$")
-_ARABIC_DIGITS = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 
 
 def N_(message: str) -> str:
@@ -114,10 +114,6 @@ AGENT_WORDS = {
 }
 YES_WORDS = ("نعم", "اي", "ايوه", "ايوا", "اكيد", "تمام", "موافق", "yes", "yeah", "yep", "sure", "ok", "okay", "correct")
 NO_WORDS = ("لا", "كلا", "مش", "no", "nope", "not")
-LANGUAGE_WORDS = {
-    "ar": ("عربي", "عربيه", "العربيه", "arabic", "araby", "3arabi"),
-    "en": ("english", "انجليزي", "انجليزيه", "الانجليزيه", "انكليزي", "engleezi", "inglizi"),
-}
 DIGIT_WORDS = {
     "0": ("صفر", "zero"), "1": ("واحد", "one"), "2": ("اثنين", "اتنين", "two"), "3": ("ثلاثه", "تلاته", "three"),
     "4": ("اربعه", "four"), "5": ("خمسه", "five"), "6": ("سته", "six"), "7": ("سبعه", "seven"),
@@ -210,12 +206,6 @@ class TwilioVoiceCollectingOutput(CollectingOutputChannel):
 
 
 # --- analyse the bot's turn (pure) ------------------------------------------------------------
-
-
-def message_language(text: str | None, default: str) -> str:
-    if not text:
-        return default
-    return "ar" if has_arabic(text) else "en"
 
 
 def _payload_key(payload: str) -> str:
@@ -341,7 +331,7 @@ def _t(language: str, message: str, **params: object) -> str:
 
 
 def spoken_digit(digit: str, language: str) -> str:
-    return digit.translate(_ARABIC_DIGITS) if language == "ar" else digit
+    return arabic_indic(digit) if language == "ar" else digit
 
 
 def option_phrase(button: Mapping[str, Any], digit: str, language: str) -> str:
@@ -982,7 +972,7 @@ class _CallFlow:
             return self.agent()
         choice = {"1": "ar", "2": "en"}.get(d)
         if not choice and s:
-            choice = "ar" if _says_any(s, LANGUAGE_WORDS["ar"]) else "en" if _says_any(s, LANGUAGE_WORDS["en"]) else None
+            choice = requested_language(s)
         if not choice:
             return self.no_input("no_match" if (d or s) else "no_input")
         self.call["lang"] = choice

@@ -5,7 +5,8 @@
 - buttons as numbered lists, and a typed number ("2", "٢") mapped back to the button's payload;
 - validation of button payloads coming back from a vendor (quick replies, postbacks);
 - SMS segment counting (GSM-7 vs UCS-2) and splitting long text at natural boundaries;
-- attachments as the `{"attachments": [{"url", "media_type"}]}` metadata both channels send.
+- attachments as the `{"attachments": [{"url", "media_type"}]}` metadata both channels send;
+- Twilio's webhook forms (SMS and voice) exactly as Twilio signed them.
 
 Nothing here does I/O: channel modules call these and do the sending.
 """
@@ -17,6 +18,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 from bot import i18n
 from bot.arabic import fold_digits
@@ -36,6 +38,34 @@ def user_language(text: str, stored: str | None) -> str:
 def t(language: str | None, message: str, **params: object) -> str:
     """Channel chrome from bot/locale/<lang>/LC_MESSAGES/channels.po."""
     return i18n.gettext(DOMAIN, i18n.lang_or_default(language), message, **params)
+
+
+# --- Twilio forms ----------------------------------------------------------------------------
+
+class MalformedForm(ValueError):
+    pass
+
+
+class FormParams(dict):  # type: ignore[type-arg]
+    """A Twilio webhook form as Twilio signed it: every value of every field, blank ones included
+    (Sanic's `request.form` drops blank values, which breaks the signature of e.g.
+    `SpeechResult=`). Twilio's RequestValidator reads repeated fields through `getall`."""
+
+    def getall(self, name: str) -> list[str]:
+        return list(self[name])
+
+    def first(self, name: str, default: str = "") -> str:
+        values = super().get(name)
+        return values[0] if values else default
+
+
+def parse_form(body: bytes) -> FormParams:
+    """An x-www-form-urlencoded body; `MalformedForm` when it is not UTF-8 (Twilio's never is)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedForm("form body is not UTF-8") from None
+    return FormParams(parse_qs(text, keep_blank_values=True))
 
 
 # --- payloads and choices --------------------------------------------------------------------

@@ -26,7 +26,6 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
 
 from rasa.core.channels.channel import (
     CollectingOutputChannel,
@@ -51,12 +50,15 @@ from bot.privacy import keyed_id, normalise_phone, seal_address
 from bot.refcode import canonical_digits
 from channels.common import (
     Attachment,
+    FormParams,
+    MalformedForm,
     attachment_metadata,
     button_payloads,
     button_titles,
     is_supported_media,
     numbered_lines,
     parse_choice,
+    parse_form,
     problem_reply,
     split_text,
     t,
@@ -88,25 +90,6 @@ class MalformedPayload(ValueError):
 
 
 # --- verify ----------------------------------------------------------------------------------
-
-class FormParams(dict):
-    """Form fields as lists; `getall` lets RequestValidator sign repeated fields like Twilio."""
-
-    def getall(self, name: str) -> list[str]:
-        return list(self[name])
-
-    def first(self, name: str, default: str = "") -> str:
-        values = self.get(name)
-        return values[0] if values else default
-
-
-def parse_form(body: bytes) -> FormParams:
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise MalformedPayload("form body is not UTF-8") from None
-    return FormParams(parse_qs(text, keep_blank_values=True))
-
 
 def public_url(base_url: str, path: str, query_string: str = "") -> str:
     return base_url.rstrip("/") + path + (f"?{query_string}" if query_string else "")
@@ -470,7 +453,7 @@ class TwilioSmsInput(InputChannel):
             signature = request.headers.get("X-Twilio-Signature")
             try:
                 params = parse_form(body)
-            except MalformedPayload:
+            except MalformedForm:
                 params = None
             url = public_url(self.public_base_url, request.path, request.query_string)
             if params is None or not verify_signature(self.validator, url, params, signature):

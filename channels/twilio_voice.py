@@ -62,6 +62,7 @@ from bot.inbound import clean_user_text
 from bot.lang import LANGUAGE_WORDS, message_language, requested_language
 from bot.privacy import FieldCipher, keyed_id, phone_identity, seal_address
 from bot.settings import ROOT, ConfigError, env, secret
+from channels.common import FormParams, MalformedForm, parse_form
 
 logger = logging.getLogger(__name__)
 
@@ -597,22 +598,13 @@ def _match_option(speech: str, turn: Turn, options: Mapping[str, str]) -> str | 
     return None
 
 
-class FormParams(dict):  # type: ignore[type-arg]
-    """The POSTed form as Twilio signed it: every value, blank ones included (Sanic's
-    `request.form` drops blank values, which breaks the signature of e.g. `SpeechResult=`)."""
-
-    def getlist(self, name: str) -> list[str]:
-        return list(self[name])
-
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
-        values = super().get(name)
-        return values[0] if values else default
-
-
 def read_form(request: Request) -> FormParams:
     if not (request.content_type or "").startswith("application/x-www-form-urlencoded"):
         return FormParams()
-    return FormParams(parse_qs((request.body or b"").decode("utf-8", "replace"), keep_blank_values=True))
+    try:
+        return parse_form(request.body or b"")
+    except MalformedForm:
+        return FormParams()  # cannot carry Twilio's signature: refused as unsigned
 
 
 @dataclass
@@ -707,8 +699,8 @@ class TwilioVoiceInput(InputChannel):
             if not self._verified(request):
                 return response.text("forbidden", status=403)
             form = read_form(request)
-            call_sid = form.get("CallSid") or ""
-            if _CALL_SID.match(call_sid) and form.get("CallStatus") in ("completed", "busy", "failed", "no-answer", "canceled"):
+            call_sid = form.first("CallSid")
+            if _CALL_SID.match(call_sid) and form.first("CallStatus") in ("completed", "busy", "failed", "no-answer", "canceled"):
                 await self.state.update(self._call_key(call_sid), blob=None)
             return response.empty()
 
@@ -746,7 +738,7 @@ class TwilioVoiceInput(InputChannel):
 
     async def _webhook(self, request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> HTTPResponse:
         form = read_form(request)
-        call_sid = form.get("CallSid") or ""
+        call_sid = form.first("CallSid")
         query = parse_qs(request.query_string)
         try:
             step = int((query.get("step") or ["0"])[0])
@@ -787,15 +779,15 @@ class TwilioVoiceInput(InputChannel):
     @staticmethod
     def _inbound(form: Any) -> Inbound:
         try:
-            seconds = int(form.get("RecordingDuration") or "0")
+            seconds = int(form.first("RecordingDuration") or "0")
         except ValueError:
             seconds = 0
         return Inbound(
-            digits=(form.get("Digits") or "").strip(),
-            speech=(form.get("SpeechResult") or "").strip(),
-            recording_url=form.get("RecordingUrl") or None,
+            digits=form.first("Digits").strip(),
+            speech=form.first("SpeechResult").strip(),
+            recording_url=form.first("RecordingUrl") or None,
             recording_seconds=seconds,
-            caller=form.get("From") or None,
+            caller=form.first("From") or None,
         )
 
     async def _stored_answer(self, call_sid: str, step: int) -> str:

@@ -13,7 +13,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import common
 from bot import business_hours
-from bot.lang import requested_language
+from bot.lang import LANGUAGES, requested_language
 from bot.settings import env, secret
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ class ValidatePredefinedSlots(ValidationAction):
         if common.entity_values(tracker, "language"):
             return {}  # a language button already set it through the from_entity mapping
         detected = tracker.latest_message.get("language")
-        if detected in ("ar", "en") and detected != tracker.get_slot("language"):
+        if detected in LANGUAGES and detected != tracker.get_slot("language"):
             if common.intent(tracker) == "switch_language":
                 return {}  # "بدي انجليزي" is Arabic text asking for English: action_switch_language decides
             return {"language": detected}
@@ -42,7 +42,7 @@ class ActionSwitchLanguage(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         wanted = common.entity_values(tracker, "language")
         text = common.user_text(tracker)
-        if wanted and wanted[0] in ("ar", "en"):
+        if wanted and wanted[0] in LANGUAGES:
             target = wanted[0]
         else:
             # A named language wins; none (or both, "from Arabic to English") toggles.

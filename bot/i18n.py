@@ -21,16 +21,16 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 
+from bot.lang import DEFAULT, LANGUAGES
 from bot.settings import local_timezone
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
-LANGUAGES = ("ar", "en")
 # CLDR has no en_JO; en_001 (international English) gives day-month-year as Jordan writes it.
 BABEL_LOCALES = {"ar": "ar_JO", "en": "en_001"}
 
 
 def lang_or_default(language: str | None) -> str:
-    return language if language in LANGUAGES else "ar"
+    return language if language in LANGUAGES else DEFAULT
 
 
 @functools.cache

@@ -18,6 +18,7 @@ import re
 from bot.arabic import arabic_ratio, has_arabic, normalise
 
 AR, EN = "ar", "en"
+LANGUAGES = (AR, EN)  # the `language` slot's values, the case store's too
 DEFAULT = AR
 
 # Jordanian/Levantine words as they are spelled in Latin letters. Seeing two of them, or one

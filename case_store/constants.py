@@ -1,6 +1,7 @@
 """The case store's own closed vocabularies (docs/CONTRACTS.md); the schema CHECKs use them too.
 
-Request types, pillars and importance are shared with the bot and live in `bot.request_rules`.
+Request types, pillars and importance are shared with the bot and live in `bot.request_rules`;
+the languages in `bot.lang`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import datetime as dt
 UTC = dt.timezone.utc
 
 CHANNELS = ("messenger", "sms", "voice", "contact_center", "web", "shell")
-LANGUAGES = ("ar", "en")
 STATUSES = ("submitted", "in_progress", "answered", "closed", "rejected", "reopened")
 EVENTS = ("created", "status_changed", "answered", "escalated", "reopened")
 

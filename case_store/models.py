@@ -26,8 +26,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import declarative_base, relationship
 
+from bot.lang import LANGUAGES
 from bot.request_rules import IMPORTANCE, PILLARS, REQUEST_TYPES
-from case_store.constants import CHANNELS, EVENTS, LANGUAGES, STATUSES, UTC
+from case_store.constants import CHANNELS, EVENTS, STATUSES, UTC
 
 # Deterministic constraint names, so Alembic migrations can refer to them on both databases.
 metadata = MetaData(

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot.lang import LANGUAGES
 from bot.privacy import is_plausible_phone, normalise_phone
 from bot.request_rules import IMPORTANCE, PILLARS, REQUEST_TYPES
-from case_store.constants import CHANNELS, LANGUAGES, MAX_DESCRIPTION_CHARS, STATUSES
+from case_store.constants import CHANNELS, MAX_DESCRIPTION_CHARS, STATUSES
 from case_store.errors import ValidationFailed
 
 MAX_ATTACHMENTS = 10

@@ -51,6 +51,7 @@ from sanic.response import HTTPResponse
 from bot import business_hours, refcode
 from bot.arabic import digits_only
 from bot.i18n import BABEL_LOCALES, LOCALE_DIR, gettext, lang_or_default
+from bot.lang import LANGUAGES
 from bot.privacy import is_plausible_phone, keyed_id, normalise_phone, open_address, phone_identity
 from bot.request_rules import IMPORTANCE, PILLARS, REQUEST_TYPES, description_too_short
 from bot.settings import ConfigError, env, get_settings, local_timezone, secret
@@ -146,7 +147,7 @@ def parse_new_request(body: Json) -> NewRequest:
     if not phone or not is_plausible_phone(phone):
         errors["caller_phone"] = "invalid_phone"
     language = text("caller_language")
-    if language not in ("ar", "en"):
+    if language not in LANGUAGES:
         errors["caller_language"] = "required"
     rtype = text("type")
     if rtype not in REQUEST_TYPES:

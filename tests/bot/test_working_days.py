@@ -80,6 +80,9 @@ def test_sla_and_contact_center_share_one_calendar(monkeypatch: pytest.MonkeyPat
 def test_the_week_is_sunday_to_thursday() -> None:
     assert {dt.date(2026, 11, 27).weekday(), dt.date(2026, 11, 28).weekday()} == WEEKEND  # Fri, Sat
     assert all(is_working_day(dt.date(2026, 11, d), Holidays()) for d in (22, 23, 24, 25, 26))
+    # The contact center's default week is the same week, written in CONTACT_CENTER_HOURS' notation.
+    (window,) = business_hours.BusinessHours.parse(business_hours.DEFAULT_HOURS).windows
+    assert window.weekdays == frozenset(range(7)) - WEEKEND
 
 
 def test_an_unreadable_file_named_by_a_variable_says_which(tmp_path: Path) -> None:

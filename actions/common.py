@@ -136,10 +136,10 @@ def entity_values(tracker: Tracker, name: str) -> list[str]:
 
 def pillar_in(tracker: Tracker) -> str | None:
     """A pillar the NLU tagged: the annotated value, or the tagged words mapped by the lexicon."""
-    from bot import labels, pillars
+    from bot import pillars, request_rules
 
     for value in entity_values(tracker, "pillar"):
-        if value in labels.PILLARS:
+        if value in request_rules.PILLARS:
             return value
         guess = pillars.infer(value)
         if guess:
@@ -214,6 +214,3 @@ def has_content(text: str) -> bool:
     words = [w for w in re.split(r"\s+", rest) if len(w) > 1]
     return len(words) >= 4
 
-
-def digits_only(text: str) -> str:
-    return re.sub(r"\D", "", text.translate(str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")))

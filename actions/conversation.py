@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 import aiohttp
@@ -14,12 +13,11 @@ from rasa_sdk.types import DomainDict
 
 from actions import common
 from bot import business_hours
+from bot.lang import LANGUAGES, requested_language
 from bot.settings import env, secret
 
 log = logging.getLogger(__name__)
 
-_TO_EN = re.compile(r"(?i)(english|engli[sz]h|inglizi|ingilizi|انجليزي|انكليزي|إنجليزي|إنكليزي|الانجليزية|الإنجليزية)")
-_TO_AR = re.compile(r"(?i)(arabic|3arabi|arabi\b|عربي|العربية|عربى)")
 CARRIED_OVER = ("language", "last_reference")
 
 
@@ -30,7 +28,7 @@ class ValidatePredefinedSlots(ValidationAction):
         if common.entity_values(tracker, "language"):
             return {}  # a language button already set it through the from_entity mapping
         detected = tracker.latest_message.get("language")
-        if detected in ("ar", "en") and detected != tracker.get_slot("language"):
+        if detected in LANGUAGES and detected != tracker.get_slot("language"):
             if common.intent(tracker) == "switch_language":
                 return {}  # "بدي انجليزي" is Arabic text asking for English: action_switch_language decides
             return {"language": detected}
@@ -44,14 +42,11 @@ class ActionSwitchLanguage(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         wanted = common.entity_values(tracker, "language")
         text = common.user_text(tracker)
-        if wanted and wanted[0] in ("ar", "en"):
+        if wanted and wanted[0] in LANGUAGES:
             target = wanted[0]
-        elif _TO_EN.search(text):
-            target = "en"
-        elif _TO_AR.search(text):
-            target = "ar"
         else:
-            target = "ar" if tracker.get_slot("language") == "en" else "en"
+            # A named language wins; none (or both, "from Arabic to English") toggles.
+            target = requested_language(text) or ("ar" if tracker.get_slot("language") == "en" else "en")
         return [SlotSet("language", target)]
 
 

@@ -18,7 +18,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import common
 from backend_client import CaseStoreError
-from bot import labels, pillars
+from bot import pillars, request_rules
 from bot.arabic import normalise
 from bot.privacy import is_plausible_phone, normalise_phone
 
@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 
 INTERRUPTIONS = {"help", "cancel", "switch_language", "human_handoff"}
 EDITABLE = ("entity_id", "pillar", "importance", "description", "contact_phone")
-MIN_DESCRIPTION_CHARS = 12
 SKIP_INTENTS = {"deny"}
 PHONE_OPTIONAL = {"suggestion", "compliment", "report"}
 
@@ -160,7 +159,7 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
         return {}
 
     async def extract_importance(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        values = [v for v in common.entity_values(tracker, "urgency") if v in labels.IMPORTANCE]
+        values = [v for v in common.entity_values(tracker, "urgency") if v in request_rules.IMPORTANCE]
         if values and (self._asked(tracker, "importance") or tracker.get_slot("importance") is None):
             return {"importance": values[0]}
         if self._asked(tracker, "importance") and not self._interrupted(tracker):
@@ -181,7 +180,7 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
             return {}  # the run() override keeps the attachment; the question stays open
         if common.is_payload(text):
             return {}
-        if len(text) < MIN_DESCRIPTION_CHARS or len(text.split()) < 2:
+        if request_rules.description_too_short(text):
             dispatcher.utter_message(response="utter_description_too_short")
             return {"description": None}
         return {"description": text}

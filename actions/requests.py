@@ -13,7 +13,7 @@ from rasa_sdk.types import DomainDict
 from actions import common
 from actions.forms import EDITABLE, resolve_entity
 from backend_client import CaseStoreError, CaseStoreUnavailable
-from bot import labels, pillars, refcode
+from bot import labels, pillars, refcode, request_rules
 from bot.i18n import format_day
 from bot.privacy import normalise_phone, phone_tail
 
@@ -36,7 +36,7 @@ class ActionStartRequest(Action):
         return "action_start_request"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        rtype = labels.INTENT_TO_TYPE.get(common.intent(tracker) or "", "complaint")
+        rtype = request_rules.INTENT_TO_TYPE.get(common.intent(tracker) or "", "complaint")
         events: list[EventType] = reset_form_slots() + [
             SlotSet("request_type", rtype),
             # Made once per request: a retried or repeated submission reuses it, so the case
@@ -64,7 +64,7 @@ class ActionStartRequest(Action):
             pillar = common.pillar_in(tracker) or (pillars.infer(text) if common.has_content(text) else None)
             if pillar:
                 events.append(SlotSet("pillar", pillar))
-            urgency = [v for v in common.entity_values(tracker, "urgency") if v in labels.IMPORTANCE]
+            urgency = [v for v in common.entity_values(tracker, "urgency") if v in request_rules.IMPORTANCE]
             if urgency:
                 events.append(SlotSet("importance", urgency[0]))
         attachments = common.attachments_in(tracker)

@@ -22,6 +22,7 @@ from backend_client import (
     RateLimited,
 )
 from bot import labels, refcode
+from bot.arabic import digits_only
 from bot.i18n import format_day
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ class ReferenceFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
     async def extract_status_proof(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         if tracker.get_slot("requested_slot") != "status_proof" or common.intent(tracker) in INTERRUPTIONS:
             return {}
-        digits = common.digits_only(common.user_text(tracker))
+        digits = digits_only(common.user_text(tracker))
         if len(digits) in (4, 6):
             return {"status_proof": digits}
         dispatcher.utter_message(response="utter_ask_status_proof")
@@ -123,7 +124,7 @@ class ValidateRatingForm(ReferenceFormValidation):
     async def extract_rating_score(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         if tracker.get_slot("requested_slot") != "rating_score" or common.intent(tracker) in INTERRUPTIONS:
             return {}
-        values = common.entity_values(tracker, "rating") or [common.digits_only(common.user_text(tracker))]
+        values = common.entity_values(tracker, "rating") or [digits_only(common.user_text(tracker))]
         if values and values[0] in {"1", "2", "3", "4", "5"}:
             return {"rating_score": values[0]}
         return {"rating_score": None}

@@ -72,10 +72,10 @@ async def one_call(session: aiohttp.ClientSession, target: str, public: str, tok
 
 
 async def stub_server(calls: int) -> tuple[str, str, str, Any]:
-    from channels.business_hours import current
     from rasa.core.run import configure_app
     from sanic import Sanic
 
+    from bot.business_hours import current
     from bot.channel_state import ChannelState
     from channels.twilio_voice import (
         DEFAULT_CATALOGUE,

@@ -4,12 +4,39 @@ Folds the spelling variants people use interchangeably when typing Arabic on pho
 alef forms (أ إ آ ٱ -> ا), ta marbuta (ة -> ه), alef maqsura (ى -> ي), tatweel, diacritics,
 and Arabic-Indic digits. Also lower-cases Latin and folds whitespace, so one function serves
 catalogue search, lookup tables and the NLU featurizer.
+
+It is also the one home of digit folding: Arabic-Indic (٠-٩, U+0660) and Extended
+Arabic-Indic / Persian (۰-۹, U+06F0, what some Android keyboards type) digits read as 0-9
+wherever a number is typed: references, phone numbers, PINs, menu choices, ratings.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+
+ARABIC_INDIC_DIGITS = "٠١٢٣٤٥٦٧٨٩"
+PERSIAN_DIGITS = "۰۱۲۳۴۵۶۷۸۹"
+# Inside a regex character class: a digit in any script people type in Jordan.
+DIGIT_CLASS = "0-9\u0660-\u0669\u06f0-\u06f9"
+_DIGIT_FOLD = str.maketrans(ARABIC_INDIC_DIGITS + PERSIAN_DIGITS, "0123456789" * 2)
+_NOT_ASCII_DIGIT = re.compile(r"[^0-9]")
+
+
+def fold_digits(text: str) -> str:
+    """Arabic-Indic and Persian digits to ASCII 0-9; everything else unchanged."""
+    return text.translate(_DIGIT_FOLD)
+
+
+def digits_only(text: str) -> str:
+    """The ASCII digits of `text` after folding ("٠٧٩ ١٢٣-۴۵۶۷" -> "0791234567")."""
+    return _NOT_ASCII_DIGIT.sub("", fold_digits(text))
+
+
+def arabic_indic(digits: str) -> str:
+    """The other way, for Arabic text that shows or speaks a digit ("3" -> "٣")."""
+    return digits.translate(str.maketrans("0123456789", ARABIC_INDIC_DIGITS))
+
 
 _DIACRITICS = re.compile(r"[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed]")
 _TATWEEL = "\u0640"
@@ -26,14 +53,11 @@ _CHARMAP = str.maketrans(
         "گ": "ك",
         "ک": "ك",
         "ی": "ي",
-        "٠": "0", "١": "1", "٢": "2", "٣": "3", "٤": "4",
-        "٥": "5", "٦": "6", "٧": "7", "٨": "8", "٩": "9",
-        "۰": "0", "۱": "1", "۲": "2", "۳": "3", "۴": "4",
-        "۵": "5", "۶": "6", "۷": "7", "۸": "8", "۹": "9",
         "،": ",",
         "؟": "?",
         "؛": ";",
     }
+    | _DIGIT_FOLD
 )
 _SPACES = re.compile(r"\s+")
 _ELONGATION = re.compile(r"([\u0621-\u064a])\1{2,}")  # "شكرااااا" -> "شكرا"

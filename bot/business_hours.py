@@ -4,8 +4,9 @@ Shared by the IVR (transfer or after-hours message) and the agent console. The o
 come from `CONTACT_CENTER_HOURS`, e.g. "sun-thu 08:00-15:00" (the default: Jordan's government
 week, Amman time) or several segments separated by ";", e.g.
 "sun-wed 08:00-15:00; thu 08:00-14:00". The center is closed on the public holidays listed in
-`CONTACT_CENTER_HOLIDAYS` (a YAML file with `holidays: [{date: YYYY-MM-DD, ...}]`; by default
-the case store's `case_store/data/holidays.yml`; "none" disables holidays).
+`CONTACT_CENTER_HOLIDAYS` (a holiday file as `bot.working_days` reads it; by default the case
+store's `case_store/data/holidays.yml`, the one the SLA counts with; "none" disables holidays).
+The time zone is BEKH_TIMEZONE (`bot.settings.local_timezone`).
 
 A configuration mistake raises `ConfigError` naming the variable and what is allowed, when the
 hours are first read, not at the first call after hours.
@@ -18,12 +19,12 @@ import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from bot.settings import ROOT, ConfigError, env
+from bot.settings import ConfigError, env, local_timezone, timezone_name
+from bot.working_days import WORKING_WEEK, Holidays, load_holidays
 
-DEFAULT_HOURS = "sun-thu 08:00-15:00"
-DEFAULT_HOLIDAYS = ROOT / "case_store" / "data" / "holidays.yml"
+DEFAULT_HOURS = f"{WORKING_WEEK} 08:00-15:00"
 
 # Python's weekday(): Monday is 0.
 _DAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
@@ -88,15 +89,13 @@ class Window:
 class BusinessHours:
     windows: tuple[Window, ...]
     timezone: ZoneInfo
-    holidays: frozenset[dt.date] = field(default_factory=frozenset)
+    holidays: Holidays = field(default_factory=Holidays)
     spec: str = DEFAULT_HOURS
 
     @classmethod
-    def parse(cls, spec: str, timezone: str = "Asia/Amman", holidays: frozenset[dt.date] = frozenset()) -> BusinessHours:
-        try:
-            tz = ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(f"Config 'BEKH_TIMEZONE' is {timezone!r}, which is not an IANA time zone (e.g. Asia/Amman).") from None
+    def parse(cls, spec: str, timezone: ZoneInfo | None = None, holidays: Holidays | None = None) -> BusinessHours:
+        """`timezone` defaults to BEKH_TIMEZONE, `holidays` to none."""
+        tz = timezone or local_timezone()
         windows = []
         for raw in spec.lower().split(";"):
             segment = raw.strip()
@@ -114,7 +113,7 @@ class BusinessHours:
             windows.append(Window(frozenset(_day_range(m["days"], spec)), start, end))
         if not windows:
             raise ConfigError(f"Config 'CONTACT_CENTER_HOURS' is {spec!r}, which opens no hours; e.g. 'sun-thu 08:00-15:00'.")
-        return cls(tuple(windows), tz, holidays, spec)
+        return cls(tuple(windows), tz, holidays or Holidays(), spec)
 
     def local(self, now: dt.datetime | None = None) -> dt.datetime:
         """`now` in the contact center's time zone; a naive datetime is taken as already local."""
@@ -173,42 +172,22 @@ def _runs(days: list[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def load_holidays(path: Path) -> frozenset[dt.date]:
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as e:
-        raise ConfigError(f"Config 'CONTACT_CENTER_HOLIDAYS' points at {str(path)!r}, which cannot be read ({e.strerror}).") from None
-    days = set()
-    for item in data.get("holidays", []) or []:
-        value = item.get("date") if isinstance(item, dict) else item
-        if isinstance(value, dt.date):
-            days.add(value)
-        elif isinstance(value, str):
-            try:
-                days.add(dt.date.fromisoformat(value))
-            except ValueError:
-                raise ConfigError(f"Config 'CONTACT_CENTER_HOLIDAYS': {value!r} in {str(path)!r} is not a YYYY-MM-DD date.") from None
-    return frozenset(days)
-
-
 @functools.lru_cache(maxsize=8)
 def _build(spec: str, timezone: str, holidays_setting: str) -> BusinessHours:
     if holidays_setting.lower() in ("none", "off", "no"):
-        holidays: frozenset[dt.date] = frozenset()
+        holidays = Holidays()
     elif holidays_setting:
-        holidays = load_holidays(Path(holidays_setting))
+        holidays = load_holidays(Path(holidays_setting), setting="CONTACT_CENTER_HOLIDAYS")
     else:
-        holidays = load_holidays(DEFAULT_HOLIDAYS) if DEFAULT_HOLIDAYS.exists() else frozenset()
-    return BusinessHours.parse(spec, timezone, holidays)
+        holidays = load_holidays()
+    return BusinessHours.parse(spec, ZoneInfo(timezone), holidays)
 
 
 def current() -> BusinessHours:
     """The configured hours (re-read when the environment changes, so tests can monkeypatch)."""
     return _build(
         env("CONTACT_CENTER_HOURS", DEFAULT_HOURS) or DEFAULT_HOURS,
-        env("BEKH_TIMEZONE", "Asia/Amman") or "Asia/Amman",
+        timezone_name(),
         env("CONTACT_CENTER_HOLIDAYS", "") or "",
     )
 

@@ -3,7 +3,8 @@
 Catalogs live in bot/locale/<lang>/LC_MESSAGES/<domain>.po, one gettext domain per room
 (`channels`, `voice`, `console`, ...), so each room owns its own file. The .po files are read
 directly with Babel (no compile step to forget): `pybabel extract/update` still maintain them.
-Dates and numbers go through Babel with an explicit locale (`ar_JO`, `en_001`).
+Dates and numbers go through Babel with an explicit locale (`ar_JO`, `en_001`), moments in
+BEKH_TIMEZONE (`bot.settings.local_timezone`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import datetime as dt
 import functools
 import io
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_date, format_datetime
@@ -21,15 +21,16 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 
+from bot.lang import DEFAULT, LANGUAGES
+from bot.settings import local_timezone
+
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
-LANGUAGES = ("ar", "en")
 # CLDR has no en_JO; en_001 (international English) gives day-month-year as Jordan writes it.
 BABEL_LOCALES = {"ar": "ar_JO", "en": "en_001"}
-AMMAN = ZoneInfo("Asia/Amman")
 
 
 def lang_or_default(language: str | None) -> str:
-    return language if language in LANGUAGES else "ar"
+    return language if language in LANGUAGES else DEFAULT
 
 
 @functools.cache
@@ -64,12 +65,12 @@ def format_number(n: int | float, language: str) -> str:
 def format_day(value: dt.datetime | dt.date, language: str) -> str:
     """A due date as people say it: 'Thursday, 26 November 2026' / 'الخميس، ٢٦ تشرين الثاني ٢٠٢٦'."""
     if isinstance(value, dt.datetime):
-        value = value.astimezone(AMMAN).date()
+        value = value.astimezone(local_timezone()).date()
     return format_date(value, format="full", locale=BABEL_LOCALES[lang_or_default(language)])
 
 
 def format_moment(value: dt.datetime, language: str) -> str:
-    return format_datetime(value.astimezone(AMMAN), format="medium", locale=BABEL_LOCALES[lang_or_default(language)])
+    return format_datetime(value.astimezone(local_timezone()), format="medium", locale=BABEL_LOCALES[lang_or_default(language)])
 
 
 def locale(language: str) -> Locale:

@@ -1,23 +1,10 @@
 """Names of the platform's fixed vocabularies in both languages (data, not prose).
 
 Used by actions to fill response templates ("{type_label}") and by channels and the console to
-show the same words. The Arabic names are the platform's own: اسأل الحكومة، اقتراح، ثناء، شكوى، إبلاغ.
+show the same words. The vocabularies themselves are `bot.request_rules`'. The Arabic names are the platform's own: اسأل الحكومة، اقتراح، ثناء، شكوى، إبلاغ.
 """
 
 from __future__ import annotations
-
-REQUEST_TYPES = ("inquiry", "suggestion", "compliment", "complaint", "report")
-PILLARS = ("service_quality", "delivery_time", "employee_behaviour", "procedures", "infrastructure")
-IMPORTANCE = ("normal", "urgent")
-
-INTENT_TO_TYPE = {
-    "ask_government": "inquiry",
-    "suggest": "suggestion",
-    "compliment": "compliment",
-    "complain": "complaint",
-    "report_violation": "report",
-}
-TYPE_TO_INTENT = {v: k for k, v in INTENT_TO_TYPE.items()}
 
 _LABELS: dict[str, dict[str, tuple[str, str]]] = {
     "type": {

@@ -15,9 +15,11 @@ from __future__ import annotations
 import functools
 import re
 
-from bot.arabic import arabic_ratio
+from bot.arabic import arabic_ratio, has_arabic, normalise
 
 AR, EN = "ar", "en"
+LANGUAGES = (AR, EN)  # the `language` slot's values, the case store's too
+DEFAULT = AR
 
 # Jordanian/Levantine words as they are spelled in Latin letters. Seeing two of them, or one
 # with a digit-letter (3, 7, 2, 5 inside a word), is a strong Arabizi signal.
@@ -68,6 +70,36 @@ def _langdetect_english(text: str) -> float:
         return next((p.prob for p in detector.get_probabilities() if p.lang == "en"), 0.0)
     except Exception:  # langdetect raises on text with no usable features
         return 0.0
+
+
+def message_language(text: str | None, default: str = DEFAULT) -> str:
+    """The language of a message the bot wrote: its script (every reply exists in both)."""
+    if not text:
+        return default
+    return AR if has_arabic(text) else EN
+
+
+# Words that name a language, as people say or type them when asking to switch. Arabic words
+# match inside a word ("بالعربي", "الانجليزية"), Latin ones as whole words. The first two Arabic
+# words are also the IVR's speech hints for its language menu.
+LANGUAGE_WORDS: dict[str, tuple[str, ...]] = {
+    AR: ("عربي", "عربيه", "arabic", "arabi", "araby", "3arabi", "3araby"),
+    EN: ("english", "انجليزي", "انكليزي", "انقليزي", "englizi", "engleezi", "inglizi", "ingilizi", "inglish", "englizh"),
+}
+_LANGUAGE_STEMS = {lang: tuple(normalise(w) for w in words) for lang, words in LANGUAGE_WORDS.items()}
+
+
+def requested_language(text: str) -> str | None:
+    """The language a person names ("بدي انجليزي", "arabic please"), or None when they name
+    none or both ("from Arabic to English": the caller decides, e.g. by switching)."""
+    norm = normalise(text)
+    tokens = set(_WORD.findall(norm))
+    named = {
+        lang
+        for lang, stems in _LANGUAGE_STEMS.items()
+        if any((stem in norm) if has_arabic(stem) else (stem in tokens) for stem in stems)
+    }
+    return named.pop() if len(named) == 1 else None
 
 
 def detect(text: str, current: str | None = None) -> str | None:

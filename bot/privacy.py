@@ -12,6 +12,7 @@ import hmac
 import logging
 import re
 
+from bot.arabic import DIGIT_CLASS, digits_only
 from bot.settings import get_settings
 
 
@@ -29,13 +30,12 @@ def phone_identity(phone: str) -> str:
 
 
 def phone_tail(phone: str, n: int = 4) -> str:
-    digits = re.sub(r"\D", "", phone.translate(str.maketrans("٠١٢٣٤٥٦٧٨٩", "0123456789")))
-    return digits[-n:]
+    return digits_only(phone)[-n:]
 
 
 def normalise_phone(phone: str) -> str:
     """Jordanian numbers to E.164 (+9627XXXXXXXX); other numbers keep their digits with '+'."""
-    digits = re.sub(r"\D", "", phone.translate(str.maketrans("٠١٢٣٤٥٦٧٨٩", "0123456789")))
+    digits = digits_only(phone)
     if digits.startswith("00"):
         digits = digits[2:]
     if digits.startswith("07") and len(digits) == 10:
@@ -77,7 +77,7 @@ class FieldCipher:
 
 _PATTERNS = [
     (re.compile(r"\+?\d[\d\s\-]{7,}\d"), "<digits>"),  # phone numbers, PSIDs, references
-    (re.compile(r"[٠-٩]{4,}"), "<digits>"),
+    (re.compile(rf"[{DIGIT_CLASS}]{{4,}}"), "<digits>"),
     (re.compile(r"(?i)(bearer|token|secret|signature|password|access_token|appsecret_proof)([\"'=:\s]+)[^\s\"'&,]+"), r"\1\2<redacted>"),
     (re.compile(r"[\u0600-\u06FF][\u0600-\u06FF\s]{3,}"), "<arabic-text>"),
 ]

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 import secrets
 
+from bot.arabic import DIGIT_CLASS, fold_digits
+
 LENGTH = 10
 
 # The standard totally anti-symmetric quasigroup of order 10 (Damm, 2004).
@@ -25,8 +27,6 @@ _DAMM = (
     (2, 5, 8, 1, 4, 3, 6, 7, 9, 0),
 )
 
-# Arabic-Indic (U+0660..) and Eastern Arabic-Indic / Persian (U+06F0..) digits to ASCII.
-_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 # What people put between digit groups: spaces (incl. NBSP), dashes, dots, slashes, RTL marks.
 _SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212._/\u200e\u200f\u061c]+")
 
@@ -63,8 +63,8 @@ def generate() -> str:
 
 
 def canonical_digits(text: str) -> str:
-    """Strip separators and map Arabic-Indic digits; does not validate."""
-    return _SEPARATORS.sub("", text.strip().translate(_DIGITS))
+    """Strip separators and fold Arabic-Indic and Persian digits; does not validate."""
+    return _SEPARATORS.sub("", fold_digits(text.strip()))
 
 
 def parse(text: str) -> str:
@@ -89,8 +89,8 @@ def spoken_digits(reference: str) -> list[str]:
 
 
 # Candidate reference in free text: 10 digits in any script, optionally grouped.
-_D = "[0-9٠-٩۰-۹]"
-CANDIDATE_RE = re.compile(rf"(?<![0-9٠-٩۰-۹])({_D}(?:[\s\-.]?{_D}){{9}})(?![0-9٠-٩۰-۹])")
+_D = f"[{DIGIT_CLASS}]"
+CANDIDATE_RE = re.compile(rf"(?<!{_D})({_D}(?:[\s\-.]?{_D}){{9}})(?!{_D})")
 
 
 def find_candidates(text: str) -> list[str]:

@@ -12,8 +12,10 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TIMEZONE = "Asia/Amman"
 VAR = Path(os.environ.get("BEKH_VAR_DIR", ROOT / "var"))
 
 
@@ -44,6 +46,29 @@ def secret(name: str) -> str:
     if env("BEKH_ENV", "dev") == "production":
         raise ConfigError(f"Config '{name}' is missing, and has no default in production (BEKH_ENV=production).")
     return _dev_secret(name.lower())
+
+
+def timezone_name() -> str:
+    """BEKH_TIMEZONE (default Asia/Amman), checked: the one place the local time zone is read."""
+    name = env("BEKH_TIMEZONE", DEFAULT_TIMEZONE) or DEFAULT_TIMEZONE
+    _zone(name)
+    return name
+
+
+def local_timezone() -> ZoneInfo:
+    """The time zone of due dates, opening hours and every date shown to a person.
+
+    Read at each call (not cached with the other settings) so that it follows the environment.
+    """
+    return _zone(timezone_name())
+
+
+@functools.lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"Config 'BEKH_TIMEZONE' is {name!r}, which is not an IANA time zone (e.g. Asia/Amman).") from None
 
 
 @dataclass(frozen=True)
@@ -90,5 +115,5 @@ def get_settings() -> Settings:
         case_store_encryption_key=secret("CASE_STORE_ENCRYPTION_KEY").encode(),
         sender_id_key=secret("SENDER_ID_KEY").encode(),
         public_base_url=(env("PUBLIC_BASE_URL", "http://127.0.0.1:5005") or "").rstrip("/"),
-        timezone=env("BEKH_TIMEZONE", "Asia/Amman") or "Asia/Amman",
+        timezone=timezone_name(),
     )

@@ -1,4 +1,8 @@
-"""The closed vocabularies of the case store (docs/CONTRACTS.md); the schema CHECKs use them too."""
+"""The case store's own closed vocabularies (docs/CONTRACTS.md); the schema CHECKs use them too.
+
+Request types, pillars and importance are shared with the bot and live in `bot.request_rules`;
+the languages in `bot.lang`.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,7 @@ import datetime as dt
 # datetime.UTC only exists from Python 3.11; Rasa 3.6 pins us to 3.10.
 UTC = dt.timezone.utc
 
-TYPES = ("inquiry", "suggestion", "compliment", "complaint", "report")
-PILLARS = ("service_quality", "delivery_time", "employee_behaviour", "procedures", "infrastructure")
-IMPORTANCE = ("normal", "urgent")
 CHANNELS = ("messenger", "sms", "voice", "contact_center", "web", "shell")
-LANGUAGES = ("ar", "en")
 STATUSES = ("submitted", "in_progress", "answered", "closed", "rejected", "reopened")
 EVENTS = ("created", "status_changed", "answered", "escalated", "reopened")
 

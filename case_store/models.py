@@ -26,16 +26,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import declarative_base, relationship
 
-from case_store.constants import (
-    CHANNELS,
-    EVENTS,
-    IMPORTANCE,
-    LANGUAGES,
-    PILLARS,
-    STATUSES,
-    TYPES,
-    UTC,
-)
+from bot.lang import LANGUAGES
+from bot.request_rules import IMPORTANCE, PILLARS, REQUEST_TYPES
+from case_store.constants import CHANNELS, EVENTS, STATUSES, UTC
 
 # Deterministic constraint names, so Alembic migrations can refer to them on both databases.
 metadata = MetaData(
@@ -119,7 +112,7 @@ class Request(Base):
     attachments = relationship("Attachment", lazy="selectin", order_by="Attachment.id", cascade="all, delete-orphan")
 
     __table_args__ = (
-        CheckConstraint(_in("type", TYPES), name="type"),
+        CheckConstraint(_in("type", REQUEST_TYPES), name="type"),
         CheckConstraint(_in("status", STATUSES), name="status"),
         CheckConstraint(_in("importance", IMPORTANCE), name="importance"),
         CheckConstraint(f"pillar IS NULL OR {_in('pillar', PILLARS)}", name="pillar"),

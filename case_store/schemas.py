@@ -7,16 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot.lang import LANGUAGES
 from bot.privacy import is_plausible_phone, normalise_phone
-from case_store.constants import (
-    CHANNELS,
-    IMPORTANCE,
-    LANGUAGES,
-    MAX_DESCRIPTION_CHARS,
-    PILLARS,
-    STATUSES,
-    TYPES,
-)
+from bot.request_rules import IMPORTANCE, PILLARS, REQUEST_TYPES
+from case_store.constants import CHANNELS, MAX_DESCRIPTION_CHARS, STATUSES
 from case_store.errors import ValidationFailed
 
 MAX_ATTACHMENTS = 10
@@ -112,7 +106,7 @@ def _object(data: Any, name: str | None = None) -> dict[str, Any]:
 def parse_create(data: Any) -> tuple[CreateInput, bool | None]:
     """Returns the input and the `anonymous` flag as given (None when absent: the type decides)."""
     b = _Body(_object(data))
-    type_ = b.choice("type", TYPES)
+    type_ = b.choice("type", REQUEST_TYPES)
     pillar = b.choice("pillar", PILLARS, required=False)
     importance = b.choice("importance", IMPORTANCE, default="normal")
     description = b.text("description", max_len=MAX_DESCRIPTION_CHARS)

@@ -44,7 +44,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiohttp
 from babel.dates import format_datetime
@@ -64,11 +63,14 @@ from backend_client import (
     RateLimited,
     ValidationError,
 )
-from bot import refcode
+from bot import business_hours, refcode
+from bot.arabic import digits_only
 from bot.bounded_json import BadJson, parse_json
 from bot.i18n import BABEL_LOCALES, LOCALE_DIR, gettext, lang_or_default
+from bot.lang import LANGUAGES
 from bot.privacy import is_plausible_phone, keyed_id, normalise_phone, open_address, phone_identity
-from bot.settings import ConfigError, env, get_settings, secret
+from bot.request_rules import IMPORTANCE, PILLARS, REQUEST_TYPES, description_too_short
+from bot.settings import ConfigError, env, get_settings, local_timezone, secret
 from channels.agents import ABSOLUTE_TIMEOUT, AgentStore, HandoffConflict, Session, utcnow
 
 logger = logging.getLogger(__name__)
@@ -80,13 +82,9 @@ LANG_COOKIE = "bekh_console_lang"
 CSRF_HEADER = "X-CSRF-Token"
 MAX_API_BODY = 64 * 1024
 MAX_DESCRIPTION = 2000
-MIN_DESCRIPTION = 10
 MAX_REPLY = 2000  # Messenger's limit for one text message
 MESSENGER_WINDOW = dt.timedelta(hours=24)
 
-REQUEST_TYPES = ("inquiry", "suggestion", "compliment", "complaint", "report")
-PILLARS = ("service_quality", "delivery_time", "employee_behaviour", "procedures", "infrastructure")
-IMPORTANCE = ("normal", "urgent")
 HANDOFF_CHANNELS = ("messenger", "sms", "voice")  # a voice caller who gave SMS consent is answered by SMS
 
 Json = dict[str, Any]
@@ -97,32 +95,15 @@ def _t(language: str, message: str, **params: object) -> str:
 
 
 # --- business hours ------------------------------------------------------------------------------
-# The hours come from channels/business_hours.py (CONTACT_CENTER_HOURS, holidays). If that module is
-# missing, Sunday-Thursday 08:00-15:00 Amman time, public holidays not counted.
+# The hours, the working week and the holidays are bot.business_hours' (CONTACT_CENTER_HOURS,
+# bot.working_days); the time zone is BEKH_TIMEZONE.
 
-_AMMAN = ZoneInfo("Asia/Amman")
-_OPEN_DAYS = (6, 0, 1, 2, 3)  # Python weekday(): Sunday=6, Monday=0 .. Thursday=3
-_OPEN_AT, _CLOSE_AT = dt.time(8, 0), dt.time(15, 0)
 _STEP = dt.timedelta(minutes=5)
-
-
-def _fallback_is_open(when: dt.datetime) -> bool:
-    local = when.astimezone(_AMMAN)
-    return local.weekday() in _OPEN_DAYS and _OPEN_AT <= local.time() < _CLOSE_AT
-
-
-def _hours() -> Any:
-    try:
-        from bot import business_hours  # written by another helper
-    except ImportError:
-        return None
-    return business_hours.current()
 
 
 def next_opening(now: dt.datetime) -> dt.datetime:
     """`now` when agents are on duty, else the first moment (5-minute grid) they are, within 3 weeks."""
-    hours = _hours()
-    is_open: Callable[[dt.datetime], bool] = hours.is_open if hours is not None else _fallback_is_open
+    is_open = business_hours.current().is_open
     if is_open(now):
         return now
     t = now.replace(second=0, microsecond=0)
@@ -140,12 +121,8 @@ def next_opening_text(language: str, now: dt.datetime) -> str:
     when = next_opening(now)
     if when <= now:
         return _t(language, "An agent will be with you shortly.")
-    hours = _hours()
-    if hours is not None:
-        available = _t(language, "Our agents are available {hours}.", hours=hours.describe(language))
-    else:
-        available = _t(language, "Our agents are available Sunday to Thursday, 8:00 to 15:00.")
-    moment = format_datetime(when.astimezone(_AMMAN), "EEEE HH:mm", locale=BABEL_LOCALES[language])
+    available = _t(language, "Our agents are available {hours}.", hours=business_hours.current().describe(language))
+    moment = format_datetime(when.astimezone(local_timezone()), "EEEE HH:mm", locale=BABEL_LOCALES[language])
     return available + " " + _t(language, "The next opening is {when}.", when=moment)
 
 
@@ -182,7 +159,7 @@ def parse_new_request(body: Json) -> NewRequest:
     if not phone or not is_plausible_phone(phone):
         errors["caller_phone"] = "invalid_phone"
     language = text("caller_language")
-    if language not in ("ar", "en"):
+    if language not in LANGUAGES:
         errors["caller_language"] = "required"
     rtype = text("type")
     if rtype not in REQUEST_TYPES:
@@ -201,7 +178,7 @@ def parse_new_request(body: Json) -> NewRequest:
     if importance not in IMPORTANCE:
         errors["importance"] = "invalid"
     description = text("description")
-    if len(description) < MIN_DESCRIPTION:
+    if description_too_short(description):
         errors["description"] = "too_short"
     elif len(description) > MAX_DESCRIPTION:
         errors["description"] = "too_long"
@@ -830,8 +807,8 @@ class AgentConsoleInput(InputChannel):
                 reference = refcode.parse(str(body.get("reference") or ""))
             except refcode.ReferenceError_ as e:
                 return _error(422, e.code)
-            tail = re.sub(r"\D", "", str(body.get("phone_tail") or "").translate(str.maketrans("٠١٢٣٤٥٦٧٨٩", "0123456789")))
-            pin = re.sub(r"\D", "", str(body.get("pin") or "").translate(str.maketrans("٠١٢٣٤٥٦٧٨٩", "0123456789")))
+            tail = digits_only(str(body.get("phone_tail") or ""))
+            pin = digits_only(str(body.get("pin") or ""))
             proof: dict[str, str] = {}
             if len(pin) == 6:
                 proof["pin"] = pin

@@ -1,11 +1,12 @@
 """What the text channels (Messenger, SMS, later the IVR helper) share: pure rendering helpers.
 
-- the language of a bot message (its script) and of a user message (bot.lang + stored language);
+- the language of a user message (bot.lang.detect + the stored language);
 - channel chrome in both languages through the `channels` Babel catalog;
 - buttons as numbered lists, and a typed number ("2", "٢") mapped back to the button's payload;
 - validation of button payloads coming back from a vendor (quick replies, postbacks);
 - SMS segment counting (GSM-7 vs UCS-2) and splitting long text at natural boundaries;
-- attachments as the `{"attachments": [{"url", "media_type"}]}` metadata both channels send.
+- attachments as the `{"attachments": [{"url", "media_type"}]}` metadata both channels send;
+- Twilio's webhook forms (SMS and voice) exactly as Twilio signed them.
 
 Nothing here does I/O: channel modules call these and do the sending.
 """
@@ -17,33 +18,54 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 from bot import i18n
-from bot.arabic import has_arabic
+from bot.arabic import fold_digits
 from bot.inbound import is_button_payload
-from bot.lang import detect
+from bot.lang import DEFAULT, detect
 
 DOMAIN = "channels"
-DEFAULT_LANGUAGE = "ar"
 
 
 # --- language -------------------------------------------------------------------------------
 
-def message_language(text: str | None, default: str = DEFAULT_LANGUAGE) -> str:
-    """The language of a bot message is the script of its text (CONVENTIONS)."""
-    if not text:
-        return default
-    return "ar" if has_arabic(text) else "en"
-
-
 def user_language(text: str, stored: str | None) -> str:
     """The language to answer a user's message in: bot.lang.detect, else stored, else Arabic."""
-    return detect(text, stored) or stored or DEFAULT_LANGUAGE
+    return detect(text, stored) or stored or DEFAULT
 
 
 def t(language: str | None, message: str, **params: object) -> str:
     """Channel chrome from bot/locale/<lang>/LC_MESSAGES/channels.po."""
     return i18n.gettext(DOMAIN, i18n.lang_or_default(language), message, **params)
+
+
+# --- Twilio forms ----------------------------------------------------------------------------
+
+class MalformedForm(ValueError):
+    pass
+
+
+class FormParams(dict):  # type: ignore[type-arg]
+    """A Twilio webhook form as Twilio signed it: every value of every field, blank ones included
+    (Sanic's `request.form` drops blank values, which breaks the signature of e.g.
+    `SpeechResult=`). Twilio's RequestValidator reads repeated fields through `getall`."""
+
+    def getall(self, name: str) -> list[str]:
+        return list(self[name])
+
+    def first(self, name: str, default: str = "") -> str:
+        values = super().get(name)
+        return values[0] if values else default
+
+
+def parse_form(body: bytes) -> FormParams:
+    """An x-www-form-urlencoded body; `MalformedForm` when it is not UTF-8 (Twilio's never is)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedForm("form body is not UTF-8") from None
+    return FormParams(parse_qs(text, keep_blank_values=True))
 
 
 # --- payloads and choices --------------------------------------------------------------------
@@ -65,7 +87,6 @@ def is_valid_payload(payload: str | None) -> bool:
         return False
 
 
-_INDIC = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 _CHOICE = re.compile(r"^\s*[(\[]?\s*([0-9]{1,2})\s*[)\].\-:]?\s*$")
 
 
@@ -73,7 +94,7 @@ def parse_choice(text: str | None) -> int | None:
     """"2", " ٢ ", "2.", "(2)" -> 2; anything else (words, references, "12345") -> None."""
     if not text:
         return None
-    m = _CHOICE.match(text.translate(_INDIC).replace("\u200f", "").replace("\u200e", ""))
+    m = _CHOICE.match(fold_digits(text).replace("\u200f", "").replace("\u200e", ""))
     return int(m.group(1)) if m else None
 
 

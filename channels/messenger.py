@@ -40,6 +40,7 @@ from bot import settings
 from bot.bounded_json import BadJson, parse_json
 from bot.channel_state import ChannelState, shared
 from bot.inbound import clean_user_text
+from bot.lang import message_language
 from bot.privacy import keyed_id, seal_address
 from channels.common import (
     Attachment,
@@ -48,7 +49,6 @@ from channels.common import (
     button_titles,
     is_supported_media,
     is_valid_payload,
-    message_language,
     numbered_lines,
     parse_choice,
     problem_reply,

@@ -26,7 +26,6 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
 
 from rasa.core.channels.channel import (
     CollectingOutputChannel,
@@ -46,17 +45,20 @@ from bot import settings
 from bot.arabic import normalise
 from bot.channel_state import ChannelState, shared
 from bot.inbound import clean_user_text
+from bot.lang import message_language
 from bot.privacy import keyed_id, normalise_phone, seal_address
 from bot.refcode import canonical_digits
 from channels.common import (
     Attachment,
+    FormParams,
+    MalformedForm,
     attachment_metadata,
     button_payloads,
     button_titles,
     is_supported_media,
-    message_language,
     numbered_lines,
     parse_choice,
+    parse_form,
     problem_reply,
     split_text,
     t,
@@ -88,25 +90,6 @@ class MalformedPayload(ValueError):
 
 
 # --- verify ----------------------------------------------------------------------------------
-
-class FormParams(dict):
-    """Form fields as lists; `getall` lets RequestValidator sign repeated fields like Twilio."""
-
-    def getall(self, name: str) -> list[str]:
-        return list(self[name])
-
-    def first(self, name: str, default: str = "") -> str:
-        values = self.get(name)
-        return values[0] if values else default
-
-
-def parse_form(body: bytes) -> FormParams:
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise MalformedPayload("form body is not UTF-8") from None
-    return FormParams(parse_qs(text, keep_blank_values=True))
-
 
 def public_url(base_url: str, path: str, query_string: str = "") -> str:
     return base_url.rstrip("/") + path + (f"?{query_string}" if query_string else "")
@@ -175,7 +158,7 @@ class Keyword:
 def keyword(body: str) -> Keyword | None:
     """A standalone keyword that works at any point of a conversation, or None."""
     text = _TRIM.sub("", normalise(body or ""))
-    lang = "ar" if re.search(r"[\u0600-\u06ff]", text) else "en"
+    lang = message_language(text, "en")
     for kind, words in (("stop", STOP_EN | STOP_AR), ("start", START_EN | START_AR), ("help", HELP_EN | HELP_AR)):
         if text in words:
             return Keyword(kind, lang)
@@ -473,7 +456,7 @@ class TwilioSmsInput(InputChannel):
             signature = request.headers.get("X-Twilio-Signature")
             try:
                 params = parse_form(body)
-            except MalformedPayload:
+            except MalformedForm:
                 params = None
             url = public_url(self.public_base_url, request.path, request.query_string)
             if params is None or not verify_signature(self.validator, url, params, signature):

@@ -55,12 +55,14 @@ from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Gather, Say, VoiceResponse
 
 from bot import business_hours, refcode
-from bot.arabic import has_arabic, normalise
+from bot.arabic import arabic_indic, normalise
 from bot.channel_state import ChannelState, shared
 from bot.i18n import gettext
 from bot.inbound import clean_user_text
+from bot.lang import LANGUAGE_WORDS, message_language, requested_language
 from bot.privacy import FieldCipher, keyed_id, phone_identity, seal_address
 from bot.settings import ROOT, ConfigError, env, secret
+from channels.common import FormParams, MalformedForm, parse_form
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +89,6 @@ DEFAULT_CATALOGUE = ROOT / "case_store" / "data" / "catalogue.yml"
 _VOICE_NAME = re.compile(r"^(Polly\.[A-Za-z]+(-Neural)?|Google\.[A-Za-z]{2}-[A-Z]{2}-[\w-]+|man|woman|alice)$")
 _LOCALE = re.compile(r"^[a-z]{2}-[A-Z]{2}$")
 _CALL_SID = re.compile(r"^[A-Za-z0-9]{10,64}$")
-_ARABIC_DIGITS = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 
 
 def N_(message: str) -> str:
@@ -116,10 +117,6 @@ AGENT_WORDS = {
 }
 YES_WORDS = ("نعم", "اي", "ايوه", "ايوا", "اكيد", "تمام", "موافق", "yes", "yeah", "yep", "sure", "ok", "okay", "correct")
 NO_WORDS = ("لا", "كلا", "مش", "no", "nope", "not")
-LANGUAGE_WORDS = {
-    "ar": ("عربي", "عربيه", "العربيه", "arabic", "araby", "3arabi"),
-    "en": ("english", "انجليزي", "انجليزيه", "الانجليزيه", "انكليزي", "engleezi", "inglizi"),
-}
 DIGIT_WORDS = {
     "0": ("صفر", "zero"), "1": ("واحد", "one"), "2": ("اثنين", "اتنين", "two"), "3": ("ثلاثه", "تلاته", "three"),
     "4": ("اربعه", "four"), "5": ("خمسه", "five"), "6": ("سته", "six"), "7": ("سبعه", "seven"),
@@ -212,12 +209,6 @@ class TwilioVoiceCollectingOutput(CollectingOutputChannel):
 
 
 # --- analyse the bot's turn (pure) ------------------------------------------------------------
-
-
-def message_language(text: str | None, default: str) -> str:
-    if not text:
-        return default
-    return "ar" if has_arabic(text) else "en"
 
 
 def _payload_key(payload: str) -> str:
@@ -343,7 +334,7 @@ def _t(language: str, message: str, **params: object) -> str:
 
 
 def spoken_digit(digit: str, language: str) -> str:
-    return digit.translate(_ARABIC_DIGITS) if language == "ar" else digit
+    return arabic_indic(digit) if language == "ar" else digit
 
 
 def option_phrase(button: Mapping[str, Any], digit: str, language: str) -> str:
@@ -609,22 +600,13 @@ def _match_option(speech: str, turn: Turn, options: Mapping[str, str]) -> str | 
     return None
 
 
-class FormParams(dict):  # type: ignore[type-arg]
-    """The POSTed form as Twilio signed it: every value, blank ones included (Sanic's
-    `request.form` drops blank values, which breaks the signature of e.g. `SpeechResult=`)."""
-
-    def getlist(self, name: str) -> list[str]:
-        return list(self[name])
-
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
-        values = super().get(name)
-        return values[0] if values else default
-
-
 def read_form(request: Request) -> FormParams:
     if not (request.content_type or "").startswith("application/x-www-form-urlencoded"):
         return FormParams()
-    return FormParams(parse_qs((request.body or b"").decode("utf-8", "replace"), keep_blank_values=True))
+    try:
+        return parse_form(request.body or b"")
+    except MalformedForm:
+        return FormParams()  # cannot carry Twilio's signature: refused as unsigned
 
 
 @dataclass
@@ -723,8 +705,8 @@ class TwilioVoiceInput(InputChannel):
             if not self._verified(request):
                 return response.text("forbidden", status=403)
             form = read_form(request)
-            call_sid = form.get("CallSid") or ""
-            if _CALL_SID.match(call_sid) and form.get("CallStatus") in ("completed", "busy", "failed", "no-answer", "canceled"):
+            call_sid = form.first("CallSid")
+            if _CALL_SID.match(call_sid) and form.first("CallStatus") in ("completed", "busy", "failed", "no-answer", "canceled"):
                 await self.state.update(self._call_key(call_sid), blob=None)
             return response.empty()
 
@@ -762,7 +744,7 @@ class TwilioVoiceInput(InputChannel):
 
     async def _webhook(self, request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> HTTPResponse:
         form = read_form(request)
-        call_sid = form.get("CallSid") or ""
+        call_sid = form.first("CallSid")
         query = parse_qs(request.query_string)
         try:
             step = int((query.get("step") or ["0"])[0])
@@ -803,16 +785,16 @@ class TwilioVoiceInput(InputChannel):
     @staticmethod
     def _inbound(form: Any) -> Inbound:
         try:
-            seconds = int(form.get("RecordingDuration") or "0")
+            seconds = int(form.first("RecordingDuration") or "0")
         except ValueError:
             seconds = 0
         return Inbound(
             # A keypad sends 0-9, * and #: nothing else may reach the bot as a "dtmf" turn.
-            digits=_DTMF.sub("", form.get("Digits") or "")[:64],
-            speech=(form.get("SpeechResult") or "").strip(),
-            recording_url=form.get("RecordingUrl") or None,
+            digits=_DTMF.sub("", form.first("Digits"))[:64],
+            speech=form.first("SpeechResult").strip(),
+            recording_url=form.first("RecordingUrl") or None,
             recording_seconds=seconds,
-            caller=form.get("From") or None,
+            caller=form.first("From") or None,
         )
 
     async def _stored_answer(self, call_sid: str, step: int) -> str:
@@ -989,7 +971,7 @@ class _CallFlow:
             return self.agent()
         choice = {"1": "ar", "2": "en"}.get(d)
         if not choice and s:
-            choice = "ar" if _says_any(s, LANGUAGE_WORDS["ar"]) else "en" if _says_any(s, LANGUAGE_WORDS["en"]) else None
+            choice = requested_language(s)
         if not choice:
             return self.no_input("no_match" if (d or s) else "no_input")
         self.call["lang"] = choice

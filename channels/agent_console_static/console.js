@@ -306,7 +306,7 @@ const FIELD_IDS = {
 const FIELD_MESSAGES = {
   invalid_phone: "Enter a valid phone number.",
   required: "This field is required.",
-  too_short: "Describe the request in at least 10 characters.",
+  too_short: "Describe the request in at least two words (12 characters).",
   too_long: "The description is too long (2,000 characters at most).",
 };
 

@@ -1,4 +1,4 @@
-"""channels.business_hours: Sunday-Thursday 08:00-15:00 Amman time unless configured."""
+"""bot.business_hours: Sunday-Thursday 08:00-15:00 Amman time unless configured."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from bot import business_hours
 from bot.business_hours import BusinessHours
 from bot.settings import ConfigError
+from bot.working_days import Holidays
 
 AMMAN = ZoneInfo("Asia/Amman")
 UTC = dt.timezone.utc
@@ -48,7 +49,7 @@ def test_naive_times_are_taken_as_local(default_hours: BusinessHours) -> None:
 
 
 def test_public_holidays_are_closed() -> None:
-    hours = BusinessHours.parse("sun-thu 08:00-15:00", holidays=frozenset({dt.date(2026, 11, 22)}))
+    hours = BusinessHours.parse("sun-thu 08:00-15:00", holidays=Holidays(frozenset({dt.date(2026, 11, 22)})))
     assert not hours.is_open(at(2026, 11, 22, 10))
     assert hours.is_open(at(2026, 11, 23, 10))
 

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from bot import lang
+from bot.lang import message_language, requested_language
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,3 +63,21 @@ def test_detection_accuracy_on_evaluation_sets(path: str) -> None:
     correct = sum(1 for s in samples if lang_sample_correct(s))
     # DESIGN/issue target: 0.98. Accuracy, not timing: a regression here is a real defect.
     assert correct / len(samples) >= 0.98, f"{correct}/{len(samples)}"
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("بدي انجليزي", "en"), ("الإنجليزية لو سمحت", "en"), ("English please", "en"), ("ingilizi", "en"),
+        ("engleezi", "en"), ("بالعربي", "ar"), ("عربى", "ar"), ("arabic please", "ar"), ("3arabi", "ar"),
+        ("hello", None), ("شكوى", None), ("from arabic to english", None),
+    ],
+)
+def test_requested_language_is_the_one_language_named(text: str, lang: str | None) -> None:
+    assert requested_language(text) == lang
+
+
+def test_message_language_is_the_script_of_the_text() -> None:
+    assert message_language("مرحبا") == "ar"
+    assert message_language("Hello") == "en"
+    assert message_language("", "en") == "en" and message_language(None) == "ar"

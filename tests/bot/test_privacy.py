@@ -19,7 +19,8 @@ def test_keyed_ids_are_stable_per_key_and_hide_the_address() -> None:
 @pytest.mark.parametrize(
     ("raw", "e164"),
     [("0791234567", "+962791234567"), ("079 123 4567", "+962791234567"), ("+962 79 123 4567", "+962791234567"),
-     ("00962791234567", "+962791234567"), ("٠٧٩١٢٣٤٥٦٧", "+962791234567"), ("791234567", "+962791234567")],
+     ("00962791234567", "+962791234567"), ("٠٧٩١٢٣٤٥٦٧", "+962791234567"), ("791234567", "+962791234567"),
+     ("۰۷۹۱۲۳۴۵۶۷", "+962791234567")],
 )
 def test_jordanian_numbers_normalise_to_e164(raw: str, e164: str) -> None:
     assert normalise_phone(raw) == e164
@@ -33,6 +34,13 @@ def test_implausible_numbers_are_refused(raw: str) -> None:
 
 def test_phone_tail() -> None:
     assert phone_tail("+962 79 123 4567") == "4567"
+    assert phone_tail("٠٧٩١٢٣٤٥٦٧") == "4567"
+    assert phone_tail("۰۷۹۱۲۳۴۵۶۷") == "4567"  # Persian digits, as some Android keyboards type
+
+
+def test_redaction_scrubs_short_runs_of_either_arabic_digit_set() -> None:
+    assert "٤٨٢٩" not in redact("pin ٤٨٢٩")
+    assert "۴۸۲۹" not in redact("pin ۴۸۲۹")
 
 
 def test_field_cipher_round_trip_and_tamper() -> None:

@@ -1,4 +1,4 @@
-"""Working-day arithmetic (Sunday-Thursday, holidays) and the escalation sweep."""
+"""SLA due dates and the escalation sweep (working-day arithmetic: tests/bot/test_working_days.py)."""
 
 from __future__ import annotations
 
@@ -9,41 +9,15 @@ import aiohttp
 import pytest
 from service_fixtures import Running, complaint
 
+from bot.working_days import Calendar, parse_holidays
 from case_store import sla
 from case_store.constants import UTC
 
 AMMAN = ZoneInfo("Asia/Amman")
 
 
-def calendar(*holidays: str) -> sla.Calendar:
-    return sla.Calendar(AMMAN, sla.parse_holidays({"holidays": [{"date": h, "name_en": "x"} for h in holidays]}))
-
-
-def test_weekend_is_skipped() -> None:
-    cal = calendar()
-    thursday = dt.date(2025, 5, 8)
-    assert cal.add_working_days(thursday, 1) == dt.date(2025, 5, 11)  # Fri, Sat off -> Sunday
-    assert cal.add_working_days(dt.date(2025, 5, 9), 1) == dt.date(2025, 5, 11)  # from a Friday
-    assert cal.add_working_days(thursday, 5) == dt.date(2025, 5, 15)
-
-
-def test_holidays_are_skipped() -> None:
-    cal = calendar("2025-05-11", "2025-05-12")
-    assert cal.add_working_days(dt.date(2025, 5, 8), 1) == dt.date(2025, 5, 13)
-
-
-def test_holiday_formats_are_tolerated() -> None:
-    assert dt.date(2025, 1, 1) in sla.parse_holidays(["2025-01-01"])
-    assert dt.date(2025, 1, 1) in sla.parse_holidays({"holidays": [dt.date(2025, 1, 1)]})
-    assert dt.date(2025, 1, 1) in sla.parse_holidays({"2025-01-01": "New Year"})
-    assert dt.date(2031, 5, 25) in sla.parse_holidays({"holidays": [{"date": {"month": 5, "day": 25}}]})
-    with pytest.raises(sla.SLAConfigError, match="not an ISO date"):
-        sla.parse_holidays({"holidays": ["25/05/2025"]})
-
-
-def test_real_holiday_file_loads() -> None:
-    holidays = sla.load_holidays()
-    assert dt.date(2025, 5, 25) in holidays  # Independence Day
+def calendar(*holidays: str) -> Calendar:
+    return Calendar(AMMAN, parse_holidays({"holidays": [{"date": h, "name_en": "x"} for h in holidays]}))
 
 
 def test_due_time_is_end_of_working_day_in_amman() -> None:

@@ -35,8 +35,10 @@ from bot.launcher import free_port
 from bot.privacy import phone_identity, seal_address
 from channels.agent_console import (
     AgentConsoleInput,
+    BadInput,
     load_config,
     next_opening_text,
+    parse_new_request,
     render_page,
 )
 from channels.agents import AgentStore
@@ -307,6 +309,13 @@ def test_next_opening_text_names_the_next_opening_in_the_callers_language(monkey
     assert "أقرب موعد: الأحد 08:00" in next_opening_text("ar", friday_night)
     sunday_morning = dt.datetime(2026, 11, 22, 7, 0, tzinfo=dt.timezone.utc)  # 10:00 in Amman
     assert next_opening_text("en", sunday_morning) == "An agent will be with you shortly."
+
+
+def test_next_opening_is_told_in_bekh_timezone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONTACT_CENTER_HOURS", "sun-thu 08:00-15:00")
+    monkeypatch.setenv("BEKH_TIMEZONE", "UTC")
+    friday_night = dt.datetime(2026, 11, 20, 20, 0, tzinfo=dt.timezone.utc)
+    assert next_opening_text("en", friday_night).endswith("The next opening is Sunday 08:00.")
 
 
 # --- login and sessions -----------------------------------------------------------------------------
@@ -620,6 +629,18 @@ async def test_anonymous_report_gets_a_pin_and_no_sms(console: Console) -> None:
     [row] = console.backend.store.requests()
     assert row["anonymous"] and row["contact_phone_enc"] is None
     assert row["requester_id"] != phone_identity("+962791234567")  # unlinkable to the phone
+
+
+@pytest.mark.parametrize("description", ["Streetlights", "الكهرباء مقطوعة".replace(" ", ""), "no water", "  a b  c  "])
+def test_console_descriptions_follow_the_forms_rule(description: str) -> None:
+    """bot.request_rules: 12 characters and two words, as in the chat forms (the console used to take 10)."""
+    with pytest.raises(BadInput) as err:
+        parse_new_request(complaint(description=description))
+    assert err.value.fields == {"description": "too_short"}
+
+
+def test_console_accepts_a_two_word_description_of_twelve_characters() -> None:
+    assert parse_new_request(complaint(description="no water yet")).description == "no water yet"
 
 
 async def test_new_call_form_errors_are_named_per_field(console: Console) -> None:

@@ -27,8 +27,8 @@ from twilio.request_validator import RequestValidator
 from bot.channel_state import deliveries, sender_state
 from bot.launcher import free_port
 from bot.privacy import keyed_id, open_address
+from channels.common import FormParams
 from channels.twilio_sms import (
-    FormParams,
     Keyword,
     TwilioSmsInput,
     keyword,

@@ -294,6 +294,17 @@ async def test_english_is_chosen_by_keypad_or_by_voice(voice: Harness) -> None:
     )
 
 
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("said", "lang"), [("بالعربي", "ar"), ("ingilizi", "en"), ("الإنجليزية لو سمحت", "en")])
+async def test_the_language_menu_understands_bot_lang_language_words(voice: Harness, said: str, lang: str) -> None:
+    """bot.lang.requested_language: a word with an Arabic prefix, or Arabizi, names a language too."""
+    voice.bot.reply = lambda m: [MAIN_MENU_EN]
+    call = voice.call()
+    await call.send()
+    await call.send(SpeechResult=said)
+    assert voice.bot.texts == [f'/switch_language{{"language":"{lang}"}}']
+
+
 # --- retries ---------------------------------------------------------------------------------
 
 

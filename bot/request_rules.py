@@ -1,0 +1,33 @@
+"""What a request is made of: the platform's closed vocabularies and the shortest description.
+
+The one home of these rules (DESIGN.md "Contracts"): the case store's CHECK constraints and API
+validation, the SLA table, the forms and the agent console all import them from here. Their
+names in both languages are `bot.labels`'.
+"""
+
+from __future__ import annotations
+
+REQUEST_TYPES = ("inquiry", "suggestion", "compliment", "complaint", "report")
+PILLARS = ("service_quality", "delivery_time", "employee_behaviour", "procedures", "infrastructure")
+IMPORTANCE = ("normal", "urgent")
+
+# The intents that start each request type (nlu_data) and back.
+INTENT_TO_TYPE = {
+    "ask_government": "inquiry",
+    "suggest": "suggestion",
+    "compliment": "compliment",
+    "complain": "complaint",
+    "report_violation": "report",
+}
+TYPE_TO_INTENT = {v: k for k, v in INTENT_TO_TYPE.items()}
+
+# A description the entity can act on says at least two words; "help!!!!!!!!" or a lone word
+# ("electricity") sends the person back with a question instead of filing an empty request.
+MIN_DESCRIPTION_CHARS = 12
+MIN_DESCRIPTION_WORDS = 2
+
+
+def description_too_short(text: str) -> bool:
+    """True when a typed description is too short to file (the form and the console ask again)."""
+    text = text.strip()
+    return len(text) < MIN_DESCRIPTION_CHARS or len(text.split()) < MIN_DESCRIPTION_WORDS

@@ -34,7 +34,6 @@ import html
 import json
 import logging
 import re
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +50,7 @@ from sanic.response import HTTPResponse
 
 from bot import refcode
 from bot.i18n import BABEL_LOCALES, LOCALE_DIR, gettext, lang_or_default
-from bot.privacy import is_plausible_phone, keyed_id, normalise_phone, open_address, phone_identity
+from bot.privacy import anonymous_requester_id, is_anonymous, is_plausible_phone, normalise_phone, open_address, phone_identity
 from bot.settings import ConfigError, env, get_settings, secret
 from channels.agents import AgentStore, HandoffConflict, Session, utcnow
 
@@ -193,8 +192,8 @@ def parse_new_request(body: Json) -> NewRequest:
         errors["description"] = "too_short"
     elif len(description) > MAX_DESCRIPTION:
         errors["description"] = "too_long"
-    # A report is anonymous unless the caller agrees to be contacted (the case store's default).
-    anonymous = rtype == "report" and body.get("contact_ok") is not True
+    # A report is anonymous unless the caller agrees to be contacted (bot/privacy.py).
+    anonymous = is_anonymous(rtype, False if body.get("contact_ok") is True else None)
     if errors:
         raise BadInput(errors)
     return NewRequest(key, normalise_phone(phone), language, rtype, sector, entity, pillar, importance, description, anonymous)
@@ -661,7 +660,7 @@ class AgentConsoleInput(InputChannel):
                 "entered_by": actor,
                 # So the caller can later check the status by SMS from the same phone. An anonymous
                 # report gets an unlinkable id instead: its follow-up is by reference + PIN only.
-                "requester_id": keyed_id("contact_center_anon", secrets.token_hex(16))
+                "requester_id": anonymous_requester_id(form.idempotency_key)
                 if form.anonymous
                 else phone_identity(form.phone),
             }
@@ -694,7 +693,8 @@ class AgentConsoleInput(InputChannel):
                     logger.warning("reference SMS not sent: %s", e)
                     sms = "failed"
             await store.run(
-                store.record, s.agent.id, "request_created", reference,
+                # A report's reference stays out of the console's tables (it is confidential).
+                store.record, s.agent.id, "request_created", None if form.type == "report" else reference,
                 {"type": form.type, "entity": form.entity, "sms": sms, "replay": status == 200}, _client_ip(request),
             )
             out = {"reference": reference, "reference_display": display, "sms": sms, "due_at": data.get("due_at"),

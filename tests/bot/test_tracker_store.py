@@ -189,3 +189,22 @@ async def test_a_report_left_open_when_a_new_session_starts_is_scrubbed(store: C
     assert canary not in raw and "bekh_sealed" not in raw
     full = await store.retrieve_full_tracker(sender)
     assert full is not None and PLACEHOLDER in [e.text for e in full.events if isinstance(e, UserUttered)]
+
+
+async def test_the_event_broker_never_gets_a_reports_content(tmp_path: Path, domain: Domain) -> None:
+    """Analytics read Rasa's event broker: a report's events reach it scrubbed, even while open."""
+    from rasa.core.brokers.sql import SQLEventBroker
+
+    broker = SQLEventBroker(dialect="sqlite", db=str(tmp_path / "broker.db"))
+    store = ConfidentialSQLTrackerStore(domain=domain, dialect="sqlite", db=str(tmp_path / "tracker.db"), event_broker=broker)
+    sender, canary = "sms_" + uuid.uuid4().hex, "CANARY-" + uuid.uuid4().hex
+    await _turn(store, sender, [ActionExecuted("action_listen"), _user(f"hello {canary}-greet", "greet"), ActionExecuted("action_listen")])
+    await _turn(store, sender, _opening(canary, "report_violation", "report", "report_form"))
+    await _turn(store, sender, _submit("report_form", canary))
+
+    with broker.engine.connect() as c:
+        published = [json.loads(r[0]) for r in c.execute(sa.text("SELECT data FROM events ORDER BY id"))]
+    raw = json.dumps(published)
+    assert f"{canary}-greet" in raw  # an ordinary message is published as Rasa publishes it
+    assert f"bribe {canary}" not in raw and f"report {canary}" not in raw and PIN not in raw and REFERENCE not in raw
+    assert "report_violation" in raw  # the shape (intents, actions) still reaches analytics

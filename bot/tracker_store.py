@@ -18,6 +18,7 @@ import json
 import logging
 from typing import Any, Iterable
 
+import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore, TrackerEventDiffEngine
 from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -54,12 +55,21 @@ def unseal(raw: str, cipher: FieldCipher) -> dict[str, Any]:
     return json.loads(cipher.decrypt(outer[SEALED]) or "{}")
 
 
+def _secure_delete(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA secure_delete = ON")
+
+
 class ConfidentialSQLTrackerStore(SQLTrackerStore):
     """`SQLTrackerStore` that seals a report while it is open and scrubs it once it is over."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._cipher = _cipher()
+        if self.engine.dialect.name == "sqlite":
+            # Scrubbing rewrites rows; without this SQLite leaves the old (sealed) bytes in free
+            # space of the file, where the key could still open them.
+            sa.event.listen(self.engine, "connect", _secure_delete)
+            self.engine.dispose()  # connections opened before the listener go
 
     async def _retrieve(self, sender_id: str, fetch_events_from_all_sessions: bool) -> DialogueStateTracker | None:
         with self.session_scope() as session:

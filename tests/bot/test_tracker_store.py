@@ -208,3 +208,17 @@ async def test_the_event_broker_never_gets_a_reports_content(tmp_path: Path, dom
     assert f"{canary}-greet" in raw  # an ordinary message is published as Rasa publishes it
     assert f"bribe {canary}" not in raw and f"report {canary}" not in raw and PIN not in raw and REFERENCE not in raw
     assert "report_violation" in raw  # the shape (intents, actions) still reaches analytics
+
+
+async def test_scrubbing_leaves_no_sealed_bytes_behind_in_the_sqlite_file(tmp_path: Path, domain: Domain) -> None:
+    path = tmp_path / "tracker.db"
+    store = ConfidentialSQLTrackerStore(domain=domain, dialect="sqlite", db=str(path))
+    sender, canary = "sms_" + uuid.uuid4().hex, "CANARY-" + uuid.uuid4().hex
+    await _turn(store, sender, _opening(canary, "report_violation", "report", "report_form"))
+    sealed = [json.loads(r)["bekh_sealed"] for r in _rows(store, sender) if "bekh_sealed" in r]
+    assert sealed
+    await _turn(store, sender, _submit("report_form", canary))
+    store.engine.dispose()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("tracker.db*"))
+    # Any stretch of an old token would do; the middle is ciphertext, not the shared header.
+    assert not [token for token in sealed if any(token[i:i + 24].encode() in raw for i in range(0, len(token) - 24, 24))]

@@ -19,6 +19,7 @@ import logging
 from typing import Any, Iterable
 
 import sqlalchemy as sa
+from cryptography.fernet import InvalidToken
 from rasa.core.tracker_store import SQLTrackerStore, TrackerEventDiffEngine
 from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -55,6 +56,22 @@ def unseal(raw: str, cipher: FieldCipher) -> dict[str, Any]:
     return json.loads(cipher.decrypt(outer[SEALED]) or "{}")
 
 
+def _row_event(row: Any, cipher: FieldCipher) -> dict[str, Any]:
+    """A stored row as an event dict. A sealed row the key no longer opens (SENDER_ID_KEY was
+    rotated mid-report) becomes the scrubbed shape its columns still tell, rather than a
+    conversation that can never load again."""
+    try:
+        return unseal(row.data, cipher)
+    except InvalidToken:
+        logger.warning("a sealed tracker event could not be opened (key changed?); kept as a placeholder")
+        shape: dict[str, Any] = {"event": row.type_name, "timestamp": row.timestamp}
+        if row.type_name == "user":
+            shape["parse_data"] = {"intent": {"name": row.intent_name}}
+        elif row.action_name:
+            shape["name"] = row.action_name
+        return confidential.scrub(shape)
+
+
 def _secure_delete(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.execute("PRAGMA secure_delete = ON")
 
@@ -74,7 +91,7 @@ class ConfidentialSQLTrackerStore(SQLTrackerStore):
     async def _retrieve(self, sender_id: str, fetch_events_from_all_sessions: bool) -> DialogueStateTracker | None:
         with self.session_scope() as session:
             rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=fetch_events_from_all_sessions).all()
-            events = [unseal(row.data, self._cipher) for row in rows]
+            events = [_row_event(row, self._cipher) for row in rows]
         if self.domain and events:
             return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
         return None
@@ -121,7 +138,7 @@ class ConfidentialSQLTrackerStore(SQLTrackerStore):
                     sender_id=tracker.sender_id,
                     type_name=data.get("event"),
                     timestamp=data.get("timestamp"),
-                    intent_name=(data.get("parse_data") or {}).get("intent", {}).get(INTENT_NAME_KEY),
+                    intent_name=((data.get("parse_data") or {}).get("intent") or {}).get(INTENT_NAME_KEY),
                     action_name=data.get("name"),
                     data=raw,
                 ))
@@ -134,4 +151,4 @@ class ConfidentialSQLTrackerStore(SQLTrackerStore):
         ).all()
         for row in rows:
             if row.id not in keep and is_sealed(row.data):
-                row.data = json.dumps(confidential.scrub(unseal(row.data, self._cipher)))
+                row.data = json.dumps(confidential.scrub(_row_event(row, self._cipher)))

@@ -222,3 +222,17 @@ async def test_scrubbing_leaves_no_sealed_bytes_behind_in_the_sqlite_file(tmp_pa
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("tracker.db*"))
     # Any stretch of an old token would do; the middle is ciphertext, not the shared header.
     assert not [token for token in sealed if any(token[i:i + 24].encode() in raw for i in range(0, len(token) - 24, 24))]
+
+
+async def test_a_conversation_still_loads_when_the_key_changed_mid_report(tmp_path: Path, domain: Domain) -> None:
+    from bot.privacy import FieldCipher
+
+    store = ConfidentialSQLTrackerStore(domain=domain, dialect="sqlite", db=str(tmp_path / "tracker.db"))
+    sender, canary = "sms_" + uuid.uuid4().hex, "CANARY-" + uuid.uuid4().hex
+    await _turn(store, sender, _opening(canary, "report_violation", "report", "report_form"))
+    store._cipher = FieldCipher(b"a-rotated-sender-id-key-0123456789")
+    tracker = await store.retrieve(sender)
+    assert tracker is not None and tracker.get_slot("description") is None
+    assert [e.intent_name for e in tracker.events if isinstance(e, UserUttered)] == ["report_violation"]
+    await _turn(store, sender, _submit("report_form", canary))
+    assert "bekh_sealed" not in "\n".join(_rows(store, sender))

@@ -12,7 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import common
-from bot import business_hours
+from bot import business_hours, confidential
 from bot.lang import LANGUAGES, requested_language
 from bot.settings import env, secret
 
@@ -51,8 +51,14 @@ class ActionSwitchLanguage(Action):
 
 
 def _transcript(tracker: Tracker, limit: int = 40) -> list[dict[str, Any]]:
+    """What the agent sees of the conversation so far. A report's turns never go into the
+    handoff queue (the console's tables): a reporter who asks for a person mid-report is
+    handed over without the narrative (bot/confidential.py says which turns those are)."""
     lines = []
-    for event in tracker.events:
+    secret = confidential.confidential_indices(tracker.events)
+    for i, event in enumerate(tracker.events):
+        if i in secret:
+            continue
         if event.get("event") == "user" and event.get("text"):
             lines.append({"who": "user", "text": event["text"], "at": event.get("timestamp")})
         elif event.get("event") == "bot" and event.get("text"):

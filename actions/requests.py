@@ -13,7 +13,7 @@ from rasa_sdk.types import DomainDict
 from actions import common
 from actions.forms import EDITABLE, resolve_entity
 from backend_client import CaseStoreError, CaseStoreUnavailable
-from bot import labels, pillars, refcode, request_rules
+from bot import labels, pillars, privacy, refcode, request_rules
 from bot.i18n import format_day
 from bot.privacy import normalise_phone, phone_tail
 
@@ -196,13 +196,15 @@ class ActionSubmitRequest(Action):
         phone = None if phone in (None, "none") else normalise_phone(phone)
         channel = common.channel(tracker)
         address = common.reply_address(tracker)
-        anonymous = rtype == "report" and phone is None
-        # An anonymous report must not be linkable to the sender: no requester id, no address.
-        requester = uuid.uuid5(uuid.NAMESPACE_OID, key).hex if anonymous else common.requester_id(tracker)
+        # A reporter who gives a number to be called back on opts out of anonymity.
+        who = privacy.requester(
+            rtype, anonymous=(phone is None) if rtype == "report" else None, idempotency_key=key,
+            requester_id=common.requester_id(tracker), contact_phone=phone,
+        )
         notify = None
-        if not anonymous and address and channel in ("messenger", "sms"):
+        if not who.anonymous and address and channel in ("messenger", "sms"):
             notify = {"channel": channel, "address": address}
-        elif not anonymous and phone and channel in ("voice", "contact_center"):
+        elif not who.anonymous and phone and channel in ("voice", "contact_center"):
             notify = {"channel": "sms", "address": phone}
         try:
             created = await common.client().create_request(
@@ -214,10 +216,10 @@ class ActionSubmitRequest(Action):
                 description=tracker.get_slot("description"),
                 language=lang,
                 channel=channel,
-                requester_id=requester,
+                requester_id=who.requester_id,
                 idempotency_key=key,
-                contact_phone=phone,
-                anonymous=anonymous if rtype == "report" else None,
+                contact_phone=who.contact_phone,
+                anonymous=who.anonymous if rtype == "report" else None,
                 attachments=tracker.get_slot("attachments") or None,
                 notify=notify,
             )
@@ -233,7 +235,10 @@ class ActionSubmitRequest(Action):
         entity = req.entity.name(lang)
         due = format_day(req.due_at, lang) if req.due_at else "-"
         if rtype == "report":
+            # Shown once; the tracker store scrubs this receipt once the turn is saved, and no
+            # slot keeps the reference, so nothing in the tracker ties the report to the sender.
             dispatcher.utter_message(response="utter_submitted_report", reference_display=req.reference_display, pin=created.pin or "-")
+            return reset_form_slots() + [SlotSet("idem_key", None), SlotSet("submit_pending", False), SlotSet("request_type", None)]
         else:
             dispatcher.utter_message(
                 response="utter_submitted",

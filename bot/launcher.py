@@ -82,13 +82,18 @@ def _train_locked(force: bool) -> Path:
     return MODEL
 
 
+# Rasa's SQL store, sealing a confidential report while it is open and scrubbing it once filed
+# (bot/tracker_store.py); by module path, so SQLite and PostgreSQL both get it.
+TRACKER_STORE_TYPE = "bot.tracker_store.ConfidentialSQLTrackerStore"
+
+
 def _sql_tracker(url: str) -> dict[str, object]:
     if url.startswith("sqlite:///"):
-        return {"type": "SQL", "dialect": "sqlite", "db": url[len("sqlite:///"):]}
+        return {"type": TRACKER_STORE_TYPE, "dialect": "sqlite", "db": url[len("sqlite:///"):]}
     u = urlparse(url)
     if not u.scheme.startswith("postgres"):
         raise SystemExit(f"TRACKER_STORE_URL {url!r}: use sqlite:///path or postgresql://user@host:port/db")
-    out: dict[str, object] = {"type": "SQL", "dialect": "postgresql", "url": u.hostname or "127.0.0.1",
+    out: dict[str, object] = {"type": TRACKER_STORE_TYPE, "dialect": "postgresql", "url": u.hostname or "127.0.0.1",
                               "port": u.port or 5432, "db": (u.path or "/rasa").lstrip("/")}
     if u.username:
         out["username"] = u.username

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import logging
 import re
+from dataclasses import dataclass
 
 from bot.arabic import DIGIT_CLASS, digits_only
 from bot.settings import get_settings
@@ -139,3 +140,40 @@ def open_address(value: str | None) -> str | None:
         return _address_cipher().decrypt(value[len(_SEAL_PREFIX):])
     except Exception:  # wrong key or tampered: treat as absent
         return None
+
+
+# --- the anonymous-report rule ------------------------------------------------------------------
+# One home for it: the actions, the agent console and the case store all call `requester()`.
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who a request is filed for, as the case store may keep it."""
+
+    anonymous: bool
+    requester_id: str
+    contact_phone: str | None
+
+
+def is_anonymous(request_type: str, anonymous: bool | None) -> bool:
+    """A report is anonymous unless the reporter opts in (`anonymous=False`, e.g. by giving a
+    number to be called back on); any other request only when asked to be."""
+    return (anonymous is not False) if request_type == "report" else bool(anonymous)
+
+
+def anonymous_requester_id(idempotency_key: str) -> str:
+    """The requester id of an anonymous request. Keyed on the submission's idempotency key, so a
+    retried submission carries the same id (a replay, not a conflict), and nothing about the
+    person goes in. The key itself is scrubbed from the tracker once the report is filed
+    (bot/tracker_store.py), so nothing left links this id back to a sender."""
+    return keyed_id("anon", idempotency_key)
+
+
+def requester(
+    request_type: str, *, anonymous: bool | None, idempotency_key: str, requester_id: str, contact_phone: str | None
+) -> Requester:
+    """An anonymous request keeps no id of the person and no phone (and its caller passes no
+    reply address; the case store drops one anyway): follow-up is by reference and PIN only."""
+    if is_anonymous(request_type, anonymous):
+        return Requester(True, anonymous_requester_id(idempotency_key), None)
+    return Requester(False, requester_id, contact_phone)

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import refcode
-from bot.privacy import FieldCipher, phone_tail
+from bot.privacy import FieldCipher, phone_tail, requester
 from case_store import repository as repo
 from case_store.catalogue import Catalogue
 from case_store.constants import EVENT_FOR_STATUS, RATABLE, REOPENABLE, TRANSITIONS, UTC
@@ -189,9 +189,11 @@ class CaseService:
         if existing is not None:
             return self._replay(existing)
         confidential = data.type == "report"
-        # Reports are anonymous unless the reporter opted in; then no phone is kept at all.
-        anonymous = (anonymous_given is not False) if confidential else bool(anonymous_given)
-        phone = None if anonymous else data.contact_phone
+        # The anonymous-report rule (bot/privacy.py), applied here too whatever the client sent:
+        # an anonymous request keeps no id of the person, no phone and no reply address.
+        who = requester(data.type, anonymous=anonymous_given, idempotency_key=key,
+                        requester_id=data.requester_id, contact_phone=data.contact_phone)
+        anonymous, phone = who.anonymous, who.contact_phone
         pin = new_pin() if confidential else None
         r = Request(
             reference=reference,
@@ -205,14 +207,14 @@ class CaseService:
             description_encrypted=confidential,
             language=data.language,
             channel=data.channel,
-            requester_id=data.requester_id,
+            requester_id=who.requester_id,
             entered_by=data.entered_by,
             contact_phone_enc=self.cipher.encrypt(phone),
             phone_tail_hash=self.verifier.digest("phone", reference, phone_tail(phone)) if phone else None,
             anonymous=anonymous,
             confidential=confidential,
-            notify_channel=data.notify_channel,
-            notify_address_enc=self.cipher.encrypt(data.notify_address),
+            notify_channel=None if anonymous else data.notify_channel,
+            notify_address_enc=None if anonymous else self.cipher.encrypt(data.notify_address),
             pin_hash=self.verifier.digest("pin", reference, pin) if pin else None,
             pin_enc=self.cipher.encrypt(pin),
             status="submitted",

@@ -68,7 +68,14 @@ from bot.arabic import digits_only
 from bot.bounded_json import BadJson, parse_json
 from bot.i18n import BABEL_LOCALES, LOCALE_DIR, gettext, lang_or_default
 from bot.lang import LANGUAGES
-from bot.privacy import is_plausible_phone, keyed_id, normalise_phone, open_address, phone_identity
+from bot.privacy import (
+    anonymous_requester_id,
+    is_anonymous,
+    is_plausible_phone,
+    normalise_phone,
+    open_address,
+    phone_identity,
+)
 from bot.request_rules import IMPORTANCE, PILLARS, REQUEST_TYPES, description_too_short
 from bot.settings import ConfigError, env, get_settings, local_timezone, secret
 from channels.agents import ABSOLUTE_TIMEOUT, AgentStore, HandoffConflict, Session, utcnow
@@ -182,8 +189,8 @@ def parse_new_request(body: Json) -> NewRequest:
         errors["description"] = "too_short"
     elif len(description) > MAX_DESCRIPTION:
         errors["description"] = "too_long"
-    # A report is anonymous unless the caller agrees to be contacted (the case store's default).
-    anonymous = rtype == "report" and body.get("contact_ok") is not True
+    # A report is anonymous unless the caller agrees to be contacted (bot/privacy.py).
+    anonymous = is_anonymous(rtype, False if body.get("contact_ok") is True else None)
     if errors:
         raise BadInput(errors)
     return NewRequest(normalise_phone(phone), language, rtype, sector, entity, pillar, importance, description, anonymous)
@@ -751,7 +758,7 @@ class AgentConsoleInput(InputChannel):
                 "entered_by": actor,
                 # So the caller can later check the status by SMS from the same phone. An anonymous
                 # report gets an unlinkable id instead: its follow-up is by reference + PIN only.
-                "requester_id": keyed_id("contact_center_anon", secrets.token_hex(16))
+                "requester_id": anonymous_requester_id(key)
                 if form.anonymous
                 else phone_identity(form.phone),
             }
@@ -784,7 +791,8 @@ class AgentConsoleInput(InputChannel):
                     logger.warning("reference SMS not sent: %s", e)
                     sms = "failed"
             await store.run(
-                store.record, s.agent.id, "request_created", reference,
+                # A report's reference stays out of the console's tables (it is confidential).
+                store.record, s.agent.id, "request_created", None if form.type == "report" else reference,
                 {"type": form.type, "entity": form.entity, "sms": sms, "replay": status == 200}, self.client_ip(request),
             )
             due = created.request.due_at

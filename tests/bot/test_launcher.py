@@ -8,7 +8,7 @@ from bot.launcher import endpoints
 
 def test_defaults_to_sqlite_in_the_var_dir_of_the_given_environment() -> None:
     ep = endpoints(5055, {"BEKH_VAR_DIR": "/srv/bekh/var"})
-    assert ep["tracker_store"] == {"type": "SQL", "dialect": "sqlite", "db": "/srv/bekh/var/rasa_tracker.db"}
+    assert ep["tracker_store"] == {"type": "bot.tracker_store.ConfidentialSQLTrackerStore", "dialect": "sqlite", "db": "/srv/bekh/var/rasa_tracker.db"}
     assert ep["action_endpoint"] == {"url": "http://127.0.0.1:5055/webhook"}
     assert "lock_store" not in ep
 
@@ -16,7 +16,7 @@ def test_defaults_to_sqlite_in_the_var_dir_of_the_given_environment() -> None:
 def test_postgresql_tracker_and_redis_lock_store_from_urls() -> None:
     ep = endpoints(5055, {"TRACKER_STORE_URL": "postgresql://rasa:s3cret@db.internal:6543/tracker",
                           "LOCK_STORE_URL": "redis://:pw@redis.internal:6380/2", "LOCK_STORE_PREFIX": "bekh1"})
-    assert ep["tracker_store"] == {"type": "SQL", "dialect": "postgresql", "url": "db.internal", "port": 6543,
+    assert ep["tracker_store"] == {"type": "bot.tracker_store.ConfidentialSQLTrackerStore", "dialect": "postgresql", "url": "db.internal", "port": 6543,
                                    "db": "tracker", "username": "rasa", "password": "s3cret"}
     assert ep["lock_store"] == {"type": "bot.lock_store.AtomicRedisLockStore", "url": "redis.internal", "port": 6380, "db": 2,
                                 "key_prefix": "bekh1", "password": "pw"}

@@ -65,3 +65,17 @@ def test_redacting_filter_applies_to_records(caplog: pytest.LogCaptureFixture) -
     with caplog.at_level(logging.INFO, logger="test.redaction"):
         logger.info("phone %s", "0791234567")
     assert "0791234567" not in caplog.text
+
+
+def test_the_anonymous_report_rule_in_one_place() -> None:
+    from bot.privacy import anonymous_requester_id, is_anonymous, requester
+
+    assert is_anonymous("report", None) and is_anonymous("report", True) and not is_anonymous("report", False)
+    assert not is_anonymous("complaint", None) and is_anonymous("complaint", True)
+    anon = requester("report", anonymous=None, idempotency_key="k1", requester_id="sms_abc", contact_phone="+962791234567")
+    assert (anon.anonymous, anon.requester_id, anon.contact_phone) == (True, anonymous_requester_id("k1"), None)
+    # Stable for a retried submission, different per submission, and never the sender's id.
+    assert anonymous_requester_id("k1") == anonymous_requester_id("k1") != anonymous_requester_id("k2")
+    assert anon.requester_id.startswith("anon_") and "sms_abc" not in anon.requester_id
+    opted_in = requester("report", anonymous=False, idempotency_key="k1", requester_id="sms_abc", contact_phone="+962791234567")
+    assert (opted_in.anonymous, opted_in.requester_id, opted_in.contact_phone) == (False, "sms_abc", "+962791234567")

@@ -148,3 +148,22 @@ async def test_openapi_is_served(http: aiohttp.ClientSession, path: str) -> None
         doc = yaml.safe_load(await resp.text())
     assert doc["openapi"].startswith("3.1")
     assert "/v1/requests/{reference}" in doc["paths"]
+
+
+async def test_anonymous_report_keeps_no_trace_of_the_sender_whatever_the_client_sent(
+    store: Running, http: aiohttp.ClientSession
+) -> None:
+    """One anonymous-report rule (bot/privacy.py): the case store itself drops a linkable
+    requester id, the phone and the reply address, even from a client that sends them."""
+    from bot.privacy import anonymous_requester_id
+
+    body = await create(http, report(), k="key-anon-0001")
+    assert body["anonymous"] is True
+    async with store.service.db.read() as s:
+        row = (await s.execute(text(
+            "SELECT requester_id, contact_phone_enc, notify_channel, notify_address_enc FROM requests WHERE reference = :r"
+        ), {"r": body["reference"]})).one()
+    assert tuple(row) == (anonymous_requester_id("key-anon-0001"), None, None, None)
+    # The sender's own id no longer proves anything about the report.
+    async with http.get(f"/v1/requests/{body['reference']}", headers={"X-Requester-Id": "sms_" + "b" * 32}) as resp:
+        assert resp.status == 404

@@ -1,0 +1,154 @@
+"""Rasa's SQL tracker store, made safe for confidential reports (SQLite and PostgreSQL alike).
+
+The events of a report in progress (bot/confidential.py says which) are stored sealed with a
+key derived from SENDER_ID_KEY, so the next turn can still read the form's slots and show the
+summary. Once the report is filed, cancelled, handed to a person or left behind by a new
+session, its rows are scrubbed in place, in the same transaction as the turn that closed it:
+the narrative, PIN, reference, contact number and reply address are gone for good, only the
+conversation's shape (intents, actions, slot names) stays so the dialogue still reads right.
+
+Rasa's store only appends (`_additional_events` counts the rows of the latest session and
+slices the tracker), so scrubbing updates earlier rows; the number of rows never changes.
+Selected in `bot/launcher.py::endpoints()` by module path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+from cryptography.fernet import InvalidToken
+from rasa.core.tracker_store import SQLTrackerStore, TrackerEventDiffEngine
+from rasa.shared.core.events import Event
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import INTENT_NAME_KEY
+
+from bot import confidential
+from bot.privacy import FieldCipher
+from bot.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+SEALED = "bekh_sealed"
+_SEALED_PREFIX = '{"' + SEALED + '"'
+
+
+def _cipher() -> FieldCipher:
+    # A label of its own: a key for reply addresses or case fields never opens tracker events.
+    return FieldCipher(b"tracker-events:" + get_settings().sender_id_key)
+
+
+def is_sealed(raw: str | None) -> bool:
+    return bool(raw) and raw.startswith(_SEALED_PREFIX)  # type: ignore[union-attr]
+
+
+def seal(data: dict[str, Any], cipher: FieldCipher) -> str:
+    # Type, time, intent and action stay readable in their own columns (Rasa's queries use them).
+    return json.dumps({SEALED: cipher.encrypt(json.dumps(data))})
+
+
+def unseal(raw: str, cipher: FieldCipher) -> dict[str, Any]:
+    outer = json.loads(raw)
+    if SEALED not in outer:
+        return outer
+    return json.loads(cipher.decrypt(outer[SEALED]) or "{}")
+
+
+def _row_event(row: Any, cipher: FieldCipher) -> dict[str, Any]:
+    """A stored row as an event dict. A sealed row the key no longer opens (SENDER_ID_KEY was
+    rotated mid-report) becomes the scrubbed shape its columns still tell, rather than a
+    conversation that can never load again."""
+    try:
+        return unseal(row.data, cipher)
+    except InvalidToken:
+        logger.warning("a sealed tracker event could not be opened (key changed?); kept as a placeholder")
+        shape: dict[str, Any] = {"event": row.type_name, "timestamp": row.timestamp}
+        if row.type_name == "user":
+            shape["parse_data"] = {"intent": {"name": row.intent_name}}
+        elif row.action_name:
+            shape["name"] = row.action_name
+        return confidential.scrub(shape)
+
+
+def _secure_delete(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute("PRAGMA secure_delete = ON")
+
+
+class ConfidentialSQLTrackerStore(SQLTrackerStore):
+    """`SQLTrackerStore` that seals a report while it is open and scrubs it once it is over."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._cipher = _cipher()
+        if self.engine.dialect.name == "sqlite":
+            # Scrubbing rewrites rows; without this SQLite leaves the old (sealed) bytes in free
+            # space of the file, where the key could still open them.
+            sa.event.listen(self.engine, "connect", _secure_delete)
+            self.engine.dispose()  # connections opened before the listener go
+
+    async def _retrieve(self, sender_id: str, fetch_events_from_all_sessions: bool) -> DialogueStateTracker | None:
+        with self.session_scope() as session:
+            rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=fetch_events_from_all_sessions).all()
+            events = [_row_event(row, self._cipher) for row in rows]
+        if self.domain and events:
+            return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+        return None
+
+    async def stream_events(self, tracker: DialogueStateTracker) -> None:
+        """Brokers (analytics) never get a report's content, not even while it is open."""
+        if self.event_broker is None:
+            return
+        old = await self.retrieve(tracker.sender_id)
+        new = TrackerEventDiffEngine.event_difference(old, tracker)
+        dicts = [e.as_dict() for e in tracker.events]
+        secret = confidential.confidential_indices(dicts)
+        first = len(dicts) - len(new)
+        safe: list[Event] = []
+        for n, e in enumerate(new):
+            if first + n not in secret:
+                safe.append(e)
+            else:
+                scrubbed = Event.from_parameters(confidential.scrub(dicts[first + n]))
+                if scrubbed is not None:
+                    safe.append(scrubbed)
+        await self._stream_new_events(self.event_broker, safe, tracker.sender_id)
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        await self.stream_events(tracker)
+        events = [e.as_dict() for e in tracker.events]
+        parts = confidential.segments(events)
+        open_rows = {i for s in parts if not s.closed for i in s.indices()}
+        closed_rows = {i for s in parts if s.closed for i in s.indices()}
+        with self.session_scope() as session:
+            stored = self._event_query(session, tracker.sender_id, fetch_events_from_all_sessions=False).all()
+            # Every sealed row outside the open report is over: this report just closed, or an
+            # earlier session's report was left behind when the session expired.
+            self._scrub_sealed(session, tracker.sender_id, keep={row.id for i, row in enumerate(stored) if i in open_rows})
+            for i in range(len(stored), len(events)):
+                data = events[i]
+                if i in closed_rows:
+                    raw = json.dumps(confidential.scrub(data))
+                elif i in open_rows:
+                    raw = seal(data, self._cipher)
+                else:
+                    raw = json.dumps(data)
+                session.add(self.SQLEvent(
+                    sender_id=tracker.sender_id,
+                    type_name=data.get("event"),
+                    timestamp=data.get("timestamp"),
+                    intent_name=((data.get("parse_data") or {}).get("intent") or {}).get(INTENT_NAME_KEY),
+                    action_name=data.get("name"),
+                    data=raw,
+                ))
+            session.commit()
+
+    def _scrub_sealed(self, session: Any, sender_id: str, keep: Iterable[int]) -> None:
+        keep = set(keep)
+        rows = session.query(self.SQLEvent).filter(
+            self.SQLEvent.sender_id == sender_id, self.SQLEvent.data.like(_SEALED_PREFIX + "%")
+        ).all()
+        for row in rows:
+            if row.id not in keep and is_sealed(row.data):
+                row.data = json.dumps(confidential.scrub(_row_event(row, self._cipher)))

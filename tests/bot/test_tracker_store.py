@@ -1,0 +1,238 @@
+"""The tracker store seals a report while it is open and scrubs it once filed (SQLite and
+PostgreSQL); other requests are stored exactly as Rasa stores them."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, ActiveLoop, BotUttered, Event, SessionStarted, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.confidential import PLACEHOLDER
+from bot.privacy import seal_address
+from bot.tracker_store import ConfidentialSQLTrackerStore
+
+ROOT = Path(__file__).resolve().parents[2]
+PIN = "804215"
+REFERENCE = "4829103756"
+
+
+@pytest.fixture(scope="module")
+def domain() -> Domain:
+    return Domain.load(str(ROOT / "domain.yml"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path, domain: Domain) -> Iterator[ConfidentialSQLTrackerStore]:
+    if request.param == "sqlite":
+        yield ConfidentialSQLTrackerStore(domain=domain, dialect="sqlite", db=str(tmp_path / "tracker.db"))
+        return
+    url = sa.engine.make_url(request.getfixturevalue("postgres_url"))
+    s = ConfidentialSQLTrackerStore(domain=domain, dialect="postgresql", host=url.host, port=url.port or 5432,
+                                    db=url.database, username=url.username, password=url.password)
+    yield s
+    s.engine.dispose()
+
+
+def _user(text: str, intent: str, **slots: Any) -> UserUttered:
+    entities = [{"entity": k, "value": v, "start": 0, "end": 1} for k, v in slots.items()]
+    return UserUttered(text, intent={"name": intent, "confidence": 0.99}, entities=entities,
+                       parse_data={"text": text, "intent": {"name": intent, "confidence": 0.99}, "entities": entities},
+                       input_channel="twilio_sms", metadata={"channel": "sms", "reply_address": seal_address("+962791234567")})
+
+
+async def _turn(store: ConfidentialSQLTrackerStore, sender: str, events: list[Event]) -> DialogueStateTracker:
+    """One turn as Rasa runs it: retrieve, append, save."""
+    tracker = await store.retrieve(sender) or DialogueStateTracker(sender, store.domain.slots)
+    for e in events:
+        tracker.update(e)
+    await store.save(tracker)
+    return tracker
+
+
+def _rows(store: ConfidentialSQLTrackerStore, sender: str) -> list[str]:
+    with store.engine.connect() as c:
+        return [r[0] for r in c.execute(sa.text("SELECT data FROM events WHERE sender_id = :s ORDER BY id"), {"s": sender})]
+
+
+def _opening(canary: str, intent: str, rtype: str, form: str) -> list[Event]:
+    return [
+        ActionExecuted("action_listen"),
+        _user(f"I want to report {canary}", intent),
+        ActionExecuted("action_start_request"),
+        BotUttered("Your report is confidential.", metadata={"utter_action": "utter_report_confidential"}),
+        SlotSet("request_type", rtype),
+        SlotSet("idem_key", "idem-" + canary),
+        SlotSet("description", f"the clerk took a bribe {canary}"),
+        ActionExecuted(form),
+        ActiveLoop(form),
+        SlotSet("requested_slot", "contact_phone"),
+        BotUttered("Can we contact you?"),
+        ActionExecuted("action_listen"),
+    ]
+
+
+def _deny_phone(form: str) -> list[Event]:
+    return [
+        _user("no", "deny"),
+        ActionExecuted(form),
+        SlotSet("contact_phone", "none"),
+        SlotSet("requested_slot", "confirmed"),
+        BotUttered("Summary: report, anonymous. Send it?"),
+        ActionExecuted("action_listen"),
+    ]
+
+
+def _submit(form: str, canary: str) -> list[Event]:
+    return [
+        _user("yes", "affirm"),
+        ActionExecuted(form),
+        SlotSet("confirmed", "yes"),
+        ActiveLoop(None),
+        SlotSet("requested_slot", None),
+        ActionExecuted("action_submit_request"),
+        BotUttered(f"Received. Reference: 482 910 3756 PIN: {PIN}", data={"custom": {"pin": PIN}},
+                   metadata={"utter_action": "utter_submitted_report", "reference": REFERENCE}),
+        SlotSet("description", None),
+        SlotSet("idem_key", None),
+        SlotSet("last_reference", REFERENCE),
+        SlotSet("request_type", None),
+        ActionExecuted("action_listen"),
+    ]
+
+
+def _secrets(canary: str) -> list[str]:
+    return [canary, PIN, REFERENCE, "482 910 3756", "sealed:", "+962791234567"]
+
+
+async def test_an_open_report_is_sealed_at_rest_yet_readable_next_turn(store: ConfidentialSQLTrackerStore) -> None:
+    sender, canary = "sms_" + uuid.uuid4().hex, "CANARY-" + uuid.uuid4().hex
+    await _turn(store, sender, _opening(canary, "report_violation", "report", "report_form"))
+    await _turn(store, sender, _deny_phone("report_form"))
+
+    raw = "\n".join(_rows(store, sender))
+    assert canary not in raw and "sealed:" not in raw
+    tracker = await store.retrieve(sender)
+    assert tracker is not None
+    assert tracker.get_slot("description") == f"the clerk took a bribe {canary}"
+    assert tracker.active_loop_name == "report_form"
+    assert tracker.latest_message is not None and tracker.latest_message.text == "no"
+
+
+async def test_a_filed_report_is_scrubbed_for_good(store: ConfidentialSQLTrackerStore) -> None:
+    sender, canary = "sms_" + uuid.uuid4().hex, "CANARY-" + uuid.uuid4().hex
+    await _turn(store, sender, [ActionExecuted("action_listen"), _user("hello", "greet"), BotUttered("Hi"), ActionExecuted("action_listen")])
+    await _turn(store, sender, _opening(canary, "report_violation", "report", "report_form"))
+    await _turn(store, sender, _deny_phone("report_form"))
+    await _turn(store, sender, _submit("report_form", canary))
+
+    rows = _rows(store, sender)
+    raw = "\n".join(rows)
+    for secret in _secrets(canary)[:4]:
+        assert secret not in raw, secret
+    assert "bekh_sealed" not in raw
+    # Nothing of the report carries the reply address; the greeting before it still does.
+    assert [json.loads(r)["text"] for r in rows if "sealed:" in r] == ["hello"]
+    tracker = await store.retrieve(sender)
+    assert tracker is not None
+    assert tracker.get_slot("description") is None and tracker.get_slot("last_reference") is None
+    users = [e for e in tracker.events if isinstance(e, UserUttered)]
+    assert [u.intent_name for u in users] == ["greet", "report_violation", "deny", "affirm"]
+    assert [u.text for u in users[1:]] == [PLACEHOLDER] * 3
+    bots = [e for e in tracker.events if isinstance(e, BotUttered)]
+    assert bots[-1].text == PLACEHOLDER and bots[-1].metadata == {"utter_action": "utter_submitted_report"}
+    # The row count is unchanged, so Rasa's append-only bookkeeping still lines up.
+    assert len(rows) == len(tracker.events)
+
+
+async def test_an_ordinary_complaint_is_stored_as_rasa_stores_it(store: ConfidentialSQLTrackerStore) -> None:
+    sender, canary = "sms_" + uuid.uuid4().hex, "CANARY-" + uuid.uuid4().hex
+    await _turn(store, sender, _opening(canary, "complain", "complaint", "complaint_form"))
+    await _turn(store, sender, _deny_phone("complaint_form"))
+    filed = await _turn(store, sender, _submit("complaint_form", canary))
+
+    rows = _rows(store, sender)
+    assert [json.loads(r) for r in rows] == [e.as_dict() for e in filed.events]
+    assert canary in "\n".join(rows)
+
+
+async def test_asking_for_a_person_mid_report_drops_the_narrative_but_keeps_the_reply_route(
+    store: ConfidentialSQLTrackerStore,
+) -> None:
+    sender, canary = "sms_" + uuid.uuid4().hex, "CANARY-" + uuid.uuid4().hex
+    await _turn(store, sender, _opening(canary, "report_violation", "report", "report_form"))
+    await _turn(store, sender, [_user("agent please", "human_handoff"), ActionExecuted("action_handoff"), ActiveLoop(None),
+                                BotUttered("An agent will answer."), ActionExecuted("action_listen")])
+
+    raw = "\n".join(_rows(store, sender))
+    assert canary not in raw and "bekh_sealed" not in raw
+    tracker = await store.retrieve(sender)
+    assert tracker is not None and tracker.get_slot("description") is None
+    assert tracker.latest_message is not None and tracker.latest_message.text == "agent please"
+    assert tracker.latest_message.metadata.get("reply_address", "").startswith("sealed:")
+
+
+async def test_a_report_left_open_when_a_new_session_starts_is_scrubbed(store: ConfidentialSQLTrackerStore) -> None:
+    sender, canary = "sms_" + uuid.uuid4().hex, "CANARY-" + uuid.uuid4().hex
+    await _turn(store, sender, _opening(canary, "report_violation", "report", "report_form"))
+    await _turn(store, sender, [ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen"),
+                                _user("hello", "greet"), BotUttered("Hi"), ActionExecuted("action_listen")])
+
+    raw = "\n".join(_rows(store, sender))
+    assert canary not in raw and "bekh_sealed" not in raw
+    full = await store.retrieve_full_tracker(sender)
+    assert full is not None and PLACEHOLDER in [e.text for e in full.events if isinstance(e, UserUttered)]
+
+
+async def test_the_event_broker_never_gets_a_reports_content(tmp_path: Path, domain: Domain) -> None:
+    """Analytics read Rasa's event broker: a report's events reach it scrubbed, even while open."""
+    from rasa.core.brokers.sql import SQLEventBroker
+
+    broker = SQLEventBroker(dialect="sqlite", db=str(tmp_path / "broker.db"))
+    store = ConfidentialSQLTrackerStore(domain=domain, dialect="sqlite", db=str(tmp_path / "tracker.db"), event_broker=broker)
+    sender, canary = "sms_" + uuid.uuid4().hex, "CANARY-" + uuid.uuid4().hex
+    await _turn(store, sender, [ActionExecuted("action_listen"), _user(f"hello {canary}-greet", "greet"), ActionExecuted("action_listen")])
+    await _turn(store, sender, _opening(canary, "report_violation", "report", "report_form"))
+    await _turn(store, sender, _submit("report_form", canary))
+
+    with broker.engine.connect() as c:
+        published = [json.loads(r[0]) for r in c.execute(sa.text("SELECT data FROM events ORDER BY id"))]
+    raw = json.dumps(published)
+    assert f"{canary}-greet" in raw  # an ordinary message is published as Rasa publishes it
+    assert f"bribe {canary}" not in raw and f"report {canary}" not in raw and PIN not in raw and REFERENCE not in raw
+    assert "report_violation" in raw  # the shape (intents, actions) still reaches analytics
+
+
+async def test_scrubbing_leaves_no_sealed_bytes_behind_in_the_sqlite_file(tmp_path: Path, domain: Domain) -> None:
+    path = tmp_path / "tracker.db"
+    store = ConfidentialSQLTrackerStore(domain=domain, dialect="sqlite", db=str(path))
+    sender, canary = "sms_" + uuid.uuid4().hex, "CANARY-" + uuid.uuid4().hex
+    await _turn(store, sender, _opening(canary, "report_violation", "report", "report_form"))
+    sealed = [json.loads(r)["bekh_sealed"] for r in _rows(store, sender) if "bekh_sealed" in r]
+    assert sealed
+    await _turn(store, sender, _submit("report_form", canary))
+    store.engine.dispose()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("tracker.db*"))
+    # Any stretch of an old token would do; the middle is ciphertext, not the shared header.
+    assert not [token for token in sealed if any(token[i:i + 24].encode() in raw for i in range(0, len(token) - 24, 24))]
+
+
+async def test_a_conversation_still_loads_when_the_key_changed_mid_report(tmp_path: Path, domain: Domain) -> None:
+    from bot.privacy import FieldCipher
+
+    store = ConfidentialSQLTrackerStore(domain=domain, dialect="sqlite", db=str(tmp_path / "tracker.db"))
+    sender, canary = "sms_" + uuid.uuid4().hex, "CANARY-" + uuid.uuid4().hex
+    await _turn(store, sender, _opening(canary, "report_violation", "report", "report_form"))
+    store._cipher = FieldCipher(b"a-rotated-sender-id-key-0123456789")
+    tracker = await store.retrieve(sender)
+    assert tracker is not None and tracker.get_slot("description") is None
+    assert [e.intent_name for e in tracker.events if isinstance(e, UserUttered)] == ["report_violation"]
+    await _turn(store, sender, _submit("report_form", canary))
+    assert "bekh_sealed" not in "\n".join(_rows(store, sender))

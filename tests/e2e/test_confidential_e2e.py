@@ -1,0 +1,275 @@
+"""A report of corruption stays confidential end to end, on every channel.
+
+Each test files a report whose narrative carries a unique canary word (ASCII, so neither the
+log redaction nor JSON escaping can hide a leak), then reads every byte the system keeps in its
+var/ directory: the tracker store, channel state and agent console databases (with their -wal
+and -journal files), every process's log, and the case store's database. The canary, the PIN
+and the reference must appear nowhere, except that the case store keeps the reference (its key)
+and the narrative inside its encrypted column, which the test opens with the PIN (the API) and
+the store's key (the narrative), so the report provably arrived.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import sqlite3
+import string
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from bot.privacy import FieldCipher
+from bot.refcode import find_candidates, format_grouped, is_valid_digits
+from tests.e2e.harness import RunningSystem, rest_turn, start_system
+from tests.e2e.test_messenger_e2e import MessengerUser
+from tests.e2e.test_sms_e2e import SmsUser
+from tests.e2e.test_voice_e2e import Caller, references, spoken
+
+ROOT = Path(__file__).resolve().parents[2]
+NARRATIVE_AR = "مدير القسم بمديرية الأراضي بياخذ رشوة من المراجعين عشان يمشي المعاملات بسرعة واسمه {canary}"
+NARRATIVE_EN = "The head of the licensing section takes bribes from citizens to speed up their files, his name is {canary}"
+OPENING_AR = "بدي ابلغ عن فساد"
+CONSOLE_API = "/webhooks/agent_console/api"
+PASSWORD = "correct horse battery"
+
+
+def new_canary() -> str:
+    return "kanari" + "".join(random.choice(string.ascii_lowercase) for _ in range(12))
+
+
+class Receipt:
+    def __init__(self, text: str) -> None:
+        refs = [c for c in find_candidates(text) if is_valid_digits(c)]
+        assert refs, f"no reference in {text!r}"
+        self.reference = refs[0]
+        rest = text.replace(format_grouped(self.reference), " ").replace(self.reference, " ")
+        pins = re.findall(r"(?<!\d)\d{6}(?!\d)", rest)
+        assert pins, f"no PIN in {text!r}"
+        self.pin = pins[0]
+
+
+# --- what must not be anywhere ------------------------------------------------------------------
+
+
+def _needles(canary: str, receipt: Receipt, with_reference: bool) -> dict[str, re.Pattern[bytes]]:
+    out = {
+        "canary": re.compile(re.escape(canary.encode())),
+        "pin": re.compile(rb"(?<!\d)" + receipt.pin.encode() + rb"(?!\d)"),
+    }
+    if with_reference:
+        out["reference"] = re.compile(rb"(?<!\d)" + receipt.reference.encode() + rb"(?!\d)")
+        out["grouped reference"] = re.compile(re.escape(format_grouped(receipt.reference).encode()))
+    return out
+
+
+def leaks(var_dir: Path, canary: str, receipt: Receipt | None) -> list[str]:
+    """Every (file, what) where a secret of this report is readable in plain bytes."""
+    found = []
+    for path in sorted(p for p in var_dir.rglob("*") if p.is_file()):
+        raw = path.read_bytes()
+        # The case store keeps the reference as its key; anything else of the report only encrypted.
+        in_case_store = path.name.startswith("case_store.db")
+        needles = _needles(canary, receipt, with_reference=not in_case_store) if receipt else {"canary": re.compile(re.escape(canary.encode()))}
+        for what, pattern in needles.items():
+            if pattern.search(raw):
+                found.append(f"{path.relative_to(var_dir)}: {what}")
+    return found
+
+
+def assert_filed_and_sealed(system: RunningSystem, canary: str, receipt: Receipt, channel: str) -> None:
+    headers = {"Authorization": f"Bearer {system.case_store_token}", "X-Verify-Pin": receipt.pin}
+    r = requests.get(f"{system.case_store_url}/v1/requests/{receipt.reference}", headers=headers, timeout=10)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["type"] == "report" and body["confidential"] and body["channel"] == channel
+    assert "description" not in body
+    with sqlite3.connect(system.var_dir / "case_store.db") as db:
+        row = db.execute("SELECT description, description_encrypted, requester_id FROM requests WHERE reference = ?",
+                         (receipt.reference,)).fetchone()
+    cipher = FieldCipher(system.env["CASE_STORE_ENCRYPTION_KEY"].encode())
+    assert row[1] and canary in (cipher.decrypt(row[0]) or ""), "the narrative reached the case store, encrypted"
+    if body["anonymous"]:
+        assert row[2].startswith("anon_")
+    assert leaks(system.var_dir, canary, receipt) == []
+
+
+# --- one form, four chat channels ---------------------------------------------------------------
+
+
+def offered(system: RunningSystem, sender: str) -> list[dict[str, str]]:
+    """The buttons of the bot's last turn, from the tracker (readable while the report is open)."""
+    buttons: list[dict[str, str]] = []
+    for e in system.tracker(sender).get("events", []):
+        if e.get("event") == "user":
+            buttons = []
+        elif e.get("event") == "bot" and (e.get("data") or {}).get("buttons"):
+            buttons = e["data"]["buttons"]
+    return buttons
+
+
+def fill_report(system: RunningSystem, sender: str, say: Callable[[str], str], press: Callable[[dict[str, str]], str],
+                narrative: str) -> Receipt:
+    """Answer what the report form asks, anonymously, until the receipt arrives."""
+    reply = say(OPENING_AR)
+    for _ in range(14):
+        slots = system.tracker(sender)["slots"]
+        asked = slots.get("requested_slot")
+        if asked is None and slots.get("request_type") is None:
+            return Receipt(reply)
+        wanted = {"sector": '"sector"', "entity_id": '"entity_name"', "contact_phone": "/deny", "confirmed": "/affirm",
+                  "edit_field": None, "description": None}.get(asked or "", "")
+        if asked == "description":
+            reply = say(narrative)
+            continue
+        buttons = [b for b in offered(system, sender) if wanted and wanted in b["payload"]]
+        assert buttons, f"asked {asked!r}, no button for it: {reply!r}"
+        reply = press(buttons[0])
+    raise AssertionError(f"the report was never filed; last answer: {reply!r}")
+
+
+def test_a_report_over_rest_leaves_no_trace(system: RunningSystem) -> None:
+    canary, sender = new_canary(), f"rest-{uuid.uuid4().hex[:8]}"
+
+    def say(text: str) -> str:
+        return "\n".join(m.get("text") or "" for m in rest_turn(system, sender, text))
+
+    receipt = fill_report(system, sender, say, lambda b: say(b["payload"]), NARRATIVE_AR.format(canary=canary))
+    assert_filed_and_sealed(system, canary, receipt, "web")
+
+
+def test_a_report_over_sms_leaves_no_trace(system: RunningSystem) -> None:
+    canary, user = new_canary(), SmsUser(system)
+
+    def press(button: dict[str, str]) -> str:
+        return user.say(str(offered(system, user.sender_id).index(button) + 1))
+
+    receipt = fill_report(system, user.sender_id, user.say, press, NARRATIVE_AR.format(canary=canary))
+    assert_filed_and_sealed(system, canary, receipt, "sms")
+
+
+def test_a_report_over_messenger_leaves_no_trace(system: RunningSystem) -> None:
+    canary, user = new_canary(), MessengerUser(system)
+
+    def text(messages: list[dict[str, Any]]) -> str:
+        return "\n".join(m.get("text") or "" for m in messages)
+
+    receipt = fill_report(system, user.sender_id, lambda t: text(user.say(t)),
+                          lambda b: text(user.tap(b["payload"], b["title"])), NARRATIVE_AR.format(canary=canary))
+    assert_filed_and_sealed(system, canary, receipt, "messenger")
+
+
+# --- the IVR: speech for the narrative, the keypad for everything else --------------------------
+
+
+def test_a_report_by_phone_leaves_no_trace(system: RunningSystem) -> None:
+    canary, caller = new_canary(), Caller(system)
+    caller.send()
+    main = spoken(caller.send(Digits="2"))  # English
+    m = re.search(r"To report a violation, press (\d)", main)
+    assert m, main
+    twiml = caller.send(Digits=m.group(1))
+    narrative = NARRATIVE_EN.format(canary=canary)
+    said = False
+    for _ in range(25):
+        digits = [r for r in references(twiml) if is_valid_digits(r)]
+        if digits:
+            break
+        assert "<Record" not in twiml, "the spoken narrative was not recognised"
+        gather = re.search(r"<Gather[^>]*>", twiml)
+        assert gather, twiml
+        if 'numDigits="1"' in gather.group(0):
+            twiml = caller.send(Digits="1")  # the first option: a sector, a body, anonymous, "yes, send"
+        else:
+            twiml = caller.send(SpeechResult=narrative, Confidence="0.93")
+            said = True
+    assert said and digits, spoken(twiml)
+    receipt = Receipt(format_grouped(digits[0]) + " " + " ".join(references(twiml)) + " " + spoken(twiml))
+    assert_filed_and_sealed(system, canary, receipt, "voice")
+
+
+# --- the contact center: an agent files a report for a caller ----------------------------------
+
+
+def test_a_report_entered_by_an_agent_leaves_no_trace(system: RunningSystem) -> None:
+    canary = new_canary()
+    username = "conf" + uuid.uuid4().hex[:8]
+    subprocess.run([sys.executable, "-m", "channels.agents", "create", username, "--name", "Amal Haddad", "--password-stdin"],
+                   input=PASSWORD + "\n", text=True, env=system.env, cwd=ROOT, check=True, timeout=60)
+    web = requests.Session()
+    r = web.post(f"{system.rasa_url}{CONSOLE_API}/login", json={"username": username, "password": PASSWORD}, timeout=10)
+    assert r.status_code == 200, r.text
+    csrf = r.json()["csrf_token"]
+    body = {"idempotency_key": "console-" + uuid.uuid4().hex, "caller_phone": "079 123 4567", "caller_language": "ar",
+            "type": "report", "sector": "health", "entity": "moh", "description": NARRATIVE_AR.format(canary=canary)}
+    r = web.post(f"{system.rasa_url}{CONSOLE_API}/requests", json=body, headers={"X-CSRF-Token": csrf}, timeout=20)
+    assert r.status_code in (200, 201), r.text
+    out = r.json()
+    assert out["sms"] == "skipped_anonymous" and out.get("pin"), out
+    receipt = Receipt(f"{out['reference']} {out['pin']}")
+    assert_filed_and_sealed(system, canary, receipt, "contact_center")
+
+
+def test_a_reporter_who_asks_for_a_person_hands_over_no_narrative(system: RunningSystem) -> None:
+    """Mid-report, "I want to talk to a person": the handoff queue gets no narrative, and the
+    abandoned report is scrubbed from the tracker."""
+    canary, user = new_canary(), MessengerUser(system)
+    user.say(OPENING_AR)
+    for _ in range(6):
+        asked = system.tracker(user.sender_id)["slots"].get("requested_slot")
+        if asked == "description":
+            break
+        wanted = {"sector": '"sector"', "entity_id": '"entity_name"'}.get(asked or "")
+        assert wanted, f"unexpected question {asked!r}"
+        button = next(b for b in offered(system, user.sender_id) if wanted in b["payload"])
+        user.tap(button["payload"], button["title"])
+    user.say(NARRATIVE_AR.format(canary=canary))
+    assert system.tracker(user.sender_id)["slots"]["description"], "the narrative is readable while the report is open"
+    user.say("بدي احكي مع موظف")
+    deadline = time.monotonic() + 20  # the reply can come before the turn is saved: wait for the save
+    while not any(e.get("name") == "action_handoff" for e in system.tracker(user.sender_id)["events"]):
+        assert time.monotonic() < deadline, "the handoff never reached the tracker"
+        time.sleep(0.1)
+    assert leaks(system.var_dir, canary, None) == []
+    assert not system.tracker(user.sender_id)["slots"].get("description")
+
+
+# --- PostgreSQL tracker store ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pg_system(postgres_url: str) -> Any:
+    running = start_system(extra_env={"TRACKER_STORE_URL": postgres_url})
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_a_report_leaves_no_trace_in_a_postgresql_tracker_store(pg_system: RunningSystem, postgres_url: str) -> None:
+    import sqlalchemy as sa
+
+    canary, sender = new_canary(), f"rest-{uuid.uuid4().hex[:8]}"
+
+    def say(text: str) -> str:
+        return "\n".join(m.get("text") or "" for m in rest_turn(pg_system, sender, text))
+
+    receipt = fill_report(pg_system, sender, say, lambda b: say(b["payload"]), NARRATIVE_AR.format(canary=canary))
+    engine = sa.create_engine(postgres_url)
+    try:
+        with engine.connect() as c:
+            dump = json.dumps([list(r) for r in c.execute(sa.text("SELECT * FROM events"))], default=str)
+    finally:
+        engine.dispose()
+    assert sender in dump
+    for what, pattern in _needles(canary, receipt, with_reference=True).items():
+        assert not pattern.search(dump.encode()), what
+    assert_filed_and_sealed(pg_system, canary, receipt, "web")

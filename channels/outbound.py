@@ -39,7 +39,23 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text, and_, delete, func, or_, select, update
+from sqlalchemy import (
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Engine
 
 from bot.channel_state import default_url
@@ -181,6 +197,7 @@ class Outbox:
     def claim(self, row_id: int, now: float, lease: float = LEASE_SECONDS) -> tuple[str, dict[str, Any], int] | None:
         """Take the row for `lease` seconds; (address, message, attempts so far) or None if another
         process holds it. The conditional UPDATE is the lock: one winner on SQLite and PostgreSQL."""
+        earlier = outbox.alias("earlier")
         with self.engine.begin() as conn:
             won = conn.execute(
                 update(outbox)
@@ -188,6 +205,13 @@ class Outbox:
                     outbox.c.id == row_id,
                     outbox.c.status == PENDING,
                     or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now),
+                    # only a recipient's oldest pending row, so order holds whoever calls
+                    ~exists().where(
+                        earlier.c.channel == outbox.c.channel,
+                        earlier.c.recipient == outbox.c.recipient,
+                        earlier.c.status == PENDING,
+                        earlier.c.id < outbox.c.id,
+                    ),
                 )
                 .values(claimed_until=now + lease)
             ).rowcount
@@ -267,6 +291,17 @@ class DeliveryWorker:
                         progressed = True
                 if not progressed:
                     return sent
+
+    async def try_now(self, row_ids: list[int]) -> int:
+        """Try these rows at once, in order (a caller that just queued them wants them out before
+        it answers); stops at the first that does not go. What stays is the worker's job."""
+        sent = 0
+        async with self._busy:
+            for row_id in row_ids:
+                if not await self._deliver(row_id):
+                    break
+                sent += 1
+        return sent
 
     async def _deliver(self, row_id: int) -> bool:
         try:

@@ -66,6 +66,8 @@ function errorText(err) {
     held_by_another_agent: t("Another agent is handling this conversation."),
     not_delivered: t("The message could not be delivered. Try again."),
     no_reply_address: t("This person cannot be reached by message on this channel."),
+    sms_opted_out: t("This person has stopped text messages (STOP). They can text START to receive them again."),
+    too_long_for_sms: t("A text message can carry at most {n} characters. Shorten the reply.", { n: err.body.max_length || 1600 }),
     case_store_unavailable: t("The request service is not answering. Try again in a minute."),
     network: t("No connection to the server."),
     csrf_token_missing_or_wrong: t("Your session has ended. Please sign in again."),

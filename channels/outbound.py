@@ -292,18 +292,19 @@ class DeliveryWorker:
                 if not progressed:
                     return sent
 
-    async def try_now(self, row_ids: list[int]) -> int:
+    async def try_now(self, row_ids: list[int], send: SendFn | None = None) -> int:
         """Try these rows at once, in order (a caller that just queued them wants them out before
-        it answers); stops at the first that does not go. What stays is the worker's job."""
+        it answers), with the caller's own `send` if given; stops at the first that does not go.
+        What stays is the worker's job."""
         sent = 0
         async with self._busy:
             for row_id in row_ids:
-                if not await self._deliver(row_id):
+                if not await self._deliver(row_id, send):
                     break
                 sent += 1
         return sent
 
-    async def _deliver(self, row_id: int) -> bool:
+    async def _deliver(self, row_id: int, send: SendFn | None = None) -> bool:
         try:
             claimed = await asyncio.to_thread(self.box.claim, row_id, time.time())
         except Permanent as exc:
@@ -314,7 +315,7 @@ class DeliveryWorker:
         address, message, attempts = claimed
         attempts += 1
         try:
-            await self.send(address, message)
+            await (send or self.send)(address, message)
         except Permanent as exc:
             logger.warning("outbound: %s row %s refused for good (%s): parked", self.channel, row_id, exc)
             await asyncio.to_thread(self.box.failed, row_id, attempts, f"permanent: {exc}", None)

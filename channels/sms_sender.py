@@ -111,7 +111,7 @@ class SmsSender:
         # the SMS channel sends from its number, through one worker.
         ids = await self.worker.box.enqueue(OUTBOX_CHANNEL, phone, [{"body": part, "origin": origin} for part in parts])
         self.worker.start()
-        await self.worker.try_now(ids)  # most of the time it goes out before the caller answers
+        await self.worker.try_now(ids, self.outbox_send())  # usually out before the caller answers
         return [f"queued:{i}" for i in ids]
 
     def outbox_send(self) -> SendFn:

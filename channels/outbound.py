@@ -107,19 +107,28 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
-            raise ValueError(f"Config 'OUTBOX_MAX_ATTEMPTS' is {self.max_attempts}; it must be at least 1.")
+            raise ValueError(f"max_attempts is {self.max_attempts} (*_MAX_ATTEMPTS); it must be at least 1.")
         if not 0 < self.base_seconds <= self.max_seconds:
             raise ValueError(
-                f"Config 'OUTBOX_RETRY_BASE_SECONDS' ({self.base_seconds}) must be positive and at most "
-                f"'OUTBOX_RETRY_MAX_SECONDS' ({self.max_seconds})."
+                f"retry base ({self.base_seconds} s, *_RETRY_BASE_SECONDS) must be positive and at most "
+                f"the retry cap ({self.max_seconds} s, *_RETRY_MAX_SECONDS)."
             )
 
     @classmethod
-    def from_env(cls) -> RetryPolicy:
+    def from_env(cls, prefix: str = "OUTBOX", max_attempts: int = 8, base_seconds: float = 2.0,
+                 max_seconds: float = 600.0) -> RetryPolicy:
+        """<prefix>_MAX_ATTEMPTS, <prefix>_RETRY_BASE_SECONDS, <prefix>_RETRY_MAX_SECONDS."""
+        def number(name: str, default: float) -> float:
+            raw = env(f"{prefix}_{name}")
+            try:
+                return float(raw) if raw else default
+            except ValueError:
+                raise ValueError(f"Config '{prefix}_{name}' is {raw!r}; expected a number.") from None
+
         return cls(
-            max_attempts=int(env("OUTBOX_MAX_ATTEMPTS", "8") or 8),
-            base_seconds=float(env("OUTBOX_RETRY_BASE_SECONDS", "2") or 2),
-            max_seconds=float(env("OUTBOX_RETRY_MAX_SECONDS", "600") or 600),
+            max_attempts=int(number("MAX_ATTEMPTS", max_attempts)),
+            base_seconds=number("RETRY_BASE_SECONDS", base_seconds),
+            max_seconds=number("RETRY_MAX_SECONDS", max_seconds),
         )
 
     def delay(self, attempts: int) -> float:

@@ -68,6 +68,11 @@ class Recorder:
         with self._lock:
             self._failures.append({"path": path_contains, "status": status, "left": times, "body": body})
 
+    def clear_failures(self) -> None:
+        """The cloud is healthy again: drop failures not yet used up."""
+        with self._lock:
+            self._failures.clear()
+
     def _failure_for(self, path: str) -> web.Response | None:
         with self._lock:
             for f in self._failures:

@@ -52,8 +52,15 @@ class Recorder:
 
     def go_down(self) -> None:
         """Stop listening: every call is refused until `come_up()` (nothing is recorded)."""
-        assert self._loop and self._site
-        asyncio.run_coroutine_threadsafe(self._site.stop(), self._loop).result(10)
+        assert self._loop and self._site and self._runner
+        async def down() -> None:
+            await self._site.stop()  # type: ignore[union-attr]
+            # Stopping the site only stops listening: kept-alive connections (requests' pool)
+            # would still be served. Close them too, as a real outage would.
+            server = self._runner.server  # type: ignore[union-attr]
+            if server is not None:
+                await server.shutdown(0.1)
+        asyncio.run_coroutine_threadsafe(down(), self._loop).result(10)
 
     def come_up(self) -> None:
         assert self._loop and self._runner

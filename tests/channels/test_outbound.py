@@ -153,8 +153,11 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
         assert all(ceiling / 2 <= d <= ceiling for d in delays) and len(delays) > 1
 
 
-async def test_two_processes_share_the_outbox_and_send_each_message_once_in_order(tmp_path: Path, rec: Recorder) -> None:
-    url = f"sqlite:///{tmp_path / 'state.db'}"
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_two_processes_share_the_outbox_and_send_each_message_once_in_order(
+    tmp_path: Path, rec: Recorder, backend: str, request: pytest.FixtureRequest
+) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
     first, second = Outbox(url), Outbox(url)  # two engines, as two Rasa processes would have
     send = graph_sender(GraphBot(PAGE_TOKEN, APP_SECRET, rec.url, "v21.0"))
     workers = [DeliveryWorker(first, "messenger", send, FAST), DeliveryWorker(second, "messenger", send, FAST)]

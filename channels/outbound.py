@@ -305,12 +305,13 @@ class DeliveryWorker:
         """Try these rows at once, in order (a caller that just queued them wants them out before
         it answers), with the caller's own `send` if given; stops at the first that does not go.
         What stays is the worker's job."""
+        # No lock: the claim is what keeps two deliverers apart, and waiting behind a background
+        # round (maybe stuck on timeouts) would hold up the caller's answer.
         sent = 0
-        async with self._busy:
-            for row_id in row_ids:
-                if not await self._deliver(row_id, send):
-                    break
-                sent += 1
+        for row_id in row_ids:
+            if not await self._deliver(row_id, send):
+                break
+            sent += 1
         return sent
 
     async def _deliver(self, row_id: int, send: SendFn | None = None) -> bool:
@@ -408,8 +409,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(rows)} row(s)")
         return 0
     n = box.retry(None if args.all_dead else args.id)
+    if not n and not args.all_dead:
+        print(f"no parked row {args.id}: `python -m channels.outbound list --dead` shows the parked ones")
+        return 1
     print(f"re-queued {n} row(s)")
-    return 0 if n or args.all_dead else 1
+    return 0
 
 
 if __name__ == "__main__":

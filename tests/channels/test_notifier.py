@@ -282,6 +282,10 @@ async def test_an_event_that_keeps_failing_is_parked_after_the_cap_and_can_be_pu
         assert "1 parked event(s)" in listed
         assert PHONE not in listed and ar["reference"] not in listed and "503" in listed
 
+        async with make_notifier(store, rec, state, retry=cap) as restarted:  # the count survives a restart
+            await restarted.run_once()
+        assert len(sms_sent(rec)) == 3
+
         rec.clear_failures()
         assert main(["retry", str(sms_event[0]["id"])]) == 0
         assert await n.run_once() + await n.run_once() == 1

@@ -361,6 +361,7 @@ function showCallResult(data) {
     failed: t("The SMS could not be sent: read the reference to the caller."),
     skipped_anonymous: t("No SMS for an anonymous report: read the reference and PIN to the caller."),
     skipped_replay: t("This request was already registered; the SMS was sent then."),
+    skipped_opted_out: t("The caller has stopped text messages (STOP): read the reference to the caller."),
   }[data.sms];
   $("result-sms").textContent = sms || "";
   $("call-result").hidden = false;

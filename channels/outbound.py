@@ -13,7 +13,7 @@ turn, which the network cannot fail) and a `DeliveryWorker` sends afterwards:
 - safe with several Rasa processes on one database: a row is claimed with
   `UPDATE ... WHERE claimed_until IS NULL OR claimed_until < now` (one winner), and the claim is
   a lease, so a process that dies mid-send frees its row when the lease ends;
-- transient errors (network, 5xx, throttling) are retried with exponential backoff and full
+- transient errors (network, 5xx, throttling) are retried with exponential backoff and
   jitter; a permanent refusal (a 4xx) or `max_attempts` failures park the row as `dead`, listed
   and re-queued with the CLI above;
 - at least once: a row is deleted after the platform accepted it; if that delete is lost the
@@ -132,10 +132,11 @@ class RetryPolicy:
         )
 
     def delay(self, attempts: int) -> float:
-        """Full jitter (AWS architecture blog): uniform in [0, min(cap, base * 2^(n-1))], so many
-        rows failing together do not come back together."""
+        """Equal jitter (AWS architecture blog, "Exponential Backoff And Jitter"): uniform in
+        [c/2, c] with c = min(cap, base * 2^(n-1)), so rows failing together do not come back
+        together, and a retry never comes sooner than half the backoff."""
         ceiling = min(self.max_seconds, self.base_seconds * 2 ** max(0, attempts - 1))
-        return random.uniform(ceiling / 2, ceiling)  # at least half: a retry is never immediate
+        return random.uniform(ceiling / 2, ceiling)
 
 
 def _body_cipher() -> FieldCipher:

@@ -8,6 +8,7 @@ POSTs never retry, because their effect may have happened before the connection 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -278,3 +279,15 @@ class CaseStoreClient:
         params = {k: str(v) for k, v in {"sector": sector, "q": q, "limit": limit}.items() if v}
         _, data = await self._request("GET", "/v1/catalogue/entities", params=params, attempts=2)
         return [Entity.from_json(e) for e in data["entities"]]
+
+    # --- outbox (the notifier) ---------------------------------------------------------------
+
+    async def outbox(self, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        """Unacknowledged events after `after`, oldest first (the contract's plain event objects)."""
+        _, data = await self._request("GET", "/v1/outbox", params={"after": str(after), "limit": str(limit)}, attempts=2)
+        return list(data.get("events") or []) if isinstance(data, dict) else []
+
+    async def ack_outbox(self, event_id: int) -> None:
+        """Acknowledge one event; an event the store no longer has counts as acknowledged."""
+        with contextlib.suppress(NotFoundOrUnverified):
+            await self._request("POST", f"/v1/outbox/{int(event_id)}/ack")

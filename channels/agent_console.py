@@ -248,12 +248,23 @@ class NoReplyAddress(SendError):
     """The conversation carries no address to answer on (e.g. a voice caller who gave no SMS consent)."""
 
 
+class OptedOut(SendError):
+    """The person texted STOP / توقف: no SMS until they text START / ابدأ."""
+
+
+class TooLongForSms(SendError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"longer than {limit} characters")
+        self.limit = limit
+
+
 class ConsoleSender:
     """The console's messages to citizens, over one lazily made aiohttp session per server."""
 
     def __init__(self, cfg: ConsoleConfig) -> None:
         self.cfg = cfg
         self._session: aiohttp.ClientSession | None = None
+        self._sms: Any = None
 
     def http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -267,21 +278,27 @@ class ConsoleSender:
 
     # citizens -----------------------------------------------------------------------------------
     async def send_sms(self, to: str, text: str) -> None:
-        c = self.cfg
-        form = {"To": to, "Body": text}
-        if c.twilio_messaging_service_sid:
-            form["MessagingServiceSid"] = c.twilio_messaging_service_sid
-        else:
-            form["From"] = c.twilio_from
-        url = f"{c.twilio_api_base_url}/2010-04-01/Accounts/{c.twilio_account_sid}/Messages.json"
+        """Through the one SMS sender (channels/sms_sender.py): opt-outs honoured, queued in the
+        durable outbox, never split: an agent's words arrive as written or not at all."""
+        from channels.sms_sender import SmsTooLong
+
         try:
-            async with self.http().post(
-                url, data=form, auth=aiohttp.BasicAuth(c.twilio_account_sid, c.twilio_auth_token)
-            ) as resp:
-                if resp.status >= 300:
-                    raise SendError(f"twilio answered {resp.status}")
-        except (aiohttp.ClientError, TimeoutError) as e:
-            raise SendError(type(e).__name__) from e
+            sent = await self.sms().send(to, text, split=False)
+        except SmsTooLong as e:
+            raise TooLongForSms(e.limit) from None
+        if not sent:
+            raise OptedOut("the number opted out of SMS")
+
+    def sms(self) -> Any:
+        if self._sms is None:
+            from bot.channel_state import default_url, shared
+            from channels.sms_sender import queued_sender
+            from channels.twilio_sms import make_client
+
+            c = self.cfg
+            client = make_client(c.twilio_account_sid, c.twilio_auth_token, c.twilio_api_base_url)
+            self._sms = queued_sender(client, c.twilio_from or None, shared(default_url()), c.twilio_messaging_service_sid or None)
+        return self._sms
 
     def _appsecret_proof(self) -> str:
         key, token = self.cfg.messenger_app_secret.encode(), self.cfg.messenger_page_access_token.encode()
@@ -787,6 +804,8 @@ class AgentConsoleInput(InputChannel):
                 text = _t(form.language, "Bekhedmetkom: your request is registered. Reference: {reference}", reference=display)
                 try:
                     await sender.send_sms(form.phone, text)
+                except OptedOut:
+                    sms = "skipped_opted_out"
                 except SendError as e:
                     logger.warning("reference SMS not sent: %s", e)
                     sms = "failed"
@@ -953,6 +972,10 @@ class AgentConsoleInput(InputChannel):
                 await self._send_to_citizen(request, h, text)
             except NoReplyAddress:
                 return _error(409, "no_reply_address")
+            except OptedOut:
+                return _error(409, "sms_opted_out")
+            except TooLongForSms as e:
+                return _error(422, "too_long_for_sms", max_length=e.limit)
             except SendError as e:
                 logger.warning("agent reply not delivered on %s: %s", h["channel"], e)
                 return _error(502, "not_delivered")

@@ -8,7 +8,8 @@ Roles (STYLE.md 1):
   and every `messaging` item of a batch (Rasa's stock connector keeps only the first), skipping
   echoes, delivery and read receipts.
 - send: `MessengerOutput` renders Rasa's messages within Messenger's limits (`render_reply`) and
-  posts them through pymessenger, off the event loop.
+  queues them in the durable outbox (channels/outbound.py); the outbox worker posts them
+  through pymessenger (`graph_sender`), off the event loop, in order, with retries.
 - wire: `MessengerInput` holds the credentials, answers Meta at once and processes the events
   in a background task, de-duplicated on `mid` in bot.channel_state.
 
@@ -57,6 +58,8 @@ from channels.common import (
     truncate,
     user_language,
 )
+from channels.outbound import DeliveryWorker, Permanent, SendFn, Transient, worker_for
+from channels.outbound import shared as shared_outbox
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +71,9 @@ MAX_TEXT = 2000  # characters in one Messenger text message
 MAX_QUICK_REPLIES = 13
 MAX_QUICK_REPLY_TITLE = 20
 SEND_TIMEOUT = 10.0  # seconds for one Send API call
+# Graph error codes that mean "try again later", whatever the HTTP status: unknown (1),
+# temporarily unavailable (2), application / user / page request limits (4, 17, 32, 613).
+GRAPH_TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 613})
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
@@ -297,15 +303,23 @@ class GraphBot(Bot):
 
 
 class MessengerOutput(OutputChannel):
-    """Sends a turn's replies to one PSID; remembers what it rendered for the next turn."""
+    """Queues a turn's replies to one PSID; remembers what it rendered for the next turn.
+
+    With a `worker` (every connector-made output) a message is only written to the durable
+    outbox (channels/outbound.py) and the worker sends it: a Graph API outage can no longer fail
+    the turn, so Rasa keeps the citizen's message and the replies go out when Meta is back.
+    Without one (the notifier, whose own queue is the case store's outbox) it posts at once and
+    raises `MessengerSendError` / `requests.RequestException`.
+    """
 
     @classmethod
     def name(cls) -> str:
         return CHANNEL
 
-    def __init__(self, bot: GraphBot, psid: str | None = None) -> None:
+    def __init__(self, bot: GraphBot, psid: str | None = None, worker: DeliveryWorker | None = None) -> None:
         self.bot = bot
         self.psid = psid
+        self.worker = worker
         self.last_language: str | None = None
         self.choices: list[str] | None = None
         self.sent = 0
@@ -314,15 +328,22 @@ class MessengerOutput(OutputChannel):
         # Rasa passes the tracker's (keyed) sender id; the PSID came with the message.
         return self.psid or recipient_id
 
-    async def _post(self, payload: dict[str, Any]) -> None:
-        await asyncio.to_thread(self.bot.send_raw, payload)
+    async def _post(self, psid: str, message: dict[str, Any], *, notification: bool = False) -> None:
+        if self.worker is None:
+            await asyncio.to_thread(self.bot.send_raw, send_payload(psid, message, notification=notification))
+        else:
+            # The envelope without the recipient: the outbox keeps the PSID sealed, apart.
+            envelope = send_payload("", message, notification=notification)
+            del envelope["recipient"]
+            await self.worker.box.enqueue(CHANNEL, psid, [envelope])
+            self.worker.start()
         self.sent += 1
 
     async def _send_rendered(self, recipient_id: str, rendered: Rendered, language: str) -> None:
         self.last_language = language
         self.choices = rendered.choices
         for message in rendered.messages:
-            await self._post(send_payload(self._address(recipient_id), message))
+            await self._post(self._address(recipient_id), message)
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         await self._send_rendered(recipient_id, render_reply(text), message_language(text))
@@ -335,19 +356,39 @@ class MessengerOutput(OutputChannel):
 
     async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
         message = {"attachment": {"type": "image", "payload": {"url": image, "is_reusable": True}}}
-        await self._post(send_payload(self._address(recipient_id), message))
+        await self._post(self._address(recipient_id), message)
 
     async def send_custom_json(self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any) -> None:
         """A custom response is a Send API `message` object, sent as it is. Hints meant for
         another channel (the IVR's `{"voice": ...}`) are not messages and are skipped."""
         if set(json_message) <= {"voice"}:
             return
-        await self._post(send_payload(self._address(recipient_id), json_message))
+        await self._post(self._address(recipient_id), json_message)
 
     async def send_notification(self, psid: str, text: str) -> None:
         """A message outside a conversation turn (status changed, answered): tagged ACCOUNT_UPDATE."""
         for part in split_text(text, MAX_TEXT):
-            await self._post(send_payload(psid, {"text": part}, notification=True))
+            await self._post(psid, {"text": part}, notification=True)
+
+
+def is_transient(exc: MessengerSendError) -> bool:
+    """Worth trying again later: 5xx, throttling, or a Graph code that says so."""
+    return exc.status >= 500 or exc.status == 429 or exc.code in GRAPH_TRANSIENT_CODES
+
+
+def graph_sender(bot: GraphBot) -> SendFn:
+    """The outbox worker's send function for Messenger: one Send API call per row."""
+
+    async def send(psid: str, envelope: dict[str, Any]) -> None:
+        try:
+            await asyncio.to_thread(bot.send_raw, {"recipient": {"id": psid}, **envelope})
+        except MessengerSendError as exc:
+            kind = Transient if is_transient(exc) else Permanent
+            raise kind(f"HTTP {exc.status} code {exc.code}") from None
+        except requests.RequestException as exc:
+            raise Transient(type(exc).__name__) from None
+
+    return send
 
 
 # --- wire ------------------------------------------------------------------------------------
@@ -406,6 +447,7 @@ class MessengerInput(InputChannel):
         if not re.match(r"https?://", self.graph_url):
             raise MessengerConfigError(f"Config 'MESSENGER_GRAPH_URL' is {self.graph_url!r}; expected an http(s) URL.")
         self.bot = GraphBot(self.page_access_token, self.app_secret, self.graph_url, self.graph_version)
+        self.worker = worker_for(shared_outbox(self.state_url), CHANNEL, graph_sender(self.bot))
 
     @classmethod
     def name(cls) -> str:
@@ -430,7 +472,7 @@ class MessengerInput(InputChannel):
 
     def get_output_channel(self) -> MessengerOutput:
         """For notifications: `send_notification(psid, text)` (Rasa's sender ids are keyed hashes)."""
-        return MessengerOutput(self.bot)
+        return MessengerOutput(self.bot, worker=self.worker)
 
     # -- processing (in the background, after Meta has its 200) --
     def _spawn(self, coro: Awaitable[None]) -> None:
@@ -445,9 +487,10 @@ class MessengerInput(InputChannel):
             logger.error("messenger: processing failed: %s", type(exc).__name__)
 
     async def drain(self) -> None:
-        """Wait for events still being processed (tests, graceful shutdown)."""
+        """Wait for events still being processed, then send what is due (tests, graceful shutdown)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.worker.run_once()
 
     async def _process_batch(self, events: list[MessengerEvent], on_new_message: OnNewMessage) -> None:
         for event in events:
@@ -462,7 +505,7 @@ class MessengerInput(InputChannel):
         sender = keyed_id(CHANNEL, event.psid)
         stored = await self.state.get(sender)
         stored_lang = stored.get("lang")
-        output = MessengerOutput(self.bot, event.psid)
+        output = MessengerOutput(self.bot, event.psid, self.worker)
 
         async def refuse(problem: str, language: str) -> None:
             await output.send_text_message(sender, problem_reply(problem, language))
@@ -507,6 +550,14 @@ class MessengerInput(InputChannel):
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         bp = Blueprint("messenger_webhook", __name__)
+
+        @bp.listener("after_server_start")
+        async def _deliver(_app: Any, _loop: Any) -> None:
+            self.worker.start()  # also sends what an earlier run left queued
+
+        @bp.listener("before_server_stop")
+        async def _stop_delivering(_app: Any, _loop: Any) -> None:
+            await self.worker.stop()
 
         @bp.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

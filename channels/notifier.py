@@ -1,16 +1,19 @@
 """The notifier: case-store outbox events -> a message to the citizen, on their channel, in their language.
 
     python -m channels.notifier [--once] [--interval 5]
+    python -m channels.notifier dead            # events parked after NOTIFIER_MAX_ATTEMPTS failures
+    python -m channels.notifier retry ID|--all  # put parked events back in the round
 
 Roles:
 - read: `GET /v1/outbox?after=<id>` (unacknowledged events, oldest first) and
-  `POST /v1/outbox/{id}/ack` on the case store, through one aiohttp session.
+  `POST /v1/outbox/{id}/ack` on the case store, through backend_client.CaseStoreClient.
 - render: `render_event` is a pure function from an event to the text to send (or None), with
   the `notify` Babel catalog. A confidential report never carries its narrative or the
   entity's answer: only "there is an update on your report <ref>, check it with your PIN".
 - send: Messenger through `MessengerOutput.send_notification` (tagged ACCOUNT_UPDATE, so it
-  may go out after Messenger's 24-hour window), SMS through `TwilioSmsOutput.send_sms` (which
-  sends nothing to a number that opted out).
+  may go out after Messenger's 24-hour window), SMS through `TwilioSmsOutput.send_sms`, i.e. the
+  one SMS sender (channels/sms_sender.py: nothing to a number that opted out). Both send at
+  once: the notifier's durable queue is the case store's outbox, so it does not queue twice.
 
 Delivery is at least once, and the cursor is the outbox's own ack state plus an in-memory
 `after` id, so a restart simply resumes with whatever is unacknowledged:
@@ -18,8 +21,13 @@ Delivery is at least once, and the cursor is the outbox's own ack state plus an 
 - refused for good (number opted out, a 4xx from Graph or Twilio) -> ack, logged without address;
 - failed for now (network, timeout, 5xx, throttling, channel not configured) -> not acked: the
   scan goes on past it, and once it reaches the end of the outbox it rewinds to the first
-  failure, so the event is retried next round. Later events of the same request wait behind it,
-  so a citizen never reads "in progress" after "answered".
+  failure, so the event is retried in a later round, after an exponential backoff with jitter.
+  Later events of the same request wait behind it, so a citizen never reads "in progress"
+  after "answered";
+- failed NOTIFIER_MAX_ATTEMPTS times -> parked: left unacked in the case store, skipped by the
+  scan (later events of its request go on), listed by `dead`, put back by `retry`. Attempts
+  are kept in the `notifier_attempts` table next to the channel state (event ids, kinds,
+  channels, error codes: no address, reference or text), so a restart does not reset them.
 Logs carry event ids, kinds, channels and outcomes: never addresses, message text or tokens.
 Run one notifier per case store: two would each send the same event once.
 """
@@ -31,19 +39,22 @@ import asyncio
 import enum
 import logging
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, final
 
-import aiohttp
 import requests
+from sqlalchemy import BigInteger, Column, Float, Integer, MetaData, String, Table, delete, func, select, update
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
+from backend_client import CaseStoreClient, CaseStoreError
 from bot import settings
-from bot.channel_state import shared
+from bot.channel_state import default_url, shared
 from bot.i18n import gettext, lang_or_default
 from bot.labels import label
 from bot.refcode import canonical_digits, format_grouped
+from bot.sql import create_tables, sync_engine
 from channels.messenger import (
     DEFAULT_GRAPH_URL,
     DEFAULT_GRAPH_VERSION,
@@ -52,6 +63,9 @@ from channels.messenger import (
     MessengerOutput,
     MessengerSendError,
 )
+from channels.messenger import is_transient as _messenger_transient
+from channels.outbound import RetryPolicy
+from channels.sms_sender import is_transient as _twilio_transient
 from channels.twilio_sms import TwilioSmsConfigError, TwilioSmsOutput, make_client
 
 logger = logging.getLogger("channels.notifier")  # not __main__ under `python -m`
@@ -61,14 +75,8 @@ ANSWER_EXCERPT = 250  # characters of the entity's answer quoted in the notifica
 PAGE_SIZE = 100
 HTTP_TIMEOUT = 15.0  # seconds for one case-store call
 DEFAULT_INTERVAL = 5.0
-# Graph error codes that mean "try again later", whatever the HTTP status: unknown (1),
-# temporarily unavailable (2), application / user / page request limits (4, 17, 32, 613).
-GRAPH_TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 613})
 CONFIDENTIAL_TYPES = frozenset({"report"})  # case_store: a report is always confidential
-
-
-class CaseStoreError(RuntimeError):
-    """The outbox could not be read or acknowledged (unreachable, timeout, non-2xx)."""
+__all__ = ["CaseStoreError", "Notifier", "Outcome", "excerpt", "main", "render_event"]  # CaseStoreError: backend_client's
 
 
 # --- render ----------------------------------------------------------------------------------
@@ -123,14 +131,74 @@ class Outcome(enum.Enum):
     SKIPPED = "skipped"  # nothing to send: acked
     REFUSED = "refused"  # the platform refused for good: acked
     RETRY = "retry"  # failed for now: not acked
+    PARKED = "parked"  # failed too often: not acked, not retried until an operator says so
 
 
-def _messenger_transient(exc: MessengerSendError) -> bool:
-    return exc.status >= 500 or exc.status == 429 or exc.code in GRAPH_TRANSIENT_CODES
+# --- attempts and the dead letter ------------------------------------------------------------
+
+_metadata = MetaData()
+attempts_table = Table(
+    "notifier_attempts",
+    _metadata,
+    Column("event_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column("event", String(40), nullable=False),
+    Column("channel", String(30), nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("parked_at", Float, nullable=True),
+    Column("last_error", String(120), nullable=True),
+)
 
 
-def _twilio_transient(exc: TwilioRestException) -> bool:
-    return exc.status >= 500 or exc.status == 429
+class Attempts:
+    """Failed attempts per outbox event, durable: the retry cap survives a restart."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.engine = sync_engine(url or default_url())
+        create_tables(_metadata, self.engine)
+
+    def get(self, event_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(attempts_table).where(attempts_table.c.event_id == event_id)).first()
+        return dict(row._mapping) if row else None
+
+    def failed(self, event_id: int, event: str, channel: str | None, error: str, policy: RetryPolicy) -> bool:
+        """Count a failure; True when the event is now parked."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            row = conn.execute(select(attempts_table.c.attempts).where(attempts_table.c.event_id == event_id)).first()
+            n = (row.attempts if row else 0) + 1
+            parked = n >= policy.max_attempts
+            values = {"attempts": n, "last_error": error[:120], "next_attempt_at": now + policy.delay(n),
+                      "parked_at": now if parked else None}
+            if row:
+                conn.execute(update(attempts_table).where(attempts_table.c.event_id == event_id).values(**values))
+            else:
+                conn.execute(attempts_table.insert().values(event_id=event_id, event=event[:40], channel=(channel or "")[:30], **values))
+        return parked
+
+    def clear(self, event_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(attempts_table).where(attempts_table.c.event_id == event_id))
+
+    def first_pending(self) -> int | None:
+        """The oldest event still to be retried (also one an operator un-parked)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.min(attempts_table.c.event_id)).where(attempts_table.c.parked_at.is_(None))).scalar()
+
+    def parked(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(attempts_table).where(attempts_table.c.parked_at.is_not(None)).order_by(attempts_table.c.event_id))
+            return [dict(r._mapping) for r in rows]
+
+    def unpark(self, event_id: int | None = None) -> int:
+        cond = attempts_table.c.parked_at.is_not(None)
+        if event_id is not None:
+            cond = cond & (attempts_table.c.event_id == event_id)
+        with self.engine.begin() as conn:
+            return conn.execute(
+                update(attempts_table).where(cond).values(parked_at=None, attempts=0, next_attempt_at=time.time())
+            ).rowcount or 0
 
 
 @final
@@ -144,6 +212,8 @@ class Notifier:
     case_store_token: str | None = None
     page_size: int = PAGE_SIZE
     http_timeout: float = HTTP_TIMEOUT
+    state_url: str | None = None  # where attempts are counted (the channel state's database)
+    retry: RetryPolicy | None = None
 
     def __post_init__(self) -> None:
         config = settings.get_settings()
@@ -151,12 +221,21 @@ class Notifier:
         self.case_store_token = self.case_store_token or config.case_store_token
         if not 1 <= self.page_size <= 500:
             raise ValueError(f"page_size is {self.page_size}; allowed: 1..500 (the outbox's limit).")
+        self.retry = self.retry or RetryPolicy.from_env("NOTIFIER", max_attempts=10, base_seconds=5, max_seconds=1800)
+        self.client = CaseStoreClient(self.case_store_url, self.case_store_token, self.http_timeout)
+        self._attempts: Attempts | None = None
         self.after = 0  # in-memory scan position; the outbox's ack state is the durable cursor
         self._retry_from: int | None = None  # first event left unacked during this scan
         self._waiting: set[str] = set()  # references with an unsent event during this scan
         self._sent_unacked: set[int] = set()  # sent, but the ack failed: ack without resending
         self._more = False  # the last page was full
-        self._session: aiohttp.ClientSession | None = None
+        self._why = ""  # why the last delivery is to be retried (an error class or code, never content)
+
+    @property
+    def attempts(self) -> Attempts:
+        if self._attempts is None:  # made on first use: `deliver` alone needs no database
+            self._attempts = Attempts(self.state_url)
+        return self._attempts
 
     @classmethod
     def from_env(cls) -> Notifier:
@@ -168,38 +247,15 @@ class Notifier:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                headers={"Authorization": f"Bearer {self.case_store_token}"},
-                timeout=aiohttp.ClientTimeout(total=self.http_timeout),
-            )
-        return self._session
-
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self.client.close()
 
     # -- case store --
-    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            async with self._http().request(method, f"{self.case_store_url}{path}", **kwargs) as resp:
-                if resp.status == 404 and method == "POST":
-                    return None  # acking an event that no longer exists: nothing left to do
-                if resp.status >= 300:
-                    raise CaseStoreError(f"case store answered HTTP {resp.status} to {method} {path.split('?')[0]}")
-                return await resp.json()
-        # On 3.10 asyncio.TimeoutError is not the builtin TimeoutError (aliases from 3.11 only).
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise CaseStoreError(f"case store unreachable ({type(exc).__name__}) at {self.case_store_url}") from None
-
     async def fetch(self) -> list[dict[str, Any]]:
-        body = await self._call("GET", "/v1/outbox", params={"after": str(self.after), "limit": str(self.page_size)})
-        return list(body.get("events") or [])
+        return await self.client.outbox(self.after, self.page_size)
 
     async def ack(self, event_id: int) -> None:
-        await self._call("POST", f"/v1/outbox/{event_id}/ack")
+        await self.client.ack_outbox(event_id)
 
     # -- one event --
     async def deliver(self, event: Mapping[str, Any]) -> Outcome:
@@ -217,36 +273,43 @@ class Notifier:
         if channel == "messenger":
             if self.messenger is None:
                 logger.warning("notifier: event %s for messenger, but Messenger is not configured", eid)
+                self._why = "messenger not configured"
                 return Outcome.RETRY
             try:
                 await self.messenger.send_notification(str(address), text)
             except MessengerSendError as exc:
                 if _messenger_transient(exc):
                     logger.warning("notifier: event %s messenger failed for now: HTTP %s code %s", eid, exc.status, exc.code)
+                    self._why = f"messenger HTTP {exc.status} code {exc.code}"
                     return Outcome.RETRY
                 logger.warning("notifier: event %s messenger refused: HTTP %s code %s", eid, exc.status, exc.code)
                 return Outcome.REFUSED
             except requests.RequestException as exc:
                 logger.warning("notifier: event %s messenger unreachable: %s", eid, type(exc).__name__)
+                self._why = f"messenger {type(exc).__name__}"
                 return Outcome.RETRY
             return Outcome.SENT
         if channel == "sms":
             if self.sms is None:
                 logger.warning("notifier: event %s for sms, but Twilio is not configured", eid)
+                self._why = "sms not configured"
                 return Outcome.RETRY
             try:
                 sids = await self.sms.send_sms(str(address), text)
             except TwilioRestException as exc:
                 if _twilio_transient(exc):
                     logger.warning("notifier: event %s sms failed for now: HTTP %s code %s", eid, exc.status, exc.code)
+                    self._why = f"sms HTTP {exc.status} code {exc.code}"
                     return Outcome.RETRY
                 logger.warning("notifier: event %s sms refused: HTTP %s code %s", eid, exc.status, exc.code)
                 return Outcome.REFUSED
             except TwilioSmsConfigError:
                 logger.error("notifier: event %s not sent: TWILIO_SMS_FROM is not set", eid)
+                self._why = "TWILIO_SMS_FROM not set"
                 return Outcome.RETRY
             except (requests.RequestException, TwilioException) as exc:
                 logger.warning("notifier: event %s sms unreachable: %s", eid, type(exc).__name__)
+                self._why = f"sms {type(exc).__name__}"
                 return Outcome.RETRY
             if not sids:
                 logger.info("notifier: event %s not sent: the number opted out of SMS", eid)
@@ -266,13 +329,10 @@ class Notifier:
         for event in events:
             eid = int(event["id"])
             reference = str(event.get("reference") or "")
-            if eid in self._sent_unacked:
-                outcome = Outcome.SENT  # delivered last round, only the ack was lost
-            elif reference in self._waiting:
-                outcome = Outcome.RETRY  # an earlier event of this request is still unsent
-            else:
-                outcome = await self.deliver(event)
-            if outcome is Outcome.RETRY:
+            outcome = await self._decide(event, eid, reference)
+            if outcome is Outcome.PARKED:
+                pass  # skipped: later events of its request go on
+            elif outcome is Outcome.RETRY:
                 self._waiting.add(reference)
                 self._retry_from = eid if self._retry_from is None else min(self._retry_from, eid)
             else:
@@ -285,19 +345,45 @@ class Notifier:
                         self._sent_unacked.add(eid)
                     raise
                 self._sent_unacked.discard(eid)
+                await asyncio.to_thread(self.attempts.clear, eid)
                 if outcome is not Outcome.SENT:
                     logger.debug("notifier: event %s (%s) acked without sending: %s", eid, event.get("event"), outcome.value)
             self.after = eid
         self._more = len(events) >= self.page_size
         if not self._more:
-            # End of the outbox: the next scan starts again from the first event left behind.
-            if self._retry_from is not None:
-                self.after = self._retry_from - 1
+            # End of the outbox: the next scan starts again from the first event left behind
+            # (also one an operator has just put back with `retry`).
+            pending = await asyncio.to_thread(self.attempts.first_pending)
+            first = min((x for x in (self._retry_from, pending) if x is not None), default=None)
+            if first is not None:
+                self.after = min(self.after, first - 1)
             self._retry_from = None
             self._waiting.clear()
         if sent:
             logger.info("notifier: sent %d notification(s)", sent)
         return sent
+
+    async def _decide(self, event: Mapping[str, Any], eid: int, reference: str) -> Outcome:
+        if eid in self._sent_unacked:
+            return Outcome.SENT  # delivered last round, only the ack was lost
+        if reference in self._waiting:
+            return Outcome.RETRY  # an earlier event of this request is still unsent
+        tried = await asyncio.to_thread(self.attempts.get, eid)
+        if tried and tried["parked_at"] is not None:
+            return Outcome.PARKED
+        if tried and tried["next_attempt_at"] > time.time():
+            return Outcome.RETRY  # backing off
+        outcome = await self.deliver(event)
+        if outcome is not Outcome.RETRY:
+            return outcome
+        notify = (event.get("payload") or {}).get("notify")
+        channel = notify.get("channel") if isinstance(notify, dict) else None
+        assert self.retry is not None
+        if await asyncio.to_thread(self.attempts.failed, eid, str(event.get("event")), channel, self._why, self.retry):
+            logger.warning("notifier: event %s parked after %d failed attempts (%s); see `python -m channels.notifier dead`",
+                           eid, self.retry.max_attempts, self._why)
+            return Outcome.PARKED
+        return Outcome.RETRY
 
     async def run_forever(self, interval: float = DEFAULT_INTERVAL) -> None:
         """Poll every `interval` seconds; a full page is followed at once by the next."""
@@ -349,13 +435,37 @@ async def _main(once: bool, interval: float) -> int:
     return 0
 
 
+def _dead_letter(command: str, event_id: int | None, all_parked: bool) -> int:
+    attempts = Attempts()
+    if command == "dead":
+        rows = attempts.parked()
+        for r in rows:
+            parked = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r["parked_at"]))
+            print(f"event {r['event_id']}\t{r['event']}\t{r['channel'] or '-'}\tattempts={r['attempts']}\t"
+                  f"parked={parked}\tlast_error={r['last_error'] or '-'}")
+        print(f"{len(rows)} parked event(s)")
+        return 0
+    if event_id is None and not all_parked:
+        print("notifier: say which event to retry (an id from `dead`) or --all.")
+        return 2
+    n = attempts.unpark(None if all_parked else event_id)
+    print(f"put back {n} event(s); the running notifier picks them up at the end of its next scan")
+    return 0 if n or all_parked else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m channels.notifier", description=__doc__.splitlines()[0])
+    parser.add_argument("command", nargs="?", default="run", choices=("run", "dead", "retry"),
+                        help="run (default), list parked events (dead), or put them back (retry)")
+    parser.add_argument("event_id", nargs="?", type=int, help="for retry: the parked event's id")
+    parser.add_argument("--all", action="store_true", help="for retry: every parked event")
     parser.add_argument("--once", action="store_true", help="handle one page of the outbox and exit")
     parser.add_argument("--interval", type=float, default=DEFAULT_INTERVAL, help="seconds between rounds (default 5)")
     args = parser.parse_args(argv)
     if args.interval <= 0:
         parser.error(f"--interval is {args.interval}; it must be a positive number of seconds.")
+    if args.command != "run":
+        return _dead_letter(args.command, args.event_id, args.all)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from bot.privacy import install_log_redaction
 

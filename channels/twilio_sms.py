@@ -8,7 +8,8 @@ Roles (STYLE.md 1):
 - render: a turn's messages are collected (`TwilioSmsCollector`), then `render_sms` turns them
   into SMS bodies (buttons as numbered lists) and `render_twiml` into one TwiML answer.
 - send: `TwilioSmsOutput.send_sms` for notifications, the IVR's "text me the reference", and
-  replies that missed Twilio's 15 s webhook deadline. It respects opt-outs.
+  replies that missed Twilio's 15 s webhook deadline, through the one SMS sender
+  (channels/sms_sender.py: opt-outs, length, the durable outbox).
 
 Per-sender state in bot.channel_state (keyed by the keyed sender id): `lang`, `choices` (the
 payloads last offered as a numbered list, so "2" or "٢" picks one), `opted_out`.
@@ -64,6 +65,7 @@ from channels.common import (
     t,
     user_language,
 )
+from channels.sms_sender import MAX_SMS_BODY, SmsConfigError, SmsSender, queued_sender
 
 logger = logging.getLogger(__name__)
 # twilio's HTTP client logs URLs, numbers and parameters at INFO: give it a logger that doesn't.
@@ -73,7 +75,6 @@ _quiet_http_logger.setLevel(logging.WARNING)
 CHANNEL = "twilio_sms"
 CASE_CHANNEL = "sms"  # the channel as the case store names it
 MAX_BODY_BYTES = 64 * 1024  # an SMS webhook is a few hundred bytes; ten media URLs, a few KB
-MAX_SMS_BODY = 1600  # Twilio refuses longer bodies; a longer reply is split
 MAX_MEDIA = 10
 REPLY_TIMEOUT = 12.0  # Twilio waits 15 s for the webhook answer
 SEND_TIMEOUT = 10.0
@@ -259,31 +260,27 @@ def make_client(account_sid: str, auth_token: str, api_base_url: str | None = No
 
 
 class TwilioSmsOutput(OutputChannel):
-    """Sends SMS through the REST API, never to a number that opted out."""
+    """Sends SMS through the one SMS sender (channels/sms_sender.py): never to a number that
+    opted out, split past 1,600 characters, queued in the durable outbox when it has a worker."""
 
     @classmethod
     def name(cls) -> str:
         return CHANNEL
 
-    def __init__(self, client: Client, sms_from: str | None, state: ChannelState, to: str | None = None) -> None:
+    def __init__(self, client: Client, sms_from: str | None, state: ChannelState, to: str | None = None,
+                 sender: SmsSender | None = None) -> None:
         self.client = client
         self.sms_from = sms_from
         self.state = state
         self.to = to
+        self.sender = sender or SmsSender(client, sms_from, state)
 
     async def send_sms(self, to: str, text: str) -> list[str]:
-        """Send `text` to `to` (split past 1,600 chars); the message SIDs, [] if opted out."""
-        if not self.sms_from:
-            raise TwilioSmsConfigError("Config 'TWILIO_SMS_FROM' is missing: set the Twilio number (E.164) to send SMS from.")
-        phone = normalise_phone(to)
-        if (await self.state.get(keyed_id(CHANNEL, phone))).get("opted_out"):
-            logger.info("twilio_sms: not sending to a number that opted out")
-            return []
-        sids = []
-        for part in split_text(text, MAX_SMS_BODY):
-            message = await asyncio.to_thread(self.client.messages.create, to=phone, from_=self.sms_from, body=part)
-            sids.append(str(message.sid))
-        return sids
+        """Send `text` to `to` (split past 1,600 chars); the message SIDs (or queued row ids), [] if opted out."""
+        try:
+            return await self.sender.send(to, text)
+        except SmsConfigError as exc:
+            raise TwilioSmsConfigError(str(exc)) from None
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         await self.send_sms(self.to or recipient_id, text)
@@ -322,6 +319,7 @@ class TwilioSmsInput(InputChannel):
         self.public_base_url = self.public_base_url.rstrip("/")
         self.validator = RequestValidator(self.auth_token)
         self.client = make_client(self.account_sid, self.auth_token, self.api_base_url)
+        self.sender = queued_sender(self.client, self.sms_from, self.state)
 
     @classmethod
     def name(cls) -> str:
@@ -349,11 +347,13 @@ class TwilioSmsInput(InputChannel):
         return shared(self.state_url)
 
     def get_output_channel(self) -> TwilioSmsOutput:
-        return TwilioSmsOutput(self.client, self.sms_from, self.state)
+        return TwilioSmsOutput(self.client, self.sms_from, self.state, sender=self.sender)
 
     async def drain(self) -> None:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self.sender.worker is not None:
+            await self.sender.worker.run_once()
 
     # -- one inbound SMS -> the bodies to answer with --
     async def handle(self, sms: SmsInbound, on_new_message: OnNewMessage) -> list[str]:
@@ -443,6 +443,16 @@ class TwilioSmsInput(InputChannel):
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         bp = Blueprint("twilio_sms_webhook", __name__)
+
+        @bp.listener("after_server_start")
+        async def _deliver(_app: Any, _loop: Any) -> None:
+            if self.sender.worker is not None:
+                self.sender.worker.start()  # also sends what an earlier run left queued
+
+        @bp.listener("before_server_stop")
+        async def _stop_delivering(_app: Any, _loop: Any) -> None:
+            if self.sender.worker is not None:
+                await self.sender.worker.stop()
 
         @bp.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

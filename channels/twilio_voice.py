@@ -562,11 +562,14 @@ def render(messages: Sequence[Mapping[str, Any]], call_state: Mapping[str, Any],
 
 
 def make_sms_sender(account_sid: str, auth_token: str, api_base_url: str | None, sms_from: str | None, state: ChannelState) -> Any:
-    """The SMS channel's own sender (`TwilioSmsOutput.send_sms(to, text)`): same REST client,
-    same `TWILIO_API_BASE_URL`, and it never texts a number that opted out of SMS."""
+    """The one SMS sender (channels/sms_sender.py) behind `TwilioSmsOutput.send_sms(to, text)`:
+    same REST client and `TWILIO_API_BASE_URL`, never to a number that opted out, queued in the
+    durable outbox so a Twilio outage delays the reference instead of losing it."""
+    from channels.sms_sender import queued_sender
     from channels.twilio_sms import TwilioSmsOutput, make_client
 
-    return TwilioSmsOutput(make_client(account_sid, auth_token, api_base_url), sms_from, state)
+    client = make_client(account_sid, auth_token, api_base_url)
+    return TwilioSmsOutput(client, sms_from, state, sender=queued_sender(client, sms_from, state))
 
 
 # --- the call flow (parse) --------------------------------------------------------------------

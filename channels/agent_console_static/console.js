@@ -66,6 +66,8 @@ function errorText(err) {
     held_by_another_agent: t("Another agent is handling this conversation."),
     not_delivered: t("The message could not be delivered. Try again."),
     no_reply_address: t("This person cannot be reached by message on this channel."),
+    sms_opted_out: t("This person has stopped text messages (STOP). They can text START to receive them again."),
+    too_long_for_sms: t("A text message can carry at most {n} characters. Shorten the reply.", { n: err.body.max_length || 1600 }),
     case_store_unavailable: t("The request service is not answering. Try again in a minute."),
     network: t("No connection to the server."),
     form_expired: t("This form has expired. Check it and submit it again."),
@@ -364,6 +366,7 @@ function showCallResult(data) {
     failed: t("The SMS could not be sent: read the reference to the caller."),
     skipped_anonymous: t("No SMS for an anonymous report: read the reference and PIN to the caller."),
     skipped_replay: t("This request was already registered; the SMS was sent then."),
+    skipped_opted_out: t("The caller has stopped text messages (STOP): read the reference to the caller."),
   }[data.sms];
   $("result-sms").textContent = sms || "";
   $("call-result").hidden = false;

@@ -24,6 +24,7 @@ from bot.privacy import keyed_id
 from channels.common import is_gsm7, sms_segments
 from channels.messenger import GraphBot, MessengerOutput
 from channels.notifier import CaseStoreError, Notifier, excerpt, main, render_event
+from channels.outbound import RetryPolicy
 from channels.twilio_sms import TwilioSmsOutput, make_client
 from tests.support.recorder import Recorder
 
@@ -38,6 +39,8 @@ TWILIO_PATH = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
 GRAPH_PATH = "/v21.0/me/messages"
 NARRATIVE = "مدير المديرية يطلب رشوة مقابل ترخيص المحل"
 SECRET_ANSWER = "أحيل المدير إلى التحقيق وأوقف عن العمل"
+
+FAST_RETRY = RetryPolicy(max_attempts=5, base_seconds=0.001, max_seconds=0.002)  # due again next round
 
 # The case store's own fixtures: a migrated SQLite copy per test and a hand-moved clock.
 sqlite_template = service_fixtures.sqlite_template
@@ -80,6 +83,8 @@ def make_notifier(store: Running, rec: Recorder, state: ChannelState, **kwargs: 
         sms=TwilioSmsOutput(make_client(ACCOUNT_SID, AUTH_TOKEN, rec.url), SMS_FROM, state),
         case_store_url=store.base_url,
         case_store_token=store.token,
+        state_url=state.url,  # attempts are counted next to the channel state
+        retry=kwargs.pop("retry", FAST_RETRY),
         **kwargs,
     )
 
@@ -249,6 +254,52 @@ async def test_a_5xx_is_retried_next_round_in_order(
     assert graph_sent(rec) == [tagged(f"Bekhedmetkom: your request {en['reference_display']} is now in progress.")] * 2
     assert await unacked(http) == []
     assert await notifier.run_once() == 0
+
+
+async def test_an_event_that_keeps_failing_is_parked_after_the_cap_and_can_be_put_back(
+    store: Running, http: aiohttp.ClientSession, rec: Recorder, state: ChannelState,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    ar = await create(http, sms_complaint())
+    en = await create(http, complaint())
+    await move(http, ar["reference"], "in_progress")
+    await move(http, en["reference"], "in_progress")
+    rec.fail("/Messages.json", status=503, times=1000)  # Twilio down for good
+    cap = RetryPolicy(max_attempts=3, base_seconds=0.001, max_seconds=0.002)
+    async with make_notifier(store, rec, state, retry=cap) as n:
+        for _ in range(8):
+            await n.run_once()
+            await asyncio.sleep(0.01)
+        assert len(sms_sent(rec)) == 3, "three attempts, then no more"
+        assert len(graph_sent(rec)) == 1, "the other request's event went out meanwhile"
+        sms_event = [e for e in await unacked(http) if e["reference"] == ar["reference"]]
+        assert [e["event"] for e in sms_event] == ["status_changed"], "parked, not acked: the case store still has it"
+
+        monkeypatch.setenv("CHANNEL_STATE_DATABASE_URL", state.url)
+        assert main(["dead"]) == 0
+        listed = capsys.readouterr().out
+        assert f"event {sms_event[0]['id']}\tstatus_changed\tsms\tattempts=3" in listed
+        assert "1 parked event(s)" in listed
+        assert PHONE not in listed and ar["reference"] not in listed and "503" in listed
+
+        async with make_notifier(store, rec, state, retry=cap) as restarted:  # the count survives a restart
+            await restarted.run_once()
+        assert len(sms_sent(rec)) == 3
+
+        rec.clear_failures()
+        assert main(["retry", str(sms_event[0]["id"])]) == 0
+        assert await n.run_once() + await n.run_once() == 1
+    assert len(sms_sent(rec)) == 4 and await unacked(http) == []
+    assert main(["dead"]) == 0 and "0 parked event(s)" in capsys.readouterr().out
+
+
+def test_the_notifier_talks_to_the_case_store_only_through_backend_client() -> None:
+    import channels.notifier as module
+    from backend_client import CaseStoreClient
+
+    source = Path(module.__file__).read_text(encoding="utf-8")
+    assert "aiohttp" not in source and "/v1/outbox" not in source.split('"""', 2)[2]
+    assert isinstance(Notifier(case_store_url="http://127.0.0.1:1", case_store_token="t").client, CaseStoreClient)
 
 
 async def test_a_graph_4xx_is_acked_and_not_retried(

@@ -304,7 +304,8 @@ async def test_stop_silences_everything_until_start(tmp_path: Path) -> None:
             stop_ar = (await post(base, sms("توقف", sid="SM6")))[1]
             assert (await post(base, sms("1", sid="SM7")))[1] == EMPTY_XML
             start_ar = (await post(base, sms("ابدأ", sid="SM8")))[1]
-            assert await out.send_sms(PHONE, "تم الرد على طلبك") == ["SM" + "1".zfill(32)]
+            assert len(await out.send_sms(PHONE, "تم الرد على طلبك")) == 1  # queued, then sent at once
+            assert [r["form"]["Body"] for r in rec.requests] == [["تم الرد على طلبك"]]
     assert [m.text for m in agent.messages] == ["مرحبا"]
     assert "تم إيقاف الرسائل" in stop_ar and "ابدأ" in stop_ar
     assert "تم تفعيل الرسائل" in start_ar
@@ -395,7 +396,7 @@ async def test_send_sms_payload_shape(tmp_path: Path) -> None:
         out = make_channel(tmp_path, rec.url).get_output_channel()
         sids = await out.send_sms("0791234567", "رقم طلبك 482 910 3756")
     (req,) = rec.requests
-    assert sids == ["SM" + "1".zfill(32)]
+    assert len(sids) == 1 and sids[0].startswith("queued:")  # the outbox row, sent before send_sms returned
     assert (req["method"], req["path"]) == ("POST", f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json")
     assert req["form"] == {"To": [PHONE], "From": ["+15017122661"], "Body": ["رقم طلبك 482 910 3756"]}
     assert req["headers"]["Authorization"] == "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()

@@ -199,3 +199,24 @@ def test_unverified_deliveries_leave_no_trace(system: Any, case: str) -> None:
     assert user_events(system, user.sender_id) == []
     assert user.replies() == []
     assert len(system.case_store_requests()) == rows_before
+
+
+def test_graph_outage_keeps_the_turn_and_the_reply_arrives_when_meta_is_back(system: Any) -> None:
+    """Issue 10 item 7: with the Graph API unreachable the citizen's message is still in the
+    tracker, and the bot's reply is delivered once, in order, when the API is back."""
+    user = MessengerUser(system)
+    user.say("مرحبا")  # a first turn, so the second one below is not the conversation's start
+    system.recorder.go_down()
+    try:
+        assert user.post(user.event(text="عندي شكوى")) == 200
+        deadline = time.monotonic() + 30
+        while not any(e.get("text") == "عندي شكوى" for e in user_events(system, user.sender_id)):
+            assert time.monotonic() < deadline, "the turn was lost while the Graph API was down"
+            time.sleep(0.2)
+    finally:
+        system.recorder.come_up()
+    turn = user.wait_turn(timeout=60.0, quiet=2.0)
+    assert turn, "the reply queued during the outage arrived"
+    time.sleep(2.0)
+    assert len(user.replies()) == user.seen, "and only once"
+    assert [e["text"] for e in user_events(system, user.sender_id)] == ["مرحبا", "عندي شكوى"]

@@ -6,6 +6,8 @@ in a background thread on a free loopback port.
 
 `fail(path_contains, status, times)` makes the next `times` matching requests fail (recorded
 all the same) with the vendor's error shape, to test retries; by default nothing fails.
+`go_down()` closes the listening socket (callers see "connection refused", as when the cloud
+is unreachable) and `come_up()` listens again on the same port.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Recorder:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
         self.port = 0
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="recorder", daemon=True)
@@ -47,11 +50,35 @@ class Recorder:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
             self._loop.call_soon_threadsafe(self._loop.stop)
 
+    def go_down(self) -> None:
+        """Stop listening: every call is refused until `come_up()` (nothing is recorded)."""
+        assert self._loop and self._site and self._runner
+        async def down() -> None:
+            await self._site.stop()  # type: ignore[union-attr]
+            # Stopping the site only stops listening: kept-alive connections (requests' pool)
+            # would still be served. Close them too, as a real outage would.
+            server = self._runner.server  # type: ignore[union-attr]
+            if server is not None:
+                await server.shutdown(0.1)
+        asyncio.run_coroutine_threadsafe(down(), self._loop).result(10)
+
+    def come_up(self) -> None:
+        assert self._loop and self._runner
+        async def listen() -> None:
+            self._site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)  # type: ignore[arg-type]
+            await self._site.start()
+        asyncio.run_coroutine_threadsafe(listen(), self._loop).result(10)
+
     def fail(self, path_contains: str, status: int = 503, times: int = 1, body: Any = None) -> None:
         """The next `times` requests whose path contains `path_contains` get `status` (and
         `body`, by default Twilio's or Graph's error JSON for that path)."""
         with self._lock:
             self._failures.append({"path": path_contains, "status": status, "left": times, "body": body})
+
+    def clear_failures(self) -> None:
+        """The cloud is healthy again: drop failures not yet used up."""
+        with self._lock:
+            self._failures.clear()
 
     def _failure_for(self, path: str) -> web.Response | None:
         with self._lock:
@@ -97,6 +124,7 @@ class Recorder:
         self._loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         self._loop.run_until_complete(site.start())
+        self._site = site
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._ready.set()
         self._loop.run_forever()

@@ -433,8 +433,9 @@ def _bot_texts(events: list[dict[str, Any]]) -> list[str]:
 
 
 def _intended_button(key: str | None, buttons: list[dict[str, str]], conv: dict[str, Any], sector_of: dict[str, str],
-                     pointer: dict[str, int], policy: str) -> int:
-    """The button a person with this aim presses when their typed answer was not understood."""
+                     pointer: dict[str, int], policy: str) -> int | None:
+    """The button a person with this aim presses when their typed answer was not understood;
+    None when nothing on offer fits a person who is past filing (they give up)."""
     if policy == "first" or not buttons:
         return 0
     expect = conv["expect"]
@@ -465,10 +466,14 @@ def _intended_button(key: str | None, buttons: list[dict[str, str]], conv: dict[
         wanted = ["/affirm" if expect.get("resolved") else "/deny"]
     elif key == "reopen":
         wanted = ["/reopen"]
+    elif key == "offer:rate":
+        wanted = ["/rate_request"]
     for w in wanted:
         for i, b in enumerate(buttons):
             if w and (b["payload"] == w or (w.startswith('"') and w in b["payload"])):
                 return i
+    if key in (None, "reopen", "offer:rate") and expect["outcome"] != "filed":
+        return None  # a person following up does not start a new request instead
     return 0
 
 
@@ -492,6 +497,7 @@ def run_conversation(conv: dict[str, Any], target: Target, sector_of: dict[str, 
     last_key: str | None = "opening"
     rescues = 0
     form_seen = False
+    asked: set[str] = set()
     editing = False  # after the person asked to change a field, the corrected answers (last items) apply
     while True:
         tr = chan.tracker()
@@ -526,6 +532,11 @@ def run_conversation(conv: dict[str, Any], target: Target, sector_of: dict[str, 
         if key is None and slots.get("reopen_offered") and "reopen" in answers:
             key = "reopen"
         understood_last = key is not None and key != last_key
+        if key is None and "utter_status" in uttered and res.outcome in ("rated", "reopened"):
+            # The request was shown and a rating offered: pressing "Rate" is what the bot asks for.
+            understood_last, key = last_key != "opening", "offer:rate"
+        if key is not None:
+            asked.add(key)
         if loop and last_key == "opening":
             want = (FORM_OF_TYPE.get(expect.get("type", "")) if res.outcome in ("filed", "cancelled")
                     else "status_form" if res.outcome == "status" else "rating_form")
@@ -543,7 +554,7 @@ def run_conversation(conv: dict[str, Any], target: Target, sector_of: dict[str, 
                 else:
                     res.failure_classes.append(f"not_understood:{last_key}" if key == last_key else f"fell_out:{last_key}")
         if key is None or key == last_key or key not in answers:
-            if key is not None and key not in answers and key != last_key:
+            if key is not None and key not in answers and key != last_key and not key.startswith("offer:"):
                 res.failure_classes.append(f"unscripted:{key}")
             buttons = _buttons(events)
             remaining = answers.get(key or "", [])[pointer[key or ""]:] if key else []
@@ -553,11 +564,11 @@ def run_conversation(conv: dict[str, Any], target: Target, sector_of: dict[str, 
                 send(text)
                 last_key = key
                 continue
-            if not buttons or rescues >= RESCUES:
+            i = _intended_button(key, buttons, conv, sector_of, dict(pointer), policy) if buttons else None
+            if i is None or rescues >= RESCUES:
                 res.failure_classes.append("stuck")
                 break
             rescues += 1
-            i = _intended_button(key, buttons, conv, sector_of, dict(pointer), policy)
             send("", (i, buttons[i]))
             last_key = "rescue"
             continue
@@ -577,7 +588,7 @@ def run_conversation(conv: dict[str, Any], target: Target, sector_of: dict[str, 
             res.filed_type, res.filed_entity, res.filed_pillar = row.get("type"), (row.get("entity") or {}).get("id"), row.get("pillar")
             res.type_ok = res.filed_type == expect["type"]
             res.entity_ok = res.filed_entity == expect["entity"]
-            if expect.get("pillar"):
+            if expect.get("pillar") and res.type_ok:
                 res.pillar_ok = res.filed_pillar == expect["pillar"]
             res.outcome_ok = res.type_ok and res.entity_ok
             if not res.type_ok:
@@ -585,6 +596,8 @@ def run_conversation(conv: dict[str, Any], target: Target, sector_of: dict[str, 
             if not res.entity_ok:
                 same = sector_of.get(res.filed_entity or "") == sector_of.get(expect["entity"])
                 res.failure_classes.append("entity_wrong_same_sector" if same else "entity_wrong_other_sector")
+                if "entity_id" not in asked:
+                    res.failure_classes.append("entity_decided_without_asking")
             if res.pillar_ok is False:
                 res.failure_classes.append("pillar_wrong")
             replies_seen = conv["channel"] != "messenger" or target.recorder is not None
@@ -669,6 +682,7 @@ def print_table(summary: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--json-out", type=Path, help="also write the JSON figures to this file")
     parser.add_argument("--only", action="append", help="run only this conversation id (repeatable)")
     parser.add_argument("--variety", choices=VARIETIES, action="append")
     parser.add_argument("--channel", choices=CHANNELS, action="append")
@@ -757,11 +771,14 @@ def main(argv: list[str] | None = None) -> int:
     summary["machine"] = f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
     summary["seconds"] = round(time.monotonic() - started)
     summary["rescue_policy"] = args.rescue
-    if args.json:
+    if args.json or args.json_out:
         summary["conversations"] = [{"id": r.id, "variety": r.variety, "channel": r.channel, "outcome": r.outcome,
                                      "completed": r.completed, "correct": r.correct, "clean": r.clean, "turns": r.turns,
                                      "understood": r.understood, "failed": r.failed, "failure_classes": r.failure_classes}
                                     for r in results]
+        if args.json_out:
+            args.json_out.write_text(json.dumps(summary, ensure_ascii=False, indent=2))
+    if args.json:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
         print_table(summary)

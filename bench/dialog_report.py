@@ -692,7 +692,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rasa-url", help="attach to a running system instead of starting one (with the variables below)")
     parser.add_argument("--env-file", type=Path, help="with --rasa-url: KEY=VALUE lines (RASA_TOKEN, CASE_STORE_URL, "
                         "CASE_STORE_TOKEN, SENDER_ID_KEY, TWILIO_AUTH_TOKEN, TWILIO_ACCOUNT_SID, TWILIO_SMS_FROM, "
-                        "PUBLIC_BASE_URL, MESSENGER_APP_SECRET); else taken from the environment / bot.settings")
+                        "PUBLIC_BASE_URL, MESSENGER_APP_SECRET, and for the case-store CLI CASE_STORE_DATABASE_URL and "
+                        "CASE_STORE_ENCRYPTION_KEY); else taken from the environment / bot.settings. Messenger replies "
+                        "are not seen in this mode (no recorder), so 'reference shown' is not checked there")
     args = parser.parse_args(argv)
 
     entity_ids, sector_of = catalogue()
@@ -774,7 +776,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json or args.json_out:
         summary["conversations"] = [{"id": r.id, "variety": r.variety, "channel": r.channel, "outcome": r.outcome,
                                      "completed": r.completed, "correct": r.correct, "clean": r.clean, "turns": r.turns,
-                                     "understood": r.understood, "failed": r.failed, "failure_classes": r.failure_classes}
+                                     "understood": r.understood, "failed": r.failed, "filed_type": r.filed_type,
+                                     "filed_entity": r.filed_entity, "failure_classes": r.failure_classes}
                                     for r in results]
         if args.json_out:
             args.json_out.write_text(json.dumps(summary, ensure_ascii=False, indent=2))

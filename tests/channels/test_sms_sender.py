@@ -18,7 +18,7 @@ from channels.notifier import Notifier, Outcome
 from channels.sms_sender import MAX_SMS_BODY, SmsSender, SmsTooLong, queued_sender
 from channels.twilio_sms import TwilioSmsOutput, make_client
 from channels.twilio_voice import make_sms_sender
-from tests.channels.test_agent_console import API, complaint, login, queue, seed_conversation, start_console
+from tests.channels.test_agent_console import API, complaint, file_request, login, queue, seed_conversation, start_console
 from tests.channels.test_twilio_sms import ACCOUNT_SID, AUTH_TOKEN, Agent, make_channel, post, serve, sms
 from tests.support.recorder import Recorder
 
@@ -72,8 +72,8 @@ async def test_opted_out_number_gets_nothing_from_any_path_and_start_lifts_it(
                 async with c.post(f"{API}/handoffs/{hid}/reply", json={"text": f"agent reply {n}"},
                                   headers={"X-CSRF-Token": csrf}) as r:
                     out["console_reply"] = (r.status, (await r.json()).get("error"))
-                async with c.post(f"{API}/requests", json=complaint(), headers={"X-CSRF-Token": csrf}) as r:
-                    out["console_receipt"] = (await r.json())["sms"]
+                _status, filed = await file_request(c, csrf, complaint())
+                out["console_receipt"] = filed["sms"]
                 return out
 
             async with serve(channel, Agent()) as base:

@@ -87,6 +87,8 @@ def from_schema(doc: dict[str, Any], schema: Any) -> st.SearchStrategy[Any]:
     if kind == "string":
         if "pattern" in schema:
             text = st.from_regex(schema["pattern"], fullmatch=True)
+        elif schema.get("format") == "uri":
+            text = st.builds("https://example.org/{}".format, st.text(alphabet=string.ascii_letters, max_size=20))
         else:
             low = schema.get("minLength", 0)
             text = st.text(min_size=low, max_size=max(low, min(schema.get("maxLength", MAX_TEXT), MAX_TEXT)))

@@ -20,6 +20,7 @@ from backend_client.errors import (
     CaseStoreError,
     CaseStoreUnavailable,
     Conflict,
+    IdempotencyKeyReused,
     InvalidReference,
     NotFoundOrUnverified,
     RateLimited,
@@ -124,6 +125,8 @@ class CaseStoreClient:
         if 200 <= status < 300:
             return status, body
         code = body.get("error") if isinstance(body, dict) else None
+        if status == 422 and code == "idempotency_key_reused":
+            raise IdempotencyKeyReused()
         if status == 422:
             raise InvalidReference(code or "invalid_reference")
         if status == 404:

@@ -23,6 +23,14 @@ class InvalidReference(CaseStoreError):
         super().__init__(f"invalid reference: {code}", 422, code)
 
 
+class IdempotencyKeyReused(CaseStoreError):
+    """422 on a create: the idempotency key was already used for another body (or requester).
+    Nothing was filed; the caller must mint a new key for a new submission."""
+
+    def __init__(self) -> None:
+        super().__init__("idempotency key reused with a different request", 422, "idempotency_key_reused")
+
+
 class NotFoundOrUnverified(CaseStoreError):
     """404: unknown reference or unproven requester (deliberately indistinguishable)."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_PATHS = frozenset({"/healthz"})
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def json_error(status: int, body: dict[str, object]) -> web.Response:
@@ -33,7 +35,9 @@ def json_error(status: int, body: dict[str, object]) -> web.Response:
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     # A request id ties our log lines to the caller's without logging anything personal.
-    rid = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
+    # Echoed in a response header, so only a plain token is taken from the caller.
+    given = request.headers.get("X-Request-Id", "")
+    rid = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex[:16]
     request["request_id"] = rid
     response = await handler(request)
     response.headers["X-Request-Id"] = rid

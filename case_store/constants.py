@@ -36,3 +36,6 @@ EVENT_FOR_STATUS = {"answered": "answered", "reopened": "reopened"}
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_DESCRIPTION_CHARS = 8000
+# Row ids are INTEGER columns: 32-bit on PostgreSQL. A larger id in a path or cursor is refused
+# as out of range before it reaches a driver that cannot bind it.
+MAX_ID = 2**31 - 1

@@ -37,6 +37,14 @@ class InvalidReference(ServiceError):
         self.error = code
 
 
+class IdempotencyKeyReused(ServiceError):
+    """The Idempotency-Key was first used with another body (or by another requester). The
+    answer says nothing about the request that holds the key."""
+
+    status = 422
+    error = "idempotency_key_reused"
+
+
 class NotFoundOrUnverified(ServiceError):
     """The same answer whether the reference is unknown or the proof is wrong, by design."""
 

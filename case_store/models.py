@@ -75,6 +75,9 @@ class Request(Base):
     id = Column(Integer, primary_key=True)
     reference = Column(String(10), nullable=False, unique=True)
     idempotency_key = Column(String(128), nullable=False, unique=True)
+    # Keyed digest of the validated create body; a replay must match it. NULL on rows created
+    # before migration 0002 (see CaseService._replay for how those are answered).
+    idempotency_digest = Column(String(64), nullable=True)
     type = Column(String(16), nullable=False)
     sector = Column(String(64), nullable=False)
     entity = Column(String(64), nullable=False)

@@ -23,6 +23,19 @@ async def by_reference(session: AsyncSession, reference: str) -> Request | None:
     return (await session.scalars(select(Request).where(Request.reference == reference))).first()
 
 
+async def proof_row(session: AsyncSession, reference: str) -> tuple[int, str, str | None, str | None] | None:
+    """Only the columns a proof is checked against: no relationships loaded, so a found and an
+    unknown reference cost the same queries (the full row is loaded once proven)."""
+    row = (
+        await session.execute(
+            select(Request.id, Request.requester_id, Request.phone_tail_hash, Request.pin_hash).where(
+                Request.reference == reference
+            )
+        )
+    ).first()
+    return None if row is None else (row[0], row[1], row[2], row[3])
+
+
 async def by_idempotency_key(session: AsyncSession, key: str) -> Request | None:
     return (await session.scalars(select(Request).where(Request.idempotency_key == key))).first()
 

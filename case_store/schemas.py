@@ -17,6 +17,18 @@ MAX_ATTACHMENTS = 10
 MAX_SHORT = 128
 
 
+def is_clean_text(value: str) -> bool:
+    """Text every store and hash can take: no NUL (PostgreSQL refuses it in text columns) and
+    no lone surrogates (JSON "\\ud800" parses to one; nothing can encode it as UTF-8)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class AttachmentIn:
     url: str
@@ -73,6 +85,8 @@ class _Body:
             return None
         if not isinstance(value, str):
             raise ValidationFailed("invalid_type", self._name(key), "expected a string")
+        if not is_clean_text(value):
+            raise ValidationFailed("invalid_value", self._name(key), "not valid text")
         value = value.strip()
         if len(value) > max_len:
             raise ValidationFailed("too_long", self._name(key), f"at most {max_len} characters")
@@ -126,7 +140,11 @@ def parse_create(data: Any) -> tuple[CreateInput, bool | None]:
         a = _Body(_object(item, f"attachments[{i}]"), prefix=f"attachments[{i}].")
         url = a.text("url", max_len=2048)
         assert url is not None
-        if urlsplit(url).scheme not in ("https", "http"):
+        try:
+            scheme = urlsplit(url).scheme
+        except ValueError:  # e.g. "http://[" (an unclosed IPv6 host)
+            scheme = ""
+        if scheme not in ("https", "http"):
             raise ValidationFailed("invalid_value", f"attachments[{i}].url", "expected an http(s) URL")
         media_type = a.text("media_type")
         assert media_type is not None

@@ -27,6 +27,12 @@ class Verifier:
             return False
         return hmac.compare_digest(stored, self.digest(purpose, reference, value))
 
+    def request_digest(self, idempotency_key: str, canonical_body: str) -> str:
+        """Keyed digest of a create body bound to its Idempotency-Key (for replay checks); keyed
+        so the column does not let anyone confirm a guessed narrative."""
+        msg = f"idempotency:{idempotency_key}:{canonical_body}".encode()
+        return hmac.new(self._key, msg, hashlib.sha256).hexdigest()
+
     def identity_key(self, identity: str) -> str:
         """A short keyed digest of a proof identity for the rate-limit table (no raw ids at rest)."""
         return hmac.new(self._key, f"identity:{identity}".encode(), hashlib.sha256).hexdigest()[:40]

@@ -6,10 +6,13 @@ drive SLA and escalation without sleeping.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hmac
+import json
 import logging
 import math
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +28,7 @@ from case_store.constants import EVENT_FOR_STATUS, RATABLE, REOPENABLE, TRANSITI
 from case_store.db import Database
 from case_store.errors import (
     Conflict,
+    IdempotencyKeyReused,
     InvalidReference,
     NotFound,
     NotFoundOrUnverified,
@@ -55,6 +59,16 @@ class Proof:
     phone_tail: str | None = None
     pin: str | None = None
     actor: str | None = None
+
+
+@dataclass(frozen=True)
+class ProofRow:
+    """What a proof is checked against: the same shape whether the reference exists or not."""
+
+    id: int | None
+    requester_id: str
+    phone_tail_hash: str | None
+    pin_hash: str | None
 
 
 @dataclass(frozen=True)
@@ -90,6 +104,14 @@ class CaseService:
         self.cipher = FieldCipher(encryption_key)
         self.verifier = Verifier(encryption_key)
         self.clock = clock
+        # Stand-ins checked when a reference is unknown, so an unknown and an unproven reference
+        # cost the same work (issue 10, item 9). Random per process: they never match a proof.
+        self._dummy = ProofRow(
+            id=None,
+            requester_id="dummy_" + secrets.token_hex(16),
+            phone_tail_hash=secrets.token_hex(32),
+            pin_hash=secrets.token_hex(32),
+        )
 
     # --- views -------------------------------------------------------------------------------
 
@@ -147,10 +169,22 @@ class CaseService:
 
     # --- create ------------------------------------------------------------------------------
 
+    def request_digest(self, data: CreateInput, anonymous_given: bool | None, key: str) -> str:
+        """Keyed digest of the validated body (so key order, spacing or phone formatting of a
+        retry do not matter, but every value does, the requester id included)."""
+        canonical = json.dumps(
+            {**dataclasses.asdict(data), "anonymous_given": anonymous_given},
+            sort_keys=True,
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        return self.verifier.request_digest(key, canonical)
+
     async def create(
         self, data: CreateInput, anonymous_given: bool | None, key: str, now: dt.datetime | None = None
     ) -> CreateResult:
         now = now or self.clock()
+        digest = self.request_digest(data, anonymous_given, key)
         entity = self.catalogue.entity_by_id.get(data.entity)
         if data.sector not in self.catalogue.sector_by_id:
             raise ValidationFailed("unknown_sector", "sector")
@@ -163,17 +197,34 @@ class CaseService:
             reference = refcode.generate()
             try:
                 return await self.db.write(
-                    lambda s, ref=reference: self._insert(s, data, anonymous_given, key, ref, now)  # type: ignore[misc]
+                    lambda s, ref=reference: self._insert(s, data, anonymous_given, key, digest, ref, now)  # type: ignore[misc]
                 )
             except IntegrityError:
                 # Either a concurrent create with the same key won (a replay), or the random
                 # reference collided (try another). The UNIQUE constraints decide, not a pre-check.
                 existing = await self.db.read_with(lambda s: repo.by_idempotency_key(s, key))
                 if existing is not None:
-                    return self._replay(existing)
+                    return self._replay(existing, data, digest)
         raise RuntimeError("could not allocate a unique reference number")
 
-    def _replay(self, r: Request) -> CreateResult:
+    def _replay(self, r: Request, data: CreateInput, digest: str) -> CreateResult:
+        """The original request for a retry of the same body; 422 for anything else.
+
+        Rows from before migration 0002 have no digest: they are replayed only when the
+        requester id and the type, sector and entity (the plaintext columns a retry must
+        repeat) are the same, so a stranger's body cannot fetch them either.
+        """
+        if r.idempotency_digest is not None:
+            same = hmac.compare_digest(r.idempotency_digest, digest)
+        else:
+            same = _same(data.requester_id, r.requester_id) and (data.type, data.sector, data.entity) == (
+                r.type,
+                r.sector,
+                r.entity,
+            )
+        if not same:
+            log.info("idempotency key reused with a different body")
+            raise IdempotencyKeyReused()
         return CreateResult(self.view(r), created=False, pin=self.cipher.decrypt(r.pin_enc))
 
     async def _insert(
@@ -182,12 +233,13 @@ class CaseService:
         data: CreateInput,
         anonymous_given: bool | None,
         key: str,
+        digest: str,
         reference: str,
         now: dt.datetime,
     ) -> CreateResult:
         existing = await repo.by_idempotency_key(s, key)
         if existing is not None:
-            return self._replay(existing)
+            return self._replay(existing, data, digest)
         confidential = data.type == "report"
         # The anonymous-report rule (bot/privacy.py), applied here too whatever the client sent:
         # an anonymous request keeps no id of the person, no phone and no reply address.
@@ -198,6 +250,7 @@ class CaseService:
         r = Request(
             reference=reference,
             idempotency_key=key,
+            idempotency_digest=digest,
             type=data.type,
             sector=data.sector,
             entity=data.entity,
@@ -234,15 +287,29 @@ class CaseService:
 
     # --- lookup with proof -------------------------------------------------------------------
 
-    def _proven(self, r: Request, proof: Proof) -> str | None:
-        """Which proof matched ("requester_id", "phone_tail", "pin"), or None."""
-        if proof.requester_id and r.requester_id and _same(proof.requester_id, r.requester_id):
+    def _proven(self, row: ProofRow, reference: str, proof: Proof) -> str | None:
+        """Which proof matched ("requester_id", "phone_tail", "pin"), or None.
+
+        Every factor given is checked, and against the stand-in row when the reference is
+        unknown, with no early exit: the work depends only on which headers were sent, never
+        on whether the reference exists or what it stores (issue 10, item 9).
+        """
+        dummy = self._dummy
+        given_requester = proof.requester_id or ""
+        given_tail = (proof.phone_tail or "").strip()
+        given_pin = (proof.pin or "").strip()
+        # compare_digest's time follows its second argument, so the caller's value goes there.
+        requester_ok = _same(row.requester_id, given_requester)
+        tail_ok = hmac.compare_digest(
+            row.phone_tail_hash or dummy.phone_tail_hash or "", self.verifier.digest("phone", reference, given_tail)
+        )
+        pin_ok = hmac.compare_digest(row.pin_hash or dummy.pin_hash or "", self.verifier.digest("pin", reference, given_pin))
+        real = row.id is not None
+        if real and given_requester and requester_ok:
             return "requester_id"
-        if proof.phone_tail and self.verifier.matches(
-            r.phone_tail_hash, "phone", r.reference, proof.phone_tail.strip()
-        ):
+        if real and given_tail and row.phone_tail_hash and tail_ok:
             return "phone_tail"
-        if proof.pin and self.verifier.matches(r.pin_hash, "pin", r.reference, proof.pin.strip()):
+        if real and given_pin and row.pin_hash and pin_ok:
             return "pin"
         return None
 
@@ -254,28 +321,30 @@ class CaseService:
         return keys
 
     async def _checked(self, s: AsyncSession, reference_text: str, proof: Proof, now: dt.datetime) -> Request | None:
-        """The request when proven; None after counting a failure. Raises RateLimited."""
+        """The request when proven; None after counting a failure. Raises RateLimited.
+
+        Every proof, the requester id included, obeys the failed-lookup limit: a requester id
+        can be claimed by whoever reaches the API, so it is no exception (issue 10, item 3).
+        Up to the answer, an unknown and an unproven reference run the same queries and the
+        same hashing (one narrow SELECT, the proof check, the counters).
+        """
         reference = parse_reference(reference_text)
-        r = await repo.by_reference(s, reference)
-        matched = self._proven(r, proof) if r is not None else None
-        # The keyed requester id is not guessable, so the owner is never locked out of their own
-        # request by someone else hammering its number; guessable factors obey the limit.
-        if matched == "requester_id":
-            assert r is not None
-            repo.add_access(s, r, now, proof.actor or "requester", matched)
-            return r
+        found = await repo.proof_row(s, reference)
+        row = ProofRow(*found) if found is not None else self._dummy
+        matched = self._proven(row, reference, proof)
         keys = self._limit_keys(reference, proof)
         blocked_until = [
-            row.window_start + LOOKUP_WINDOW
-            for row in await repo.failure_counts(s, keys)
-            if row.count >= LOOKUP_FAILURE_LIMIT and row.window_start + LOOKUP_WINDOW > now
+            r.window_start + LOOKUP_WINDOW
+            for r in await repo.failure_counts(s, keys)
+            if r.count >= LOOKUP_FAILURE_LIMIT and r.window_start + LOOKUP_WINDOW > now
         ]
         if blocked_until:
             raise RateLimited(math.ceil((max(blocked_until) - now).total_seconds()))
         if matched is not None:
-            assert r is not None
-            repo.add_access(s, r, now, proof.actor or "requester", matched)
-            return r
+            request = await repo.by_reference(s, reference)
+            assert request is not None  # same transaction as proof_row
+            repo.add_access(s, request, now, proof.actor or "requester", matched)
+            return request
         for key in keys:
             await repo.bump_failure(s, key, now, LOOKUP_WINDOW)
         return None

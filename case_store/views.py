@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
+import re
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from sqlalchemy import text
 
+from bot.bounded_json import BadJson, parse_json
 from case_store import schemas
-from case_store.constants import MAX_BODY_BYTES
+from case_store.constants import MAX_BODY_BYTES, MAX_ID
 from case_store.errors import ValidationFailed
 from case_store.keys import CATALOGUE, DATABASE, SERVICE
 from case_store.service import Proof
@@ -18,39 +19,83 @@ from case_store.service import Proof
 OPENAPI = Path(__file__).resolve().parent / "openapi.yaml"
 
 
-async def read_json(request: web.Request) -> Any:
+# An integer parameter: ASCII digits only (int() would also take "٣", " 5" or "1_0"); a long one
+# is out of range before any conversion (Python refuses int() past 4,300 digits).
+_INTEGER = re.compile(r"-?[0-9]+")
+_MAX_DIGITS = 19
+MAX_HEADER_CHARS = 256
+MAX_QUERY_CHARS = 100  # a catalogue search longer than any entity name is refused, not scored
+
+_BAD_JSON = {
+    "too_deep": "the body is nested too deeply",
+    "not_utf8": "the body is not UTF-8",
+    "not_json": "the body is not valid JSON",
+}
+
+
+async def read_json(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
+    """The JSON object in the body, through bot.bounded_json (size, then depth, then parse);
+    every failure is a 4xx. `optional`: an empty body reads as {}."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=request.content_length)
     raw = await request.read()  # raises HTTPRequestEntityTooLarge past client_max_size
-    if not raw.strip():
+    if optional and not raw.strip():
         return {}
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ValidationFailed("malformed_json", None, "the body is not valid JSON") from None
+        value: dict[str, Any] = parse_json(raw, max_bytes=MAX_BODY_BYTES, expect=dict)
+    except BadJson as exc:
+        if exc.reason == "too_large":
+            raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=len(raw)) from None
+        if exc.reason == "wrong_type":
+            raise ValidationFailed("invalid_type", None, "expected a JSON object") from None
+        raise ValidationFailed("malformed_json", None, _BAD_JSON.get(exc.reason, "the body is not valid JSON")) from None
+    return value
+
+
+def header(request: web.Request, name: str, max_len: int = MAX_HEADER_CHARS) -> str | None:
+    """A header as text, or None when absent or empty. Bytes that are not UTF-8 (aiohttp keeps
+    them as surrogates, which no database or hash accepts) and overlong values are a 400."""
+    value = request.headers.get(name)
+    if not value:
+        return None
+    if len(value) > max_len or not schemas.is_clean_text(value):
+        raise ValidationFailed("invalid_value", name, f"at most {max_len} characters of UTF-8 text")
+    return value
 
 
 def proof_from(request: web.Request) -> Proof:
-    h = request.headers
+    actor = header(request, "X-Actor")
     return Proof(
-        requester_id=h.get("X-Requester-Id") or None,
-        phone_tail=h.get("X-Verify-Phone-Tail") or None,
-        pin=h.get("X-Verify-Pin") or None,
-        actor=(h.get("X-Actor") or None) and h["X-Actor"][:128],
+        requester_id=header(request, "X-Requester-Id"),
+        phone_tail=header(request, "X-Verify-Phone-Tail"),
+        pin=header(request, "X-Verify-Pin"),
+        actor=actor and actor[:128],
     )
+
+
+def int_value(raw: str, name: str, low: int, high: int) -> int:
+    if not _INTEGER.fullmatch(raw):
+        raise ValidationFailed("invalid_type", name, "expected an integer")
+    if len(raw.lstrip("-")) > _MAX_DIGITS or not low <= int(raw) <= high:
+        raise ValidationFailed("out_of_range", name, f"expected {low}..{high}")
+    return int(raw)
 
 
 def int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationFailed("invalid_type", name, "expected an integer") from None
-    if not low <= value <= high:
-        raise ValidationFailed("out_of_range", name, f"expected {low}..{high}")
-    return value
+    return int_value(raw, name, low, high)
+
+
+def text_param(request: web.Request, name: str) -> str | None:
+    raw = request.query.get(name)
+    if raw is None or not raw.strip():
+        return None
+    if len(raw) > MAX_QUERY_CHARS or not schemas.is_clean_text(raw):
+        raise ValidationFailed("too_long" if len(raw) > MAX_QUERY_CHARS else "invalid_value", name,
+                               f"at most {MAX_QUERY_CHARS} characters of text")
+    return raw.strip()
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -85,7 +130,7 @@ async def rate_request(request: web.Request) -> web.Response:
 
 
 async def reopen_request(request: web.Request) -> web.Response:
-    reason = schemas.parse_reopen(await read_json(request))
+    reason = schemas.parse_reopen(await read_json(request, optional=True))
     found = await request.app[SERVICE].reopen(request.match_info["reference"], proof_from(request), reason)
     return web.json_response(found)
 
@@ -102,11 +147,11 @@ async def sectors(request: web.Request) -> web.Response:
 
 async def entities(request: web.Request) -> web.Response:
     catalogue = request.app[CATALOGUE]
-    sector = request.query.get("sector") or None
+    sector = text_param(request, "sector")
     if sector is not None and sector not in catalogue.sector_by_id:
         raise ValidationFailed("unknown_sector", "sector")
-    limit = int_param(request, "limit", 20 if request.query.get("q") else 500, 1, 500)
-    q = (request.query.get("q") or "").strip()
+    q = text_param(request, "q")
+    limit = int_param(request, "limit", 20 if q else 500, 1, 500)
     if q:
         rows = [{**m.entity.to_json(), "score": m.score} for m in catalogue.search(q, sector, limit)]
     else:
@@ -115,7 +160,7 @@ async def entities(request: web.Request) -> web.Response:
 
 
 async def outbox(request: web.Request) -> web.Response:
-    after = int_param(request, "after", 0, 0, 2**62)
+    after = int_param(request, "after", 0, 0, MAX_ID)
     limit = int_param(request, "limit", 100, 1, 500)
     events = await request.app[SERVICE].outbox(after, limit)
     next_after = events[-1]["id"] if events else after
@@ -123,10 +168,7 @@ async def outbox(request: web.Request) -> web.Response:
 
 
 async def ack(request: web.Request) -> web.Response:
-    try:
-        event_id = int(request.match_info["id"])
-    except ValueError:
-        raise ValidationFailed("invalid_type", "id", "expected an integer") from None
+    event_id = int_value(request.match_info["id"], "id", 1, MAX_ID)
     return web.json_response(await request.app[SERVICE].ack(event_id))
 
 

@@ -14,6 +14,7 @@ from backend_client import (
     CaseStoreError,
     CaseStoreUnavailable,
     Conflict,
+    IdempotencyKeyReused,
     InvalidReference,
     NotFoundOrUnverified,
     RateLimited,
@@ -83,6 +84,16 @@ async def test_errors_are_typed(client: CaseStoreClient) -> None:
     with pytest.raises(ValidationError) as invalid:
         await client.create_request(**complaint(entity="nope"), idempotency_key="client-key-bad1")
     assert (invalid.value.code, invalid.value.field) == ("unknown_entity", "entity")
+
+
+async def test_reused_idempotency_key_is_a_typed_error(client: CaseStoreClient) -> None:
+    first = await client.create_request(**report(), idempotency_key="client-key-reuse")
+    again = await client.create_request(**report(), idempotency_key="client-key-reuse")
+    assert (again.created, again.pin, again.request.reference) == (False, first.pin, first.request.reference)
+    with pytest.raises(IdempotencyKeyReused) as exc:
+        await client.create_request(**report(description="another narrative"), idempotency_key="client-key-reuse")
+    assert (exc.value.status, exc.value.code) == (422, "idempotency_key_reused")
+    assert not isinstance(exc.value, InvalidReference)  # a different 422: not about a reference
 
 
 async def test_wrong_token_is_a_case_store_error(store: Running) -> None:

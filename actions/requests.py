@@ -147,7 +147,7 @@ async def summary_text(tracker: Tracker) -> str:
     if phone and phone != "none":
         rows.append((labels.label("field", "contact_phone", lang), "…" + phone_tail(phone)))
     elif rtype == "report":
-        rows.append((labels.label("field", "contact_phone", lang), "بدون (سري)" if lang == "ar" else "none (anonymous)"))
+        rows.append((labels.label("field", "contact_phone", lang), labels.phrase(lang, "none (anonymous)")))
     head = labels.label("type", rtype, lang)
     return head + "\n" + "\n".join(f"{k}: {v}" for k, v in rows)
 

@@ -23,7 +23,7 @@ from backend_client import (
 )
 from bot import labels, refcode
 from bot.arabic import digits_only
-from bot.i18n import format_day
+from bot.i18n import format_day, format_number
 
 log = logging.getLogger(__name__)
 
@@ -188,10 +188,10 @@ class ActionStartRating(Action):
 def status_message(req: CaseRequest, lang: str) -> dict[str, Any]:
     escalation = ""
     if req.escalation_level:
-        escalation = f"\nتم تصعيد الطلب (مستوى {req.escalation_level})" if lang == "ar" else f"\nEscalated (level {req.escalation_level})"
+        escalation = "\n" + labels.phrase(lang, "Escalated (level {level})", level=format_number(req.escalation_level, lang))
     answer = ""
     if req.answer:
-        answer = ("\nرد الجهة: " if lang == "ar" else "\nReply: ") + req.answer
+        answer = "\n" + labels.phrase(lang, "Reply: {answer}", answer=req.answer)
     return {
         "reference_display": req.reference_display,
         "status_label": labels.label("status", req.status, lang),

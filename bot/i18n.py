@@ -1,7 +1,12 @@
 """Text outside the Rasa domain (channel chrome, IVR menus, the agent page), via Babel catalogs.
 
-Catalogs live in bot/locale/<lang>/LC_MESSAGES/<domain>.po, one gettext domain per room
-(`channels`, `voice`, `console`, ...), so each room owns its own file. The .po files are read
+This is one of the two homes of user-facing text; the other is the domain's responses (bot
+replies, with variants on the `language` slot). Catalogs live in
+bot/locale/<lang>/LC_MESSAGES/<domain>.po, one gettext domain per room (`channels`, `notify`,
+`voice`, `console`, and `labels` for the words and fragments actions put inside responses), so
+each room owns its own file. Every msgid is the English source text (gettext's convention: the
+code reads as the English it shows, and a missing translation falls back to it); a word that
+means different things in different places gets a msgctxt (`pgettext`). The .po files are read
 directly with Babel (no compile step to forget): `pybabel extract/update` still maintain them.
 Dates and numbers go through Babel with an explicit locale (`ar_JO`, `en_001`), moments in
 BEKH_TIMEZONE (`bot.settings.local_timezone`).
@@ -51,6 +56,17 @@ def gettext(domain: str, language: str, message: str, **params: object) -> str:
     return text.format(**params) if params else text
 
 
+def pgettext(domain: str, language: str, context: str, message: str, **params: object) -> str:
+    """A msgid disambiguated by a msgctxt (e.g. "answered" as a status, not a verb)."""
+    text = translations(domain, language).pgettext(context, message)
+    return text.format(**params) if params else text
+
+
+def N_(message: str) -> str:
+    """Marks a msgid kept in a table and translated later (gettext's `gettext_noop`)."""
+    return message
+
+
 def ngettext(domain: str, language: str, singular: str, plural: str, n: int, **params: object) -> str:
     """Arabic has six plural forms; the catalog's Plural-Forms header picks the right one."""
     text = translations(domain, language).ngettext(singular, plural, n)
@@ -71,6 +87,11 @@ def format_day(value: dt.datetime | dt.date, language: str) -> str:
 
 def format_moment(value: dt.datetime, language: str) -> str:
     return format_datetime(value.astimezone(local_timezone()), format="medium", locale=BABEL_LOCALES[lang_or_default(language)])
+
+
+def language_name(language: str) -> str:
+    """A language's name in itself ("العربية", "English"), for a switch offered to either reader."""
+    return Locale.parse(lang_or_default(language)).get_display_name(lang_or_default(language)) or language
 
 
 def locale(language: str) -> Locale:

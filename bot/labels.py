@@ -1,52 +1,67 @@
-"""Names of the platform's fixed vocabularies in both languages (data, not prose).
+"""Names of the platform's fixed vocabularies, and the fragments actions put inside responses.
 
-Used by actions to fill response templates ("{type_label}") and by channels and the console to
-show the same words. The vocabularies themselves are `bot.request_rules`'. The Arabic names are the platform's own: اسأل الحكومة، اقتراح، ثناء، شكوى، إبلاغ.
+Used by actions to fill response templates ("{type_label}", "{summary}") and by channels and
+the notifier to show the same words. The vocabularies themselves are `bot.request_rules`'; the
+words are in the `labels` catalogs (bot/locale/<lang>/LC_MESSAGES/labels.po), with the English
+name as msgid and the vocabulary (`type`, `pillar`, ...) as msgctxt, since one English word can
+name two things ("answered" the status, "importance" the field). The Arabic type names are the
+platform's own.
 """
 
 from __future__ import annotations
 
-_LABELS: dict[str, dict[str, tuple[str, str]]] = {
+from bot.i18n import gettext, pgettext
+
+DOMAIN = "labels"
+
+# key -> English source text (the msgid), per vocabulary (the msgctxt).
+SOURCE: dict[str, dict[str, str]] = {
     "type": {
-        "inquiry": ("سؤال للحكومة", "question to the government"),
-        "suggestion": ("اقتراح", "suggestion"),
-        "compliment": ("ثناء", "compliment"),
-        "complaint": ("شكوى", "complaint"),
-        "report": ("إبلاغ عن مخالفة", "report of a violation"),
+        "inquiry": "question to the government",
+        "suggestion": "suggestion",
+        "compliment": "compliment",
+        "complaint": "complaint",
+        "report": "report of a violation",
     },
     "pillar": {
-        "service_quality": ("جودة الخدمة", "service quality"),
-        "delivery_time": ("وقت إنجاز الخدمة", "time to deliver"),
-        "employee_behaviour": ("تعامل الموظفين", "staff behaviour"),
-        "procedures": ("الإجراءات", "procedures"),
-        "infrastructure": ("البنية التحتية", "infrastructure"),
+        "service_quality": "service quality",
+        "delivery_time": "time to deliver",
+        "employee_behaviour": "staff behaviour",
+        "procedures": "procedures",
+        "infrastructure": "infrastructure",
     },
     "importance": {
-        "normal": ("عادي", "normal"),
-        "urgent": ("مستعجل", "urgent"),
+        "normal": "normal",
+        "urgent": "urgent",
     },
     "status": {
-        "submitted": ("تم الاستلام", "received"),
-        "in_progress": ("قيد المعالجة", "in progress"),
-        "answered": ("تم الرد", "answered"),
-        "closed": ("مغلق", "closed"),
-        "rejected": ("مرفوض", "rejected"),
-        "reopened": ("أعيد فتحه", "reopened"),
+        "submitted": "received",
+        "in_progress": "in progress",
+        "answered": "answered",
+        "closed": "closed",
+        "rejected": "rejected",
+        "reopened": "reopened",
     },
     "field": {
-        "entity_id": ("الجهة", "entity"),
-        "pillar": ("المحور", "topic"),
-        "importance": ("الأهمية", "importance"),
-        "description": ("التفاصيل", "details"),
-        "contact_phone": ("رقم الهاتف", "phone"),
+        "entity_id": "entity",
+        "pillar": "topic",
+        "importance": "importance",
+        "description": "details",
+        "contact_phone": "phone",
     },
 }
 
 
 def label(kind: str, key: str | None, language: str) -> str:
+    """The name of `key` in vocabulary `kind`; "-" for no value, the key itself if unknown."""
     if key is None:
         return "-"
-    pair = _LABELS[kind].get(key)
-    if pair is None:
+    source = SOURCE[kind].get(key)
+    if source is None:
         return key
-    return pair[0] if language != "en" else pair[1]
+    return pgettext(DOMAIN, language, kind, source)
+
+
+def phrase(language: str, message: str, **params: object) -> str:
+    """A fragment an action puts inside a response (a summary row's value, a status line)."""
+    return gettext(DOMAIN, language, message, **params)

@@ -156,12 +156,13 @@ def problem_reply(problem: str, language: str) -> str:
     from bot.inbound import MAX_TEXT_CHARS
 
     if problem == "too_long":
-        return t(language, "too_long", max=i18n.format_number(MAX_TEXT_CHARS, language))
+        limit = i18n.format_number(MAX_TEXT_CHARS, language)
+        return t(language, "Your message is too long ({max} characters at most). Please send it in shorter parts.", max=limit)
     if problem == "unsupported_attachment":
-        return t(language, "unsupported_attachment")
+        return t(language, "I can't open this kind of attachment. Please send a photo or a PDF file, or write your message.")
     if problem == "malformed":
-        return t(language, "malformed")
-    return t(language, "empty")
+        return t(language, "I didn't understand that. Please pick from the menu or write your message.")
+    return t(language, "I didn't get any text. Please write your message.")
 
 
 # --- SMS segments -------------------------------------------------------------------------------

@@ -243,11 +243,11 @@ def render_reply(text: str | None, buttons: list[dict[str, Any]] | None = None) 
     titles, payloads = button_titles(buttons), button_payloads(buttons)
     fits = len(buttons) <= MAX_QUICK_REPLIES and all(len(x) <= MAX_QUICK_REPLY_TITLE for x in titles)
     if fits:
-        parts = split_text(text, MAX_TEXT) or [t(language, "choose_option")]
+        parts = split_text(text, MAX_TEXT) or [t(language, "Please choose:")]
         messages: list[dict[str, Any]] = [{"text": p} for p in parts]
         messages[-1]["quick_replies"] = _quick_replies(titles, payloads)
         return Rendered(messages)
-    body = "\n\n".join(x for x in (text, numbered_lines(titles), t(language, "choose_number")) if x)
+    body = "\n\n".join(x for x in (text, numbered_lines(titles), t(language, "Reply with the number of your choice.")) if x)
     messages = [{"text": p} for p in split_text(body, MAX_TEXT)]
     numbered = [f"{i}. {title}" for i, title in enumerate(titles, start=1)]
     messages[-1]["quick_replies"] = _quick_replies(numbered, payloads)
@@ -519,7 +519,7 @@ class MessengerInput(InputChannel):
             cleaned = clean_user_text(event.text)
             if event.kind == "attachments":
                 language = user_language(cleaned.text, stored_lang)
-                text = cleaned.text or t(language, "attachment_sent")
+                text = cleaned.text or t(language, "I sent an attachment")
                 metadata.update(attachment_metadata(event.attachments))
                 if not cleaned.text:
                     # The placeholder text must not become a description: the form keeps the file
@@ -533,7 +533,7 @@ class MessengerInput(InputChannel):
                 if choice is not None and choices:
                     if not 1 <= choice <= len(choices):
                         return await output.send_text_message(
-                            sender, t(user_language("", stored_lang), "out_of_range", n=len(choices))
+                            sender, t(user_language("", stored_lang), "Please reply with a number from 1 to {n}.", n=len(choices))
                         )
                     text = choices[choice - 1]
 

@@ -21,6 +21,7 @@ from typing import Any
 import requests
 
 from bot import settings
+from bot.i18n import N_, language_name
 from bot.settings import ConfigError
 from channels.common import is_valid_payload, t
 from channels.messenger import (
@@ -38,12 +39,12 @@ MAX_PAYLOAD = 1000
 
 # The five request types, status, then the switch to the other language.
 MENU = (
-    ("menu_inquiry", "/ask_government"),
-    ("menu_suggestion", "/suggest"),
-    ("menu_compliment", "/compliment"),
-    ("menu_complaint", "/complain"),
-    ("menu_report", "/report_violation"),
-    ("menu_status", "/check_status"),
+    (N_("Ask the Government"), "/ask_government"),
+    (N_("Make a suggestion"), "/suggest"),
+    (N_("Send a compliment"), "/compliment"),
+    (N_("File a complaint"), "/complain"),
+    (N_("Report a violation"), "/report_violation"),
+    (N_("Check a request"), "/check_status"),
 )
 # Meta's locale for each of our languages; Arabic is the page's default.
 LOCALES = (("default", "ar"), ("en_US", "en"))
@@ -55,8 +56,9 @@ class ProfileError(ValueError):
 
 def _menu(language: str) -> dict[str, Any]:
     other = "en" if language == "ar" else "ar"
-    items = [(t(language, key), payload) for key, payload in MENU]
-    items.append((t(language, "menu_language"), "/switch_language" + json.dumps({"language": other})))
+    items = [(t(language, title), payload) for title, payload in MENU]
+    # The other language named in itself, so a reader of either can find it.
+    items.append((language_name(other), "/switch_language" + json.dumps({"language": other})))
     return [{"type": "postback", "title": title, "payload": payload} for title, payload in items]  # type: ignore[return-value]
 
 
@@ -64,7 +66,7 @@ def profile_payload() -> dict[str, Any]:
     """The documented body of POST /me/messenger_profile."""
     payload = {
         "get_started": {"payload": GET_STARTED_PAYLOAD},
-        "greeting": [{"locale": loc, "text": t(lang, "profile_greeting")} for loc, lang in LOCALES],
+        "greeting": [{"locale": loc, "text": t(lang, "Welcome to Bekhedmetkom, Jordan's government complaints and suggestions platform. Ask the government, file a request, or follow one up.")} for loc, lang in LOCALES],
         "persistent_menu": [
             {"locale": loc, "composer_input_disabled": False, "call_to_actions": _menu(lang)} for loc, lang in LOCALES
         ],

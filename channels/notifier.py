@@ -51,7 +51,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from backend_client import CaseStoreClient, CaseStoreError
 from bot import settings
 from bot.channel_state import default_url, shared
-from bot.i18n import gettext, lang_or_default
+from bot.i18n import N_, gettext, lang_or_default
 from bot.labels import label
 from bot.refcode import canonical_digits, format_grouped
 from bot.sql import create_tables, sync_engine
@@ -81,8 +81,15 @@ __all__ = ["CaseStoreError", "Notifier", "Outcome", "excerpt", "main", "render_e
 
 # --- render ----------------------------------------------------------------------------------
 
-def _text(language: str, msgid: str, **params: object) -> str:
-    return gettext(DOMAIN, language, msgid, **params)
+# The one-line notice for each event that carries no answer (msgids: the English text).
+_NOTICES = {
+    "escalated": N_("Bekhedmetkom: your request {reference} is overdue, so we escalated it."),
+    "reopened": N_("Bekhedmetkom: your request {reference} was reopened. We will tell you when it is answered."),
+}
+
+
+def _text(language: str, message: str, **params: object) -> str:
+    return gettext(DOMAIN, language, message, **params)
 
 
 def excerpt(answer: str, language: str, limit: int = ANSWER_EXCERPT) -> tuple[str, bool]:
@@ -95,7 +102,7 @@ def excerpt(answer: str, language: str, limit: int = ANSWER_EXCERPT) -> tuple[st
     space = max(cut.rfind(" "), cut.rfind("\n"))
     if space >= limit * 0.8:  # end on a whole word unless that throws away too much
         cut = cut[:space]
-    return cut.rstrip(" \n،,.;:-") + _text(language, "ellipsis"), True
+    return cut.rstrip(" \n،,.;:-") + _text(language, "..."), True
 
 
 def render_event(event: Mapping[str, Any]) -> str | None:
@@ -111,17 +118,18 @@ def render_event(event: Mapping[str, Any]) -> str | None:
     if kind not in ("status_changed", "answered", "escalated", "reopened"):
         return None
     if payload.get("type") in CONFIDENTIAL_TYPES:
-        return _text(language, "report_update", reference=reference)
+        return _text(language, "Bekhedmetkom: there is an update on your report {reference}. Check it with your PIN.", reference=reference)
     if kind == "answered" and str(payload.get("answer") or "").strip():
         answer, cut = excerpt(str(payload["answer"]), language)
-        text = _text(language, "answered", reference=reference, answer=answer)
+        text = _text(language, "Bekhedmetkom: the entity answered your request {reference}:\n{answer}", reference=reference, answer=answer)
         if cut:
             # The SMS keyword (and the Messenger NLU) read the reference with or without spaces.
-            text += "\n" + _text(language, "answered_full_reply", reference=canonical_digits(reference))
+            text += "\n" + _text(language, "For the full answer, send: STATUS {reference}", reference=canonical_digits(reference))
         return text
-    if kind in ("escalated", "reopened"):
-        return _text(language, kind, reference=reference)
-    return _text(language, "status_changed", reference=reference, status=label("status", payload.get("status"), language))
+    if kind in _NOTICES:
+        return _text(language, _NOTICES[kind], reference=reference)
+    status = label("status", payload.get("status"), language)
+    return _text(language, "Bekhedmetkom: your request {reference} is now {status}.", reference=reference, status=status)
 
 
 # --- send ------------------------------------------------------------------------------------

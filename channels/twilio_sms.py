@@ -204,7 +204,7 @@ def render_message(text: str, buttons: list[dict[str, Any]] | None) -> str:
     if not buttons:
         return text
     language = message_language(text)
-    return "\n".join(x for x in (text, numbered_lines(button_titles(buttons)), t(language, "choose_number")) if x)
+    return "\n".join(x for x in (text, numbered_lines(button_titles(buttons)), t(language, "Reply with the number of your choice.")) if x)
 
 
 def render_sms(messages: Iterable[Mapping[str, Any]]) -> SmsRendered:
@@ -366,11 +366,11 @@ class TwilioSmsInput(InputChannel):
             if kw and kw.kind == "start":
                 await self.state.update(sender, opted_out=None)
                 # Twilio confirms its own English keywords; an Arabic one is ours to confirm.
-                return [t("ar", "sms_started")] if kw.language == "ar" else []
+                return [t("ar", "Messages are back on. Reply HELP for the menu.")] if kw.language == "ar" else []
             return []  # opted out: answer nothing, tell Rasa nothing
         if kw and kw.kind == "stop":
             await self.state.update(sender, opted_out=True, choices=None)
-            return [t("ar", "sms_stopped")] if kw.language == "ar" else []
+            return [t("ar", "You will no longer get messages from us. Reply START to resume.")] if kw.language == "ar" else []
 
         metadata: dict[str, Any] = {"channel": CASE_CHANNEL, "reply_address": seal_address(sms.phone)}
         if kw and kw.kind in ("help", "status"):
@@ -380,7 +380,7 @@ class TwilioSmsInput(InputChannel):
             # langdetect only when a channel message must be worded; Rasa sets the slot itself
             language = user_language(sms.body or "", stored_lang) if (cleaned.problem or sms.attachments) else stored_lang or "ar"
             if sms.attachments:
-                text = cleaned.text or t(language, "attachment_sent")
+                text = cleaned.text or t(language, "I sent an attachment")
                 metadata.update(attachment_metadata(sms.attachments))
                 if not cleaned.text:
                     # The placeholder text must not become a description: the form keeps the file
@@ -395,7 +395,7 @@ class TwilioSmsInput(InputChannel):
                 choice, choices = parse_choice(text), stored.get("choices") or []
                 if choice is not None and choices:
                     if not 1 <= choice <= len(choices):
-                        return [t(stored_lang or language, "out_of_range", n=len(choices))]
+                        return [t(stored_lang or language, "Please reply with a number from 1 to {n}.", n=len(choices))]
                     text = choices[choice - 1]
 
         collector = TwilioSmsCollector()

@@ -370,7 +370,7 @@ async def test_quick_reply_postback_and_attachment_reach_rasa(tmp_path: Path) ->
     ]
     assert len(agent.messages) == 8  # audio, sticker, location, link: answered, not passed on
     answers = [r["json"]["message"]["text"] for r in rec.requests]
-    assert answers == ["ما بقدر أفتح هذا النوع من المرفقات. أرسل صورة أو ملف PDF، أو اكتب رسالتك."] * 4
+    assert answers == ["لا يمكنني فتح هذا النوع من المرفقات. يُرجى إرسال صورة أو ملف PDF، أو كتابة رسالتك."] * 4
 
 
 @pytest.mark.asyncio
@@ -388,7 +388,7 @@ async def test_bad_input_gets_a_localised_answer_and_changes_nothing(tmp_path: P
     answers = [r["json"]["message"]["text"] for r in rec.requests]
     assert answers[0].startswith("رسالتك طويلة")
     assert answers[1].startswith("Your message is too long")
-    assert answers[2] == "ما وصلني أي نص. اكتب رسالتك لو سمحت."
+    assert answers[2] == "لم يصلني أي نص. يُرجى كتابة رسالتك."
     # a typed intent is neutralised to text, not refused
     assert [m.text for m in agent.messages] == ['complain{"entity": "mowe"}']
 
@@ -405,7 +405,7 @@ async def test_typed_number_picks_an_option_of_a_numbered_list(tmp_path: Path) -
             await channel.drain()
             await post(base, text_event("m_n3", "99"))
     assert [m.text for m in agent.messages] == ["بدي أقدم شكوى", '/inform{"entity": "e14"}']
-    assert rec.requests[-1]["json"]["message"]["text"] == "أرسل رقماً من 1 إلى 15 لو سمحت."
+    assert rec.requests[-1]["json"]["message"]["text"] == "يُرجى إرسال رقم من 1 إلى 15."
     state = await shared(channel.state_url).get(keyed_id("messenger", PSID))
     assert state["lang"] == "ar" and len(state["choices"]) == 15
 

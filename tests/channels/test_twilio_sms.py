@@ -237,7 +237,7 @@ async def test_numbered_choices_map_to_payloads_incl_arabic_indic_digits(tmp_pat
         await post(base, sms("٢", sid="SM3"))
         _, body, _ = await post(base, sms("9", sid="SM4"))
     assert [m.text for m in agent.messages] == ["مرحبا", "/complain", "/suggest"]
-    assert body == '<?xml version="1.0" encoding="UTF-8"?><Response><Message>أرسل رقماً من 1 إلى 7 لو سمحت.</Message></Response>'
+    assert body == '<?xml version="1.0" encoding="UTF-8"?><Response><Message>يُرجى إرسال رقم من 1 إلى 7.</Message></Response>'
 
 
 @pytest.mark.asyncio
@@ -336,7 +336,7 @@ async def test_mms_attachments_in_metadata_and_video_only_is_refused(tmp_path: P
     assert message.text == "صورة الحفرة"
     assert [a["media_type"] for a in message.metadata["attachments"]] == ["image/jpeg", "application/pdf"]
     assert "attachment_only" not in message.metadata  # a caption is real text
-    assert "ما بقدر أفتح هذا النوع من المرفقات" in refused
+    assert "لا يمكنني فتح هذا النوع من المرفقات" in refused
 
 
 @pytest.mark.asyncio
@@ -349,7 +349,7 @@ async def test_bad_input_gets_a_localised_answer_and_changes_nothing(tmp_path: P
     assert agent.messages == []
     assert "رسالتك طويلة" in long_ar
     assert "Your message is too long" in long_en
-    assert "ما وصلني أي نص" in empty
+    assert "لم يصلني أي نص" in empty
 
 
 # --- rendering -----------------------------------------------------------------------------------

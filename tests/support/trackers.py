@@ -55,3 +55,15 @@ def tracker(
     all_slots = dict(slots or {})
     loop = {"name": active_loop} if active_loop else {}
     return Tracker(sender_id, all_slots, latest, [*(history or []), event], False, None, loop, "action_listen")
+
+
+_EMPTY: dict[str, Any] = {"text": None, "image": None, "attachment": None, "buttons": [], "elements": [], "custom": {}}
+
+
+def said(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The dispatcher's messages without rasa-sdk's empty defaults (and the `template` alias of
+    `response`): what each one says, exactly."""
+    out = []
+    for m in messages:
+        out.append({k: v for k, v in m.items() if k != "template" and not (k in _EMPTY and v == _EMPTY[k])})
+    return out

@@ -1,8 +1,8 @@
 """Language following, handoff to a person and session start (actions/conversation.py).
 
-The handoff action posts to the agent console's internal endpoint; here a small real aiohttp
-server stands in for the console and records what arrives (the console's own handling of that
-body is tested in tests/channels/test_agent_console.py)."""
+The handoff action posts to the agent console's internal endpoint: a small real aiohttp server
+records exactly what arrives (and answers as told), and one test hands over to the real console
+and reads the queue as an agent."""
 
 from __future__ import annotations
 
@@ -164,3 +164,29 @@ async def test_an_unreachable_console_does_not_pause_the_bot(console: FakeConsol
     events, messages = await run(ActionHandoff(), handoff_tracker())
     assert messages == [{"response": "utter_backend_unavailable"}]
     assert events == [ActiveLoop(None), SlotSet("requested_slot", None)]
+
+
+async def test_the_real_console_queues_what_the_action_hands_over(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same action against the agent console itself: the body it posts is one the console
+    accepts, and an agent sees the conversation waiting with its transcript."""
+    from tests.channels.test_agent_console import API, login, start_console
+
+    console, stop = await start_console(tmp_path)
+    try:
+        monkeypatch.setenv("AGENT_CONSOLE_INTERNAL_URL", f"{console.url}/webhooks/agent_console/internal/handoff")
+        monkeypatch.setenv("AGENT_CONSOLE_INTERNAL_TOKEN", console.internal_token)
+        monkeypatch.setenv("CONTACT_CENTER_HOLIDAYS", "none")
+        open_all_day(monkeypatch)
+        events, messages = await run(ActionHandoff(), handoff_tracker())
+        assert messages == [{"response": "utter_handoff"}]
+        assert events[-1] == ConversationPaused()
+        async with console.client() as agent:
+            await login(agent)
+            async with agent.get(f"{API}/handoffs") as r:
+                [item] = (await r.json())["handoffs"]
+            assert (item["state"], item["channel"]) == ("waiting", "messenger")
+            async with agent.get(f"{API}/handoffs/{item['id']}") as r:
+                detail = await r.json()
+        assert [line["text"] for line in detail["transcript"]] == ["مرحبا", "أهلا، كيف بقدر أساعدك؟", "بدي احكي مع موظف"]
+    finally:
+        await stop()

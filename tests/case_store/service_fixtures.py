@@ -1,51 +1,30 @@
 """Fixtures and payload helpers for the case store: a migrated database (SQLite and PostgreSQL), a
-controllable clock, and the real service on a loopback port. Shared by the case_store and
-backend_client test folders through their conftest.py files."""
+controllable clock, and the real service on a loopback port (started by tests/support/case_store.py,
+the one home of that code). Shared by the case_store and backend_client test folders through their
+conftest.py files."""
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import pytest
-from aiohttp import web
 
-from bot.settings import get_settings
-from case_store.app import create_app
-from case_store.constants import UTC
-from case_store.keys import SERVICE
+import tests.support.case_store as support
 from case_store.migrate import upgrade
-from case_store.service import CaseService
+from tests.support.case_store import CATALOGUE, Clock, start_case_store
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-CATALOGUE = FIXTURES / "catalogue.yml"
+__all__ = ["CATALOGUE", "Clock", "Running", "complaint", "report", "start_case_store"]
+
 TABLES = ("access_log", "attachments", "timeline", "outbox", "lookup_failures", "requests")
 
 
-class Clock:
-    """A clock the test moves by hand. Starts on a Sunday morning in Amman (a working day)."""
-
-    def __init__(self, now: dt.datetime | None = None) -> None:
-        self.now = now or dt.datetime(2025, 5, 4, 7, 0, tzinfo=UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> dt.datetime:
-        self.now += dt.timedelta(**kwargs)
-        return self.now
-
-
 @pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sqlite_template() -> Path:
     """Migrate once, copy per test: a fresh database without running Alembic every time."""
-    path = tmp_path_factory.mktemp("template") / "case_store.db"
-    upgrade(f"sqlite:///{path}")
-    return path
+    return support.sqlite_template()
 
 
 @pytest.fixture(scope="session")
@@ -91,41 +70,16 @@ def clock() -> Clock:
     return Clock()
 
 
-@dataclass
-class Running:
-    base_url: str
-    token: str
-    database_url: str
-    clock: Clock
-    app: web.Application
-
-    @property
-    def service(self) -> CaseService:
-        return self.app[SERVICE]
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-async def start_service(database_url: str, clock: Clock) -> tuple[web.AppRunner, Running]:
-    settings = get_settings()
-    app = create_app(settings, database_url, catalogue_path=CATALOGUE, clock=clock)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    return runner, Running(f"http://{host}:{port}", settings.case_store_token, database_url, clock, app)
+Running = support.RunningCaseStore
 
 
 @pytest.fixture
 async def store(database_url: str, clock: Clock) -> AsyncIterator[Running]:
-    runner, running = await start_service(database_url, clock)
+    running = await start_case_store(database_url, clock)
     try:
         yield running
     finally:
-        await runner.cleanup()
+        await running.stop()
 
 
 @pytest.fixture

@@ -189,13 +189,13 @@ async def test_failed_lookups_are_rate_limited_per_identity(http: aiohttp.Client
 
 
 async def test_rate_limit_holds_across_app_instances(store: Running, http: aiohttp.ClientSession) -> None:
-    from service_fixtures import start_service
+    from service_fixtures import start_case_store
 
     ref = (await create(http, complaint()))["reference"]
     for _ in range(5):
         async with http.get(f"/v1/requests/{ref}", headers={"X-Verify-Phone-Tail": "1111"}) as resp:
             assert resp.status == 404
-    runner, other = await start_service(store.database_url, store.clock)
+    other = await start_case_store(store.database_url, store.clock)
     try:
         async with (
             aiohttp.ClientSession(other.base_url, headers=other.headers) as http2,
@@ -203,4 +203,4 @@ async def test_rate_limit_holds_across_app_instances(store: Running, http: aioht
         ):
             assert resp.status == 429
     finally:
-        await runner.cleanup()
+        await other.stop()

@@ -15,9 +15,6 @@ import hashlib
 import hmac
 import json
 import re
-import shutil
-import sqlite3
-import sys
 import types
 import uuid
 from collections.abc import AsyncIterator
@@ -27,7 +24,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from sanic import Sanic
 
 from bot import refcode
@@ -43,30 +39,12 @@ from channels.agent_console import (
 )
 from channels.agents import AgentStore
 from channels.login_throttle import PAIR_LIMIT
+from tests.support.case_store import Clock, RunningCaseStore, migrated_sqlite, start_case_store
 from tests.support.recorder import Recorder
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "case_store"))
-from service_fixtures import CATALOGUE, Clock
 
 Sanic.test_mode = True  # several apps with the same name in one process
 
 PASSWORD = "correct horse battery"
-_TEMPLATE: dict[str, Path] = {}
-
-
-def case_store_db(tmp_path: Path) -> str:
-    """A migrated case-store database: Alembic runs once per session, each test gets a copy."""
-    from case_store.migrate import upgrade
-
-    if "db" not in _TEMPLATE or not _TEMPLATE["db"].exists():
-        import tempfile
-
-        template = Path(tempfile.mkdtemp(prefix="console-case-store-")) / "case_store.db"
-        upgrade(f"sqlite:///{template}")
-        _TEMPLATE["db"] = template
-    target = tmp_path / "case_store.db"
-    shutil.copy(_TEMPLATE["db"], target)
-    return f"sqlite:///{target}"
 
 
 class ConsoleClock(Clock):
@@ -77,41 +55,10 @@ class ConsoleClock(Clock):
 
 
 @dataclass
-class CaseStore:
-    url: str
-    token: str
-    db_path: Path
-    runner: web.AppRunner
-
-    def rows(self, sql: str, *params: Any) -> list[sqlite3.Row]:
-        with sqlite3.connect(self.db_path) as conn:
-            conn.row_factory = sqlite3.Row
-            return list(conn.execute(sql, params))
-
-    def requests(self) -> list[sqlite3.Row]:
-        return self.rows("SELECT * FROM requests ORDER BY id")
-
-
-async def start_case_store(tmp_path: Path, clock: Clock) -> CaseStore:
-    from bot.settings import get_settings
-    from case_store.app import create_app
-
-    url = case_store_db(tmp_path)
-    settings = get_settings()
-    app = create_app(settings, url, catalogue_path=CATALOGUE, clock=clock)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    return CaseStore(f"http://{host}:{port}", settings.case_store_token, Path(url[len("sqlite:///"):]), runner)
-
-
-@dataclass
 class Backend:
     """What the console talks to: the real case store and the recorder of Twilio and Graph calls."""
 
-    store: CaseStore
+    store: RunningCaseStore
     cloud: Recorder
 
     def sms(self) -> list[dict[str, str]]:
@@ -152,7 +99,7 @@ async def start_console(
     from rasa.shared.core.domain import Domain
 
     clock = clock or ConsoleClock()
-    cases = await start_case_store(tmp_path, clock)
+    cases = await start_case_store(migrated_sqlite(tmp_path), clock)
     cloud = Recorder().start()
     store = AgentStore(database_url or f"sqlite:///{tmp_path / 'console.db'}", clock=clock)
     store.throttle.sweep(clock() + dt.timedelta(days=365))  # no counters left by earlier tests
@@ -184,7 +131,7 @@ async def start_console(
         server.close()
         await server.wait_closed()
         await server.after_stop()
-        await cases.runner.cleanup()
+        await cases.stop()
         cloud.stop()
         store.engine.dispose()
 

@@ -17,7 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "case_store"))
 
 import service_fixtures  # lives with the case-store tests (see tests/backend_client/conftest.py)
-from service_fixtures import Clock, Running, complaint, report, start_service
+from service_fixtures import Clock, Running, complaint, report, start_case_store
 
 from bot.channel_state import ChannelState
 from bot.privacy import keyed_id
@@ -59,11 +59,11 @@ def rec() -> Iterator[Recorder]:
 
 @pytest.fixture
 async def store(sqlite_url: str, clock: Clock) -> AsyncIterator[Running]:
-    runner, running = await start_service(sqlite_url, clock)
+    running = await start_case_store(sqlite_url, clock)
     try:
         yield running
     finally:
-        await runner.cleanup()
+        await running.stop()
 
 
 @pytest.fixture

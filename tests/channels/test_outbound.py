@@ -95,7 +95,8 @@ async def test_graph_down_keeps_the_turn_and_delivers_in_order_exactly_once(
 
         rec.come_up()
         await until(lambda: len(sends(rec)) >= 4)
-        await asyncio.sleep(0.5)  # time for a duplicate, had there been one
+        # No sleep "for a duplicate": drain() ends with the outbox empty (asserted below), and a
+        # row leaves the outbox only after its send, so nothing can be sent after this point.
         await channel.drain()
     got = sends(rec)
     assert [m["message"]["text"] for m in got] == [
@@ -129,14 +130,16 @@ async def test_permanent_4xx_goes_to_dead_letter_without_retrying(
 
 async def test_transient_errors_are_retried_with_backoff_then_parked_at_the_cap(tmp_path: Path, rec: Recorder) -> None:
     box = Outbox(f"sqlite:///{tmp_path / 'state.db'}")
-    policy = RetryPolicy(max_attempts=3, base_seconds=0.05, max_seconds=0.1)
+    # The first retry comes no sooner than 0.25 s (equal jitter: half of base): long enough that
+    # the back-to-back run_once below is "not due yet" on a busy machine too (0.05 s was not).
+    policy = RetryPolicy(max_attempts=3, base_seconds=0.5, max_seconds=1.0)
     worker = DeliveryWorker(box, "messenger", graph_sender(GraphBot(PAGE_TOKEN, APP_SECRET, rec.url, "v21.0")), policy)
     rec.fail("/me/messages", status=503, times=100)
     await box.enqueue("messenger", PSID, [{"messaging_type": "RESPONSE", "message": {"text": "one"}}])
     await worker.run_once()
     await worker.run_once()  # not due yet: backoff
     assert len(sends(rec)) == 1
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 10
     while box.rows()[0]["status"] != DEAD and time.monotonic() < deadline:
         await worker.run_once()
         await asyncio.sleep(0.02)

@@ -1,0 +1,96 @@
+"""action_start_request against the real case store: a fresh request of the type asked for,
+keeping what the opening message already said (its description, a body it names confidently)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.requests import FORM_SLOTS, ActionStartRequest
+from tests.support.case_store import RunningCaseStore
+from tests.support.trackers import entity, tracker
+
+pytestmark = pytest.mark.usefixtures("store")
+
+
+def fresh(rtype: str, idem_key: str) -> list[dict[str, Any]]:
+    """What every start sets: the form cleared, the type, one new idempotency key."""
+    return [SlotSet(s, None) for s in FORM_SLOTS] + [
+        SlotSet("request_type", rtype), SlotSet("idem_key", idem_key), SlotSet("submit_pending", False),
+        SlotSet("requested_slot", None),
+    ]
+
+
+async def start(text: str, intent: str, entities: list[dict[str, Any]] | None = None, **kw: Any) -> tuple[list[dict[str, Any]], CollectingDispatcher]:
+    dispatcher = CollectingDispatcher()
+    events = await ActionStartRequest().run(dispatcher, tracker(text, intent, entities, **kw), {})
+    return events, dispatcher
+
+
+def idem_key(events: list[dict[str, Any]]) -> str:
+    [key] = [e["value"] for e in events if e.get("name") == "idem_key"]
+    assert isinstance(key, str) and len(key) == 32 and int(key, 16) >= 0
+    return key
+
+
+@pytest.mark.parametrize(
+    ("intent", "rtype"),
+    [("ask_government", "inquiry"), ("suggest", "suggestion"), ("compliment", "compliment"), ("complain", "complaint")],
+)
+async def test_a_bare_opening_starts_an_empty_request_of_its_type(intent: str, rtype: str) -> None:
+    events, dispatcher = await start("بدي اقدم شكوى", intent)
+    assert events == fresh(rtype, idem_key(events))
+    assert dispatcher.messages == []
+
+
+async def test_a_bare_report_opening_first_says_it_is_confidential() -> None:
+    events, dispatcher = await start("I want to report a violation", "report_violation")
+    assert events == fresh("report", idem_key(events))
+    assert [m["response"] for m in dispatcher.messages] == ["utter_report_confidential"]
+
+
+async def test_each_start_gets_its_own_idempotency_key() -> None:
+    first, _ = await start("عندي شكوى", "complain")
+    second, _ = await start("عندي شكوى", "complain")
+    assert idem_key(first) != idem_key(second)
+
+
+async def test_an_opening_with_content_prefills_the_description_the_body_and_the_pillar() -> None:
+    text = "I want to complain that the Ministry of Health clinic kept me waiting for six hours"
+    events, _ = await start(text, "complain", [entity("entity_name", "Ministry of Health")])
+    key = idem_key(events)
+    assert events == fresh("complaint", key) + [
+        SlotSet("description", text), SlotSet("entity_id", "moh"), SlotSet("sector", "health"),
+        SlotSet("pillar", "delivery_time"),
+    ]
+
+
+async def test_a_body_named_ambiguously_is_left_for_the_form_to_ask() -> None:
+    # "ministry" matches two bodies equally: no guess, the form asks (and offers "did you mean").
+    events, _ = await start("عندي شكوى على الوزارة", "complain", [entity("entity_name", "ministry")])
+    assert events == fresh("complaint", idem_key(events))
+
+
+async def test_urgency_and_pillar_entities_are_kept_for_a_complaint_only() -> None:
+    tagged = [entity("urgency", "urgent"), entity("pillar", "employee_behaviour")]
+    events, _ = await start("شكوى مستعجلة", "complain", tagged)
+    assert events == fresh("complaint", idem_key(events)) + [SlotSet("pillar", "employee_behaviour"), SlotSet("importance", "urgent")]
+    events, _ = await start("suggestion, urgent", "suggest", tagged)
+    assert events == fresh("suggestion", idem_key(events)), "a suggestion has neither pillar nor importance"
+
+
+async def test_an_opening_with_an_attachment_keeps_only_web_links() -> None:
+    meta = {"attachments": [{"url": "https://cdn.example/photo.jpg", "media_type": "image/jpeg"},
+                            {"url": "file:///etc/passwd"}, "not a dict"]}
+    events, _ = await start("عندي شكوى", "complain", connector="messenger", address="psid-1", metadata=meta)
+    assert events[-1] == SlotSet("attachments", [{"url": "https://cdn.example/photo.jpg", "media_type": "image/jpeg"}])
+
+
+async def test_a_catalogue_outage_still_starts_the_request(store: RunningCaseStore) -> None:
+    await store.stop()
+    text = "the Ministry of Health clinic kept me waiting for six hours today"
+    events, _ = await start(text, "complain", [entity("entity_name", "Ministry of Health")])
+    assert events == fresh("complaint", idem_key(events)) + [SlotSet("description", text), SlotSet("pillar", "delivery_time")]

@@ -1,0 +1,279 @@
+"""Status lookup, rating and reopening by reference number, against the real case store: a
+request is shown only with proof (the owner's identity, the phone's last four digits, a report's
+PIN), a bad check digit is caught before any lookup, and guessing is rate limited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import common
+from actions.tracking import (
+    ActionCheckStatus,
+    ActionReopenRequest,
+    ActionStartRating,
+    ActionStartStatus,
+    ActionSubmitRating,
+    ValidateRatingForm,
+    ValidateStatusForm,
+)
+from bot import refcode
+from bot.i18n import format_day
+from tests.support.case_store import RunningCaseStore
+from tests.support.trackers import entity, said, tracker
+
+OWNER = "rest_owner0123456789"
+STRANGER = "rest_stranger987654"
+PHONE = "+962791234567"
+
+
+async def file(rtype: str = "complaint", **over: Any) -> tuple[str, str | None]:
+    """A request filed by OWNER straight through the client: (reference, pin)."""
+    body: dict[str, Any] = dict(
+        type=rtype, sector="health", entity="moh", description="waited six hours at the clinic for nothing",
+        language="en", channel="web", requester_id=OWNER, idempotency_key=refcode.generate() + "-key",
+        contact_phone=PHONE, pillar="delivery_time" if rtype == "complaint" else None,
+        importance="normal" if rtype == "complaint" else None, anonymous=True if rtype == "report" else None,
+    )
+    if rtype == "report":
+        body["contact_phone"] = None
+    body.update(over)
+    created = await common.client().create_request(**body)
+    return created.request.reference, created.pin
+
+
+async def answered(reference: str, answer: str = "The clinic added two doctors to the evening shift.") -> None:
+    await common.client().set_status(reference, "in_progress", actor="agent:amal")
+    await common.client().set_status(reference, "answered", actor="agent:amal", answer=answer)
+
+
+def bad_digit(reference: str) -> str:
+    """The same number with its check digit off by one (Damm catches every single-digit slip)."""
+    return reference[:-1] + str((int(reference[-1]) + 1) % 10)
+
+
+async def run(action: Any, t: Any, domain: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    dispatcher = CollectingDispatcher()
+    events = await action.run(dispatcher, t, domain or {})
+    return events, said(dispatcher.messages)
+
+
+def lookups(store: RunningCaseStore) -> tuple[int, int]:
+    """(proven accesses, counted failures) the store recorded."""
+    return len(store.rows("SELECT id FROM access_log")), len(store.rows("SELECT * FROM lookup_failures"))
+
+
+# --- starting a lookup ----------------------------------------------------------------------------
+
+
+async def test_a_mistyped_reference_is_caught_before_any_lookup(store: RunningCaseStore) -> None:
+    reference, _ = await file()
+    typo = refcode.format_grouped(bad_digit(reference))
+    events, messages = await run(ActionStartStatus(), tracker(typo, "check_status", [entity("reference", typo)], sender_id=OWNER))
+    assert messages == [{"response": "utter_reference_bad_digit"}]
+    assert events == [SlotSet("status_reference", None), SlotSet("status_proof", None), SlotSet("requested_slot", None)]
+    assert lookups(store) == (0, 0)
+
+
+async def test_the_owner_needs_no_other_proof(store: RunningCaseStore) -> None:
+    reference, _ = await file()
+    t = tracker(reference, "check_status", [entity("reference", refcode.format_grouped(reference))], sender_id=OWNER)
+    events, messages = await run(ActionStartStatus(), t)
+    assert messages == []
+    assert events == [SlotSet("status_reference", reference), SlotSet("status_proof", None), SlotSet("requested_slot", None),
+                      SlotSet("status_proof", "owner")]
+
+
+async def test_someone_else_is_asked_for_proof(store: RunningCaseStore) -> None:
+    reference, _ = await file()
+    t = tracker(reference, "check_status", [entity("reference", reference)], sender_id=STRANGER)
+    events, _ = await run(ActionStartStatus(), t)
+    assert events == [SlotSet("status_reference", reference), SlotSet("status_proof", None), SlotSet("requested_slot", None)]
+
+
+# --- the status form ------------------------------------------------------------------------------
+
+
+async def test_the_status_form_checks_the_digit_and_the_owner(store: RunningCaseStore, domain: dict[str, Any]) -> None:
+    reference, _ = await file()
+    form = ValidateStatusForm()
+
+    def asked(text: str, sender_id: str = OWNER) -> Any:
+        return tracker(text, "inform", sender_id=sender_id, slots={"requested_slot": "status_reference"}, active_loop="status_form")
+
+    assert await run(form, asked(bad_digit(reference)), domain) == ([SlotSet("status_reference", None)],
+                                                                    [{"response": "utter_reference_bad_digit"}])
+    assert await run(form, asked("my number is 12"), domain) == ([SlotSet("status_reference", None)],
+                                                                 [{"response": "utter_reference_malformed"}])
+    assert await run(form, asked("I forgot it"), domain) == ([SlotSet("status_reference", None)],
+                                                             [{"response": "utter_reference_malformed"}])
+    assert lookups(store) == (0, 0), "no lookup for a number that cannot be one"
+    arabic = reference.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    assert await run(form, asked(arabic), domain) == ([SlotSet("status_reference", reference), SlotSet("status_proof", "owner")], [])
+    assert await run(form, asked(reference, STRANGER), domain) == ([SlotSet("status_reference", reference)], [])
+
+
+@pytest.mark.parametrize(("text", "proof"), [("4567", "4567"), ("٤٥٦٧", "4567"), ("the pin is 123 456", "123456")])
+async def test_the_proof_is_four_or_six_digits(domain: dict[str, Any], text: str, proof: str) -> None:
+    t = tracker(text, slots={"requested_slot": "status_proof", "status_reference": "1"}, active_loop="status_form")
+    assert await run(ValidateStatusForm(), t, domain) == ([SlotSet("status_proof", proof)], [])
+
+
+async def test_a_proof_of_another_length_is_asked_again(domain: dict[str, Any]) -> None:
+    t = tracker("45", slots={"requested_slot": "status_proof", "status_reference": "1"}, active_loop="status_form")
+    assert await run(ValidateStatusForm(), t, domain) == ([SlotSet("status_proof", None)], [{"response": "utter_ask_status_proof"}])
+
+
+# --- the answer -----------------------------------------------------------------------------------
+
+
+def status_tracker(reference: str, proof: str | None, sender_id: str = STRANGER, language: str = "en") -> Any:
+    return tracker(sender_id=sender_id, slots={"status_reference": reference, "status_proof": proof, "language": language})
+
+
+async def test_the_owner_sees_the_status(store: RunningCaseStore) -> None:
+    reference, _ = await file()
+    req = await common.client().get_request(reference, requester_id=OWNER)
+    events, messages = await run(ActionCheckStatus(), status_tracker(reference, "owner", OWNER))
+    assert messages == [{"response": "utter_status", "reference_display": refcode.format_grouped(reference),
+                         "status_label": "received", "entity_label": "Ministry of Health",
+                         "due_label": format_day(req.due_at, "en"), "escalation_text": "", "answer_text": ""}]
+    assert events == [SlotSet("requested_slot", None), SlotSet("last_reference", reference)]
+
+
+async def test_the_last_four_digits_of_the_phone_prove_it(store: RunningCaseStore) -> None:
+    reference, _ = await file()
+    await answered(reference)
+    events, messages = await run(ActionCheckStatus(), status_tracker(reference, "4567", language="ar"))
+    assert [m["response"] for m in messages] == ["utter_status", "utter_status_rate_offer"]
+    assert (messages[0]["status_label"], messages[0]["entity_label"]) == ("تم الرد", "وزارة الصحة")
+    assert messages[0]["answer_text"] == "\nرد الجهة: The clinic added two doctors to the evening shift."
+    assert events == [SlotSet("requested_slot", None), SlotSet("last_reference", reference)]
+
+
+async def test_a_wrong_proof_and_an_unknown_number_get_the_same_answer(store: RunningCaseStore) -> None:
+    reference, _ = await file()
+    cleared = [SlotSet("requested_slot", None), SlotSet("status_reference", None), SlotSet("status_proof", None)]
+    wrong = await run(ActionCheckStatus(), status_tracker(reference, "1111"))
+    unknown = await run(ActionCheckStatus(), status_tracker(refcode.generate(), "4567"))
+    stranger_as_owner = await run(ActionCheckStatus(), status_tracker(reference, "owner"))
+    assert wrong == unknown == stranger_as_owner == (cleared, [{"response": "utter_status_not_found"}])
+
+
+async def test_a_report_is_followed_up_with_its_pin_only(store: RunningCaseStore) -> None:
+    reference, pin = await file("report")
+    assert pin is not None
+    _, messages = await run(ActionCheckStatus(), status_tracker(reference, "owner", OWNER))
+    assert messages == [{"response": "utter_status_not_found"}], "an anonymous report keeps no owner"
+    _, messages = await run(ActionCheckStatus(), status_tracker(reference, pin))
+    assert [m["response"] for m in messages] == ["utter_status"]
+
+
+async def test_guessing_is_rate_limited_even_for_the_right_answer_afterwards(store: RunningCaseStore) -> None:
+    reference, _ = await file()
+    for guess in ("1111", "2222", "3333", "4444", "5555"):
+        _, messages = await run(ActionCheckStatus(), status_tracker(reference, guess))
+        assert messages == [{"response": "utter_status_not_found"}]
+    events, messages = await run(ActionCheckStatus(), status_tracker(reference, "4567"))
+    assert messages == [{"response": "utter_rate_limited"}]
+    assert events == [SlotSet("requested_slot", None), SlotSet("status_reference", None), SlotSet("status_proof", None)]
+    _, messages = await run(ActionCheckStatus(), status_tracker(reference, "owner", OWNER))
+    assert [m["response"] for m in messages] == ["utter_status"], "the owner is never locked out by a guesser"
+
+
+async def test_the_case_store_down_is_said_plainly(store: RunningCaseStore) -> None:
+    await store.stop()
+    _, messages = await run(ActionCheckStatus(), status_tracker(refcode.generate(), "4567"))
+    assert messages == [{"response": "utter_backend_unavailable"}]
+
+
+# --- rating and reopening ---------------------------------------------------------------------------
+
+
+async def test_rating_starts_from_the_request_just_looked_up_with_its_proof() -> None:
+    reference = refcode.generate()
+    t = tracker("rate it", "rate", slots={"status_reference": reference, "status_proof": "4567"})
+    events, messages = await run(ActionStartRating(), t)
+    assert messages == []
+    assert events == [SlotSet("rating_reference", reference), SlotSet("status_proof", "4567"), SlotSet("rating_score", None),
+                      SlotSet("rating_resolved", None), SlotSet("rating_comment", None), SlotSet("requested_slot", None)]
+
+
+async def test_rating_the_last_filed_request_as_its_owner(store: RunningCaseStore) -> None:
+    reference, _ = await file()
+    events, _ = await run(ActionStartRating(), tracker("rate", "rate", sender_id=OWNER, slots={"last_reference": reference}))
+    assert events[0] == SlotSet("rating_reference", reference) and events[-1] == SlotSet("status_proof", "owner")
+
+
+@pytest.mark.parametrize(("text", "score"), [("5", "5"), ("٤", "4"), ("I'd say 3", "3"), ("9", None), ("great", None)])
+async def test_a_score_is_one_to_five(domain: dict[str, Any], text: str, score: str | None) -> None:
+    t = tracker(text, slots={"requested_slot": "rating_score", "rating_reference": "1", "status_proof": "owner"}, active_loop="rating_form")
+    events, _ = await run(ValidateRatingForm(), t, domain)
+    assert events == [SlotSet("rating_score", score)]
+
+
+async def test_no_comment_is_a_dash(domain: dict[str, Any]) -> None:
+    base = {"rating_reference": "1", "status_proof": "owner", "rating_score": "2", "rating_resolved": "no"}
+    t = tracker("la2", "deny", slots=dict(base, requested_slot="rating_comment"), active_loop="rating_form")
+    assert (await run(ValidateRatingForm(), t, domain))[0] == [SlotSet("rating_comment", "-")]
+    t = tracker("nobody called me back", slots=dict(base, requested_slot="rating_comment"), active_loop="rating_form")
+    assert (await run(ValidateRatingForm(), t, domain))[0] == [SlotSet("rating_comment", "nobody called me back")]
+
+
+def rating_tracker(reference: str, resolved: str, comment: str = "-", proof: str = "owner") -> Any:
+    return tracker(sender_id=OWNER, slots={"rating_reference": reference, "status_proof": proof, "rating_score": "2",
+                                          "rating_resolved": resolved, "rating_comment": comment, "language": "en"})
+
+
+CLEAR = [SlotSet(s, None) for s in ("rating_score", "rating_resolved", "rating_comment", "requested_slot")]
+
+
+async def test_a_request_still_open_cannot_be_rated(store: RunningCaseStore) -> None:
+    reference, _ = await file()
+    assert await run(ActionSubmitRating(), rating_tracker(reference, "yes")) == (CLEAR, [{"response": "utter_not_ratable"}])
+
+
+async def test_an_unresolved_rating_offers_to_reopen_and_reopening_sets_a_new_due_date(store: RunningCaseStore) -> None:
+    reference, _ = await file()
+    await answered(reference)
+    events, messages = await run(ActionSubmitRating(), rating_tracker(reference, "no", "nobody called me back"))
+    assert messages == [{"response": "utter_rating_thanks"}, {"response": "utter_offer_reopen"}]
+    assert events == CLEAR + [SlotSet("reopen_offered", True), SlotSet("last_reference", reference)]
+    [row] = store.requests()
+    assert (row["rating_score"], row["rating_resolved"], row["rating_comment"]) == (2, 0, "nobody called me back")
+
+    store.clock.advance(days=3)
+    events, messages = await run(ActionReopenRequest(), rating_tracker(reference, "no"))
+    req = await common.client().get_request(reference, requester_id=OWNER)
+    assert req.status == "reopened"
+    assert messages == [{"response": "utter_reopened", "reference_display": refcode.format_grouped(reference),
+                         "due_label": format_day(req.due_at, "en")}]
+    assert events == [SlotSet("reopen_offered", False), SlotSet("rating_reference", None)]
+
+
+async def test_a_resolved_rating_just_thanks(store: RunningCaseStore) -> None:
+    reference, _ = await file()
+    await answered(reference)
+    events, messages = await run(ActionSubmitRating(), rating_tracker(reference, "yes", proof="4567"))
+    assert messages == [{"response": "utter_rating_thanks"}]
+    assert events == CLEAR + [SlotSet("reopen_offered", False)]
+
+
+async def test_rating_someone_elses_request_is_not_found(store: RunningCaseStore) -> None:
+    reference, _ = await file()
+    await answered(reference)
+    t = tracker(sender_id=STRANGER, slots={"rating_reference": reference, "status_proof": "owner", "rating_score": "1",
+                                           "rating_resolved": "yes"})
+    assert await run(ActionSubmitRating(), t) == (CLEAR, [{"response": "utter_status_not_found"}])
+    assert store.requests()[0]["rating_score"] is None
+
+
+async def test_reopening_what_is_still_open_fails_politely(store: RunningCaseStore) -> None:
+    reference, _ = await file()
+    events, messages = await run(ActionReopenRequest(), rating_tracker(reference, "no"))
+    assert (events, messages) == ([SlotSet("reopen_offered", False)], [{"response": "utter_reopen_failed"}])
+    events, messages = await run(ActionReopenRequest(), tracker())
+    assert (events, messages) == ([SlotSet("reopen_offered", False)], [{"response": "utter_ask_status_reference"}])

@@ -1,0 +1,110 @@
+"""The real case store, in-process on a loopback port: one home for every test that talks to it
+over HTTP (the case-store and client tests, the console, the notifier, the actions).
+
+A migrated SQLite database is made once per test process (Alembic is slow) and copied per test;
+the clock is moved by hand so due dates and lookup windows are exact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import sqlite3
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+CATALOGUE = Path(__file__).resolve().parents[1] / "case_store" / "fixtures" / "catalogue.yml"
+
+_TEMPLATE: dict[str, Path] = {}
+
+
+class Clock:
+    """A clock the test moves by hand. Starts on a Sunday morning in Amman (a working day)."""
+
+    def __init__(self, now: dt.datetime | None = None) -> None:
+        self.now = now or dt.datetime(2025, 5, 4, 7, 0, tzinfo=dt.timezone.utc)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> dt.datetime:
+        self.now += dt.timedelta(**kwargs)
+        return self.now
+
+
+def sqlite_template() -> Path:
+    """A migrated, never-written database file, made once per process."""
+    from case_store.migrate import upgrade
+
+    if "db" not in _TEMPLATE or not _TEMPLATE["db"].exists():
+        path = Path(tempfile.mkdtemp(prefix="case-store-template-")) / "case_store.db"
+        upgrade(f"sqlite:///{path}")
+        _TEMPLATE["db"] = path
+    return _TEMPLATE["db"]
+
+
+def migrated_sqlite(directory: Path) -> str:
+    """The URL of a fresh copy of the migrated template inside `directory`."""
+    target = directory / "case_store.db"
+    shutil.copy(sqlite_template(), target)
+    return f"sqlite:///{target}"
+
+
+@dataclass
+class RunningCaseStore:
+    base_url: str
+    token: str
+    database_url: str
+    clock: Clock
+    app: web.Application
+    runner: web.AppRunner
+
+    @property
+    def url(self) -> str:
+        return self.base_url
+
+    @property
+    def service(self) -> Any:
+        from case_store.keys import SERVICE
+
+        return self.app[SERVICE]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    @property
+    def db_path(self) -> Path:
+        if not self.database_url.startswith("sqlite:///"):
+            raise ValueError("rows() reads SQLite files only; this store runs on another database")
+        return Path(self.database_url[len("sqlite:///"):])
+
+    def rows(self, sql: str, *params: Any) -> list[sqlite3.Row]:
+        with sqlite3.connect(self.db_path) as conn:
+            conn.row_factory = sqlite3.Row
+            return list(conn.execute(sql, params))
+
+    def requests(self) -> list[sqlite3.Row]:
+        return self.rows("SELECT * FROM requests ORDER BY id")
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start_case_store(database_url: str, clock: Clock) -> RunningCaseStore:
+    """The case store's aiohttp app on a free loopback port, with the test catalogue."""
+    from bot.settings import get_settings
+    from case_store.app import create_app
+
+    settings = get_settings()
+    app = create_app(settings, database_url, catalogue_path=CATALOGUE, clock=clock)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    return RunningCaseStore(f"http://{host}:{port}", settings.case_store_token, database_url, clock, app, runner)

@@ -294,3 +294,12 @@ def call_again_later(settings: VoiceSettings, language: str) -> str:
     resp.say(t(language, NOTICES["error"]) + " " + t(language, "Please call again later."), voice=settings.voice(language))
     resp.hangup()
     return resp.to_xml()
+
+
+def one_moment(settings: VoiceSettings, language: str, step: int, wait: int) -> str:
+    """The turn outlasted its deadline: a short word, a pause, then come back for the answer."""
+    resp = VoiceResponse()
+    resp.say(t(language, "One moment, please."), voice=settings.voice(language))
+    resp.pause(length=2)
+    resp.redirect(settings.pending_url(step, wait), method="POST")
+    return resp.to_xml()

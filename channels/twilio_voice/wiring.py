@@ -3,6 +3,13 @@
 Every webhook is verified (`X-Twilio-Signature` against `PUBLIC_BASE_URL` + path + query) and
 size-capped before anything is read. The first request for a (CallSid, step) pair claims it and
 runs `CallFlow`; a retry of the same step gets the stored TwiML, without a second message to Rasa.
+
+The per-turn deadline. Twilio gives up on a webhook after 15 s, and a turn (NLU, the action
+server, the case store and its retries) can come close. Each step runs as a background turn
+(`pending.PendingTurns`); the request waits for it at most `VOICE_TURN_DEADLINE_SECONDS`. When
+the turn is late the caller hears "one moment" in their language, a 2 s pause, and a
+`<Redirect>` to `/pending?step=N&wait=K`, which waits for the same turn (never a second one) and
+serves its answer, or says "one moment" again, at most `MAX_WAITS` times.
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ from bot.channel_state import ChannelState, shared
 from bot.settings import ConfigError, env, secret
 from channels.common import FormParams, MalformedForm, parse_form
 from channels.twilio_voice.flow import MAX_STEPS, CallFlow, Inbound
-from channels.twilio_voice.render import call_again_later, t, try_again
+from channels.twilio_voice.pending import PendingTurn, PendingTurns
+from channels.twilio_voice.render import call_again_later, one_moment, t, try_again
 from channels.twilio_voice.settings import CHANNEL, DEFAULT_CATALOGUE, VoiceSettings, load_entity_hints
 from channels.twilio_voice.state import CallStates
 
@@ -35,7 +43,8 @@ logger = logging.getLogger("channels.twilio_voice")
 
 MAX_FAILED_REDIRECTS = 2
 MAX_BODY_BYTES = 64 * 1024  # a Gather callback is a few hundred bytes; refused before it is read as a form
-RETRY_WAIT_SECONDS = 10.0  # a retry that overtakes the first delivery waits for its answer
+MAX_WAITS = 3  # "one moment" answers per step before the caller is told to call again
+POLL_SECONDS = 0.2  # how often a step's answer is looked for in the call state
 _DTMF = re.compile(r"[^0-9*#]")
 _CALL_SID = re.compile(r"^[A-Za-z0-9]{10,64}$")
 
@@ -86,6 +95,11 @@ class TwilioVoiceInput(InputChannel):
             timeout = int(get("gather_timeout", "VOICE_GATHER_TIMEOUT", "6") or "6")
         except ValueError:
             raise ConfigError(f"Config 'VOICE_GATHER_TIMEOUT' must be an integer, got {get('gather_timeout', 'VOICE_GATHER_TIMEOUT')!r}.") from None
+        raw_deadline = get("turn_deadline_seconds", "VOICE_TURN_DEADLINE_SECONDS", "8") or "8"
+        try:
+            deadline = float(raw_deadline)
+        except ValueError:
+            raise ConfigError(f"Config 'VOICE_TURN_DEADLINE_SECONDS' must be a number of seconds, got {raw_deadline!r}.") from None
         catalogue = Path(get("hints_catalogue", "VOICE_HINTS_CATALOGUE", str(DEFAULT_CATALOGUE)) or DEFAULT_CATALOGUE)
         hours = business_hours.current()
         settings = VoiceSettings(
@@ -99,6 +113,7 @@ class TwilioVoiceInput(InputChannel):
             agent_number=get("agent_number", "CONTACT_CENTER_NUMBER"),
             entity_hints=load_entity_hints(catalogue),
             hours_text={lang: hours.describe(lang) for lang in ("ar", "en")},
+            turn_deadline=deadline,
         )
         state = ChannelState(str(c["channel_state_url"])) if c.get("channel_state_url") else shared(env("CHANNEL_STATE_DATABASE_URL"))
         sms = make_sms_sender(
@@ -121,6 +136,7 @@ class TwilioVoiceInput(InputChannel):
         self._sms = sms
         self._hours = hours
         self._background: set[asyncio.Task[Any]] = set()
+        self._turns = PendingTurns()
 
     # -- wire ---------------------------------------------------------------------------------
 
@@ -138,6 +154,14 @@ class TwilioVoiceInput(InputChannel):
             if not self._verified(request):
                 return response.text("forbidden", status=403)
             return await self._webhook(request, on_new_message)
+
+        @bp.route("/pending", methods=["POST"])
+        async def pending(request: Request) -> HTTPResponse:
+            if len(request.body or b"") > MAX_BODY_BYTES:
+                return response.text("payload too large", status=413)
+            if not self._verified(request):
+                return response.text("forbidden", status=403)
+            return await self._pending(request)
 
         @bp.route("/status", methods=["POST"])
         async def status(request: Request) -> HTTPResponse:
@@ -174,6 +198,7 @@ class TwilioVoiceInput(InputChannel):
         return response.text(twiml, content_type="text/xml; charset=utf-8")
 
     async def _webhook(self, request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> HTTPResponse:
+        started = asyncio.get_running_loop().time()
         form = read_form(request)
         call_sid = form.first("CallSid")
         query = parse_qs(request.query_string)
@@ -186,21 +211,79 @@ class TwilioVoiceInput(InputChannel):
             return response.text("bad request", status=400)
 
         if not await self.calls.claim(call_sid, step):
-            return self._xml(await self._stored_answer(call_sid, step))
+            # Twilio's retry of a step: the first delivery's answer, when it is ready.
+            return self._xml(await self._answer_when_ready(call_sid, step, 0, started))
+        inbound = self._inbound(form)
 
+        async def run(pending: PendingTurn) -> str:
+            return await self._run_step(pending, call_sid, step, failed, inbound, on_new_message)
+
+        self._turns.start(call_sid, step, run)
+        return self._xml(await self._answer_when_ready(call_sid, step, 0, started))
+
+    async def _run_step(
+        self, pending: PendingTurn, call_sid: str, step: int, failed: int, inbound: Inbound,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+    ) -> str:
+        """One step of the call, to its end even when the caller was told "one moment"."""
         try:
             call = await self.calls.load(call_sid)
-            flow = CallFlow(self, call, call_sid, step, self._inbound(form), on_new_message)
+            pending.call = call
+            flow = CallFlow(self, call, call_sid, step, inbound, on_new_message)
             twiml = await flow.advance()
             await self.calls.save_answer(call_sid, call, step, twiml)
-            return self._xml(twiml)
+            return twiml
         except Exception as e:
             logger.error("twilio_voice: step %s failed (%s)", step, type(e).__name__)
             logger.debug("twilio_voice: failure detail", exc_info=True)
             await self.calls.release(call_sid, step)
             if failed < MAX_FAILED_REDIRECTS:
-                return self._xml(try_again(self.settings, step, failed))
-            return self._xml(call_again_later(self.settings, "ar"))
+                return try_again(self.settings, step, failed)
+            return call_again_later(self.settings, "ar")
+
+    async def _pending(self, request: Request) -> HTTPResponse:
+        """Where "one moment" sends the caller back: the step's answer, without running it again."""
+        started = asyncio.get_running_loop().time()
+        call_sid = read_form(request).first("CallSid")
+        query = parse_qs(request.query_string)
+        try:
+            step = int(query["step"][0])
+            wait = int(query["wait"][0])
+        except (KeyError, IndexError, ValueError):
+            return response.text("bad request", status=400)
+        if not _CALL_SID.match(call_sid) or not 0 <= step <= MAX_STEPS + 5 or not 1 <= wait <= MAX_WAITS:
+            return response.text("bad request", status=400)
+        return self._xml(await self._answer_when_ready(call_sid, step, wait, started))
+
+    async def _answer_when_ready(self, call_sid: str, step: int, wait: int, started: float) -> str:
+        """The step's answer if it comes before the deadline (counted from `started`, when the
+        request arrived); else "one moment" and a redirect, or, after `MAX_WAITS`, an apology."""
+        budget = self.settings.turn_deadline - (asyncio.get_running_loop().time() - started)
+        pending = self._turns.get(call_sid, step)
+        if pending is not None:
+            twiml, lang = await pending.within(budget), pending.lang
+        else:  # the turn runs in another process (or ran before a restart): its answer is saved with the call
+            twiml, lang = await self._stored_within(call_sid, step, budget)
+        if twiml:
+            return twiml
+        if wait < MAX_WAITS:
+            return one_moment(self.settings, lang, step, wait + 1)
+        logger.warning("twilio_voice: step %s still not answered after %s waits", step, wait)
+        return call_again_later(self.settings, lang)
+
+    async def _stored_within(self, call_sid: str, step: int, budget: float) -> tuple[str | None, str]:
+        loop = asyncio.get_running_loop()
+        until = loop.time() + budget
+        lang = "ar"
+        while True:
+            try:
+                twiml, lang = await self.calls.stored_answer(call_sid, step)
+            except Exception as e:  # the state store is slow or down: "one moment", not a 500
+                logger.warning("twilio_voice: call state unreadable (%s)", type(e).__name__)
+                twiml = None
+            if twiml or loop.time() + POLL_SECONDS > until:
+                return twiml, lang
+            await asyncio.sleep(POLL_SECONDS)
 
     @staticmethod
     def _inbound(form: Any) -> Inbound:
@@ -216,19 +299,6 @@ class TwilioVoiceInput(InputChannel):
             recording_seconds=seconds,
             caller=form.first("From") or None,
         )
-
-    async def _stored_answer(self, call_sid: str, step: int) -> str:
-        """A retry of a step gets the answer the first delivery got (waiting for it if needed)."""
-        waited = 0.0
-        while True:
-            twiml, lang = await self.calls.stored_answer(call_sid, step)
-            if twiml:
-                return twiml
-            if waited >= RETRY_WAIT_SECONDS:
-                break
-            await asyncio.sleep(0.2)
-            waited += 0.2
-        return call_again_later(self.settings, lang)
 
     # -- helpers the flow uses ----------------------------------------------------------------
 
@@ -252,6 +322,7 @@ class TwilioVoiceInput(InputChannel):
         task.add_done_callback(self._background.discard)
 
     async def drain(self) -> None:
-        """Wait for queued SMS (tests, shutdown)."""
+        """Wait for turns in flight and queued SMS (tests, shutdown)."""
+        await self._turns.drain()
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)

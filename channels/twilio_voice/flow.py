@@ -62,14 +62,16 @@ class CallFlow:
     def lang(self) -> str:
         return str(self.call.get("lang") or "ar")
 
-    def _caller_known(self) -> bool:
+    def _known_caller(self) -> str | None:
+        """The caller's number when Twilio gave a real one (not withheld)."""
         caller = self.inbound.caller
-        return bool(caller) and caller.lower() not in ("anonymous", "restricted", "unknown") and re.search(r"\d{5,}", caller) is not None
+        if caller and caller.lower() not in ("anonymous", "restricted", "unknown") and re.search(r"\d{5,}", caller):
+            return caller
+        return None
 
     def sender_id(self) -> str:
-        if not self._caller_known():
-            return keyed_id(SENDER_CHANNEL, f"anonymous:{self.call_sid}")
-        return keyed_id(SENDER_CHANNEL, self.inbound.caller)
+        caller = self._known_caller()
+        return keyed_id(SENDER_CHANNEL, caller if caller else f"anonymous:{self.call_sid}")
 
     def render(self, messages: Sequence[Mapping[str, Any]] | None = None) -> str:
         # Repeating a prompt (re-prompt, next page, "say it again") repeats the question only.
@@ -127,9 +129,10 @@ class CallFlow:
         metadata: dict[str, Any] = {"channel": SENDER_CHANNEL, "call_sid": self.call_sid, "input": input_kind, "language": self.lang}
         if not self.call.get("started"):
             metadata["call_start"] = True
-        if self._caller_known():
+        caller = self._known_caller()
+        if caller:
             # A pseudonym of the number (never the number): the same person over SMS and the IVR.
-            metadata["caller_key"] = phone_identity(self.inbound.caller)
+            metadata["caller_key"] = phone_identity(caller)
         metadata.update(extra_metadata or {})
         collector = TwilioVoiceCollectingOutput()
         await self.on_new_message(
@@ -154,9 +157,10 @@ class CallFlow:
         if payload.strip().startswith("/human_handoff"):
             return self.agent()
         extra = None
-        if payload.strip() == "/affirm" and self._caller_known() and analyse(self.call.get("prompt", [])).share_number:
+        caller = self._known_caller()
+        if payload.strip() == "/affirm" and caller and analyse(self.call.get("prompt", [])).share_number:
             # The caller agreed, on this very question, that we keep the number they call from.
-            extra = {"reply_address": seal_address(self.inbound.caller), "number_consent": True}
+            extra = {"reply_address": seal_address(caller), "number_consent": True}
         return await self.bot_turn(payload, "dtmf", extra)
 
     async def reference(self, digits_or_speech: str) -> str:

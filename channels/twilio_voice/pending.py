@@ -11,7 +11,7 @@ behind the load balancer reads.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +20,8 @@ KEEP_SECONDS = 60.0  # a finished turn stays for the redirect that collects it
 
 @dataclass
 class PendingTurn:
-    task: asyncio.Task[str]
     call: dict[str, Any] = field(default_factory=dict)  # the call state the turn works on
+    task: asyncio.Task[str] = field(init=False)
 
     @property
     def lang(self) -> str:
@@ -30,30 +30,37 @@ class PendingTurn:
 
     async def within(self, seconds: float) -> str | None:
         """The turn's TwiML if it is done within `seconds`, else None (the turn goes on)."""
-        if seconds <= 0 and not self.task.done():
-            return None
         try:
-            return await asyncio.wait_for(asyncio.shield(self.task), timeout=max(seconds, 0))
+            return await asyncio.wait_for(asyncio.shield(self.task), timeout=max(seconds, 0.0))
         except asyncio.TimeoutError:
             return None
+        except asyncio.CancelledError:
+            if self.task.cancelled():  # the turn was stopped (shutdown): no answer to serve
+                return None
+            raise
 
 
-@dataclass
 class PendingTurns:
-    _turns: dict[tuple[str, int], PendingTurn] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self._turns: dict[tuple[str, int], PendingTurn] = {}
 
-    def start(self, call_sid: str, step: int, make: Any) -> PendingTurn:
-        """Run `make(pending)` (a coroutine function returning TwiML) as the turn of this step."""
+    def start(self, call_sid: str, step: int, run: Callable[[PendingTurn], Coroutine[Any, Any, str]]) -> PendingTurn:
+        """Run `run(pending)` (returns the step's TwiML) as the one turn of this step."""
         key = (call_sid, step)
-        pending = PendingTurn(task=None)  # type: ignore[arg-type]
-        coro: Coroutine[Any, Any, str] = make(pending)
-        pending.task = asyncio.get_running_loop().create_task(coro)
+        pending = PendingTurn()
+        pending.task = asyncio.get_running_loop().create_task(run(pending))
         self._turns[key] = pending
 
-        def forget_later(_: asyncio.Task[str]) -> None:
-            asyncio.get_running_loop().call_later(KEEP_SECONDS, lambda: self._turns.pop(key, None) if self._turns.get(key) is pending else None)
+        def forget() -> None:
+            if self._turns.get(key) is pending:
+                del self._turns[key]
 
-        pending.task.add_done_callback(forget_later)
+        def finished(_: asyncio.Task[str]) -> None:
+            # Keep only the language: the call state (prompts, a pending description) leaves memory now.
+            pending.call = {"lang": pending.lang}
+            asyncio.get_running_loop().call_later(KEEP_SECONDS, forget)
+
+        pending.task.add_done_callback(finished)
         return pending
 
     def get(self, call_sid: str, step: int) -> PendingTurn | None:

@@ -838,6 +838,7 @@ async def test_the_pending_route_is_signed_and_refuses_bad_queries(voice: Harnes
     params = {"CallSid": "CA" + uuid.uuid4().hex, "From": CALLER}
     assert (await voice.post(params, query="?step=1&wait=1", path=PENDING, signature=None))[0] == 403
     assert (await voice.post(params, query=query, path=PENDING))[0] == 400
+    assert (await voice.post({**params, "SpeechResult": "ا" * 70_000}, query="?step=1&wait=1", path=PENDING))[0] == 413
     assert voice.bot.received == []
 
 

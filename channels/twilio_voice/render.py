@@ -186,7 +186,7 @@ def render(messages: Sequence[Mapping[str, Any]], call_state: Mapping[str, Any],
         g.say(t(lang, "Our agents are available {hours}.", hours=settings.hours_text.get(lang, "")), voice=voice)
         g.say(
             t(lang, "To continue with the automated assistant, press {one}. To end the call, press {two}.",
-               one=spoken_digit("1", lang), two=spoken_digit("2", lang)),
+              one=spoken_digit("1", lang), two=spoken_digit("2", lang)),
             voice=voice,
         )
         resp.append(g)
@@ -196,7 +196,7 @@ def render(messages: Sequence[Mapping[str, Any]], call_state: Mapping[str, Any],
         g = _gather(settings, step, lang, num_digits=1, menu_words=AGENT_WORDS[lang])
         g.say(
             t(lang, "It seems we could not understand each other. To speak with an agent, press {zero}. To try again, press {one}.",
-               zero=spoken_digit("0", lang), one=spoken_digit("1", lang)),
+              zero=spoken_digit("0", lang), one=spoken_digit("1", lang)),
             voice=voice,
         )
         resp.append(g)
@@ -266,7 +266,7 @@ def render(messages: Sequence[Mapping[str, Any]], call_state: Mapping[str, Any],
     if kind in ("menu", "offer_sms"):
         if kind == "offer_sms" and not turn.numbered:
             lines = [t(last_lang, "To receive the number by text message, press {one}. Otherwise, press {two}.",
-                        one=spoken_digit("1", last_lang), two=spoken_digit("2", last_lang))]
+                       one=spoken_digit("1", last_lang), two=spoken_digit("2", last_lang))]
         else:
             lines = [option_phrase(b, str(i + 1), last_lang) for i, b in enumerate(page_buttons)]
             if turn.pages > 1:

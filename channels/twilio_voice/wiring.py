@@ -149,26 +149,17 @@ class TwilioVoiceInput(InputChannel):
 
         @bp.route("/webhook", methods=["POST"])
         async def webhook(request: Request) -> HTTPResponse:
-            if len(request.body or b"") > MAX_BODY_BYTES:
-                return response.text("payload too large", status=413)
-            if not self._verified(request):
-                return response.text("forbidden", status=403)
-            return await self._webhook(request, on_new_message)
+            return self._refused(request) or await self._webhook(request, on_new_message)
 
         @bp.route("/pending", methods=["POST"])
         async def pending(request: Request) -> HTTPResponse:
-            if len(request.body or b"") > MAX_BODY_BYTES:
-                return response.text("payload too large", status=413)
-            if not self._verified(request):
-                return response.text("forbidden", status=403)
-            return await self._pending(request)
+            return self._refused(request) or await self._pending(request)
 
         @bp.route("/status", methods=["POST"])
         async def status(request: Request) -> HTTPResponse:
-            if len(request.body or b"") > MAX_BODY_BYTES:
-                return response.text("payload too large", status=413)
-            if not self._verified(request):
-                return response.text("forbidden", status=403)
+            refused = self._refused(request)
+            if refused:
+                return refused
             form = read_form(request)
             call_sid = form.first("CallSid")
             if _CALL_SID.match(call_sid) and form.first("CallStatus") in ("completed", "busy", "failed", "no-answer", "canceled"):
@@ -176,6 +167,14 @@ class TwilioVoiceInput(InputChannel):
             return response.empty()
 
         return bp
+
+    def _refused(self, request: Request) -> HTTPResponse | None:
+        """413 or 403 before anything in the request is used; None when it may be read."""
+        if len(request.body or b"") > MAX_BODY_BYTES:
+            return response.text("payload too large", status=413)
+        if not self._verified(request):
+            return response.text("forbidden", status=403)
+        return None
 
     def _verified(self, request: Request) -> bool:
         signature = request.headers.get("X-Twilio-Signature")

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -142,9 +143,12 @@ class FakeBot:
 
     reply: Reply = lambda m: [MAIN_MENU_AR]
     received: list[UserMessage] = field(default_factory=list)
+    delay: float = 0.0  # seconds the turn takes, as when the case store or NLU is slow
 
     async def __call__(self, message: UserMessage) -> None:
         self.received.append(message)
+        if self.delay:
+            await asyncio.sleep(self.delay)
         for out in self.reply(message):
             await message.output_channel.send_response(message.sender_id, dict(out))
 
@@ -755,3 +759,93 @@ async def test_an_oversized_callback_is_413_and_stores_nothing(voice: Harness) -
     assert voice.bot.received == []
     with sqlite3.connect(voice.state_url.removeprefix("sqlite:///")) as db:
         assert db.execute("select count(*) from channel_deliveries").fetchone()[0] == 0
+
+
+# --- the per-turn deadline (issue 16: answer before Twilio's 15 s) ------------------------------
+
+
+PENDING = "/webhooks/twilio_voice/pending"
+ONE_MOMENT = {"ar": f"{ZEINA}لحظة من فضلك.</Say>", "en": f"{JOANNA}One moment, please.</Say>"}
+
+
+def one_moment(lang: str, step: int, wait: int) -> str:
+    return (
+        f'{XML}<Response>{ONE_MOMENT[lang]}<Pause length="2" />'
+        f'<Redirect method="POST">{BASE}{PENDING}?step={step}&amp;wait={wait}</Redirect></Response>'
+    )
+
+
+def main_menu_en(step: int) -> str:
+    return (
+        f"{XML}<Response>{gather(step, 'en', hints='Ask the government,Suggestion,Compliment,Complaint,Report a violation,Check a request,agent,operator', num_digits=True)}"
+        f"{JOANNA}How can I help you?</Say>{JOANNA}To ask the government, press 1. For a suggestion, press 2. "
+        "For a compliment, press 3. For a complaint, press 4. To report a violation, press 5. "
+        "To follow up on a request, press 6. To speak with an agent, press 0.</Say></Gather></Response>"
+    )
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("digit", "lang"), [("1", "ar"), ("2", "en")])
+async def test_a_slow_turn_answers_one_moment_in_time_then_the_redirect_serves_the_answer_once(
+    voice: Harness, digit: str, lang: str,
+) -> None:
+    voice.channel.settings = replace(SETTINGS, turn_deadline=1.0)
+    voice.bot.reply = lambda m: [MAIN_MENU_AR if lang == "ar" else MAIN_MENU_EN]
+    call = voice.call()
+    await call.send()
+    voice.bot.delay = 1.5  # the bot's turn outlasts the deadline
+    started = time.monotonic()
+    first = await call.send(Digits=digit)
+    answered_after = time.monotonic() - started
+    assert first == one_moment(lang, step=1, wait=1)
+    assert answered_after < 1.5, answered_after  # before the turn finished, at the deadline
+    # Twilio follows the <Redirect> (a signed POST with the call's parameters, no input).
+    status, body = await voice.post({"CallSid": call.sid, "From": CALLER}, query="?step=1&wait=1", path=PENDING)
+    assert status == 200
+    assert body == (main_menu_ar(step=2) if lang == "ar" else main_menu_en(step=2))
+    # The turn ran once; a late retry of the step (de-duplicated on CallSid+step) gets the same answer.
+    call.next_query = "?step=1"
+    assert await call.send(Digits=digit) == body
+    assert voice.bot.texts == [f'/switch_language{{"language":"{lang}"}}']
+    # The call goes on from the answer's step.
+    voice.bot.delay = 0.0
+    call.next_query = "?step=2"
+    await call.send(Digits="4")
+    assert voice.bot.texts[-1] == "/complain"
+
+
+@pytest.mark.asyncio
+async def test_a_turn_that_never_finishes_is_waited_for_a_bounded_number_of_times(voice: Harness) -> None:
+    voice.channel.settings = replace(SETTINGS, turn_deadline=0.2)
+    call = voice.call()
+    await call.send()
+    voice.bot.delay = 3.0
+    assert await call.send(Digits="1") == one_moment("ar", step=1, wait=1)
+    for wait in (1, 2):
+        status, body = await voice.post({"CallSid": call.sid, "From": CALLER}, query=f"?step=1&wait={wait}", path=PENDING)
+        assert (status, body) == (200, one_moment("ar", step=1, wait=wait + 1))
+    status, body = await voice.post({"CallSid": call.sid, "From": CALLER}, query="?step=1&wait=3", path=PENDING)
+    assert (status, body) == (
+        200,
+        f"{XML}<Response>{ZEINA}عذراً، حدث خلل فني لدينا. نرجو أن تتصل بنا لاحقاً.</Say><Hangup /></Response>",
+    )
+    assert len(voice.bot.received) == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("query", ["?step=1&wait=x", "?step=1", "?step=1&wait=9", "?step=999&wait=1"])
+async def test_the_pending_route_is_signed_and_refuses_bad_queries(voice: Harness, query: str) -> None:
+    params = {"CallSid": "CA" + uuid.uuid4().hex, "From": CALLER}
+    assert (await voice.post(params, query="?step=1&wait=1", path=PENDING, signature=None))[0] == 403
+    assert (await voice.post(params, query=query, path=PENDING))[0] == 400
+    assert (await voice.post({**params, "SpeechResult": "ا" * 70_000}, query="?step=1&wait=1", path=PENDING))[0] == 413
+    assert voice.bot.received == []
+
+
+def test_the_turn_deadline_must_leave_time_before_twilios_15_seconds() -> None:
+    from bot.settings import ConfigError
+
+    with pytest.raises(ConfigError, match="VOICE_TURN_DEADLINE_SECONDS"):
+        VoiceSettings(public_base_url=BASE, turn_deadline=14)
+    with pytest.raises(ConfigError, match="VOICE_TURN_DEADLINE_SECONDS"):
+        VoiceSettings(public_base_url=BASE, turn_deadline=0)

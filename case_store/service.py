@@ -323,8 +323,13 @@ class CaseService:
     async def _checked(self, s: AsyncSession, reference_text: str, proof: Proof, now: dt.datetime) -> Request | None:
         """The request when proven; None after counting a failure. Raises RateLimited.
 
-        Every proof, the requester id included, obeys the failed-lookup limit: a requester id
-        can be claimed by whoever reaches the API, so it is no exception (issue 10, item 3).
+        Every proof, the requester id included, obeys the failed-lookup limit (issue 10, item 3):
+        a requester id's failures count against the reference and against that identity, and an
+        identity past its limit is refused. What a guesser cannot do is lock the owner out: a
+        phone tail or PIN can be guessed, so a reference past its limit refuses those even when
+        right; a requester id cannot be guessed (only verified connectors set it, keyed), so the
+        owner's own id still opens its request while strangers hammer the reference (the same
+        rule as the agent console's sign-in: throttle the guesser, not the owner).
         Up to the answer, an unknown and an unproven reference run the same queries and the
         same hashing (one narrow SELECT, the proof check, the counters).
         """
@@ -337,6 +342,7 @@ class CaseService:
             r.window_start + LOOKUP_WINDOW
             for r in await repo.failure_counts(s, keys)
             if r.count >= LOOKUP_FAILURE_LIMIT and r.window_start + LOOKUP_WINDOW > now
+            and not (matched == "requester_id" and r.key.startswith("ref:"))
         ]
         if blocked_until:
             raise RateLimited(math.ceil((max(blocked_until) - now).total_seconds()))

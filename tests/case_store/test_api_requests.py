@@ -170,10 +170,12 @@ async def test_failed_lookups_are_rate_limited_per_reference(store: Running, htt
         got = await resp.json()
         assert got["error"] == "rate_limited" and 0 < got["retry_after"] <= 15 * 60
         assert resp.headers["Retry-After"] == str(got["retry_after"])
-    # A requester id is a proof like the others: whoever reaches the API can claim one, so it
-    # is stopped by the same limit (issue 10, item 3); the owner waits out the window too.
+    # A stranger's guesses never lock the owner out: the owner's own (keyed, connector-set)
+    # requester id still opens the request; a claimed id that is not the owner's is refused.
+    async with http.get(f"/v1/requests/{ref}", headers={"X-Requester-Id": "messenger_" + "9" * 32}) as resp:
+        assert resp.status == 429  # a stranger's id is stopped like a guess
     async with http.get(f"/v1/requests/{ref}", headers={"X-Requester-Id": "messenger_" + "a" * 32}) as resp:
-        assert resp.status == 429
+        assert resp.status == 200  # the owner's own id
     store.clock.advance(minutes=16)
     async with http.get(f"/v1/requests/{ref}", headers={"X-Verify-Phone-Tail": "4567"}) as resp:
         assert resp.status == 200

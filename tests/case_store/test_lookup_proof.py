@@ -35,11 +35,13 @@ async def lookup(http: aiohttp.ClientSession, ref: str, headers: dict[str, str])
 # --- item 3: the requester id is a proof like the others ------------------------------------
 
 
-async def test_requester_id_proof_is_stopped_by_the_reference_limit(http: aiohttp.ClientSession) -> None:
+async def test_a_guesser_past_the_reference_limit_does_not_lock_the_owner_out(http: aiohttp.ClientSession) -> None:
     ref = (await create(http, complaint(), "proof-key-0001"))["reference"]
     for i in range(5):
         assert await lookup(http, ref, {"X-Verify-Phone-Tail": f"000{i}"}) == 404
-    assert await lookup(http, ref, {"X-Requester-Id": OWNER}) == 429
+    assert await lookup(http, ref, {"X-Verify-Phone-Tail": "4567"}) == 429  # a guessable proof, even right
+    assert await lookup(http, ref, {"X-Requester-Id": "messenger_" + "9" * 32}) == 429  # a stranger's id
+    assert await lookup(http, ref, {"X-Requester-Id": OWNER}) == 200  # the owner's own id
 
 
 async def test_requester_id_failures_block_that_identity(http: aiohttp.ClientSession) -> None:

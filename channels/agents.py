@@ -521,7 +521,7 @@ def print_handoffs(store: AgentStore, since: dt.timedelta) -> None:
     print(", ".join(f"{n} {s}" for s, n in counts.items()))
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, clock: Clock = utcnow) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m channels.agents", description="Manage contact-center agent accounts for the console."
     )
@@ -540,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     h = sub.add_parser("handoffs", help="the handoff queue: waiting and taken, and those closed lately, with their age")
     h.add_argument("--hours", type=int, default=24, help="also show handoffs resumed or expired in the last N hours")
     args = parser.parse_args(argv)
-    store = AgentStore(args.database_url)
+    store = AgentStore(args.database_url, clock=clock)
     try:
         if args.command == "create":
             a = store.create_agent(args.username, args.name, _read_password(args))

@@ -55,7 +55,8 @@ def _wait_minutes(creds: Json) -> dt.timedelta:
 
 
 def _sweep_seconds(creds: Json) -> float:
-    raw = str(creds.get("handoff_sweep_seconds") or "60").strip()
+    given = creds.get("handoff_sweep_seconds")
+    raw = str(given if given is not None else "60").strip()
     try:
         value = float(raw)
     except ValueError:

@@ -174,3 +174,16 @@ def test_operator_view_lists_states_and_ages_without_personal_data(tmp_path: Pat
     assert lines[ids[2]][3:] == ["expired", "45m", "0m", "-"]
     assert out.splitlines()[-1] == "1 waiting, 1 taken, 0 resumed, 1 expired"
     assert secret_words not in out and "messenger_0" not in out
+
+
+async def test_two_processes_expire_once_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    """The compare-and-set on PostgreSQL, the database of the scaled set-up: two stores, one winner."""
+    console, stop = await start_console(tmp_path, clock=Clock(SUNDAY_9), database_url=postgres_url)
+    other = AgentStore(postgres_url, clock=console.clock)
+    try:
+        hid = console.store.enqueue_handoff("messenger_" + "9" * 32, "messenger", "en", [])
+        results = await asyncio.gather(*(s.run(s.expire_handoff, hid) for s in (console.store, other, console.store, other)))
+        assert sorted(results) == [False, False, False, True]
+    finally:
+        other.engine.dispose()
+        await stop()

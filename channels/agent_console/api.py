@@ -26,6 +26,7 @@ from channels.agent_console.forms import BadInput, catalogue_query, json_body, p
 from channels.agent_console.page import t
 from channels.agent_console.sending import OptedOut, SendError
 from channels.agent_console.web import SESSION_COOKIE, error, ok
+from channels.agents import Session
 
 if TYPE_CHECKING:
     from channels.agent_console.channel import AgentConsoleInput
@@ -35,7 +36,7 @@ Json = dict[str, Any]
 
 
 def register(bp: Blueprint, console: AgentConsoleInput) -> None:
-    store, sender, cases, signed_in = console.store, console.sender, console.cases, console.signed_in
+    store, sender, cases, as_agent = console.store, console.sender, console.cases, console.as_agent
 
     @bp.route("/api/login", methods=["POST"])
     async def login(request: Request) -> HTTPResponse:
@@ -58,10 +59,8 @@ def register(bp: Blueprint, console: AgentConsoleInput) -> None:
         return resp
 
     @bp.route("/api/logout", methods=["POST"])
-    async def logout(request: Request) -> HTTPResponse:
-        s = await signed_in(request, changes_state=True)
-        if isinstance(s, HTTPResponse):
-            return s
+    @as_agent(changes_state=True)
+    async def logout(request: Request, s: Session) -> HTTPResponse:
         await store.run(store.logout, request.cookies.get(SESSION_COOKIE))
         await store.run(store.record, s.agent.id, "logout", None, None, console.client_ip(request))
         resp = ok({"ok": True})
@@ -70,24 +69,18 @@ def register(bp: Blueprint, console: AgentConsoleInput) -> None:
         return resp
 
     @bp.route("/api/session", methods=["GET"])
-    async def session_info(request: Request) -> HTTPResponse:
-        s = await signed_in(request, changes_state=False)
-        if isinstance(s, HTTPResponse):
-            return s
+    @as_agent(changes_state=False)
+    async def session_info(request: Request, s: Session) -> HTTPResponse:
         return ok({"agent": s.agent.public(), "csrf_token": s.csrf_token})
 
     @bp.route("/api/form_token", methods=["GET"])
-    async def form_token(request: Request) -> HTTPResponse:
-        s = await signed_in(request, changes_state=False)
-        if isinstance(s, HTTPResponse):
-            return s
+    @as_agent(changes_state=False)
+    async def form_token(request: Request, s: Session) -> HTTPResponse:
         return ok({"form_token": console.forms.issue(s.agent.id)})
 
     @bp.route("/api/catalogue/sectors", methods=["GET"])
-    async def sectors(request: Request) -> HTTPResponse:
-        s = await signed_in(request, changes_state=False)
-        if isinstance(s, HTTPResponse):
-            return s
+    @as_agent(changes_state=False)
+    async def sectors(request: Request, s: Session) -> HTTPResponse:
         try:
             found = await cases.sectors()
         except CaseStoreUnavailable:
@@ -98,10 +91,8 @@ def register(bp: Blueprint, console: AgentConsoleInput) -> None:
         return ok({"sectors": [{"id": x.id, "name_ar": x.name_ar, "name_en": x.name_en} for x in found]})
 
     @bp.route("/api/catalogue/entities", methods=["GET"])
-    async def entities(request: Request) -> HTTPResponse:
-        s = await signed_in(request, changes_state=False)
-        if isinstance(s, HTTPResponse):
-            return s
+    @as_agent(changes_state=False)
+    async def entities(request: Request, s: Session) -> HTTPResponse:
         try:
             query = catalogue_query(request.args)
         except BadInput as e:
@@ -121,10 +112,8 @@ def register(bp: Blueprint, console: AgentConsoleInput) -> None:
         return ok({"entities": [{"id": x.id, "sector": x.sector, "name_ar": x.name_ar, "name_en": x.name_en} for x in found]})
 
     @bp.route("/api/requests", methods=["POST"])
-    async def create_request(request: Request) -> HTTPResponse:
-        s = await signed_in(request, changes_state=True)
-        if isinstance(s, HTTPResponse):
-            return s
+    @as_agent(changes_state=True)
+    async def create_request(request: Request, s: Session) -> HTTPResponse:
         try:
             body = json_body(request)
             form = parse_new_request(body)
@@ -193,10 +182,8 @@ def register(bp: Blueprint, console: AgentConsoleInput) -> None:
         return ok(out, status=201 if status == 201 else 200)
 
     @bp.route("/api/lookup", methods=["POST"])
-    async def lookup(request: Request) -> HTTPResponse:
-        s = await signed_in(request, changes_state=True)
-        if isinstance(s, HTTPResponse):
-            return s
+    @as_agent(changes_state=True)
+    async def lookup(request: Request, s: Session) -> HTTPResponse:
         try:
             body = json_body(request)
         except BadInput as e:

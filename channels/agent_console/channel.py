@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
@@ -64,6 +65,24 @@ class AgentConsoleInput(InputChannel):
             if not sent or not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
                 return error(403, "csrf_token_missing_or_wrong")
         return session
+
+    def as_agent(
+        self, *, changes_state: bool
+    ) -> Callable[[Callable[..., Awaitable[HTTPResponse]]], Callable[..., Awaitable[HTTPResponse]]]:
+        """Route decorator: the handler runs only for a signed-in agent and gets the session after the
+        request; `changes_state` routes also need the session's CSRF token."""
+
+        def wrap(handler: Callable[..., Awaitable[HTTPResponse]]) -> Callable[..., Awaitable[HTTPResponse]]:
+            @functools.wraps(handler)
+            async def route(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
+                s = await self.signed_in(request, changes_state=changes_state)
+                if isinstance(s, HTTPResponse):
+                    return s
+                return await handler(request, s, *args, **kwargs)
+
+            return route
+
+        return wrap
 
     def set_cookie(self, resp: HTTPResponse, token: str) -> None:
         resp.cookies[SESSION_COOKIE] = token

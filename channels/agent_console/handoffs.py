@@ -56,19 +56,17 @@ def conflict(e: HandoffConflict) -> HTTPResponse:
 
 
 def register(bp: Blueprint, console: AgentConsoleInput) -> None:
-    store, cfg, signed_in = console.store, console.config, console.signed_in
+    store, cfg, as_agent = console.store, console.config, console.as_agent
 
-    def held(claim: bool) -> Callable[[HeldHandler], Callable[[Request, uuid.UUID], Awaitable[HTTPResponse]]]:
-        """The checks take, reply and resume share: a session, its CSRF token, and the handoff held by
-        this agent (`claim`: take it first if it is waiting). The route accepts only a UUID, as the
-        queue mints."""
+    def held(claim: bool) -> Callable[[HeldHandler], Callable[..., Awaitable[HTTPResponse]]]:
+        """What take, reply and resume share: a signed-in agent with the session's CSRF token
+        (as_agent), and the handoff held by that agent (`claim`: take it first if it is waiting).
+        The route accepts only a UUID, as the queue mints."""
 
-        def wrap(handler: HeldHandler) -> Callable[[Request, uuid.UUID], Awaitable[HTTPResponse]]:
+        def wrap(handler: HeldHandler) -> Callable[..., Awaitable[HTTPResponse]]:
+            @as_agent(changes_state=True)
             @functools.wraps(handler)
-            async def route(request: Request, hid_: uuid.UUID) -> HTTPResponse:
-                s = await signed_in(request, changes_state=True)
-                if isinstance(s, HTTPResponse):
-                    return s
+            async def route(request: Request, s: Session, hid_: uuid.UUID) -> HTTPResponse:
                 try:
                     h = await store.run(store.take_handoff if claim else store.require_holder, str(hid_), s.agent.id)
                 except HandoffConflict as e:
@@ -119,18 +117,14 @@ def register(bp: Blueprint, console: AgentConsoleInput) -> None:
         return {a.id: a.display_name for a in await store.run(store.list_agents)}
 
     @bp.route("/api/handoffs", methods=["GET"])
-    async def handoff_queue(request: Request) -> HTTPResponse:
-        s = await signed_in(request, changes_state=False)
-        if isinstance(s, HTTPResponse):
-            return s
+    @as_agent(changes_state=False)
+    async def handoff_queue(request: Request, s: Session) -> HTTPResponse:
         items, names = await store.run(store.open_handoffs), await agent_names()
         return ok({"handoffs": [brief(h, s.agent.id, names) for h in items]})
 
     @bp.route("/api/handoffs/<hid_:uuid>", methods=["GET"])
-    async def handoff_detail(request: Request, hid_: uuid.UUID) -> HTTPResponse:
-        s = await signed_in(request, changes_state=False)
-        if isinstance(s, HTTPResponse):
-            return s
+    @as_agent(changes_state=False)
+    async def handoff_detail(request: Request, s: Session, hid_: uuid.UUID) -> HTTPResponse:
         h = await store.run(store.get_handoff, str(hid_))
         if h is None or h["state"] in GONE:
             return error(404, "not_found")

@@ -49,12 +49,20 @@ from channels.agent_console.forms import BadInput, FormTokens, NewRequest, catal
 from channels.agent_console.handoffs import parse_transcript
 from channels.agent_console.hours import next_opening, next_opening_text
 from channels.agent_console.page import render_page, ui_strings
-from channels.agent_console.sending import ConsoleSender, NoReplyAddress, OptedOut, SendError, TooLongForSms, reply_route
+from channels.agent_console.sending import (
+    ConsoleSender,
+    NoReplyAddress,
+    OptedOut,
+    OutsideWindow,
+    SendError,
+    TooLongForSms,
+    reply_route,
+)
 from channels.agent_console.web import client_ip
 
 __all__ = [
     "AgentConsoleInput", "BadInput", "ConsoleConfig", "ConsoleSender", "FormTokens", "NewRequest", "NoReplyAddress",
-    "OptedOut", "SendError", "TooLongForSms", "catalogue_query", "client_ip", "load_config", "next_opening",
+    "OptedOut", "OutsideWindow", "SendError", "TooLongForSms", "catalogue_query", "client_ip", "load_config", "next_opening",
     "next_opening_text", "parse_new_request", "parse_transcript", "render_page", "reply_route", "request_view",
     "transcript_from_tracker", "ui_strings",
 ]

@@ -93,18 +93,18 @@ class AgentConsoleInput(InputChannel):
         c["path"] = page.COOKIE_PATH
 
     # the person behind a handoff ------------------------------------------------------------------
-    async def send_to_citizen(self, agent: Any, handoff: Json, text: str) -> None:
+    async def send_to_citizen(self, agent: Any, handoff: Json, text: str, *, by_agent: bool = True) -> None:
         found = await conversations.tracker(agent, handoff["sender_id"])
-        await send_to_citizen(self.sender, found, handoff, text, self.clock())
+        await send_to_citizen(self.sender, found, handoff, text, self.clock(), by_agent=by_agent)
 
-    async def hand_back(self, agent: Any, handoff: Json, text: str) -> bool:
+    async def hand_back(self, agent: Any, handoff: Json, text: str, *, by_agent: bool = True) -> bool:
         """Give the conversation back to the assistant and tell the person `text`; True if it was delivered.
         Used by an agent's hand-back and by expiry."""
         from rasa.shared.core.events import BotUttered, ConversationResumed
 
         delivered = True
         try:
-            await self.send_to_citizen(agent, handoff, text)
+            await self.send_to_citizen(agent, handoff, text, by_agent=by_agent)
         except SendError as e:
             logger.warning("hand-back notice not delivered on %s: %s", handoff["channel"], e)
             delivered = False

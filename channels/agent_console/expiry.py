@@ -7,7 +7,8 @@ assistant was not paused). Past that, it expires: the row moves from "waiting" t
 compare-and-set UPDATE, so when several Rasa processes sweep the same database exactly one of them
 wins and tells the person. The winner then hands the conversation back to the assistant
 (ConversationResumed, as an agent's hand-back does) and tells the person, in their language and
-on their own channel, that no agent could take it and what they can do instead.
+on their own channel, that no agent could take it and what they can do instead. On Messenger that
+notice is automatic, so it is sent only inside Meta's 24-hour window (HUMAN_AGENT is for people).
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ async def expire_due(console: AgentConsoleInput, agent: Any) -> list[str]:
             continue
         if not await store.run(store.expire_handoff, h["id"]):
             continue  # taken meanwhile, or another process expired it first
-        delivered = await console.hand_back(agent, h, t(h["language"], NOTICE))
+        # No agent is behind this notice: on Messenger it goes out only inside the 24-hour window.
+        delivered = await console.hand_back(agent, h, t(h["language"], NOTICE), by_agent=False)
         waited = int((now - h["created_at"]).total_seconds() // 60)
         await store.run(
             store.record, None, "handoff_expired", h["id"], {"notice_delivered": delivered, "waited_minutes": waited}

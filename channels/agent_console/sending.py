@@ -38,6 +38,10 @@ class NoReplyAddress(SendError):
     """The conversation carries no address to answer on (e.g. a voice caller who gave no SMS consent)."""
 
 
+class OutsideWindow(SendError):
+    """Messenger allows no automatic message this long after the person's last one."""
+
+
 class OptedOut(SendError):
     """The person texted STOP / توقف: no SMS until they text START / ابدأ."""
 
@@ -115,8 +119,13 @@ class ConsoleSender:
 
 
 
-async def send_to_citizen(sender: ConsoleSender, tracker: Any, handoff: Json, text: str, now: dt.datetime) -> None:
-    """Send `text` to the person of a handoff, on its channel, to the newest address they wrote from."""
+async def send_to_citizen(
+    sender: ConsoleSender, tracker: Any, handoff: Json, text: str, now: dt.datetime, *, by_agent: bool = True
+) -> None:
+    """Send `text` to the person of a handoff, on its channel, to the newest address they wrote from.
+
+    `by_agent`: an agent is behind the message. Past Messenger's 24-hour window only that may go out
+    (tag HUMAN_AGENT); an automatic message there (expiry's notice) raises OutsideWindow instead."""
     if tracker is None:
         raise NoReplyAddress("no conversation in the tracker store")
     address, last_user_at = reply_route(tracker, handoff["channel"])
@@ -124,6 +133,8 @@ async def send_to_citizen(sender: ConsoleSender, tracker: Any, handoff: Json, te
         raise NoReplyAddress("no reply address in the conversation")
     if handoff["channel"] == "messenger":
         outside = last_user_at is None or now - last_user_at > MESSENGER_WINDOW
+        if outside and not by_agent:
+            raise OutsideWindow("past Messenger's 24-hour window, and no agent is behind this message")
         await sender.send_messenger(address, text, outside)
     else:
         await sender.send_sms(address, text)

@@ -112,7 +112,13 @@ async def test_an_after_hours_handoff_waits_from_the_next_opening(tmp_path: Path
         assert await console.channel.expire_waiting(console.agent) == []
         console.clock.now = dt.datetime(2026, 11, 22, 8, 31, tzinfo=dt.timezone.utc)
         assert await console.channel.expire_waiting(console.agent) == [hid]
-        assert len(console.backend.messenger()) == 1
+        # 36 hours after the person's last message: Messenger allows no automatic message (the
+        # HUMAN_AGENT tag is for people), so the notice stays in the conversation, unsent.
+        assert console.backend.messenger() == []
+        tracker = await console.agent.tracker_store.retrieve(sender)
+        assert not tracker.is_paused() and tracker.events[-1].text == AR_NOTICE
+        (row,) = [r for r in console.store.audit_rows() if r["action"] == "handoff_expired"]
+        assert '"notice_delivered": false' in row["detail"]
     finally:
         await stop()
 

@@ -1,6 +1,6 @@
 """Agent accounts, console sessions, login throttling, the audit trail and the handoff queue.
 
-Storage for the agent console (channels/agent_console.py). Like bot/channel_state.py this is
+Storage for the agent console (channels/agent_console/). Like bot/channel_state.py this is
 synchronous SQLAlchemy 1.4 (2.0-style calls) and the console runs every call in a worker thread.
 The database is AGENT_CONSOLE_DATABASE_URL (default: sqlite file var/agent_console.db).
 
@@ -16,7 +16,7 @@ Security decisions, so nobody has to rediscover them:
 - Login throttling in the database (so it holds across processes and restarts), per account
   and per source without letting a stranger lock an agent out: see channels/login_throttle.py.
 
-CLI: `python -m channels.agents create|disable|enable|reset-password|list`.
+CLI: `python -m channels.agents create|disable|enable|reset-password|list|handoffs`.
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ MIN_PASSWORD_LENGTH = 12
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
-HANDOFF_STATES = ("waiting", "taken", "resumed")
+HANDOFF_STATES = ("waiting", "taken", "resumed", "expired")
+OPEN_STATES = ("waiting", "taken")  # still in the queue
 
 metadata = MetaData()
 agents = Table(
@@ -112,7 +113,7 @@ handoffs = Table(
     Column("agent_id", Integer, ForeignKey("console_agents.id"), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
-    CheckConstraint("state IN ('waiting', 'taken', 'resumed')", name="ck_handoff_state"),
+    CheckConstraint("state IN ('waiting', 'taken', 'resumed', 'expired')", name="ck_handoff_state"),
     CheckConstraint("language IN ('ar', 'en')", name="ck_handoff_language"),
 )
 
@@ -379,7 +380,7 @@ class AgentStore:
         now = self.clock()
         with self.engine.begin() as conn:
             row = conn.execute(
-                select(handoffs.c.id).where(handoffs.c.sender_id == sender_id, handoffs.c.state != "resumed")
+                select(handoffs.c.id).where(handoffs.c.sender_id == sender_id, handoffs.c.state.in_(OPEN_STATES))
             ).first()
             if row:
                 conn.execute(
@@ -409,7 +410,7 @@ class AgentStore:
     def open_handoffs(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(handoffs).where(handoffs.c.state != "resumed").order_by(handoffs.c.created_at)
+                select(handoffs).where(handoffs.c.state.in_(OPEN_STATES)).order_by(handoffs.c.created_at)
             ).all()
         return [self._handoff(r) for r in rows]
 
@@ -446,6 +447,36 @@ class AgentStore:
             raise HandoffConflict("held_by_other")
         return current
 
+    def waiting_handoffs(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(handoffs).where(handoffs.c.state == "waiting").order_by(handoffs.c.created_at)).all()
+        return [self._handoff(r) for r in rows]
+
+    def expire_handoff(self, hid: str) -> bool:
+        """Take a waiting handoff out of the queue as expired. A compare-and-set on the row: True for
+        exactly one caller, however many processes sweep at once; False if it was taken meanwhile."""
+        with self.engine.begin() as conn:
+            n = conn.execute(
+                update(handoffs)
+                .where(handoffs.c.id == hid, handoffs.c.state == "waiting")
+                .values(state="expired", updated_at=self.clock())
+            ).rowcount
+        return n == 1
+
+    def handoff_overview(self, since: dt.timedelta = dt.timedelta(days=1)) -> list[dict[str, Any]]:
+        """For operators: every handoff still in the queue, and those closed within `since`. Id,
+        channel, language, state, holder and times only: no sender id, transcript or address."""
+        cols = (handoffs.c.id, handoffs.c.channel, handoffs.c.language, handoffs.c.state, handoffs.c.agent_id,
+                handoffs.c.created_at, handoffs.c.updated_at)
+        stmt = select(*cols).where(
+            handoffs.c.state.in_(OPEN_STATES) | (handoffs.c.updated_at >= self.clock() - since)
+        ).order_by(handoffs.c.created_at)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return [
+            {**r._mapping, "created_at": _aware(r.created_at), "updated_at": _aware(r.updated_at)} for r in rows
+        ]
+
     def resume_handoff(self, hid: str, agent_id: int) -> dict[str, Any]:
         with self.engine.begin() as conn:
             n = conn.execute(
@@ -470,7 +501,27 @@ def _read_password(args: argparse.Namespace) -> str:
     return first
 
 
-def main(argv: list[str] | None = None) -> int:
+def _minutes(delta: dt.timedelta) -> str:
+    m = max(int(delta.total_seconds() // 60), 0)
+    return f"{m // 60}h{m % 60:02d}m" if m >= 60 else f"{m}m"
+
+
+def print_handoffs(store: AgentStore, since: dt.timedelta) -> None:
+    """One line per handoff: id, channel, language, state, age, time in its state, holder."""
+    now, names = store.clock(), {a.id: a.username for a in store.list_agents()}
+    rows = store.handoff_overview(since)
+    print("id\tchannel\tlang\tstate\tage\tin_state\tagent")
+    for r in rows:
+        end = now if r["state"] in OPEN_STATES else r["updated_at"]
+        print(
+            f"{r['id']}\t{r['channel']}\t{r['language']}\t{r['state']}\t{_minutes(end - r['created_at'])}"
+            f"\t{_minutes(now - r['updated_at'])}\t{names.get(r['agent_id'], '-') if r['agent_id'] else '-'}"
+        )
+    counts = {s: sum(r["state"] == s for r in rows) for s in HANDOFF_STATES}
+    print(", ".join(f"{n} {s}" for s, n in counts.items()))
+
+
+def main(argv: list[str] | None = None, clock: Clock = utcnow) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m channels.agents", description="Manage contact-center agent accounts for the console."
     )
@@ -486,8 +537,10 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("username")
     r.add_argument("--password-stdin", action="store_true")
     sub.add_parser("list", help="list accounts")
+    h = sub.add_parser("handoffs", help="the handoff queue: waiting and taken, and those closed lately, with their age")
+    h.add_argument("--hours", type=int, default=24, help="also show handoffs resumed or expired in the last N hours")
     args = parser.parse_args(argv)
-    store = AgentStore(args.database_url)
+    store = AgentStore(args.database_url, clock=clock)
     try:
         if args.command == "create":
             a = store.create_agent(args.username, args.name, _read_password(args))
@@ -501,6 +554,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "list":
             for a in store.list_agents():
                 print(f"{a.id}\t{a.username}\t{'disabled' if a.disabled else 'active'}\t{a.display_name}")
+        elif args.command == "handoffs":
+            print_handoffs(store, dt.timedelta(hours=max(args.hours, 0)))
     except (AgentError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

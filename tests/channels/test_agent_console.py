@@ -82,6 +82,7 @@ class Console:
     internal_token: str
     amal_id: int
     basel_id: int
+    channel: Any = None  # the AgentConsoleInput serving it
 
     def client(self) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(base_url=self.url, cookie_jar=aiohttp.CookieJar(unsafe=True))
@@ -111,7 +112,7 @@ async def start_console(
         "public_base_url": "http://127.0.0.1", "page_access_token": "page-token", "app_secret": "app-secret",
         "graph_url": cloud.url,
         "account_sid": "AC" + "0" * 32, "auth_token": "twilio-token", "twilio_from": "+96265008080",
-        "twilio_api_base_url": cloud.url, **creds,
+        "twilio_api_base_url": cloud.url, "handoff_sweep_seconds": "0", **creds,  # tests sweep by hand
     })
     channel = AgentConsoleInput(config, store=store, clock=clock)
     port = free_port()
@@ -136,7 +137,7 @@ async def start_console(
         store.engine.dispose()
 
     backend = Backend(cases, cloud)
-    console = Console(f"http://127.0.0.1:{port}", store, backend, clock, rasa_agent, internal, amal.id, basel.id)
+    console = Console(f"http://127.0.0.1:{port}", store, backend, clock, rasa_agent, internal, amal.id, basel.id, channel)
     return console, stop
 
 

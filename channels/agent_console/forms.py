@@ -1,0 +1,181 @@
+"""Request bodies and queries turned into checked values: the "new call" form, the lookup's
+catalogue query, what the page may see of a request, and the server-minted form tokens that
+choose every idempotency key."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sanic.request import Request
+
+from backend_client import CaseRequest
+from bot.bounded_json import BadJson, parse_json
+from bot.lang import LANGUAGES
+from bot.privacy import is_anonymous, is_plausible_phone, normalise_phone
+from bot.request_rules import IMPORTANCE, PILLARS, REQUEST_TYPES, description_too_short
+from channels.agents import ABSOLUTE_TIMEOUT
+
+Json = dict[str, Any]
+MAX_API_BODY = 64 * 1024
+MAX_DESCRIPTION = 2000
+
+
+class BadInput(Exception):
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__(", ".join(fields))
+        self.fields = fields
+
+
+@dataclass(frozen=True)
+class NewRequest:
+    phone: str
+    language: str
+    type: str
+    sector: str
+    entity: str
+    pillar: str | None
+    importance: str
+    description: str
+    anonymous: bool
+
+
+def parse_new_request(body: Json) -> NewRequest:
+    """The console form, checked with the case store's rules so the agent hears about mistakes at once."""
+    errors: dict[str, str] = {}
+
+    def text(name: str) -> str:
+        v = body.get(name)
+        return v.strip() if isinstance(v, str) else ""
+
+    phone = text("caller_phone")
+    if not phone or not is_plausible_phone(phone):
+        errors["caller_phone"] = "invalid_phone"
+    language = text("caller_language")
+    if language not in LANGUAGES:
+        errors["caller_language"] = "required"
+    rtype = text("type")
+    if rtype not in REQUEST_TYPES:
+        errors["type"] = "required"
+    sector, entity = text("sector"), text("entity")
+    if not sector:
+        errors["sector"] = "required"
+    if not entity:
+        errors["entity"] = "required"
+    pillar = text("pillar") or None
+    if rtype == "complaint" and pillar not in PILLARS:
+        errors["pillar"] = "required"
+    if rtype != "complaint":
+        pillar = None
+    importance = text("importance") or "normal"
+    if importance not in IMPORTANCE:
+        errors["importance"] = "invalid"
+    description = text("description")
+    if description_too_short(description):
+        errors["description"] = "too_short"
+    elif len(description) > MAX_DESCRIPTION:
+        errors["description"] = "too_long"
+    # A report is anonymous unless the caller agrees to be contacted (bot/privacy.py).
+    anonymous = is_anonymous(rtype, False if body.get("contact_ok") is True else None)
+    if errors:
+        raise BadInput(errors)
+    return NewRequest(normalise_phone(phone), language, rtype, sector, entity, pillar, importance, description, anonymous)
+
+
+def json_body(request: Request) -> Json:
+    if not (request.content_type or "").startswith("application/json"):
+        # Also a guard against cross-site form posts: a page elsewhere cannot send JSON without CORS.
+        raise BadInput({"body": "json_required"})
+    try:
+        return parse_json(request.body, max_bytes=MAX_API_BODY)
+    except BadJson as e:
+        raise BadInput({"body": e.reason}) from None
+
+
+_LIMIT = re.compile(r"[0-9]{1,3}")  # ASCII only: str.isdigit() also accepts "²", which int() refuses
+
+
+def catalogue_query(args: Any) -> dict[str, str | int]:
+    """?sector=&q=&limit= checked strictly: short text, and a limit of 1..25 in ASCII digits."""
+    errors: dict[str, str] = {}
+    out: dict[str, str | int] = {}
+    for name in ("sector", "q"):
+        value = args.get(name)
+        if value:
+            if len(value) > 100 or any(ord(ch) < 32 for ch in value):
+                errors[name] = "invalid"
+            else:
+                out[name] = value
+    raw = args.get("limit")
+    if raw in (None, ""):
+        out["limit"] = 10
+    elif not _LIMIT.fullmatch(raw) or not 1 <= int(raw) <= 25:
+        errors["limit"] = "invalid"
+    else:
+        out["limit"] = int(raw)
+    if errors:
+        raise BadInput(errors)
+    return out
+
+
+def request_view(r: CaseRequest) -> Json:
+    """What the page shows of a request found by lookup (never a description or contact data)."""
+    return {
+        "reference": r.reference,
+        "reference_display": r.reference_display,
+        "type": r.type,
+        "status": r.status,
+        "sector": r.sector,
+        "entity": {"id": r.entity.id, "name_ar": r.entity.name_ar, "name_en": r.entity.name_en},
+        "pillar": r.pillar,
+        "importance": r.importance,
+        "created_at": r.created_at.isoformat() if r.created_at else None,
+        "due_at": r.due_at.isoformat() if r.due_at else None,
+        "answer": r.answer,
+        "timeline": [{"at": t.at.isoformat(), "status": t.status, "note": t.note} for t in r.timeline],
+        "confidential": r.confidential,
+    }
+
+
+class FormTokens:
+    """Server-minted tokens for the "new call" form, so the console chooses every idempotency key.
+
+    The page asks for a token when it opens a form and sends it back with the submission. A token
+    is `issued.nonce.mac`, bound to the agent by an HMAC under a server key, valid for a shift
+    (ABSOLUTE_TIMEOUT). The case store's Idempotency-Key is derived from the token's nonce and the
+    agent, so a double click, or a retry after a dropped connection or a new sign-in, files once;
+    a client can neither choose a key nor use another agent's token.
+    """
+
+    def __init__(self, secret_key: str, clock: Callable[[], dt.datetime]) -> None:
+        self._key = hmac.new(secret_key.encode(), b"agent-console form tokens v1", hashlib.sha256).digest()
+        self._clock = clock
+
+    def _mac(self, *parts: object) -> str:
+        return hmac.new(self._key, "|".join(map(str, parts)).encode(), hashlib.sha256).hexdigest()
+
+    def issue(self, agent_id: int) -> str:
+        issued, nonce = int(self._clock().timestamp()), secrets.token_hex(16)
+        return f"{issued}.{nonce}.{self._mac('form', agent_id, issued, nonce)[:32]}"
+
+    def idempotency_key(self, agent_id: int, token: object) -> str | None:
+        """The key for a submitted token, or None if it is not one we issued to this agent lately."""
+        if not isinstance(token, str) or len(token) > 80:
+            return None
+        parts = token.split(".")
+        if len(parts) != 3 or not re.fullmatch(r"[0-9]{1,12}", parts[0]) or not re.fullmatch(r"[0-9a-f]{32}", parts[1]):
+            return None
+        issued, nonce, mac = int(parts[0]), parts[1], parts[2]
+        if not hmac.compare_digest(mac.encode(), self._mac("form", agent_id, issued, nonce)[:32].encode()):
+            return None
+        age = self._clock().timestamp() - issued
+        if not -60 <= age <= ABSOLUTE_TIMEOUT.total_seconds():
+            return None
+        return "console-" + self._mac("key", agent_id, nonce)[:48]
+

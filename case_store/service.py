@@ -49,6 +49,12 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(UTC)
 
 
+def field_cipher(encryption_key: bytes) -> FieldCipher:
+    """The cipher of the personal fields the store keeps (phones, addresses, PIN, confidential
+    narratives). The first-format tokens were made with the key itself as the secret."""
+    return FieldCipher(encryption_key, purpose="case-store-fields", legacy_secret=encryption_key)
+
+
 @dataclass(frozen=True)
 class Proof:
     requester_id: str | None = None
@@ -87,7 +93,7 @@ class CaseService:
         self.db = db
         self.catalogue = catalogue
         self.sla = sla
-        self.cipher = FieldCipher(encryption_key)
+        self.cipher = field_cipher(encryption_key)
         self.verifier = Verifier(encryption_key)
         self.clock = clock
 

@@ -680,8 +680,9 @@ class TwilioVoiceInput(InputChannel):
         self.state = state
         self._sms = sms
         self._hours = hours
-        key = hmac.new(secret("SENDER_ID_KEY").encode(), b"twilio_voice call state", hashlib.sha256).hexdigest().encode()
-        self._cipher = FieldCipher(key)
+        key = secret("SENDER_ID_KEY").encode()
+        legacy = hmac.new(key, b"twilio_voice call state", hashlib.sha256).hexdigest().encode()  # the key before v2
+        self._cipher = FieldCipher(key, purpose="voice-call-state", legacy_secret=legacy)
         self._background: set[asyncio.Task[Any]] = set()
 
     # -- wire ---------------------------------------------------------------------------------

@@ -755,3 +755,20 @@ async def test_an_oversized_callback_is_413_and_stores_nothing(voice: Harness) -
     assert voice.bot.received == []
     with sqlite3.connect(voice.state_url.removeprefix("sqlite:///")) as db:
         assert db.execute("select count(*) from channel_deliveries").fetchone()[0] == 0
+
+
+def test_call_state_encrypted_before_versioned_keys_still_opens(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import base64
+    import hashlib
+    import hmac
+
+    from cryptography.fernet import Fernet
+
+    from bot.settings import secret
+
+    channel = TwilioVoiceInput(TOKEN, SETTINGS, ChannelState(f"sqlite:///{tmp_path / 's.db'}"), FakeSms(), FixedHours(True))
+    # The first format: Fernet under sha256(label + hex HMAC of SENDER_ID_KEY), no version prefix.
+    old_secret = hmac.new(secret("SENDER_ID_KEY").encode(), b"twilio_voice call state", hashlib.sha256).hexdigest()
+    key = base64.urlsafe_b64encode(hashlib.sha256(b"bekhedmetkom-field-encryption:" + old_secret.encode()).digest())
+    assert channel._cipher.decrypt(Fernet(key).encrypt(b'{"step": 3}').decode()) == '{"step": 3}'
+    assert (channel._cipher.encrypt("x") or "").startswith("v2:")

@@ -66,6 +66,7 @@ from channels.messenger import (
 from channels.messenger import is_transient as _messenger_transient
 from channels.outbound import RetryPolicy
 from channels.sms_sender import is_transient as _twilio_transient
+from channels.twilio_rest import NETWORK_ERRORS as TWILIO_NETWORK_ERRORS
 from channels.twilio_sms import TwilioSmsConfigError, TwilioSmsOutput, make_client
 
 logger = logging.getLogger("channels.notifier")  # not __main__ under `python -m`
@@ -249,6 +250,8 @@ class Notifier:
 
     async def close(self) -> None:
         await self.client.close()
+        if self.sms is not None:
+            await self.sms.client.close()  # its HTTP session (channels/twilio_rest.py)
 
     # -- case store --
     async def fetch(self) -> list[dict[str, Any]]:
@@ -307,7 +310,7 @@ class Notifier:
                 logger.error("notifier: event %s not sent: TWILIO_SMS_FROM is not set", eid)
                 self._why = "TWILIO_SMS_FROM not set"
                 return Outcome.RETRY
-            except (requests.RequestException, TwilioException) as exc:
+            except (TwilioException, *TWILIO_NETWORK_ERRORS) as exc:
                 logger.warning("notifier: event %s sms unreachable: %s", eid, type(exc).__name__)
                 self._why = f"sms {type(exc).__name__}"
                 return Outcome.RETRY

@@ -58,7 +58,7 @@ from bot.sql import create_tables, sync_engine
 from channels.messenger import (
     DEFAULT_GRAPH_URL,
     DEFAULT_GRAPH_VERSION,
-    GraphBot,
+    GraphClient,
     MessengerConfigError,
     MessengerOutput,
     MessengerSendError,
@@ -413,7 +413,7 @@ def messenger_from_env() -> MessengerOutput:
         raise MessengerConfigError(f"Config 'MESSENGER_GRAPH_URL' is {graph_url!r}; expected an http(s) URL.")
     token = settings.secret("MESSENGER_PAGE_ACCESS_TOKEN")
     app_secret = settings.secret("MESSENGER_APP_SECRET")
-    return MessengerOutput(GraphBot(token, app_secret, graph_url, version))
+    return MessengerOutput(GraphClient(token, app_secret, graph_url, version))
 
 
 def sms_from_env() -> TwilioSmsOutput:

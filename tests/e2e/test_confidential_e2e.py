@@ -29,7 +29,7 @@ import requests
 
 from bot.refcode import find_candidates, format_grouped, is_valid_digits
 from case_store.service import field_cipher
-from tests.e2e.harness import RunningSystem, rest_turn, start_system
+from tests.e2e.harness import RunningSystem, rest_sender_id, rest_turn, start_system
 from tests.e2e.test_messenger_e2e import MessengerUser
 from tests.e2e.test_sms_e2e import SmsUser
 from tests.e2e.test_voice_e2e import Caller, references, spoken
@@ -142,7 +142,10 @@ def test_a_report_over_rest_leaves_no_trace(system: RunningSystem) -> None:
     def say(text: str) -> str:
         return "\n".join(m.get("text") or "" for m in rest_turn(system, sender, text))
 
-    receipt = fill_report(system, sender, say, lambda b: say(b["payload"]), NARRATIVE_AR.format(canary=canary))
+    def press(button: dict[str, str]) -> str:
+        return "\n".join(m.get("text") or "" for m in rest_turn(system, sender, button["payload"], button=True))
+
+    receipt = fill_report(system, rest_sender_id(system, sender), say, press, NARRATIVE_AR.format(canary=canary))
     assert_filed_and_sealed(system, canary, receipt, "web")
 
 
@@ -208,7 +211,8 @@ def test_a_report_entered_by_an_agent_leaves_no_trace(system: RunningSystem) -> 
     r = web.post(f"{system.rasa_url}{CONSOLE_API}/login", json={"username": username, "password": PASSWORD}, timeout=10)
     assert r.status_code == 200, r.text
     csrf = r.json()["csrf_token"]
-    body = {"idempotency_key": "console-" + uuid.uuid4().hex, "caller_phone": "079 123 4567", "caller_language": "ar",
+    token = web.get(f"{system.rasa_url}{CONSOLE_API}/form_token", timeout=10).json()["form_token"]
+    body = {"form_token": token, "caller_phone": "079 123 4567", "caller_language": "ar",
             "type": "report", "sector": "health", "entity": "moh", "description": NARRATIVE_AR.format(canary=canary)}
     r = web.post(f"{system.rasa_url}{CONSOLE_API}/requests", json=body, headers={"X-CSRF-Token": csrf}, timeout=20)
     assert r.status_code in (200, 201), r.text
@@ -262,14 +266,17 @@ def test_a_report_leaves_no_trace_in_a_postgresql_tracker_store(pg_system: Runni
     def say(text: str) -> str:
         return "\n".join(m.get("text") or "" for m in rest_turn(pg_system, sender, text))
 
-    receipt = fill_report(pg_system, sender, say, lambda b: say(b["payload"]), NARRATIVE_AR.format(canary=canary))
+    def press(button: dict[str, str]) -> str:
+        return "\n".join(m.get("text") or "" for m in rest_turn(pg_system, sender, button["payload"], button=True))
+
+    receipt = fill_report(pg_system, rest_sender_id(pg_system, sender), say, press, NARRATIVE_AR.format(canary=canary))
     engine = sa.create_engine(postgres_url)
     try:
         with engine.connect() as c:
             dump = json.dumps([list(r) for r in c.execute(sa.text("SELECT * FROM events"))], default=str)
     finally:
         engine.dispose()
-    assert sender in dump
+    assert rest_sender_id(pg_system, sender) in dump
     for what, pattern in _needles(canary, receipt, with_reference=True).items():
         assert not pattern.search(dump.encode()), what
     assert_filed_and_sealed(pg_system, canary, receipt, "web")

@@ -13,7 +13,9 @@ import logging
 import re
 from dataclasses import dataclass
 
-from bot.arabic import DIGIT_CLASS, digits_only
+import phonenumbers
+
+from bot.arabic import DIGIT_CLASS, digits_only, fold_digits
 from bot.settings import get_settings
 
 
@@ -30,48 +32,102 @@ def phone_identity(phone: str) -> str:
     return keyed_id("phone", normalise_phone(phone))
 
 
+# Phone numbers go through Google's libphonenumber (the `phonenumbers` port) with Jordan as the
+# default region: it knows the national trunk prefix ("07...", "06..."), the "00" international
+# prefix, "+962 (0)7..." as people write it, and which area and mobile codes exist, which a
+# hand-written pattern kept getting wrong (e.g. "06 461 2345" came out as "+064612345").
+_DEFAULT_REGION = "JO"
+
+
+def _parse_phone(phone: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        return phonenumbers.parse(fold_digits(phone), _DEFAULT_REGION)
+    except phonenumbers.NumberParseException:
+        return None
+
+
 def phone_tail(phone: str, n: int = 4) -> str:
-    return digits_only(phone)[-n:]
+    """The last `n` digits of the subscriber number (an extension is not part of it)."""
+    parsed = _parse_phone(phone)
+    return str(parsed.national_number)[-n:] if parsed else digits_only(phone)[-n:]
 
 
 def normalise_phone(phone: str) -> str:
-    """Jordanian numbers to E.164 (+9627XXXXXXXX); other numbers keep their digits with '+'."""
+    """A number in E.164 ("+962791234567"), read as Jordanian unless it says otherwise. What
+    libphonenumber cannot read at all keeps its digits behind a '+' ("" if it has none), as
+    before, so a sender id stays stable for an odd sender."""
+    parsed = _parse_phone(phone)
+    if parsed is not None:
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     digits = digits_only(phone)
-    if digits.startswith("00"):
-        digits = digits[2:]
-    if digits.startswith("07") and len(digits) == 10:
-        digits = "962" + digits[1:]
-    elif digits.startswith("7") and len(digits) == 9:
-        digits = "962" + digits
     return "+" + digits if digits else ""
 
 
 def is_plausible_phone(phone: str) -> bool:
-    e164 = normalise_phone(phone)
-    if e164.startswith("+962"):
-        return re.fullmatch(r"\+9627[789]\d{7}", e164) is not None or re.fullmatch(r"\+962[2-6]\d{7}", e164) is not None
-    return 8 <= len(e164) - 1 <= 15
+    """A number that exists in the numbering plan of its country (Jordan by default): a
+    Jordanian mobile (7[789]), an existing area code, or a valid foreign number."""
+    parsed = _parse_phone(phone)
+    return parsed is not None and phonenumbers.is_valid_number(parsed)
 
 
-def _fernet_key(secret: bytes) -> bytes:
-    return base64.urlsafe_b64encode(hashlib.sha256(b"bekhedmetkom-field-encryption:" + secret).digest())
+# --- field encryption ------------------------------------------------------------------------
+# Keys come from HKDF-SHA256 (RFC 5869) with one `info` per purpose, so the key that opens reply
+# addresses never opens tracker events or case fields, even when both derive from one secret.
+# New ciphertext carries "v2:"; a bare Fernet token is the first format, whose key was
+# sha256("bekhedmetkom-field-encryption:" + label + secret), and still opens where a caller names
+# the secret it used then. A Fernet token always starts "gAAAAA", so the two cannot be confused.
+
+_VERSION = "v2:"
+_LEGACY_LABEL = b"bekhedmetkom-field-encryption:"
+
+
+def _v2_key(secret: bytes, purpose: str) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    # No salt: the secret is already a uniformly random key (RFC 5869, 3.1, makes salt optional).
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"bekhedmetkom v2 " + purpose.encode())
+    return base64.urlsafe_b64encode(hkdf.derive(secret))
+
+
+def _legacy_key(secret: bytes) -> bytes:
+    return base64.urlsafe_b64encode(hashlib.sha256(_LEGACY_LABEL + secret).digest())
 
 
 class FieldCipher:
-    """Authenticated encryption of single fields at rest (Fernet: AES-128-CBC + HMAC-SHA256)."""
+    """Authenticated encryption of single fields at rest (Fernet: AES-128-CBC + HMAC-SHA256).
 
-    def __init__(self, secret: bytes) -> None:
+    `purpose` names what the key protects (one key per purpose). `legacy_secret` is exactly what
+    the caller passed as the secret before keys were versioned; give it where first-format
+    ciphertext may still be stored, and it opens that too (it never encrypts)."""
+
+    def __init__(self, secret: bytes, *, purpose: str, legacy_secret: bytes | None = None) -> None:
         from cryptography.fernet import Fernet
 
         if len(secret) < 16:
-            raise ValueError("the field-encryption key must be at least 16 bytes (set CASE_STORE_ENCRYPTION_KEY)")
-        self._f = Fernet(_fernet_key(secret))
+            raise ValueError(
+                f"the {purpose} key must be at least 16 bytes (CASE_STORE_ENCRYPTION_KEY for case fields, SENDER_ID_KEY otherwise)"
+            )
+        if not purpose:
+            raise ValueError("FieldCipher needs a purpose: it selects the derived key")
+        self._f = Fernet(_v2_key(secret, purpose))
+        self._legacy = Fernet(_legacy_key(legacy_secret)) if legacy_secret is not None else None
 
     def encrypt(self, value: str | None) -> str | None:
-        return None if value is None else self._f.encrypt(value.encode()).decode()
+        return None if value is None else _VERSION + self._f.encrypt(value.encode()).decode()
 
     def decrypt(self, token: str | None) -> str | None:
-        return None if token is None else self._f.decrypt(token.encode()).decode()
+        """The plaintext; raises cryptography's InvalidToken for a wrong key, tampering, or a
+        first-format token where no legacy secret was given."""
+        from cryptography.fernet import InvalidToken
+
+        if token is None:
+            return None
+        if token.startswith(_VERSION):
+            return self._f.decrypt(token[len(_VERSION):].encode()).decode()
+        if self._legacy is None:
+            raise InvalidToken
+        return self._legacy.decrypt(token.encode()).decode()
 
 
 # --- log redaction ---------------------------------------------------------------------------
@@ -125,7 +181,8 @@ _SEAL_PREFIX = "sealed:"
 
 
 def _address_cipher() -> FieldCipher:
-    return FieldCipher(b"reply-address:" + get_settings().sender_id_key)
+    key = get_settings().sender_id_key
+    return FieldCipher(key, purpose="reply-address", legacy_secret=b"reply-address:" + key)
 
 
 def seal_address(address: str) -> str:

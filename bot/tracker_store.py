@@ -37,7 +37,8 @@ _SEALED_PREFIX = '{"' + SEALED + '"'
 
 def _cipher() -> FieldCipher:
     # A label of its own: a key for reply addresses or case fields never opens tracker events.
-    return FieldCipher(b"tracker-events:" + get_settings().sender_id_key)
+    key = get_settings().sender_id_key
+    return FieldCipher(key, purpose="tracker-events", legacy_secret=b"tracker-events:" + key)
 
 
 def is_sealed(raw: str | None) -> bool:

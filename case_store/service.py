@@ -53,6 +53,12 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(UTC)
 
 
+def field_cipher(encryption_key: bytes) -> FieldCipher:
+    """The cipher of the personal fields the store keeps (phones, addresses, PIN, confidential
+    narratives). The first-format tokens were made with the key itself as the secret."""
+    return FieldCipher(encryption_key, purpose="case-store-fields", legacy_secret=encryption_key)
+
+
 @dataclass(frozen=True)
 class Proof:
     requester_id: str | None = None
@@ -101,7 +107,7 @@ class CaseService:
         self.db = db
         self.catalogue = catalogue
         self.sla = sla
-        self.cipher = FieldCipher(encryption_key)
+        self.cipher = field_cipher(encryption_key)
         self.verifier = Verifier(encryption_key)
         self.clock = clock
         # Stand-ins checked when a reference is unknown, so an unknown and an unproven reference

@@ -8,8 +8,9 @@ Roles (STYLE.md 1):
   and every `messaging` item of a batch (Rasa's stock connector keeps only the first), skipping
   echoes, delivery and read receipts.
 - send: `MessengerOutput` renders Rasa's messages within Messenger's limits (`render_reply`) and
-  queues them in the durable outbox (channels/outbound.py); the outbox worker posts them
-  through pymessenger (`graph_sender`), off the event loop, in order, with retries.
+  queues them in the durable outbox (channels/outbound.py); the outbox worker posts them to the
+  Graph API (`GraphClient`, `graph_sender`), off the event loop, in order, with retries.
+  pymessenger supplies the `appsecret_proof`; `GraphClient` says what else it cannot do.
 - wire: `MessengerInput` holds the credentials, answers Meta at once and processes the events
   in a background task, de-duplicated on `mid` in bot.channel_state.
 
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from pymessenger.bot import Bot
+from pymessenger.utils import generate_appsecret_proof
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -263,27 +264,32 @@ def send_payload(psid: str, message: dict[str, Any], *, notification: bool = Fal
 
 # --- send ------------------------------------------------------------------------------------
 
-class GraphBot(Bot):
-    """pymessenger's Bot, made fit for the current Graph API.
+class GraphClient:
+    """The Graph API calls the gateway makes: the Send API and the Messenger Profile API.
 
-    Where pymessenger 0.0.7 falls short, and what this subclass does about it:
-    - its base URL is hard-wired to https://graph.facebook.com/v<version> (default 2.6, long
-      retired): `graph_url` is overwritten with MESSENGER_GRAPH_URL + MESSENGER_GRAPH_VERSION;
-    - it has no quick replies, `messaging_type` or message tags: payloads are built here
-      (`render_reply`, `send_payload`) and sent with `send_raw`;
-    - `send_raw` posts with a bare `requests.post`: no timeout (a stalled Graph call would hold
-      a worker thread forever), a new TCP+TLS connection per message, and no error check (it
-      returns Meta's error JSON as if it were a success). `send_raw` is overridden to use one
-      pooled `requests.Session` with a timeout and to raise `MessengerSendError`;
-    - it is synchronous (requests): callers run it in `asyncio.to_thread`;
-    - its `validate_hub_signature` is Python 2 code with a non-constant-time comparison: not used.
-    What it does right and is kept: the `appsecret_proof` (HMAC-SHA256 of the page token with the
-    app secret) sent with the access token on every call (`auth_args`).
+    pymessenger 0.0.7 is used for the one thing it does correctly for us: the `appsecret_proof`
+    (`pymessenger.utils.generate_appsecret_proof`, HMAC-SHA256 of the page token keyed with the
+    app secret), sent with the access token on every call (`auth_args`). The posting is ours,
+    because pymessenger's `Bot` cannot do what Meta's current API needs:
+    - its base URL is hard-wired to https://graph.facebook.com/v<api_version>, default v2.6, long
+      retired; we need MESSENGER_GRAPH_URL (a local recorder in tests) + MESSENGER_GRAPH_VERSION;
+    - its payloads have no quick replies, no `messaging_type` and no message tags, which the
+      Send API requires today (`RESPONSE` in a turn, `MESSAGE_TAG`/`ACCOUNT_UPDATE` for a status
+      notification); `render_reply` and `send_payload` build them here;
+    - `send_raw` is a bare `requests.post`: no timeout (a stalled Graph call would hold a worker
+      thread forever), a new TCP+TLS connection per message, and no error check: Meta's error
+      JSON comes back as if it were a success (and a non-JSON answer, say a proxy's 502 page,
+      raises a bare ValueError). We post on one pooled `requests.Session` with a timeout and
+      raise `MessengerSendError`, which the outbox classifies (`is_transient`);
+    - its `validate_hub_signature` is Python 2 code (`unicode`, `str(secret)`: it raises on
+      Python 3), lets the header choose the hash function, and compares with `==`: we verify
+      `X-Hub-Signature-256` in constant time (`verify_signature`) instead.
+    It is synchronous (requests): callers run it in `asyncio.to_thread`.
     """
 
     def __init__(self, access_token: str, app_secret: str, graph_url: str, version: str, timeout: float = SEND_TIMEOUT):
-        super().__init__(access_token, app_secret=app_secret, api_version=version.lstrip("v"))
         self.graph_url = f"{graph_url.rstrip('/')}/{version}"
+        self.auth_args = {"access_token": access_token, "appsecret_proof": generate_appsecret_proof(access_token, app_secret)}
         self.timeout = timeout
         self.session = requests.Session()
 
@@ -298,7 +304,8 @@ class GraphBot(Bot):
             raise MessengerSendError(resp.status_code, error.get("code") if isinstance(error, dict) else None)
         return result
 
-    def send_raw(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def send(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """One Send API call (`payload` is a whole envelope: recipient, messaging_type, message)."""
         return self.post("me/messages", payload)
 
 
@@ -316,7 +323,7 @@ class MessengerOutput(OutputChannel):
     def name(cls) -> str:
         return CHANNEL
 
-    def __init__(self, bot: GraphBot, psid: str | None = None, worker: DeliveryWorker | None = None) -> None:
+    def __init__(self, bot: GraphClient, psid: str | None = None, worker: DeliveryWorker | None = None) -> None:
         self.bot = bot
         self.psid = psid
         self.worker = worker
@@ -330,7 +337,7 @@ class MessengerOutput(OutputChannel):
 
     async def _post(self, psid: str, message: dict[str, Any], *, notification: bool = False) -> None:
         if self.worker is None:
-            await asyncio.to_thread(self.bot.send_raw, send_payload(psid, message, notification=notification))
+            await asyncio.to_thread(self.bot.send, send_payload(psid, message, notification=notification))
         else:
             # The envelope without the recipient: the outbox keeps the PSID sealed, apart.
             envelope = send_payload("", message, notification=notification)
@@ -376,12 +383,12 @@ def is_transient(exc: MessengerSendError) -> bool:
     return exc.status >= 500 or exc.status == 429 or exc.code in GRAPH_TRANSIENT_CODES
 
 
-def graph_sender(bot: GraphBot) -> SendFn:
+def graph_sender(bot: GraphClient) -> SendFn:
     """The outbox worker's send function for Messenger: one Send API call per row."""
 
     async def send(psid: str, envelope: dict[str, Any]) -> None:
         try:
-            await asyncio.to_thread(bot.send_raw, {"recipient": {"id": psid}, **envelope})
+            await asyncio.to_thread(bot.send, {"recipient": {"id": psid}, **envelope})
         except MessengerSendError as exc:
             kind = Transient if is_transient(exc) else Permanent
             raise kind(f"HTTP {exc.status} code {exc.code}") from None
@@ -446,7 +453,7 @@ class MessengerInput(InputChannel):
             )
         if not re.match(r"https?://", self.graph_url):
             raise MessengerConfigError(f"Config 'MESSENGER_GRAPH_URL' is {self.graph_url!r}; expected an http(s) URL.")
-        self.bot = GraphBot(self.page_access_token, self.app_secret, self.graph_url, self.graph_version)
+        self.bot = GraphClient(self.page_access_token, self.app_secret, self.graph_url, self.graph_version)
         self.worker = worker_for(shared_outbox(self.state_url), CHANNEL, graph_sender(self.bot))
 
     @classmethod

@@ -27,7 +27,7 @@ from channels.common import is_valid_payload, t
 from channels.messenger import (
     DEFAULT_GRAPH_URL,
     DEFAULT_GRAPH_VERSION,
-    GraphBot,
+    GraphClient,
     MessengerSendError,
 )
 
@@ -96,8 +96,8 @@ def check(payload: dict[str, Any]) -> None:
         raise ProfileError("the Get Started payload must be a button payload")
 
 
-def make_bot() -> GraphBot:
-    return GraphBot(
+def make_bot() -> GraphClient:
+    return GraphClient(
         settings.secret("MESSENGER_PAGE_ACCESS_TOKEN"),
         settings.secret("MESSENGER_APP_SECRET"),
         settings.env("MESSENGER_GRAPH_URL", DEFAULT_GRAPH_URL) or DEFAULT_GRAPH_URL,
@@ -105,7 +105,7 @@ def make_bot() -> GraphBot:
     )
 
 
-def apply(bot: GraphBot | None = None) -> dict[str, Any]:
+def apply(bot: GraphClient | None = None) -> dict[str, Any]:
     """Send the profile; returns Meta's answer ({"result": "success"})."""
     return (bot or make_bot()).post("me/messenger_profile", profile_payload())
 

@@ -58,7 +58,7 @@ from bot.sql import create_tables, sync_engine
 from channels.messenger import (
     DEFAULT_GRAPH_URL,
     DEFAULT_GRAPH_VERSION,
-    GraphBot,
+    GraphClient,
     MessengerConfigError,
     MessengerOutput,
     MessengerSendError,
@@ -66,6 +66,7 @@ from channels.messenger import (
 from channels.messenger import is_transient as _messenger_transient
 from channels.outbound import RetryPolicy
 from channels.sms_sender import is_transient as _twilio_transient
+from channels.twilio_rest import NETWORK_ERRORS as TWILIO_NETWORK_ERRORS
 from channels.twilio_sms import TwilioSmsConfigError, TwilioSmsOutput, make_client
 
 logger = logging.getLogger("channels.notifier")  # not __main__ under `python -m`
@@ -257,6 +258,8 @@ class Notifier:
 
     async def close(self) -> None:
         await self.client.close()
+        if self.sms is not None:
+            await self.sms.client.close()  # its HTTP session (channels/twilio_rest.py)
 
     # -- case store --
     async def fetch(self) -> list[dict[str, Any]]:
@@ -315,7 +318,7 @@ class Notifier:
                 logger.error("notifier: event %s not sent: TWILIO_SMS_FROM is not set", eid)
                 self._why = "TWILIO_SMS_FROM not set"
                 return Outcome.RETRY
-            except (requests.RequestException, TwilioException) as exc:
+            except (TwilioException, *TWILIO_NETWORK_ERRORS) as exc:
                 logger.warning("notifier: event %s sms unreachable: %s", eid, type(exc).__name__)
                 self._why = f"sms {type(exc).__name__}"
                 return Outcome.RETRY
@@ -418,7 +421,7 @@ def messenger_from_env() -> MessengerOutput:
         raise MessengerConfigError(f"Config 'MESSENGER_GRAPH_URL' is {graph_url!r}; expected an http(s) URL.")
     token = settings.secret("MESSENGER_PAGE_ACCESS_TOKEN")
     app_secret = settings.secret("MESSENGER_APP_SECRET")
-    return MessengerOutput(GraphBot(token, app_secret, graph_url, version))
+    return MessengerOutput(GraphClient(token, app_secret, graph_url, version))
 
 
 def sms_from_env() -> TwilioSmsOutput:

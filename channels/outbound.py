@@ -140,7 +140,8 @@ class RetryPolicy:
 
 
 def _body_cipher() -> FieldCipher:
-    return FieldCipher(b"channel-outbox:" + get_settings().sender_id_key)
+    key = get_settings().sender_id_key
+    return FieldCipher(key, purpose="channel-outbox", legacy_secret=b"channel-outbox:" + key)
 
 
 class Outbox:

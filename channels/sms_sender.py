@@ -17,18 +17,16 @@ message waits wins.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
-import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.rest import Client
 
 from bot.channel_state import ChannelState
 from bot.privacy import keyed_id, normalise_phone
 from channels.common import split_text
 from channels.outbound import DeliveryWorker, Permanent, SendFn, Transient
+from channels.twilio_rest import NETWORK_ERRORS, TwilioRest
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +59,7 @@ def is_transient(exc: TwilioRestException) -> bool:
 class SmsSender:
     def __init__(
         self,
-        client: Client,
+        client: TwilioRest,
         sms_from: str | None,
         state: ChannelState,
         *,
@@ -102,11 +100,7 @@ class SmsSender:
             logger.info("sms: not sending to a number that opted out")
             return []
         if self.worker is None:
-            sids = []
-            for part in parts:
-                message = await asyncio.to_thread(self.client.messages.create, to=phone, body=part, **origin)
-                sids.append(str(message.sid))
-            return sids
+            return [await self.client.send_message(to=phone, body=part, **origin) for part in parts]
         # The origin travels with the row: the console may send from a Messaging Service while
         # the SMS channel sends from its number, through one worker.
         ids = await self.worker.box.enqueue(OUTBOX_CHANNEL, phone, [{"body": part, "origin": origin} for part in parts])
@@ -123,19 +117,19 @@ class SmsSender:
                 return
             try:
                 origin = message.get("origin") or self._origin()
-                await asyncio.to_thread(self.client.messages.create, to=phone, body=message["body"], **origin)
+                await self.client.send_message(to=phone, body=message["body"], **origin)
             except TwilioRestException as exc:
                 if exc.code == TWILIO_UNSUBSCRIBED:
                     await self.state.update(opt_out_key(phone), opted_out=True)
                 kind = Transient if is_transient(exc) else Permanent
                 raise kind(f"HTTP {exc.status} code {exc.code}") from None
-            except (TwilioException, requests.RequestException) as exc:
+            except (TwilioException, *NETWORK_ERRORS) as exc:
                 raise Transient(type(exc).__name__) from None
 
         return send
 
 
-def queued_sender(client: Client, sms_from: str | None, state: ChannelState, messaging_service_sid: str | None = None) -> SmsSender:
+def queued_sender(client: TwilioRest, sms_from: str | None, state: ChannelState, messaging_service_sid: str | None = None) -> SmsSender:
     """An SmsSender on the process's SMS outbox worker (the outbox shares the channel state's database)."""
     from channels.outbound import shared, worker_for
 

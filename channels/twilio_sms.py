@@ -37,9 +37,7 @@ from rasa.core.channels.channel import (
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
-from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot import settings
@@ -49,6 +47,7 @@ from bot.inbound import clean_user_text
 from bot.lang import message_language
 from bot.privacy import keyed_id, normalise_phone, seal_address
 from bot.refcode import canonical_digits
+from channels import twilio_rest
 from channels.common import (
     Attachment,
     FormParams,
@@ -66,18 +65,15 @@ from channels.common import (
     user_language,
 )
 from channels.sms_sender import MAX_SMS_BODY, SmsConfigError, SmsSender, queued_sender
+from channels.twilio_rest import TwilioRest
 
 logger = logging.getLogger(__name__)
 # twilio's HTTP client logs URLs, numbers and parameters at INFO: give it a logger that doesn't.
-_quiet_http_logger = logging.getLogger(__name__ + ".http")
-_quiet_http_logger.setLevel(logging.WARNING)
-
 CHANNEL = "twilio_sms"
 CASE_CHANNEL = "sms"  # the channel as the case store names it
 MAX_BODY_BYTES = 64 * 1024  # an SMS webhook is a few hundred bytes; ten media URLs, a few KB
 MAX_MEDIA = 10
 REPLY_TIMEOUT = 12.0  # Twilio waits 15 s for the webhook answer
-SEND_TIMEOUT = 10.0
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
@@ -244,19 +240,10 @@ def render_twiml(bodies: Iterable[str]) -> str:
 
 # --- send ------------------------------------------------------------------------------------
 
-def make_client(account_sid: str, auth_token: str, api_base_url: str | None = None) -> Client:
-    """twilio's REST Client with a timeout, a quiet logger, and an optional base URL.
-
-    twilio 8.2 builds every URL from `client.api.base_url` (twilio.base.domain.Domain), so
-    setting it points Messages at a local recorder in tests; edge/region rewriting
-    (TWILIO_EDGE/TWILIO_REGION) would undo that, so it is switched off then.
-    """
-    http = TwilioHttpClient(timeout=SEND_TIMEOUT, logger=_quiet_http_logger)
-    client = Client(account_sid, auth_token, http_client=http)
-    if api_base_url:
-        client.api.base_url = api_base_url.rstrip("/")
-        client.edge = client.region = None
-    return client
+def make_client(account_sid: str, auth_token: str, api_base_url: str | None = None) -> TwilioRest:
+    """The process's Twilio REST client for this account (channels/twilio_rest.py: twilio's
+    async HTTP client, one aiohttp session, `api_base_url` for a local recorder in tests)."""
+    return twilio_rest.shared(account_sid, auth_token, api_base_url)
 
 
 class TwilioSmsOutput(OutputChannel):
@@ -267,7 +254,7 @@ class TwilioSmsOutput(OutputChannel):
     def name(cls) -> str:
         return CHANNEL
 
-    def __init__(self, client: Client, sms_from: str | None, state: ChannelState, to: str | None = None,
+    def __init__(self, client: TwilioRest, sms_from: str | None, state: ChannelState, to: str | None = None,
                  sender: SmsSender | None = None) -> None:
         self.client = client
         self.sms_from = sms_from
@@ -453,6 +440,10 @@ class TwilioSmsInput(InputChannel):
         async def _stop_delivering(_app: Any, _loop: Any) -> None:
             if self.sender.worker is not None:
                 await self.sender.worker.stop()
+
+        @bp.listener("after_server_stop")
+        async def _close_twilio(_app: Any, _loop: Any) -> None:
+            await twilio_rest.close_all()  # the process's Twilio sessions (the IVR's and console's too)
 
         @bp.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

@@ -21,8 +21,9 @@ TWIML_KEEP = 4  # answers kept per call for retries (Twilio retries only the lat
 
 
 def call_state_cipher() -> FieldCipher:
-    key = hmac.new(secret("SENDER_ID_KEY").encode(), b"twilio_voice call state", hashlib.sha256).hexdigest().encode()
-    return FieldCipher(key)
+    key = secret("SENDER_ID_KEY").encode()
+    legacy = hmac.new(key, b"twilio_voice call state", hashlib.sha256).hexdigest().encode()  # the key before v2
+    return FieldCipher(key, purpose="voice-call-state", legacy_secret=legacy)
 
 
 class CallStates:

@@ -230,7 +230,7 @@ async def test_a_conversation_still_loads_when_the_key_changed_mid_report(tmp_pa
     store = ConfidentialSQLTrackerStore(domain=domain, dialect="sqlite", db=str(tmp_path / "tracker.db"))
     sender, canary = "sms_" + uuid.uuid4().hex, "CANARY-" + uuid.uuid4().hex
     await _turn(store, sender, _opening(canary, "report_violation", "report", "report_form"))
-    store._cipher = FieldCipher(b"a-rotated-sender-id-key-0123456789")
+    store._cipher = FieldCipher(b"a-rotated-sender-id-key-0123456789", purpose="tracker-events")
     tracker = await store.retrieve(sender)
     assert tracker is not None and tracker.get_slot("description") is None
     assert [e.intent_name for e in tracker.events if isinstance(e, UserUttered)] == ["report_violation"]

@@ -31,7 +31,7 @@ from bot.privacy import keyed_id, open_address
 from channels import messenger_profile
 from channels.messenger import (
     MAX_TEXT,
-    GraphBot,
+    GraphClient,
     MessengerConfigError,
     MessengerInput,
     MessengerOutput,
@@ -471,7 +471,7 @@ def test_send_payload_shapes() -> None:
 @pytest.mark.asyncio
 async def test_send_api_calls_carry_version_token_and_appsecret_proof() -> None:
     async with recorder() as rec:
-        bot = GraphBot(PAGE_TOKEN, APP_SECRET, rec.url, "v21.0")
+        bot = GraphClient(PAGE_TOKEN, APP_SECRET, rec.url, "v21.0")
         out = MessengerOutput(bot, PSID)
         await out.send_text_with_buttons("keyed-id-not-a-psid", "How can I help?", MENU[:2])
         await out.send_notification(PSID, "Your request 482 910 3756 was answered.")
@@ -501,7 +501,7 @@ async def test_send_api_calls_carry_version_token_and_appsecret_proof() -> None:
 @pytest.mark.asyncio
 async def test_messenger_profile_payload_shape() -> None:
     async with recorder() as rec:
-        result = await asyncio.to_thread(messenger_profile.apply, GraphBot(PAGE_TOKEN, APP_SECRET, rec.url, "v21.0"))
+        result = await asyncio.to_thread(messenger_profile.apply, GraphClient(PAGE_TOKEN, APP_SECRET, rec.url, "v21.0"))
     assert result == {"result": "success"}
     (req,) = rec.requests
     assert (req["method"], req["path"]) == ("POST", "/v21.0/me/messenger_profile")

@@ -22,7 +22,7 @@ from service_fixtures import Clock, Running, complaint, report, start_case_store
 from bot.channel_state import ChannelState
 from bot.privacy import keyed_id
 from channels.common import is_gsm7, sms_segments
-from channels.messenger import GraphBot, MessengerOutput
+from channels.messenger import GraphClient, MessengerOutput
 from channels.notifier import CaseStoreError, Notifier, excerpt, main, render_event
 from channels.outbound import RetryPolicy
 from channels.twilio_sms import TwilioSmsOutput, make_client
@@ -79,7 +79,7 @@ def state(tmp_path: Path) -> ChannelState:
 
 def make_notifier(store: Running, rec: Recorder, state: ChannelState, **kwargs: Any) -> Notifier:
     return Notifier(
-        messenger=MessengerOutput(GraphBot(PAGE_TOKEN, APP_SECRET, rec.url, "v21.0")),
+        messenger=MessengerOutput(GraphClient(PAGE_TOKEN, APP_SECRET, rec.url, "v21.0")),
         sms=TwilioSmsOutput(make_client(ACCOUNT_SID, AUTH_TOKEN, rec.url), SMS_FROM, state),
         case_store_url=store.base_url,
         case_store_token=store.token,

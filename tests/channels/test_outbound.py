@@ -19,7 +19,7 @@ from rasa.shared.core.events import UserUttered
 
 from bot.privacy import keyed_id
 from channels import outbound
-from channels.messenger import GraphBot, MessengerOutput, graph_sender
+from channels.messenger import GraphClient, MessengerOutput, graph_sender
 from channels.outbound import DEAD, PENDING, DeliveryWorker, Outbox, RetryPolicy
 from tests.channels.test_messenger import APP_SECRET, PAGE_TOKEN, make_channel, post, serve, text_event
 from tests.support.recorder import Recorder
@@ -110,9 +110,9 @@ async def test_permanent_4xx_goes_to_dead_letter_without_retrying(
     tmp_path: Path, rec: Recorder, capsys: pytest.CaptureFixture[str]
 ) -> None:
     box = Outbox(f"sqlite:///{tmp_path / 'state.db'}")
-    worker = DeliveryWorker(box, "messenger", graph_sender(GraphBot(PAGE_TOKEN, APP_SECRET, rec.url, "v21.0")), FAST)
+    worker = DeliveryWorker(box, "messenger", graph_sender(GraphClient(PAGE_TOKEN, APP_SECRET, rec.url, "v21.0")), FAST)
     rec.fail("/me/messages", status=400, times=1)  # Graph: (#100) invalid parameter
-    await MessengerOutput(GraphBot(PAGE_TOKEN, APP_SECRET, rec.url, "v21.0"), PSID, worker).send_text_message("x", "hello")
+    await MessengerOutput(GraphClient(PAGE_TOKEN, APP_SECRET, rec.url, "v21.0"), PSID, worker).send_text_message("x", "hello")
     await worker.run_once()
     await asyncio.sleep(0.3)
     await worker.run_once()
@@ -133,7 +133,7 @@ async def test_transient_errors_are_retried_with_backoff_then_parked_at_the_cap(
     # The first retry comes no sooner than 0.25 s (equal jitter: half of base): long enough that
     # the back-to-back run_once below is "not due yet" on a busy machine too (0.05 s was not).
     policy = RetryPolicy(max_attempts=3, base_seconds=0.5, max_seconds=1.0)
-    worker = DeliveryWorker(box, "messenger", graph_sender(GraphBot(PAGE_TOKEN, APP_SECRET, rec.url, "v21.0")), policy)
+    worker = DeliveryWorker(box, "messenger", graph_sender(GraphClient(PAGE_TOKEN, APP_SECRET, rec.url, "v21.0")), policy)
     rec.fail("/me/messages", status=503, times=100)
     await box.enqueue("messenger", PSID, [{"messaging_type": "RESPONSE", "message": {"text": "one"}}])
     await worker.run_once()
@@ -162,7 +162,7 @@ async def test_two_processes_share_the_outbox_and_send_each_message_once_in_orde
 ) -> None:
     url = f"sqlite:///{tmp_path / 'state.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
     first, second = Outbox(url), Outbox(url)  # two engines, as two Rasa processes would have
-    send = graph_sender(GraphBot(PAGE_TOKEN, APP_SECRET, rec.url, "v21.0"))
+    send = graph_sender(GraphClient(PAGE_TOKEN, APP_SECRET, rec.url, "v21.0"))
     workers = [DeliveryWorker(first, "messenger", send, FAST), DeliveryWorker(second, "messenger", send, FAST)]
     psids = ["1001", "1002", "1003"]
     for i in range(8):

@@ -849,3 +849,21 @@ def test_the_turn_deadline_must_leave_time_before_twilios_15_seconds() -> None:
         VoiceSettings(public_base_url=BASE, turn_deadline=14)
     with pytest.raises(ConfigError, match="VOICE_TURN_DEADLINE_SECONDS"):
         VoiceSettings(public_base_url=BASE, turn_deadline=0)
+
+
+def test_call_state_encrypted_before_versioned_keys_still_opens(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import base64
+    import hashlib
+    import hmac
+
+    from cryptography.fernet import Fernet
+
+    from bot.settings import secret
+    from channels.twilio_voice.state import call_state_cipher
+
+    cipher = call_state_cipher()
+    # The first format: Fernet under sha256(label + hex HMAC of SENDER_ID_KEY), no version prefix.
+    old_secret = hmac.new(secret("SENDER_ID_KEY").encode(), b"twilio_voice call state", hashlib.sha256).hexdigest()
+    key = base64.urlsafe_b64encode(hashlib.sha256(b"bekhedmetkom-field-encryption:" + old_secret.encode()).digest())
+    assert cipher.decrypt(Fernet(key).encrypt(b'{"step": 3}').decode()) == '{"step": 3}'
+    assert (cipher.encrypt("x") or "").startswith("v2:")

@@ -27,8 +27,8 @@ from typing import Any
 import pytest
 import requests
 
-from bot.privacy import FieldCipher
 from bot.refcode import find_candidates, format_grouped, is_valid_digits
+from case_store.service import field_cipher
 from tests.e2e.harness import RunningSystem, rest_sender_id, rest_turn, start_system
 from tests.e2e.test_messenger_e2e import MessengerUser
 from tests.e2e.test_sms_e2e import SmsUser
@@ -95,7 +95,7 @@ def assert_filed_and_sealed(system: RunningSystem, canary: str, receipt: Receipt
     with sqlite3.connect(system.var_dir / "case_store.db") as db:
         row = db.execute("SELECT description, description_encrypted, requester_id FROM requests WHERE reference = ?",
                          (receipt.reference,)).fetchone()
-    cipher = FieldCipher(system.env["CASE_STORE_ENCRYPTION_KEY"].encode())
+    cipher = field_cipher(system.env["CASE_STORE_ENCRYPTION_KEY"].encode())
     assert row[1] and canary in (cipher.decrypt(row[0]) or ""), "the narrative reached the case store, encrypted"
     if body["anonymous"]:
         assert row[2].startswith("anon_")

@@ -63,11 +63,19 @@ def normalise_phone(phone: str) -> str:
     return "+" + digits if digits else ""
 
 
+_REACHABLE = frozenset({
+    phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE,
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+})
+
+
 def is_plausible_phone(phone: str) -> bool:
-    """A number that exists in the numbering plan of its country (Jordan by default): a
-    Jordanian mobile (7[789]), an existing area code, or a valid foreign number."""
+    """A number that exists in the numbering plan of its country (Jordan by default) and can be
+    called or texted back: a mobile (Jordan: 07[789]) or a fixed line (an existing area code).
+    Pagers and personal-number ranges (Jordan's 070) are valid numbers nobody can reach us on."""
     parsed = _parse_phone(phone)
-    return parsed is not None and phonenumbers.is_valid_number(parsed)
+    return (parsed is not None and phonenumbers.is_valid_number(parsed)
+            and phonenumbers.number_type(parsed) in _REACHABLE)
 
 
 # --- field encryption ------------------------------------------------------------------------

@@ -1,12 +1,12 @@
 """Chaos bench (issue 16): citizens keep filing while parts of the system are killed.
 
     .venv/bin/python bench/chaos.py                      # 30 citizens, seed 16
-    .venv/bin/python bench/chaos.py --citizens 10 --seed 3 --budget 600
+    .venv/bin/python bench/chaos.py --citizens 10 --rounds 2 --seed 3 --budget 600
 
 Starts the production shape on loopback (tests/e2e/harness.start_system): PostgreSQL tracker
 and case stores, the Redis lock store, two Rasa processes, the action server, the case store,
 every process under bot/supervisor.Supervisor (restart with backoff, as `make run` does). Then
-`--citizens` people file requests at once, half over signed Twilio SMS, half over signed
+`--citizens` people file `--rounds` requests each, all at once, half over signed Twilio SMS, half over signed
 Messenger deliveries (signed by the e2e drivers tests/e2e/test_sms_e2e.SmsUser and
 test_messenger_e2e.MessengerUser), while the bench `kill -9`s the action server, then the case
 store, then one Rasa process, each at a random moment (seeded), and supervision brings them back.
@@ -101,14 +101,14 @@ class Stats:
     answered: int = 0
     unanswered: int = 0
     honest: int = 0
-    reference: str | None = None
-    last_honest: bool = False
+    references: list[str] = field(default_factory=list)
+    left: int = 0  # filings that ended with neither a reference nor an honest "try again"
     errors: list[str] = field(default_factory=list)
 
 
 class Citizen:
     def __init__(self, gateway: Gateway, kind: str, tag: int) -> None:
-        self.gw, self.kind, self.tag = gateway, kind, tag
+        self.gw, self.kind, self.tag = gateway, kind, tag  # tag * 10 + round marks each filing's description
         self.user: Any = SmsUser(gateway) if kind == "sms" else MessengerUser(gateway)
         self.stats = Stats()
         self.seen = 0
@@ -165,7 +165,7 @@ class Citizen:
 
         return self._late(30.0) if self._deliver(post) == 200 else ""
 
-    def next_message(self) -> tuple[str, str | None]:
+    def next_message(self, tag: int) -> tuple[str, str | None]:
         try:
             tracker = self.gw.tracker(self.user.sender_id)
         except RuntimeError:
@@ -174,7 +174,7 @@ class Citizen:
         if slot == "confirmed":
             return "نعم", None
         if slot == "description":
-            return DESCRIPTION.format(tag=self.tag), None
+            return DESCRIPTION.format(tag=tag), None
         if slot == "contact_phone":
             return "0791234567", None
         buttons: list[dict[str, str]] = []
@@ -190,8 +190,15 @@ class Citizen:
         option = pick(buttons)
         return option["title"], option["payload"]
 
-    def run(self, deadline: float) -> Stats:
-        text, payload = "مرحبا، عندي شكوى", None
+    def run(self, deadline: float, rounds: int) -> Stats:
+        for round_ in range(rounds):
+            if not self.file(self.tag * 10 + round_, deadline):
+                self.stats.left += 1
+        return self.stats
+
+    def file(self, tag: int, deadline: float) -> bool:
+        """One filing; True when it ended with a reference or, out of time, an honest answer."""
+        text, payload, honest = "مرحبا، عندي شكوى", None, False
         try:
             for _ in range(MAX_TURNS):
                 if time.monotonic() > deadline:
@@ -199,24 +206,25 @@ class Citizen:
                 reply = self.turn(text, payload)
                 if not reply:
                     self.stats.unanswered += 1
+                    honest = False
                     time.sleep(8.0)  # no answer at all: the person types again later
                 else:
                     self.stats.answered += 1
                     found = refs(reply)
                     if found:
-                        self.stats.reference = found[0]
-                        return self.stats
-                    self.stats.last_honest = any(h in reply for h in HONEST)
-                    if self.stats.last_honest:
+                        self.stats.references.append(found[0])
+                        return True
+                    honest = any(h in reply for h in HONEST)
+                    if honest:
                         self.stats.honest += 1
                         time.sleep(5.0)  # "try again shortly": the person does
-                text, payload = self.next_message()
+                text, payload = self.next_message(tag)
                 if not text:
                     time.sleep(3.0)
                     text, payload = "نعم", None
         except Exception as exc:  # a figure, not a crash of the bench
             self.stats.errors.append(type(exc).__name__)
-        return self.stats
+        return honest
 
 
 # --- the system, supervised, and the killer --------------------------------------------------
@@ -287,16 +295,18 @@ def production_shape() -> tuple[dict[str, str], Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench/chaos.py", description=__doc__.splitlines()[0])
     parser.add_argument("--citizens", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=3, help="requests each citizen files, one after another")
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--budget", type=float, default=900.0, help="seconds the citizens have to file (at most 1800)")
     args = parser.parse_args(argv)
-    if not 1 <= args.citizens <= 60 or not 60 <= args.budget <= 1800:
-        parser.error("--citizens 1..60, --budget 60..1800")
+    if not 1 <= args.citizens <= 60 or not 1 <= args.rounds <= 5 or not 60 <= args.budget <= 1800:
+        parser.error("--citizens 1..60, --rounds 1..5, --budget 60..1800")
     rng = random.Random(args.seed)
-    # Each kill at a random moment, one after another, with room for the previous one to recover.
-    t1 = rng.uniform(10, 30)
-    t2 = t1 + rng.uniform(30, 60)
-    t3 = t2 + rng.uniform(30, 60)
+    # Each kill at a random moment while the citizens file (30 take about a minute a round on 2
+    # busy cores), one after another, with room for the previous part to come back.
+    t1 = rng.uniform(5, 15)
+    t2 = t1 + rng.uniform(15, 25)
+    t3 = t2 + rng.uniform(15, 25)
     plan = [(t1, "actions"), (t2, "case_store"), (t3, rng.choice(["rasa", "rasa2"]))]
 
     env, drop = production_shape()
@@ -330,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         t.start()
     try:
         with concurrent.futures.ThreadPoolExecutor(args.citizens) as pool:
-            stats = list(pool.map(lambda c: c.run(started + args.budget), citizens))
+            stats = list(pool.map(lambda c: c.run(started + args.budget, args.rounds), citizens))
         elapsed = time.monotonic() - started
         threads[1].join(timeout=max(0.0, started + t3 + 300 - time.monotonic()))
         rows = running.case_store_requests()
@@ -340,23 +350,24 @@ def main(argv: list[str] | None = None) -> int:
         running.stop()
         drop()
 
-    filed: dict[int, int] = {c.tag: sum(1 for r in rows if f"رقم {c.tag}" in json.dumps(r, ensure_ascii=False)) for c in citizens}
-    referenced = {s.reference for s in stats if s.reference}
+    texts = [json.dumps(r, ensure_ascii=False) for r in rows]
+    tags = [c.tag * 10 + i for c in citizens for i in range(args.rounds)]
+    filed = {tag: sum(1 for t in texts if f"رقم {tag}" in t) for tag in tags}
+    referenced = [ref for s in stats for ref in s.references]
     rows_refs = {r.get("reference") for r in rows}
     duplicates = sum(max(0, n - 1) for n in filed.values())
-    lost = [c.tag for c, s in zip(citizens, stats) if s.reference and s.reference not in rows_refs]
-    left = [c.tag for c, s in zip(citizens, stats) if not s.reference and not s.last_honest]
+    lost = [ref for ref in referenced if ref not in rows_refs]
+    left = sum(s.left for s in stats)
     total = lambda attr: sum(getattr(s, attr) for s in stats)  # noqa: E731
-    print(f"\nchaos bench: {args.citizens} citizens (SMS {sum(c.kind == 'sms' for c in citizens)}, Messenger "
+    print(f"\nchaos bench: {args.citizens} citizens x {args.rounds} filings (SMS {sum(c.kind == 'sms' for c in citizens)}, Messenger "
           f"{sum(c.kind == 'messenger' for c in citizens)}), seed {args.seed}, {elapsed:.0f}s, kills at "
           + ", ".join(f"{name} {at:.0f}s" for at, name in plan))
     print(f"turns typed {total('typed')}; deliveries {total('deliveries')} ({total('refused')} refused and made again)")
     print(f"turns answered {total('answered')}; turns without an answer {total('unanswered')}; "
           f"honest 'try again' answers {total('honest')}")
-    print(f"references given {len(referenced)}; requests filed {len(rows)}; duplicates {duplicates}; "
-          f"references with no request (lost) {len(lost)}")
-    print(f"citizens with a reference {sum(1 for s in stats if s.reference)}/{args.citizens}; left without a "
-          f"reference or an honest 'try again': {len(left)}" + (f" (tags {left})" if left else ""))
+    print(f"references given {len(referenced)}/{len(tags)} filings; requests filed {len(rows)}; duplicates {duplicates}; "
+          f"references with no request (lost) {len(lost)}; filed but never told {sum(1 for n in filed.values() if n) - len(set(referenced))}")
+    print(f"filings left without a reference or an honest 'try again': {left}")
     errors = [e for s in stats for e in s.errors]
     if errors:
         print(f"bench errors: {errors}")

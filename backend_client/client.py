@@ -272,6 +272,13 @@ class CaseStoreClient:
         _, data = await self._request("POST", self._path(reference, "/status"), json=body)
         return CaseRequest.from_json(data)
 
+    # --- health ------------------------------------------------------------------------------
+
+    async def healthz(self) -> None:
+        """The case store answers and reaches its database (its /healthz runs a query); one try,
+        so a readiness probe reports now rather than after the retries. Raises CaseStoreError."""
+        await self._request("GET", "/healthz")
+
     # --- catalogue ---------------------------------------------------------------------------
 
     async def sectors(self) -> list[Sector]:

@@ -148,6 +148,22 @@ def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) ->
     raise TimeoutError(f"{url} not ready after {timeout:.0f}s")
 
 
+def wait_ready(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    """Like wait_http, but only a 200 counts: a readiness check answers 503 while not ready."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {proc.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(url, timeout=3) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} not ready after {timeout:.0f}s")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -182,6 +198,10 @@ class System:
     def case_store_url(self) -> str:
         return f"http://127.0.0.1:{self.case_store_port}"
 
+    @property
+    def actions_ready_url(self) -> str:
+        return f"http://127.0.0.1:{self.action_port}/ready"
+
     def _spawn(self, name: str, cmd: list[str], extra: dict[str, str] | None = None) -> subprocess.Popen:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child process owns the log file for its lifetime
@@ -204,12 +224,13 @@ class System:
     def start(self, rasa_processes: int = 1, timeout: float = 180) -> System:
         """Case store, action server and `rasa_processes` Rasa servers (0: none, for `rasa shell`)."""
         cs = self._spawn("case_store", [PYTHON, "-m", "case_store", "serve", "--host", "127.0.0.1", "--port", str(self.case_store_port)])
-        act = self._spawn("actions", [RASA, "run", "actions", "--actions", "actions", "--port", str(self.action_port)],
+        # rasa-sdk's server plus GET /ready (the case store reachable): actions/server.py
+        act = self._spawn("actions", [PYTHON, "-m", "actions.server", "--actions", "actions", "--port", str(self.action_port)],
                           {"SANIC_HOST": "127.0.0.1"})
         ep = write_endpoints(self.action_port, Path(self.env.get("BEKH_VAR_DIR", str(VAR))) / "endpoints.yml", self.env)
         if rasa_processes == 0:
             wait_http(f"{self.case_store_url}/healthz", 60, cs)
-            wait_http(f"http://127.0.0.1:{self.action_port}/health", 60, act)
+            wait_ready(self.actions_ready_url, 60, act)
             return self
         while len(self.extra_rasa_ports) < rasa_processes - 1:
             self.extra_rasa_ports.append(free_port())
@@ -220,7 +241,7 @@ class System:
                         "--auth-token", self.env["RASA_TOKEN"]]
             rasas.append((port, self._spawn("rasa" if i == 0 else f"rasa{i + 1}", rasa_cmd)))
         wait_http(f"{self.case_store_url}/healthz", 60, cs)
-        wait_http(f"http://127.0.0.1:{self.action_port}/health", 60, act)
+        wait_ready(self.actions_ready_url, 60, act)
         for port, rasa in rasas:
             self._wait_model_loaded(port, rasa, timeout)
         return self
@@ -280,10 +301,11 @@ def health(system_ports: dict[str, int], rasa_token: str | None) -> list[tuple[s
 
     Readiness: the case store reached its database (/healthz runs SELECT 1); Rasa has loaded its
     model (/status needs the token and answers only once the model is in); the action server
-    answers /health. Liveness is the same request answering at all."""
+    reaches the case store (/ready, actions/server.py; its liveness is /health). Liveness is the
+    same request answering at all."""
     checks = [
         ("case_store", f"http://127.0.0.1:{system_ports['case_store']}/healthz", "database reachable"),
-        ("actions", f"http://127.0.0.1:{system_ports['actions']}/health", "answering"),
+        ("actions", f"http://127.0.0.1:{system_ports['actions']}/ready", "case store reachable"),
         ("rasa", f"http://127.0.0.1:{system_ports['rasa']}/status?token={rasa_token or ''}", "model loaded"),
     ]
     out = []

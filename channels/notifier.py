@@ -29,7 +29,16 @@ Delivery is at least once, and the cursor is the outbox's own ack state plus an 
   are kept in the `notifier_attempts` table next to the channel state (event ids, kinds,
   channels, error codes: no address, reference or text), so a restart does not reset them.
 Logs carry event ids, kinds, channels and outcomes: never addresses, message text or tokens.
-Run one notifier per case store: two would each send the same event once.
+
+Safe to run twice (a second replica, a rollout, an operator's stray `python -m channels.notifier`):
+a notifier sends only while it holds the lease, a row in `notifier_lease` next to the attempts
+(the channel state's database, SQLite or PostgreSQL). The holder renews it before every event,
+so it never sends on a lease older than NOTIFIER_LEASE_SECONDS; another notifier waits, checking
+each round, and takes over when the holder stops (released at once) or dies (expired). The lease
+is taken by one conditional UPDATE (or the first INSERT), which both databases serialise.
+A holder that was stalled past its lease learns it lost it before its next send, and starts its
+scan afresh when it gets the lease back. The clocks of the notifiers' hosts must agree to well
+within the lease (NTP).
 """
 
 from __future__ import annotations
@@ -38,14 +47,18 @@ import argparse
 import asyncio
 import enum
 import logging
+import os
 import re
+import socket
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, final
 
 import requests
-from sqlalchemy import BigInteger, Column, Float, Integer, MetaData, String, Table, delete, func, select, update
+from sqlalchemy import BigInteger, Column, Float, Integer, MetaData, String, Table, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from backend_client import CaseStoreClient, CaseStoreError
@@ -76,6 +89,7 @@ ANSWER_EXCERPT = 250  # characters of the entity's answer quoted in the notifica
 PAGE_SIZE = 100
 HTTP_TIMEOUT = 15.0  # seconds for one case-store call
 DEFAULT_INTERVAL = 5.0
+DEFAULT_LEASE_SECONDS = 30.0  # > a round's pause and one send's timeout, so the holder renews in time
 CONFIDENTIAL_TYPES = frozenset({"report"})  # case_store: a report is always confidential
 __all__ = ["CaseStoreError", "Notifier", "Outcome", "excerpt", "main", "render_event"]  # CaseStoreError: backend_client's
 
@@ -210,6 +224,54 @@ class Attempts:
             ).rowcount or 0
 
 
+lease_table = Table(
+    "notifier_lease",
+    _metadata,
+    Column("name", String(40), primary_key=True),
+    Column("holder", String(100), nullable=False),  # host:pid:random, nothing personal
+    Column("expires_at", Float, nullable=False),
+)
+
+
+class Lease:
+    """Who may send: one holder at a time, for `seconds` after its last renewal."""
+
+    def __init__(self, url: str | None = None, seconds: float = DEFAULT_LEASE_SECONDS, name: str = "notifier") -> None:
+        if seconds <= 0:
+            raise ValueError(f"Config 'NOTIFIER_LEASE_SECONDS' is {seconds}; expected a positive number of seconds.")
+        self.engine = sync_engine(url or default_url())
+        create_tables(_metadata, self.engine)
+        self.seconds, self.name = seconds, name
+        self.holder = f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    def acquire(self) -> bool:
+        """Take the lease if it is free or expired, renew it if ours; True while we hold it."""
+        now = time.time()
+        mine_or_expired = or_(lease_table.c.holder == self.holder, lease_table.c.expires_at < now)
+        with self.engine.begin() as conn:
+            taken = conn.execute(update(lease_table).where(lease_table.c.name == self.name, mine_or_expired)
+                                 .values(holder=self.holder, expires_at=now + self.seconds)).rowcount
+        if taken:
+            return True
+        try:  # no row yet: the first notifier ever creates it; a racing second gets IntegrityError
+            with self.engine.begin() as conn:
+                conn.execute(lease_table.insert().values(name=self.name, holder=self.holder, expires_at=now + self.seconds))
+        except IntegrityError:
+            return False
+        return True
+
+    def release(self) -> None:
+        """Let a waiting notifier take over now rather than after the lease expires."""
+        with self.engine.begin() as conn:
+            conn.execute(update(lease_table).where(lease_table.c.name == self.name, lease_table.c.holder == self.holder)
+                         .values(expires_at=0.0))
+
+    def current(self) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(lease_table).where(lease_table.c.name == self.name)).first()
+        return dict(row._mapping) if row else None
+
+
 @final
 @dataclass
 class Notifier:
@@ -223,6 +285,7 @@ class Notifier:
     http_timeout: float = HTTP_TIMEOUT
     state_url: str | None = None  # where attempts are counted (the channel state's database)
     retry: RetryPolicy | None = None
+    lease_seconds: float | None = None  # NOTIFIER_LEASE_SECONDS
 
     def __post_init__(self) -> None:
         config = settings.get_settings()
@@ -239,12 +302,41 @@ class Notifier:
         self._sent_unacked: set[int] = set()  # sent, but the ack failed: ack without resending
         self._more = False  # the last page was full
         self._why = ""  # why the last delivery is to be retried (an error class or code, never content)
+        if self.lease_seconds is None:
+            raw = settings.env("NOTIFIER_LEASE_SECONDS") or str(DEFAULT_LEASE_SECONDS)
+            try:
+                self.lease_seconds = float(raw)
+            except ValueError:
+                raise ValueError(f"Config 'NOTIFIER_LEASE_SECONDS' is {raw!r}; expected seconds.") from None
+        self._lease: Lease | None = None
+        self._holding = False
+        self._said_waiting = False
 
     @property
     def attempts(self) -> Attempts:
         if self._attempts is None:  # made on first use: `deliver` alone needs no database
             self._attempts = Attempts(self.state_url)
         return self._attempts
+
+    @property
+    def lease(self) -> Lease:
+        if self._lease is None:
+            assert self.lease_seconds is not None
+            self._lease = Lease(self.state_url, self.lease_seconds)
+        return self._lease
+
+    async def hold(self) -> bool:
+        """Take or renew the lease; on getting it (back), start the scan afresh."""
+        held = await asyncio.to_thread(self.lease.acquire)
+        if held and not self._holding:
+            logger.info("notifier: holding the lease; sending")
+            self.after, self._retry_from = 0, None
+            self._waiting.clear()
+        elif not held and (self._holding or not self._said_waiting):
+            logger.warning("notifier: another notifier holds the lease; waiting")  # once, not every round
+        self._said_waiting = not held
+        self._holding = held
+        return held
 
     @classmethod
     def from_env(cls) -> Notifier:
@@ -257,6 +349,9 @@ class Notifier:
         await self.close()
 
     async def close(self) -> None:
+        if self._holding and self._lease is not None:
+            await asyncio.to_thread(self._lease.release)
+            self._holding = False
         await self.client.close()
         if self.sms is not None:
             await self.sms.client.close()  # its HTTP session (channels/twilio_rest.py)
@@ -333,11 +428,17 @@ class Notifier:
     async def run_once(self) -> int:
         """Handle one page of unacknowledged events after `after`; returns how many messages were sent.
 
+        Sends nothing (0) unless this notifier holds the lease, renewed before every event.
         Raises CaseStoreError when the outbox cannot be read (nothing was sent then).
         """
+        self._more = False
+        if not await self.hold():
+            return 0
         events = await self.fetch()
         sent = 0
         for event in events:
+            if not await self.hold():
+                return sent  # stalled past the lease: another notifier sends from here
             eid = int(event["id"])
             reference = str(event.get("reference") or "")
             outcome = await self._decide(event, eid, reference)

@@ -73,7 +73,11 @@ CHANNEL = "twilio_sms"
 CASE_CHANNEL = "sms"  # the channel as the case store names it
 MAX_BODY_BYTES = 64 * 1024  # an SMS webhook is a few hundred bytes; ten media URLs, a few KB
 MAX_MEDIA = 10
-REPLY_TIMEOUT = 12.0  # Twilio waits 15 s for the webhook answer
+# Twilio waits 15 s for the webhook answer. A turn not done by this deadline is answered with an
+# empty TwiML and its replies go later through the SMS sender (SMS_TURN_DEADLINE_SECONDS). Not a
+# "one moment" SMS: it would cost the citizen a billed message only seconds before the real answer.
+REPLY_TIMEOUT = 8.0
+REPLY_TIMEOUT_RANGE = (0.5, 13.0)  # leave Twilio's 15 s room for the network and the TwiML
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
@@ -84,6 +88,19 @@ class TwilioSmsConfigError(ValueError):
 
 class MalformedPayload(ValueError):
     pass
+
+
+def turn_deadline() -> float:
+    """SMS_TURN_DEADLINE_SECONDS: seconds a webhook waits for its turn before answering empty TwiML."""
+    raw = settings.env("SMS_TURN_DEADLINE_SECONDS", str(REPLY_TIMEOUT)) or str(REPLY_TIMEOUT)
+    low, high = REPLY_TIMEOUT_RANGE
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not low <= value <= high:
+        raise TwilioSmsConfigError(f"Config 'SMS_TURN_DEADLINE_SECONDS' is {raw!r}; expected seconds between {low} and {high}.")
+    return value
 
 
 # --- verify ----------------------------------------------------------------------------------
@@ -327,6 +344,7 @@ class TwilioSmsInput(InputChannel):
             public_base_url=str(base),
             api_base_url=creds.get("api_base_url") or settings.env("TWILIO_API_BASE_URL"),
             state_url=creds.get("state_url"),
+            reply_timeout=turn_deadline(),
         )
 
     @property

@@ -450,3 +450,85 @@ def test_cli_refuses_a_non_positive_interval(capsys: pytest.CaptureFixture[str])
     with pytest.raises(SystemExit):
         main(["--interval", "0"])
     assert "--interval is 0.0" in capsys.readouterr().err
+
+
+# --- two notifiers, one case store (issue 14: safe to run twice) ------------------------------
+
+async def test_a_second_notifier_waits_while_the_first_holds_the_lease(
+    store: Running, http: aiohttp.ClientSession, rec: Recorder, state: ChannelState
+) -> None:
+    created = await create(http, sms_complaint())
+    async with make_notifier(store, rec, state) as first, make_notifier(store, rec, state) as second:
+        await move(http, created["reference"], "in_progress")
+        assert await first.run_once() == 1
+        await move(http, created["reference"], "answered", "تم.")
+        assert await second.run_once() == 0  # waits: the first holds the lease
+        assert len(sms_sent(rec)) == 1
+        assert await first.run_once() == 1
+    assert len(sms_sent(rec)) == 2 and await unacked(http) == []
+
+
+async def test_two_notifiers_polling_together_deliver_each_event_once_and_the_second_takes_over(
+    store: Running, http: aiohttp.ClientSession, rec: Recorder, state: ChannelState
+) -> None:
+    refs = [(await create(http, sms_complaint()))["reference"] for _ in range(6)]
+    first, second = make_notifier(store, rec, state, lease_seconds=2.0), make_notifier(store, rec, state, lease_seconds=2.0)
+    tasks = [asyncio.create_task(n.run_forever(interval=0.02)) for n in (first, second)]
+    try:
+        for ref in refs:
+            await move(http, ref, "in_progress")
+        await asyncio.to_thread(rec.wait_for, lambda r: r["path"] == TWILIO_PATH, 20.0, len(refs))
+        holder = first if first._holding else second
+        other = second if holder is first else first
+        # The holder stops (a rollout, a scale-down): it releases the lease, the other takes over.
+        tasks[0 if holder is first else 1].cancel()
+        await holder.close()
+        for ref in refs:
+            await move(http, ref, "answered", "تم.")
+        await asyncio.to_thread(rec.wait_for, lambda r: r["path"] == TWILIO_PATH, 20.0, 2 * len(refs))
+        await asyncio.sleep(0.3)  # room for a duplicate to show up
+        assert other._holding
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await first.close()
+        await second.close()
+    bodies = [m["Body"] for m in sms_sent(rec)]
+    assert len(bodies) == 2 * len(refs) and len(set(bodies)) == len(bodies)  # each event once
+    assert await unacked(http) == []
+
+
+async def test_a_dead_holders_lease_expires_and_the_other_notifier_sends(
+    store: Running, http: aiohttp.ClientSession, rec: Recorder, state: ChannelState
+) -> None:
+    created = await create(http, sms_complaint())
+    crashed = make_notifier(store, rec, state, lease_seconds=0.5)
+    assert await crashed.run_once() == 0 and crashed._holding  # holds the lease, then dies (no release)
+    async with make_notifier(store, rec, state, lease_seconds=0.5) as standby:
+        await move(http, created["reference"], "in_progress")
+        assert await standby.run_once() == 0
+        await asyncio.sleep(0.6)
+        assert await standby.run_once() == 1
+        assert await crashed.run_once() == 0  # back from a stall: it lost the lease, sends nothing
+    await crashed.client.close()
+    assert len(sms_sent(rec)) == 1
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
+def test_the_lease_has_one_holder_even_when_many_race_for_it(db: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from channels.notifier import Lease
+
+    url = request.getfixturevalue("postgres_url") if db == "postgresql" else f"sqlite:///{tmp_path / 'lease.db'}"
+    leases = [Lease(url, seconds=30) for _ in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        won = list(pool.map(lambda lease: lease.acquire(), leases))
+    assert won.count(True) == 1
+    holder = leases[won.index(True)]
+    assert holder.acquire() and not any(lease.acquire() for lease in leases if lease is not holder)  # renewal
+    holder.release()
+    assert leases[0 if holder is not leases[0] else 1].acquire() and not holder.acquire()

@@ -388,6 +388,43 @@ async def test_slow_turn_is_answered_by_rest_after_the_webhook_deadline(tmp_path
     assert req["form"] == {"To": [PHONE], "From": ["+15017122661"], "Body": ["تم استلام طلبك"]}
 
 
+@pytest.mark.asyncio
+async def test_turn_deadline_from_settings_answers_at_once_and_a_retry_of_the_sid_is_absorbed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A turn slower than SMS_TURN_DEADLINE_SECONDS (a slow case store) gets empty TwiML well
+    inside Twilio's 15 s; Twilio's retry of the same MessageSid while the turn still runs starts
+    no second turn; the reply reaches Twilio's REST API exactly once, through the SMS sender."""
+    monkeypatch.setenv("SMS_TURN_DEADLINE_SECONDS", "0.5")
+    async with recorder() as rec:
+        channel, agent = make_channel(tmp_path, rec.url), Agent(delay=2.0, buttons=None, text="تم استلام طلبك")
+        assert channel.reply_timeout == 0.5
+        async with serve(channel, agent) as base:
+            started = asyncio.get_running_loop().time()
+            status, body, _ = await post(base, sms("نعم", sid="SMslowcasestore"))
+            waited = asyncio.get_running_loop().time() - started
+            assert (status, body) == (200, EMPTY_XML) and waited < 1.5
+            assert rec.requests == []  # the turn is still running in the background
+            assert (await post(base, sms("نعم", sid="SMslowcasestore")))[:2] == (200, EMPTY_XML)
+            await channel.drain()
+            assert (await post(base, sms("نعم", sid="SMslowcasestore")))[:2] == (200, EMPTY_XML)
+    assert len(agent.messages) == 1
+    (req,) = rec.requests
+    assert req["form"] == {"To": [PHONE], "From": ["+15017122661"], "Body": ["تم استلام طلبك"]}
+
+
+@pytest.mark.parametrize("raw", ["soon", "0", "14", "-3"])
+def test_a_turn_deadline_outside_twilios_window_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, raw: str) -> None:
+    monkeypatch.setenv("SMS_TURN_DEADLINE_SECONDS", raw)
+    with pytest.raises(Exception, match="SMS_TURN_DEADLINE_SECONDS"):
+        make_channel(tmp_path)
+
+
+def test_the_default_turn_deadline_leaves_room_inside_twilios_15_seconds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("SMS_TURN_DEADLINE_SECONDS", raising=False)
+    assert make_channel(tmp_path).reply_timeout == 8.0
+
+
 # --- outbound ------------------------------------------------------------------------------------
 
 @pytest.mark.asyncio

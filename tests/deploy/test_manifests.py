@@ -236,10 +236,19 @@ def test_production_settings(renderer: Callable[[Path], list[Doc]]) -> None:
 def test_every_process_is_deployed(renderer: Callable[[Path], list[Doc]]) -> None:
     docs = renderer(PRODUCTION)
     commands = [command_line(c) for _, c in containers(docs)]
-    for needle in ("rasa run --model", "rasa run actions", "case_store serve", "channels.notifier"):
+    for needle in ("rasa run --model", "actions.server --actions actions", "case_store serve", "channels.notifier"):
         assert any(needle in cmd for cmd in commands), needle
     services = {d["metadata"]["name"]: d["spec"]["ports"][0]["port"] for d in docs if d["kind"] == "Service"}
     assert services == {"rasa": 5005, "actions": 5055, "case-store": 8800}
+
+
+def test_actions_ready_only_with_the_case_store_reachable(renderer: Callable[[Path], list[Doc]]) -> None:
+    """Readiness is actions/server.py's /ready (the case store answers); liveness stays /health,
+    so an outage of the case store takes the action server out of rotation without restarts."""
+    (container,) = [c for w, c in containers(renderer(PRODUCTION)) if w["metadata"]["name"] == "actions"]
+    assert "actions.server" in command_line(container)
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
 
 
 def test_in_cluster_urls_point_at_the_services(renderer: Callable[[Path], list[Doc]]) -> None:

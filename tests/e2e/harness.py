@@ -145,11 +145,18 @@ def kill_process(running: RunningSystem, name: str) -> None:
     old.wait(10)
 
 
-def restart_process(running: RunningSystem, name: str) -> None:
+def restart_process(running: RunningSystem, name: str, timeout: float = 240) -> None:
+    """Start `name` again ("case_store", "actions", "rasa", "rasa2", ...) and wait until it is ready:
+    the case store reaches its database, the action server the case store, Rasa has its model."""
     system = running.system
     new = system.respawn(name)
-    ready = {"case_store": f"{system.case_store_url}/healthz", "actions": f"http://127.0.0.1:{system.action_port}/health"}
-    launcher.wait_http(ready[name], 90, new)
+    if name.startswith("rasa"):
+        ports = [system.rasa_port, *system.extra_rasa_ports]
+        index = 0 if name == "rasa" else int(name[len("rasa"):]) - 1
+        system._wait_model_loaded(ports[index], new, timeout)
+        return
+    ready = {"case_store": f"{system.case_store_url}/healthz", "actions": system.actions_ready_url}
+    launcher.wait_ready(ready[name], 90, new)
 
 
 def stop_case_store(running: RunningSystem) -> None:

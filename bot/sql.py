@@ -159,8 +159,8 @@ def head_revision(schema: Schema) -> str | None:
     return ScriptDirectory.from_config(alembic_config(schema)).get_current_head()
 
 
-def migrate(schema: Schema, url: str | None = None) -> None:
-    """Bring `url`'s schema to head; a quick read and nothing more when it is already there.
+def migrate(schema: Schema, url: str | None = None, revision: str = "head") -> None:
+    """Bring `url`'s schema to `revision`; a quick read and nothing more when it is already there.
 
     Safe when several processes start at once: the upgrade runs in one transaction that first takes
     a lock (PostgreSQL: an advisory lock per environment; SQLite: the database's write lock), and
@@ -168,26 +168,26 @@ def migrate(schema: Schema, url: str | None = None) -> None:
     """
     url = url or schema.default_url()
     cfg = alembic_config(schema)
-    head = ScriptDirectory.from_config(cfg).get_current_head()
+    target = ScriptDirectory.from_config(cfg).get_current_head() if revision == "head" else revision
     engine = _migration_engine(url)
     try:
         with engine.connect() as conn:
-            if current_revision(schema, conn) == head:
+            if current_revision(schema, conn) == target:
                 return
         with engine.connect() as conn:
             conn.execution_options(**{_LOCK: True})
             with conn.begin():
-                _upgrade(schema, cfg, conn)
+                _upgrade(schema, cfg, conn, revision)
     finally:
         engine.dispose()
 
 
-def _upgrade(schema: Schema, cfg: Config, conn: Connection) -> None:
+def _upgrade(schema: Schema, cfg: Config, conn: Connection, revision: str) -> None:
     if conn.dialect.name == "postgresql":
         # Held until the transaction ends; SQLite's BEGIN IMMEDIATE already holds the write lock.
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(schema)})
     cfg.attributes["connection"] = conn
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, revision)
 
 
 def create_table_if_missing(name: str, *elements: Any, indexes: dict[str, list[str]] | None = None) -> None:

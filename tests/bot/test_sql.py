@@ -104,6 +104,19 @@ def revision_of(schema: Schema, url: str) -> str | None:
         engine.dispose()
 
 
+def made_by_create_all(schema: Schema, url: str, only: list[str] | None = None) -> None:
+    """The tables as `create_all` made them before Alembic, whatever later revisions change: the
+    first revision, which is exactly that (test_migrating_an_empty_database_... proved it while it
+    was the head), without its version table; `only` keeps the tables of an older database."""
+    migrate(schema, url, "0001")
+    engine = sync_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP TABLE {schema.version_table}"))
+        for name in set(inspect(conn).get_table_names()) - set(only or inspect(conn).get_table_names()):
+            conn.execute(text(f"DROP TABLE {name}"))
+    engine.dispose()
+
+
 def _old_login_attempts(metadata: MetaData) -> Table:
     # The table as channels/agents.py declared it before the login throttle replaced it (e123d36).
     return Table(
@@ -154,11 +167,12 @@ def test_an_agent_console_made_by_create_all_is_adopted_and_loses_only_the_old_t
     backend: str, empty_database: Callable[[str], Iterator[str]]
 ) -> None:
     with empty_database(backend) as url:  # type: ignore[attr-defined]
-        before = AGENT_CONSOLE.metadata()
-        _old_login_attempts(before)
+        made_by_create_all(AGENT_CONSOLE, url)
+        old = MetaData()
+        _old_login_attempts(old)
         engine = sync_engine(url)
-        before.create_all(engine)  # what AgentStore did before Alembic (the old table included)
-        agents = before.tables["console_agents"]
+        old.create_all(engine)  # the table every console database of the first day has
+        agents = AGENT_CONSOLE.metadata().tables["console_agents"]
         with engine.begin() as conn:
             conn.execute(
                 agents.insert().values(
@@ -185,13 +199,13 @@ def test_a_channel_state_made_by_create_all_is_adopted(
     backend: str, made_before: str, empty_database: Callable[[str], Iterator[str]]
 ) -> None:
     with empty_database(backend) as url:  # type: ignore[attr-defined]
-        metadata = CHANNEL_STATE.metadata()
         old = ["channel_deliveries", "channel_sender_state"]
         if made_before == "everything":
             old += ["channel_outbox", "notifier_attempts"]
+        made_by_create_all(CHANNEL_STATE, url, only=old)
+        assert table_names(url) == set(old)
+        deliveries = CHANNEL_STATE.metadata().tables["channel_deliveries"]
         engine = sync_engine(url)
-        metadata.create_all(engine, tables=[metadata.tables[name] for name in old])
-        deliveries = metadata.tables["channel_deliveries"]
         with engine.begin() as conn:
             conn.execute(deliveries.insert().values(key="messenger:mid.1", seen_at=text("CURRENT_TIMESTAMP")))
         engine.dispose()

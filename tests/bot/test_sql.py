@@ -20,7 +20,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table, inspect, select, text
+from sqlalchemy import Boolean, CheckConstraint, Column, DateTime, Integer, MetaData, String, Table, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from bot.sql import (
@@ -82,7 +82,15 @@ def differences(schema: Schema, url: str) -> list[object]:
             context = MigrationContext.configure(
                 conn, opts={"version_table": schema.version_table, "compare_type": True}
             )
-            return list(compare_metadata(context, schema.metadata()))
+            found: list[object] = list(compare_metadata(context, schema.metadata()))
+            # compare_metadata leaves CHECK constraints out: compare their names too.
+            reflected = inspect(conn)
+            for table in schema.metadata().tables.values():
+                wanted = {c.name for c in table.constraints if isinstance(c, CheckConstraint)}
+                have = {c["name"] for c in reflected.get_check_constraints(table.name)}
+                if wanted != have:
+                    found.append(("check constraints", table.name, sorted(have), sorted(wanted)))
+            return found
     finally:
         engine.dispose()
 

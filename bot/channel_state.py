@@ -25,8 +25,7 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, delete, 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from bot.settings import VAR, env
-from bot.sql import create_tables, sync_engine
+from bot.sql import CHANNEL_STATE, migrate, sync_engine
 
 metadata = MetaData()
 deliveries = Table(
@@ -51,14 +50,14 @@ def _now() -> dt.datetime:
 
 
 def default_url() -> str:
-    return env("CHANNEL_STATE_DATABASE_URL") or f"sqlite:///{VAR / 'channel_state.db'}"
+    return CHANNEL_STATE.default_url()
 
 
 class ChannelState:
     def __init__(self, url: str | None = None) -> None:
         self.url = url or default_url()
+        migrate(CHANNEL_STATE, self.url)
         self.engine: Engine = sync_engine(self.url)
-        create_tables(metadata, self.engine)
 
     # --- de-duplication ------------------------------------------------------------------
     def _claim(self, key: str) -> bool:

@@ -54,8 +54,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from bot.settings import VAR, env
-from bot.sql import create_tables, sync_engine
+from bot.sql import AGENT_CONSOLE, migrate, sync_engine
 from channels import login_throttle
 
 Clock = Callable[[], dt.datetime]
@@ -128,7 +127,7 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 
 def default_url() -> str:
-    return env("AGENT_CONSOLE_DATABASE_URL") or f"sqlite:///{VAR / 'agent_console.db'}"
+    return AGENT_CONSOLE.default_url()
 
 
 # --- passwords -----------------------------------------------------------------------------------
@@ -212,9 +211,8 @@ class AgentStore:
     def __init__(self, url: str | None = None, clock: Clock = utcnow) -> None:
         self.url = url or default_url()
         self.clock = clock
+        migrate(AGENT_CONSOLE, self.url)
         self.engine: Engine = sync_engine(self.url)
-        create_tables(metadata, self.engine)
-        create_tables(login_throttle.metadata, self.engine)
         self.throttle = login_throttle.LoginThrottle(self.engine)
 
     async def run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -67,7 +67,7 @@ from bot.channel_state import default_url, shared
 from bot.i18n import N_, gettext, lang_or_default
 from bot.labels import label
 from bot.refcode import canonical_digits, format_grouped
-from bot.sql import create_tables, sync_engine
+from bot.sql import CHANNEL_STATE, migrate, sync_engine
 from channels.messenger import (
     DEFAULT_GRAPH_URL,
     DEFAULT_GRAPH_VERSION,
@@ -177,8 +177,9 @@ class Attempts:
     """Failed attempts per outbox event, durable: the retry cap survives a restart."""
 
     def __init__(self, url: str | None = None) -> None:
-        self.engine = sync_engine(url or default_url())
-        create_tables(_metadata, self.engine)
+        url = url or default_url()
+        migrate(CHANNEL_STATE, url)
+        self.engine = sync_engine(url)
 
     def get(self, event_id: int) -> dict[str, Any] | None:
         with self.engine.connect() as conn:

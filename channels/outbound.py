@@ -61,7 +61,7 @@ from sqlalchemy.engine import Engine
 from bot.channel_state import default_url
 from bot.privacy import FieldCipher, keyed_id, open_address, seal_address
 from bot.settings import env, get_settings
-from bot.sql import create_tables, sync_engine
+from bot.sql import CHANNEL_STATE, migrate, sync_engine
 
 logger = logging.getLogger("channels.outbound")  # not __main__ under `python -m`
 
@@ -149,8 +149,8 @@ class Outbox:
 
     def __init__(self, url: str | None = None) -> None:
         self.url = url or default_url()
+        migrate(CHANNEL_STATE, self.url)
         self.engine: Engine = sync_engine(self.url)
-        create_tables(metadata, self.engine)
         self._listeners: dict[str, list[Callable[[], None]]] = {}
         self.workers: dict[str, DeliveryWorker] = {}
 

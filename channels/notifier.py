@@ -240,8 +240,9 @@ class Lease:
     def __init__(self, url: str | None = None, seconds: float = DEFAULT_LEASE_SECONDS, name: str = "notifier") -> None:
         if seconds <= 0:
             raise ValueError(f"Config 'NOTIFIER_LEASE_SECONDS' is {seconds}; expected a positive number of seconds.")
-        self.engine = sync_engine(url or default_url())
-        create_tables(_metadata, self.engine)
+        url = url or default_url()
+        migrate(CHANNEL_STATE, url)
+        self.engine = sync_engine(url)
         self.seconds, self.name = seconds, name
         self.holder = f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 

@@ -24,6 +24,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -134,31 +135,25 @@ def write_endpoints(action_port: int, path: Path | None = None, environ: dict[st
 
 
 def wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process for {url} exited with {proc.returncode} before it was ready")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status < 500:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(f"{url} not ready after {timeout:.0f}s")
+    """Until `url` answers at all (below 500): the process is up."""
+    _wait(url, timeout, proc, lambda status: status < 500)
 
 
 def wait_ready(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
-    """Like wait_http, but only a 200 counts: a readiness check answers 503 while not ready."""
+    """Until `url` answers 200: a readiness check answers 503 while not ready."""
+    _wait(url, timeout, proc, lambda status: status == 200)
+
+
+def _wait(url: str, timeout: float, proc: subprocess.Popen | None, ok: Callable[[int], bool]) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"process for {url} exited with {proc.returncode} before it was ready")
         try:
             with urllib.request.urlopen(url, timeout=3) as r:
-                if r.status == 200:
+                if ok(r.status):
                     return
-        except OSError:
+        except OSError:  # includes HTTPError (a 503 while not ready)
             pass
         time.sleep(0.3)
     raise TimeoutError(f"{url} not ready after {timeout:.0f}s")

@@ -7,7 +7,7 @@ because operators may point them at different servers or at the same one:
   (bot/channel_state.py), the durable outbox (channels/outbound.py), the notifier's attempts
   (channels/notifier.py);
 - `agent_console` (AGENT_CONSOLE_DATABASE_URL): agents, sessions, audit, handoff queue
-  (channels/agents.py) and the login throttle (channels/login_throttle.py).
+  (channels/agent_tables.py) and the login throttle (channels/login_throttle.py).
 
 Each keeps its revision in its own version table (`alembic_version_<name>`), so both, and the case
 store's `alembic_version`, can share one PostgreSQL database without reading each other's history.
@@ -114,7 +114,7 @@ CHANNEL_STATE = Schema(
 AGENT_CONSOLE = Schema(
     "agent_console",
     "AGENT_CONSOLE_DATABASE_URL",
-    ("channels.agents:metadata", "channels.login_throttle:metadata"),
+    ("channels.agent_tables:metadata", "channels.login_throttle:metadata"),
 )
 SCHEMAS = {s.name: s for s in (CHANNEL_STATE, AGENT_CONSOLE)}
 

@@ -39,7 +39,8 @@ The package, one concern a module:
     conversations.py  the conversations in Rasa's tracker store
     sending.py        ConsoleSender: SMS through channels/sms_sender, Messenger Send API
     web.py            JSON answers, client address
-Accounts, sessions, audit and the queue's table are channels/agents.py.
+Accounts, sessions, audit and the queue's storage are channels/agents.py (AgentStore; its parts are
+channels/accounts.py, channels/handoff_queue.py and the tables in channels/agent_tables.py).
 """
 
 from channels.agent_console.channel import AgentConsoleInput

@@ -5,7 +5,7 @@ because operators may point them at different servers or at the same one:
 
 - `channel_state` (CHANNEL_STATE_DATABASE_URL): delivery de-dup and sender state
   (bot/channel_state.py), the durable outbox (channels/outbound.py), the notifier's attempts
-  (channels/notifier.py);
+  (channels/notifier/tables.py);
 - `agent_console` (AGENT_CONSOLE_DATABASE_URL): agents, sessions, audit, handoff queue
   (channels/agent_tables.py) and the login throttle (channels/login_throttle.py).
 
@@ -109,7 +109,7 @@ class Schema:
 CHANNEL_STATE = Schema(
     "channel_state",
     "CHANNEL_STATE_DATABASE_URL",
-    ("bot.channel_state:metadata", "channels.outbound:metadata", "channels.notifier:_metadata"),
+    ("bot.channel_state:metadata", "channels.outbound:metadata", "channels.notifier.tables:metadata"),
 )
 AGENT_CONSOLE = Schema(
     "agent_console",

@@ -155,7 +155,7 @@ class Outbox:
         self.workers: dict[str, DeliveryWorker] = {}
 
     # --- enqueue -----------------------------------------------------------------------------
-    def _enqueue(self, channel: str, address: str, messages: list[dict[str, Any]]) -> list[int]:
+    def _enqueue(self, channel: str, address: str, messages: list[dict[str, Any]], hold: float = 0.0) -> list[int]:
         now = time.time()
         cipher = _body_cipher()
         ids = []
@@ -165,19 +165,24 @@ class Outbox:
                     outbox.insert().values(
                         channel=channel, recipient=keyed_id(channel, address), address=seal_address(address),
                         body=cipher.encrypt(json.dumps(message, ensure_ascii=False)), status=PENDING, attempts=0,
-                        next_attempt_at=now, created_at=now,
+                        next_attempt_at=now + hold, created_at=now,
                     )
                 )
                 ids.append(int(result.inserted_primary_key[0]))
         return ids
 
-    async def enqueue(self, channel: str, address: str, messages: list[dict[str, Any]]) -> list[int]:
-        """Queue `messages` for `address` on `channel`, in order; returns the row ids."""
+    async def enqueue(self, channel: str, address: str, messages: list[dict[str, Any]], *, hold: float = 0.0) -> list[int]:
+        """Queue `messages` for `address` on `channel`, in order; returns the row ids.
+
+        `hold`: the caller sends them itself at once (`DeliveryWorker.try_now`); the workers
+        leave them alone for that long, so the caller's attempt never races a background round
+        for the claim (and loses, answering before its message went out)."""
         if not messages:
             return []
-        ids = await asyncio.to_thread(self._enqueue, channel, address, messages)
-        for wake in self._listeners.get(channel, []):
-            wake()
+        ids = await asyncio.to_thread(self._enqueue, channel, address, messages, hold)
+        if not hold:
+            for wake in self._listeners.get(channel, []):
+                wake()
         return ids
 
     def listen(self, channel: str, wake: Callable[[], None]) -> None:

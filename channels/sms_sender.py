@@ -56,6 +56,10 @@ def is_transient(exc: TwilioRestException) -> bool:
     return exc.status >= 500 or exc.status == 429
 
 
+# The sender tries its own rows at once; the background worker only takes what is left after this.
+TRY_NOW_HOLD_SECONDS = 5.0
+
+
 class SmsSender:
     def __init__(
         self,
@@ -103,9 +107,10 @@ class SmsSender:
             return [await self.client.send_message(to=phone, body=part, **origin) for part in parts]
         # The origin travels with the row: the console may send from a Messaging Service while
         # the SMS channel sends from its number, through one worker.
-        ids = await self.worker.box.enqueue(OUTBOX_CHANNEL, phone, [{"body": part, "origin": origin} for part in parts])
-        self.worker.start()
-        await self.worker.try_now(ids, self.outbox_send())  # usually out before the caller answers
+        ids = await self.worker.box.enqueue(OUTBOX_CHANNEL, phone, [{"body": part, "origin": origin} for part in parts],
+                                            hold=TRY_NOW_HOLD_SECONDS)
+        await self.worker.try_now(ids, self.outbox_send())  # out before the caller answers, unless Twilio fails
+        self.worker.start()  # what did not go out is retried from the outbox
         return [f"queued:{i}" for i in ids]
 
     def outbox_send(self) -> SendFn:

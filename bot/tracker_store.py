@@ -123,10 +123,13 @@ class ConfidentialSQLTrackerStore(SQLTrackerStore):
         open_rows = {i for s in parts if not s.closed for i in s.indices()}
         closed_rows = {i for s in parts if s.closed for i in s.indices()}
         with self.session_scope() as session:
-            stored = self._event_query(session, tracker.sender_id, fetch_events_from_all_sessions=False).all()
+            # Ids only: the rows' data is not needed here, and reading it made a long session's
+            # every save as costly as a retrieve (104 ms against stock's 6 ms at 1,500 events).
+            stored = [row.id for row in self._event_query(session, tracker.sender_id, fetch_events_from_all_sessions=False)
+                      .with_entities(self.SQLEvent.id)]
             # Every sealed row outside the open report is over: this report just closed, or an
             # earlier session's report was left behind when the session expired.
-            self._scrub_sealed(session, tracker.sender_id, keep={row.id for i, row in enumerate(stored) if i in open_rows})
+            self._scrub_sealed(session, tracker.sender_id, keep={row_id for i, row_id in enumerate(stored) if i in open_rows})
             for i in range(len(stored), len(events)):
                 data = events[i]
                 if i in closed_rows:

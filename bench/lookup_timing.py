@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import platform
 import statistics
 import sys
@@ -25,19 +24,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("BEKH_ENV", "test")
-os.environ.setdefault("BEKH_VAR_DIR", tempfile.mkdtemp(prefix="bekh-bench-"))
-
+# The load bench's preamble (test settings, a temporary var dir) and its fixture paths: one copy.
 import aiohttp
 from aiohttp import web
+from case_store_load import CATALOGUE, PG_ADMIN
 
 from bot import refcode
 from bot.settings import get_settings
 from case_store.app import create_app
 from case_store.migrate import upgrade
 
-CATALOGUE = ROOT / "tests" / "case_store" / "fixtures" / "catalogue.yml"
-PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 BODY = {
     "type": "complaint",
     "sector": "health",

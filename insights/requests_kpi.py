@@ -104,11 +104,14 @@ def _where(scope: Scope, start: dt.datetime, end: dt.datetime) -> list[ColumnEle
 def _period(dialect: str, grain: str, tz: ZoneInfo, at: dt.datetime) -> ColumnElement[Any]:
     """The local date that starts the period of each request's receipt (weeks start on Sunday)."""
     if dialect == "postgresql":
-        local = func.timezone(tz.key, Request.created_at)
+        # Literals, not bound parameters: with asyncpg's numbered parameters the SELECT's and the
+        # GROUP BY's expressions would differ and PostgreSQL would refuse the grouping. Both
+        # values are checked names (GRAINS, an IANA zone), never user text.
+        local = func.timezone(literal_column(f"'{tz.key}'"), Request.created_at)
         if grain == "week":
-            shifted = func.date_trunc("week", local + literal_column("interval '1 day'"))
+            shifted = func.date_trunc(literal_column("'week'"), local + literal_column("interval '1 day'"))
             return cast(shifted - literal_column("interval '1 day'"), Date)
-        return cast(func.date_trunc(grain, local), Date)
+        return cast(func.date_trunc(literal_column(f"'{grain}'"), local), Date)
     # SQLite stores naive UTC and has no time zones: shift by the zone's offset at the range's end
     # (Jordan has kept UTC+3 all year since 2022, so this is exact for recent data).
     offset = at.astimezone(tz).utcoffset() or dt.timedelta()
@@ -242,8 +245,8 @@ def volume(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str 
 _DELAY_SUMS = ("count", "open", "overdue", "escalated", "level_1", "level_2", "level_3_plus", "with_answer", "within_sla")
 
 
-def _delay_query(conn: Connection, scope: Scope, start: dt.datetime, end: dt.datetime, now: dt.datetime,
-                 grain: str, by: str | None, tz: ZoneInfo) -> tuple[dict[tuple[Any, Any], dict[str, Any]], dict[tuple[Any, Any], list[float]]]:
+def _delay_query(conn: Connection, scope: Scope, start: dt.datetime, end: dt.datetime, now: dt.datetime, grain: str,
+                 by: str | None, tz: ZoneInfo) -> tuple[dict[tuple[Any, Any], dict[str, Any]], dict[tuple[Any, Any], tuple[Any, Any]]]:
     dialect = conn.dialect.name
     period = _period(dialect, grain, tz, end).label("period")
     groups = _group_cols(by)
@@ -276,21 +279,51 @@ def _delay_query(conn: Connection, scope: Scope, start: dt.datetime, end: dt.dat
     for r in conn.execute(query):
         m = r._mapping
         cells[(_iso(m["period"]), m[by] if by else None)] = dict(m)
-    # Time to answer, in hours: few enough rows per range to sort here on both databases.
-    hours = (_epoch(dialect, Request.answered_at) - _epoch(dialect, Request.created_at)) / 3600.0
+    return cells, _answer_percentiles(conn, scope, start, end, period, groups, by)
+
+
+TOTAL = "*"  # the period key of a group's whole-range percentiles
+
+
+def _answer_percentiles(conn: Connection, scope: Scope, start: dt.datetime, end: dt.datetime, period: Any,
+                        groups: list[ColumnElement[Any]], by: str | None) -> dict[tuple[Any, Any], tuple[float | None, float | None]]:
+    """Median and 90th percentile of the hours to answer, per (period, group) and per (TOTAL, group).
+
+    PostgreSQL computes them (percentile_cont, two grouped queries); SQLite has no percentile
+    function, so its durations are sorted here (the same interpolation as percentile_cont)."""
+    dialect = conn.dialect.name
+    hours = ((_epoch(dialect, Request.answered_at) - _epoch(dialect, Request.created_at)) / 3600.0).label("hours")
+    where = (*_where(scope, start, end), Request.answered_at.is_not(None))
+    out: dict[tuple[Any, Any], tuple[float | None, float | None]] = {}
+    if dialect == "postgresql":
+        pct = (func.percentile_cont(0.5).within_group(hours.element).label("p50"),
+               func.percentile_cont(0.9).within_group(hours.element).label("p90"))
+        for r in conn.execute(select(period, *groups, *pct).where(*where).group_by(period, *groups)):
+            m = r._mapping
+            out[(_iso(m["period"]), m[by] if by else None)] = (m["p50"], m["p90"])
+        for r in conn.execute(select(*groups, *pct).where(*where).group_by(*groups)):
+            m = r._mapping
+            out[(TOTAL, m[by] if by else None)] = (m["p50"], m["p90"])
+        return out
     durations: dict[tuple[Any, Any], list[float]] = defaultdict(list)
-    q2 = select(period, *groups, hours.label("hours")).where(*_where(scope, start, end), Request.answered_at.is_not(None))
-    for r in conn.execute(q2):
+    for r in conn.execute(select(period, *groups, hours).where(*where)):
         m = r._mapping
         durations[(_iso(m["period"]), m[by] if by else None)].append(float(m["hours"]))
-    return cells, durations
+    whole: dict[Any, list[float]] = defaultdict(list)
+    for (p, g), values in durations.items():
+        whole[g].extend(values)
+        values.sort()
+        out[(p, g)] = (_percentile(values, 0.5), _percentile(values, 0.9))
+    for g, values in whole.items():
+        values.sort()
+        out[(TOTAL, g)] = (_percentile(values, 0.5), _percentile(values, 0.9))
+    return out
 
 
-def _delay_row(sums: dict[str, Any], hours: list[float], now_epoch: float) -> dict[str, Any]:
-    hours = sorted(hours)
+def _delay_row(sums: dict[str, Any], pct: tuple[float | None, float | None], now_epoch: float) -> dict[str, Any]:
     overdue = int(sums.get("overdue") or 0)
     due_sum, due_min = sums.get("overdue_due_sum"), sums.get("overdue_due_min")
-    median, p90 = _percentile(hours, 0.5), _percentile(hours, 0.9)
+    median, p90 = pct
     return {
         "count": int(sums.get("count") or 0),
         "open": int(sums.get("open") or 0),
@@ -304,8 +337,8 @@ def _delay_row(sums: dict[str, Any], hours: list[float], now_epoch: float) -> di
         "with_answer": int(sums.get("with_answer") or 0),
         "within_sla": int(sums.get("within_sla") or 0),
         "within_sla_share": _share(int(sums.get("within_sla") or 0), int(sums.get("with_answer") or 0)),
-        "median_hours_to_answer": round(median, 2) if median is not None else None,
-        "p90_hours_to_answer": round(p90, 2) if p90 is not None else None,
+        "median_hours_to_answer": round(float(median), 2) if median is not None else None,
+        "p90_hours_to_answer": round(float(p90), 2) if p90 is not None else None,
     }
 
 
@@ -328,14 +361,16 @@ def _delays(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grai
             now: dt.datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     tz = local_timezone()
     start, end = _utc_bounds(since, until, tz)
-    cells, durations = _delay_query(conn, scope, start, end, now, grain, by, tz)
+    cells, pct = _delay_query(conn, scope, start, end, now, grain, by, tz)
     now_epoch = now.timestamp()
-    rows, group_sums, group_hours = [], defaultdict(dict), defaultdict(list)
+    none = (None, None)
+    rows: list[dict[str, Any]] = []
+    group_sums: dict[Any, dict[str, Any]] = defaultdict(dict)
     for (period, group), sums in sorted(cells.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
-        rows.append({"period": period, "group": group, **_delay_row(sums, durations.get((period, group), []), now_epoch)})
+        rows.append({"period": period, "group": group, **_delay_row(sums, pct.get((period, group), none), now_epoch)})
         _merge(group_sums[group], sums)
-        group_hours[group].extend(durations.get((period, group), []))
-    totals = [{"group": g, **_delay_row(s, group_hours[g], now_epoch)} for g, s in sorted(group_sums.items(), key=lambda kv: str(kv[0]))]
+    totals = [{"group": g, **_delay_row(s, pct.get((TOTAL, g), none), now_epoch)}
+              for g, s in sorted(group_sums.items(), key=lambda kv: str(kv[0]))]
     return [_hide(r, scope, _DELAY_HIDE) for r in rows], [_hide(r, scope, _DELAY_HIDE) for r in totals]
 
 

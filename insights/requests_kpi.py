@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, and_, case, cast, func, literal_column, select
+from sqlalchemy import Date, Integer, and_, case, cast, func, literal_column, or_, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ColumnElement
@@ -152,15 +152,6 @@ def _mean(total: float | None, n: int | None) -> float | None:
     return round(total / n, 4) if n and total is not None else None
 
 
-def _percentile(sorted_values: list[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (PostgreSQL's percentile_cont)."""
-    if not sorted_values:
-        return None
-    pos = (len(sorted_values) - 1) * q
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
-
-
 def _hide(row: dict[str, Any], scope: Scope, fields_by_base: dict[str, Iterable[str]]) -> dict[str, Any]:
     """Public scope: every figure whose base count is under the threshold becomes None."""
     if not scope.suppress_small_cells:
@@ -246,7 +237,7 @@ _DELAY_SUMS = ("count", "open", "overdue", "escalated", "level_1", "level_2", "l
 
 
 def _delay_query(conn: Connection, scope: Scope, start: dt.datetime, end: dt.datetime, now: dt.datetime, grain: str,
-                 by: str | None, tz: ZoneInfo) -> tuple[dict[tuple[Any, Any], dict[str, Any]], dict[tuple[Any, Any], tuple[Any, Any]]]:
+                 by: str | None, tz: ZoneInfo, with_satisfaction: bool = False) -> tuple[dict[tuple[Any, Any], dict[str, Any]], dict[tuple[Any, Any], tuple[Any, Any]]]:
     dialect = conn.dialect.name
     period = _period(dialect, grain, tz, end).label("period")
     groups = _group_cols(by)
@@ -271,6 +262,7 @@ def _delay_query(conn: Connection, scope: Scope, start: dt.datetime, end: dt.dat
             func.sum(
                 case((and_(Request.answered_at.is_not(None), level == 0, Request.answered_at <= Request.due_at), 1), else_=0)
             ).label("within_sla"),
+            *(_sat_columns() if with_satisfaction else ()),
         )
         .where(*_where(scope, start, end))
         .group_by(period, *groups)
@@ -305,19 +297,50 @@ def _answer_percentiles(conn: Connection, scope: Scope, start: dt.datetime, end:
             m = r._mapping
             out[(TOTAL, m[by] if by else None)] = (m["p50"], m["p90"])
         return out
-    durations: dict[tuple[Any, Any], list[float]] = defaultdict(list)
-    for r in conn.execute(select(period, *groups, hours).where(*where)):
+    # SQLite: rank the durations in each cell and in each group's whole range (window functions,
+    # sorted by SQLite itself) and fetch only the ranks the interpolation needs.
+    cell_parts = [period.element, *groups]
+    ranked = select(
+        period, *groups, hours,
+        func.row_number().over(partition_by=cell_parts, order_by=hours.element).label("rn"),
+        func.count().over(partition_by=cell_parts).label("n"),
+        func.row_number().over(partition_by=groups or None, order_by=hours.element).label("trn"),
+        func.count().over(partition_by=groups or None).label("tn"),
+    ).where(*where).subquery()
+
+    def needed(rank: Any, n: Any) -> ColumnElement[Any]:
+        wanted = []
+        for q in (0.5, 0.9):
+            lo = cast((n - 1) * q, Integer) + 1
+            wanted += [rank == lo, rank == lo + 1]
+        return or_(*wanted)
+
+    group_col = ranked.c[by] if by else None
+    picked = select(ranked.c.period, *([group_col] if by else []), ranked.c.hours, ranked.c.rn, ranked.c.n,
+                    ranked.c.trn, ranked.c.tn).where(or_(needed(ranked.c.rn, ranked.c.n), needed(ranked.c.trn, ranked.c.tn)))
+    ranks: dict[tuple[Any, Any], dict[int, float]] = defaultdict(dict)
+    sizes: dict[tuple[Any, Any], int] = {}
+    for r in conn.execute(picked):
         m = r._mapping
-        durations[(_iso(m["period"]), m[by] if by else None)].append(float(m["hours"]))
-    whole: dict[Any, list[float]] = defaultdict(list)
-    for (p, g), values in durations.items():
-        whole[g].extend(values)
-        values.sort()
-        out[(p, g)] = (_percentile(values, 0.5), _percentile(values, 0.9))
-    for g, values in whole.items():
-        values.sort()
-        out[(TOTAL, g)] = (_percentile(values, 0.5), _percentile(values, 0.9))
+        g = m[by] if by else None
+        cell, whole = (_iso(m["period"]), g), (TOTAL, g)
+        ranks[cell][m["rn"]] = float(m["hours"])
+        ranks[whole][m["trn"]] = float(m["hours"])
+        sizes[cell], sizes[whole] = int(m["n"]), int(m["tn"])
+    for key, n in sizes.items():
+        out[key] = (_ranked_percentile(ranks[key], n, 0.5), _ranked_percentile(ranks[key], n, 0.9))
     return out
+
+
+def _ranked_percentile(by_rank: dict[int, float], n: int, q: float) -> float | None:
+    """percentile_cont from the two ranks (1-based) around (n - 1) * q."""
+    if n == 0:
+        return None
+    pos = (n - 1) * q
+    lo = math.floor(pos)
+    low = by_rank[lo + 1]
+    high = by_rank.get(lo + 2, low)
+    return low + (high - low) * (pos - lo)
 
 
 def _delay_row(sums: dict[str, Any], pct: tuple[float | None, float | None], now_epoch: float) -> dict[str, Any]:
@@ -362,6 +385,14 @@ def _delays(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grai
     tz = local_timezone()
     start, end = _utc_bounds(since, until, tz)
     cells, pct = _delay_query(conn, scope, start, end, now, grain, by, tz)
+    return _delay_rows(cells, pct, scope, now)
+
+
+Cells = dict[tuple[Any, Any], dict[str, Any]]
+
+
+def _delay_rows(cells: Cells, pct: dict[tuple[Any, Any], tuple[Any, Any]], scope: Scope, now: dt.datetime
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     now_epoch = now.timestamp()
     none = (None, None)
     rows: list[dict[str, Any]] = []
@@ -408,37 +439,46 @@ _SAT_HIDE = {
 }
 
 
+def _sat_columns() -> list[ColumnElement[Any]]:
+    score = Request.rating_score
+    return [
+        func.count(score).label("rated"),
+        func.sum(score).label("score_sum"),
+        *[func.sum(case((score == i, 1), else_=0)).label(f"s{i}") for i in range(1, 6)],
+        func.count(Request.rating_resolved).label("resolved_known"),
+        func.sum(case((Request.rating_resolved.is_(True), 1), else_=0)).label("resolved"),
+        func.sum(case((and_(Request.answered_at.is_not(None), Request.reopen_count > 0), 1), else_=0)).label("reopened"),
+    ]
+
+
 def _satisfaction(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, by: str | None
                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     tz = local_timezone()
     start, end = _utc_bounds(since, until, tz)
     period = _period(conn.dialect.name, grain, tz, end).label("period")
     groups = _group_cols(by)
-    score = Request.rating_score
     query = (
         select(
             period,
             *groups,
             func.count().label("count"),
-            func.count(score).label("rated"),
-            func.sum(score).label("score_sum"),
-            *[func.sum(case((score == i, 1), else_=0)).label(f"s{i}") for i in range(1, 6)],
-            func.count(Request.rating_resolved).label("resolved_known"),
-            func.sum(case((Request.rating_resolved.is_(True), 1), else_=0)).label("resolved"),
             func.sum(case((Request.answered_at.is_not(None), 1), else_=0)).label("with_answer"),
-            func.sum(case((and_(Request.answered_at.is_not(None), Request.reopen_count > 0), 1), else_=0)).label("reopened"),
+            *_sat_columns(),
         )
         .where(*_where(scope, start, end))
         .group_by(period, *groups)
-        .order_by(period, *groups)
     )
-    rows, group_sums = [], defaultdict(lambda: dict.fromkeys(_SAT_SUMS, 0))
-    for r in conn.execute(query):
-        m = r._mapping
-        group = m[by] if by else None
-        rows.append({"period": _iso(m["period"]), "group": group, **_sat_row(dict(m))})
+    cells = {(_iso(r._mapping["period"]), r._mapping[by] if by else None): dict(r._mapping) for r in conn.execute(query)}
+    return _sat_rows(cells, scope)
+
+
+def _sat_rows(cells: Cells, scope: Scope) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    rows: list[dict[str, Any]] = []
+    group_sums: dict[Any, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_SAT_SUMS, 0))
+    for (period, group), m in sorted(cells.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+        rows.append({"period": period, "group": group, **_sat_row(m)})
         for k in _SAT_SUMS:
-            group_sums[group][k] += int(m[k] or 0)
+            group_sums[group][k] += int(m.get(k) or 0)
     totals = [{"group": g, **_sat_row(s)} for g, s in sorted(group_sums.items(), key=lambda kv: str(kv[0]))]
     return [_hide(r, scope, _SAT_HIDE) for r in rows], [_hide(r, scope, _SAT_HIDE) for r in totals]
 
@@ -455,8 +495,12 @@ def satisfaction(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain
 
 def _league(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, rank_by: str,
             now: dt.datetime) -> list[dict[str, Any]]:
-    d_rows, d_totals = _delays(conn, scope, since, until, grain, "entity", now)
-    s_rows, s_totals = _satisfaction(conn, scope, since, until, grain, "entity")
+    # One scan for both the delay and the satisfaction sums, plus the percentiles' scan.
+    tz = local_timezone()
+    start, end = _utc_bounds(since, until, tz)
+    cells, pct = _delay_query(conn, scope, start, end, now, grain, "entity", tz, with_satisfaction=True)
+    d_rows, d_totals = _delay_rows(cells, pct, scope, now)
+    s_rows, s_totals = _sat_rows(cells, scope)
     sat = {r["group"]: r for r in s_totals}
     trend: dict[str, list[dict[str, Any]]] = defaultdict(list)
     base = _LEAGUE_BASE[rank_by]

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, Integer, and_, case, cast, func, literal_column, or_, select
+from sqlalchemy import Date, and_, case, cast, func, literal_column, select, tuple_
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ColumnElement
@@ -67,6 +67,8 @@ _LEAGUE_BASE = {
 _SAT_METRICS = ("rating_mean", "resolved_share", "reopen_rate")
 
 T = TypeVar("T")
+Cells = dict[tuple[Any, Any], dict[str, Any]]
+Percentiles = dict[tuple[Any, Any], tuple[Any, Any]]
 Bind = Engine | Connection
 _R = Request.__table__.c
 
@@ -237,13 +239,29 @@ _DELAY_SUMS = ("count", "open", "overdue", "escalated", "level_1", "level_2", "l
 
 
 def _delay_query(conn: Connection, scope: Scope, start: dt.datetime, end: dt.datetime, now: dt.datetime, grain: str,
-                 by: str | None, tz: ZoneInfo, with_satisfaction: bool = False) -> tuple[dict[tuple[Any, Any], dict[str, Any]], dict[tuple[Any, Any], tuple[Any, Any]]]:
+                 by: str | None, tz: ZoneInfo, with_satisfaction: bool = False) -> tuple[Cells, Percentiles]:
+    """One scan of the range: the delay sums per (period, group), and the median and 90th
+    percentile of the hours to answer per (period, group) and per (TOTAL, group).
+
+    PostgreSQL computes the percentiles (percentile_cont, with GROUPING SETS adding each group's
+    whole range to the same scan). SQLite has no percentile function: each cell's durations come
+    back as one string (group_concat, rounded to 3 decimals of an hour) and are sorted here,
+    which is far cheaper than a row per request through the driver or SQLite's window functions."""
     dialect = conn.dialect.name
     period = _period(dialect, grain, tz, end).label("period")
     groups = _group_cols(by)
     is_open = Request.status.in_(OPEN_STATUSES)
     overdue = and_(is_open, Request.due_at < now)
     level = Request.escalation_level
+    hours = (_epoch(dialect, Request.answered_at) - _epoch(dialect, Request.created_at)) / 3600.0
+    if dialect == "postgresql":
+        spread = [func.percentile_cont(0.5).within_group(hours).label("p50"),
+                  func.percentile_cont(0.9).within_group(hours).label("p90"),
+                  func.grouping(period.element).label("is_total")]
+        grouping: list[Any] = [func.grouping_sets(tuple_(period.element, *groups), tuple_(*groups) if groups else literal_column("()"))]
+    else:
+        spread = [func.group_concat(func.round(hours, 3)).label("hours")]
+        grouping = [period, *groups]
     query = (
         select(
             period,
@@ -262,85 +280,46 @@ def _delay_query(conn: Connection, scope: Scope, start: dt.datetime, end: dt.dat
             func.sum(
                 case((and_(Request.answered_at.is_not(None), level == 0, Request.answered_at <= Request.due_at), 1), else_=0)
             ).label("within_sla"),
+            *spread,
             *(_sat_columns() if with_satisfaction else ()),
         )
         .where(*_where(scope, start, end))
-        .group_by(period, *groups)
+        .group_by(*grouping)
     )
-    cells: dict[tuple[Any, Any], dict[str, Any]] = {}
+    cells: Cells = {}
+    pct: Percentiles = {}
+    whole: dict[Any, list[float]] = defaultdict(list)
     for r in conn.execute(query):
         m = r._mapping
-        cells[(_iso(m["period"]), m[by] if by else None)] = dict(m)
-    return cells, _answer_percentiles(conn, scope, start, end, period, groups, by)
+        g = m[by] if by else None
+        if dialect == "postgresql":
+            if m["is_total"]:
+                pct[(TOTAL, g)] = (m["p50"], m["p90"])
+                continue
+            key = (_iso(m["period"]), g)
+            pct[key] = (m["p50"], m["p90"])
+        else:
+            key = (_iso(m["period"]), g)
+            numbers = sorted(float(x) for x in str(m["hours"]).split(",")) if m["hours"] else []
+            pct[key] = (_percentile(numbers, 0.5), _percentile(numbers, 0.9))
+            whole[g].extend(numbers)
+        cells[key] = dict(m)
+    for g, numbers in whole.items():
+        numbers.sort()
+        pct[(TOTAL, g)] = (_percentile(numbers, 0.5), _percentile(numbers, 0.9))
+    return cells, pct
 
 
 TOTAL = "*"  # the period key of a group's whole-range percentiles
 
 
-def _answer_percentiles(conn: Connection, scope: Scope, start: dt.datetime, end: dt.datetime, period: Any,
-                        groups: list[ColumnElement[Any]], by: str | None) -> dict[tuple[Any, Any], tuple[float | None, float | None]]:
-    """Median and 90th percentile of the hours to answer, per (period, group) and per (TOTAL, group).
-
-    PostgreSQL computes them (percentile_cont, two grouped queries); SQLite has no percentile
-    function, so its durations are sorted here (the same interpolation as percentile_cont)."""
-    dialect = conn.dialect.name
-    hours = ((_epoch(dialect, Request.answered_at) - _epoch(dialect, Request.created_at)) / 3600.0).label("hours")
-    where = (*_where(scope, start, end), Request.answered_at.is_not(None))
-    out: dict[tuple[Any, Any], tuple[float | None, float | None]] = {}
-    if dialect == "postgresql":
-        pct = (func.percentile_cont(0.5).within_group(hours.element).label("p50"),
-               func.percentile_cont(0.9).within_group(hours.element).label("p90"))
-        for r in conn.execute(select(period, *groups, *pct).where(*where).group_by(period, *groups)):
-            m = r._mapping
-            out[(_iso(m["period"]), m[by] if by else None)] = (m["p50"], m["p90"])
-        for r in conn.execute(select(*groups, *pct).where(*where).group_by(*groups)):
-            m = r._mapping
-            out[(TOTAL, m[by] if by else None)] = (m["p50"], m["p90"])
-        return out
-    # SQLite: rank the durations in each cell and in each group's whole range (window functions,
-    # sorted by SQLite itself) and fetch only the ranks the interpolation needs.
-    cell_parts = [period.element, *groups]
-    ranked = select(
-        period, *groups, hours,
-        func.row_number().over(partition_by=cell_parts, order_by=hours.element).label("rn"),
-        func.count().over(partition_by=cell_parts).label("n"),
-        func.row_number().over(partition_by=groups or None, order_by=hours.element).label("trn"),
-        func.count().over(partition_by=groups or None).label("tn"),
-    ).where(*where).subquery()
-
-    def needed(rank: Any, n: Any) -> ColumnElement[Any]:
-        wanted = []
-        for q in (0.5, 0.9):
-            lo = cast((n - 1) * q, Integer) + 1
-            wanted += [rank == lo, rank == lo + 1]
-        return or_(*wanted)
-
-    group_col = ranked.c[by] if by else None
-    picked = select(ranked.c.period, *([group_col] if by else []), ranked.c.hours, ranked.c.rn, ranked.c.n,
-                    ranked.c.trn, ranked.c.tn).where(or_(needed(ranked.c.rn, ranked.c.n), needed(ranked.c.trn, ranked.c.tn)))
-    ranks: dict[tuple[Any, Any], dict[int, float]] = defaultdict(dict)
-    sizes: dict[tuple[Any, Any], int] = {}
-    for r in conn.execute(picked):
-        m = r._mapping
-        g = m[by] if by else None
-        cell, whole = (_iso(m["period"]), g), (TOTAL, g)
-        ranks[cell][m["rn"]] = float(m["hours"])
-        ranks[whole][m["trn"]] = float(m["hours"])
-        sizes[cell], sizes[whole] = int(m["n"]), int(m["tn"])
-    for key, n in sizes.items():
-        out[key] = (_ranked_percentile(ranks[key], n, 0.5), _ranked_percentile(ranks[key], n, 0.9))
-    return out
-
-
-def _ranked_percentile(by_rank: dict[int, float], n: int, q: float) -> float | None:
-    """percentile_cont from the two ranks (1-based) around (n - 1) * q."""
-    if n == 0:
+def _percentile(sorted_values: list[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks (PostgreSQL's percentile_cont)."""
+    if not sorted_values:
         return None
-    pos = (n - 1) * q
-    lo = math.floor(pos)
-    low = by_rank[lo + 1]
-    high = by_rank.get(lo + 2, low)
-    return low + (high - low) * (pos - lo)
+    pos = (len(sorted_values) - 1) * q
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
 def _delay_row(sums: dict[str, Any], pct: tuple[float | None, float | None], now_epoch: float) -> dict[str, Any]:
@@ -388,10 +367,7 @@ def _delays(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grai
     return _delay_rows(cells, pct, scope, now)
 
 
-Cells = dict[tuple[Any, Any], dict[str, Any]]
-
-
-def _delay_rows(cells: Cells, pct: dict[tuple[Any, Any], tuple[Any, Any]], scope: Scope, now: dt.datetime
+def _delay_rows(cells: Cells, pct: Percentiles, scope: Scope, now: dt.datetime
                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     now_epoch = now.timestamp()
     none = (None, None)

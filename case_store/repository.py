@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import BigInteger, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from case_store.constants import OPEN_STATUSES
@@ -74,7 +74,7 @@ async def try_sweep_lock(session: AsyncSession) -> bool:
     Released at commit or rollback. SQLite: always True (BEGIN IMMEDIATE serialises writers)."""
     if session.bind.dialect.name != "postgresql":
         return True
-    return bool(await session.scalar(select(func.pg_try_advisory_xact_lock(SWEEP_LOCK_KEY))))
+    return bool(await session.scalar(select(func.pg_try_advisory_xact_lock(literal(SWEEP_LOCK_KEY, BigInteger)))))
 
 
 def add_escalation(session: AsyncSession, request: Request, at: dt.datetime, overdue_since: dt.datetime,

@@ -489,6 +489,8 @@ class CaseService:
         return {
             "reference": r.reference,
             "type": r.type,
+            "status": r.status,
+            "channel": r.channel,
             "entity": r.entity,
             "entity_name": (entity.name_ar if contact.language == "ar" else entity.name_en) if entity else r.entity,
             "escalation_level": r.escalation_level,

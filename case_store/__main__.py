@@ -131,10 +131,11 @@ def cmd_escalate(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    from case_store.seed import SeedRefused, seed
+    from case_store.seed import SeedRefused, refuse_in_production, seed
 
-    url = _database_url(args)
     try:
+        refuse_in_production()  # before the settings, which want every secret in production
+        url = _database_url(args)
         migrate.upgrade(url)
         done = seed(url, args.requests, args.seed, days=args.days,
                     catalogue=Catalogue.load(Path(args.catalogue) if args.catalogue else None))

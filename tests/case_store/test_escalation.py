@@ -16,20 +16,19 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from service_fixtures import CATALOGUE, Clock, Running, complaint, start_case_store
-from sqlalchemy import text, update
+from sqlalchemy import update
 from sqlalchemy.engine import create_engine
 
-from bot.launcher import free_port
+from bot.launcher import free_port, wait_http
 from bot.settings import ConfigError, get_settings
 from case_store import sla
-from case_store.app import create_app
 from case_store.catalogue import Catalogue
 from case_store.db import Database, sync_url
 from case_store.escalation import interval_from_env
 from case_store.models import Request
 from case_store.service import CaseService
+from tests.support.case_store import query
 
 ROOT = Path(__file__).resolve().parents[2]
 OFFICIAL = {"channel": "sms", "address": "+962790000101"}  # jfda, level 1, in the test catalogue
@@ -47,15 +46,6 @@ async def outbox(http: aiohttp.ClientSession) -> list[dict[str, Any]]:
         return list((await resp.json())["events"])
 
 
-def rows(url: str, sql: str) -> list[tuple[Any, ...]]:
-    engine = create_engine(sync_url(url), future=True)
-    try:
-        with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(text(sql))]
-    finally:
-        engine.dispose()
-
-
 async def test_each_escalation_is_logged_and_the_next_level_gets_a_notice(
     store: Running, http: aiohttp.ClientSession, clock: Clock
 ) -> None:
@@ -64,7 +54,7 @@ async def test_each_escalation_is_logged_and_the_next_level_gets_a_notice(
     clock.advance(days=60)
     assert sorted(await store.service.escalate_overdue()) == sorted([jfda, moh])
 
-    logged = rows(store.database_url, "SELECT r.reference, e.level, e.entity, e.contact_role, e.actor "
+    logged = query(store.database_url, "SELECT r.reference, e.level, e.entity, e.contact_role, e.actor "
                                       "FROM escalations e JOIN requests r ON r.id = e.request_id ORDER BY r.reference")
     assert sorted(logged) == sorted([(jfda, 1, "jfda", "director_general", "system:sla"), (moh, 1, "moh", None, "system:sla")])
 
@@ -83,24 +73,18 @@ async def test_each_escalation_is_logged_and_the_next_level_gets_a_notice(
     assert await store.service.escalate_overdue() == []
     clock.advance(days=60)
     await store.service.escalate_overdue()
-    assert rows(store.database_url, "SELECT level, contact_role FROM escalations WHERE entity = 'jfda' ORDER BY level") == [
+    assert query(store.database_url, "SELECT level, contact_role FROM escalations WHERE entity = 'jfda' ORDER BY level") == [
         (1, "director_general"), (2, "minister_office")]
 
 
 @pytest.fixture
 async def scheduled(sqlite_url: str, clock: Clock) -> AsyncIterator[tuple[str, aiohttp.ClientSession]]:
-    settings = get_settings()
-    app = create_app(settings, sqlite_url, catalogue_path=CATALOGUE, clock=clock, escalation_interval=0.05)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
+    running = await start_case_store(sqlite_url, clock, escalation_interval=0.05)
     try:
-        async with aiohttp.ClientSession(f"http://{host}:{port}", headers={"Authorization": f"Bearer {settings.case_store_token}"}) as s:
+        async with aiohttp.ClientSession(running.base_url, headers=running.headers) as s:
             yield sqlite_url, s
     finally:
-        await runner.cleanup()
+        await running.stop()
 
 
 async def test_the_case_store_escalates_on_its_own_schedule(scheduled: tuple[str, aiohttp.ClientSession], clock: Clock) -> None:
@@ -114,7 +98,7 @@ async def test_the_case_store_escalates_on_its_own_schedule(scheduled: tuple[str
             break
         await asyncio.sleep(0.05)
     assert sorted(e["event"] for e in await outbox(http)) == ["created", "escalated", "official_notice"]
-    assert rows(url, "SELECT level FROM escalations") == [(1,)]
+    assert query(url, "SELECT level FROM escalations") == [(1,)]
     assert ref
 
 
@@ -163,10 +147,10 @@ async def test_replicas_sweeping_at_the_same_moment_escalate_each_request_once(p
     finally:
         for db, _ in replicas:
             await db.dispose()
-    counts = dict(rows(url, "SELECT r.reference, count(*) FROM escalations e JOIN requests r ON r.id = e.request_id "
+    counts = dict(query(url, "SELECT r.reference, count(*) FROM escalations e JOIN requests r ON r.id = e.request_id "
                             f"WHERE r.reference IN ({', '.join(repr(r) for r in refs)}) GROUP BY r.reference"))
-    levels = dict(rows(url, f"SELECT reference, escalation_level FROM requests WHERE reference IN ({', '.join(repr(r) for r in refs)})"))
-    notices = rows(url, f"SELECT event, count(*) FROM outbox WHERE event IN ('escalated', 'official_notice') "
+    levels = dict(query(url, f"SELECT reference, escalation_level FROM requests WHERE reference IN ({', '.join(repr(r) for r in refs)})"))
+    notices = query(url, f"SELECT event, count(*) FROM outbox WHERE event IN ('escalated', 'official_notice') "
                         f"AND reference IN ({', '.join(repr(r) for r in refs)}) GROUP BY event ORDER BY event")
     assert set(counts.values()) == {10} and set(levels.values()) == {10}
     assert notices == [("escalated", 150), ("official_notice", 150)]
@@ -182,20 +166,8 @@ def two_processes(postgres_migrated: str) -> Iterator[tuple[str, list[str]]]:
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for p in ports]
     bases = [f"http://127.0.0.1:{p}" for p in ports]
     try:
-        deadline = time.monotonic() + 90
-        for base in bases:
-            while True:
-                try:
-                    import urllib.request
-
-                    with urllib.request.urlopen(f"{base}/healthz", timeout=1) as resp:
-                        if resp.status == 200:
-                            break
-                except OSError:
-                    pass
-                assert time.monotonic() < deadline, "case store did not start"
-                assert all(p.poll() is None for p in procs), "a case store exited"
-                time.sleep(0.2)
+        for base, proc in zip(bases, procs):
+            wait_http(f"{base}/healthz", 90, proc)
         yield url, bases
     finally:
         for p in procs:
@@ -216,10 +188,10 @@ async def test_two_case_store_processes_on_postgresql_escalate_once(two_processe
     listed = ", ".join(repr(r) for r in refs)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if rows(url, f"SELECT count(*) FROM escalations e JOIN requests r ON r.id = e.request_id WHERE r.reference IN ({listed})")[0][0] >= 12:
+        if query(url, f"SELECT count(*) FROM escalations e JOIN requests r ON r.id = e.request_id WHERE r.reference IN ({listed})")[0][0] >= 12:
             break
         await asyncio.sleep(0.2)
     await asyncio.sleep(1.5)  # several more sweeps by both processes
-    assert rows(url, f"SELECT escalation_level, count(*) FROM requests WHERE reference IN ({listed}) GROUP BY 1") == [(1, 12)]
-    assert rows(url, f"SELECT event, count(*) FROM outbox WHERE reference IN ({listed}) AND event <> 'created' "
+    assert query(url, f"SELECT escalation_level, count(*) FROM requests WHERE reference IN ({listed}) GROUP BY 1") == [(1, 12)]
+    assert query(url, f"SELECT event, count(*) FROM outbox WHERE reference IN ({listed}) AND event <> 'created' "
                      "GROUP BY event ORDER BY event") == [("escalated", 12), ("official_notice", 12)]

@@ -190,34 +190,36 @@ def _envelope(kind: str, scope: Scope, since: dt.date, until: dt.date, grain: st
 _VOLUME_FIELDS = ("received", "open", "answered", "closed", "rejected", "reopened")
 
 
-def volume(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = None) -> dict[str, Any]:
-    _check(grain, by, since, until, scope)
+def _grouped(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, by: str | None,
+             columns: list[ColumnElement[Any]]) -> Cells:
+    """One scan of the range: `columns` (labelled aggregates) per (period, group), in order."""
     tz = local_timezone()
     start, end = _utc_bounds(since, until, tz)
+    period = _period(conn.dialect.name, grain, tz, end).label("period")
+    groups = _group_cols(by)
+    query = select(period, *groups, *columns).where(*_where(scope, start, end)).group_by(period, *groups)
+    cells = {(_iso(r._mapping["period"]), r._mapping[by] if by else None): dict(r._mapping) for r in conn.execute(query)}
+    return dict(sorted(cells.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))))
+
+
+def _volume_columns() -> list[ColumnElement[Any]]:
+    return [
+        func.count().label("received"),
+        func.sum(case((Request.status.in_(OPEN_STATUSES), 1), else_=0)).label("open"),
+        func.sum(case((Request.status == "answered", 1), else_=0)).label("answered"),
+        func.sum(case((Request.status == "closed", 1), else_=0)).label("closed"),
+        func.sum(case((Request.status == "rejected", 1), else_=0)).label("rejected"),
+        func.sum(case((Request.reopen_count > 0, 1), else_=0)).label("reopened"),
+    ]
+
+
+def volume(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = None) -> dict[str, Any]:
+    _check(grain, by, since, until, scope)
 
     def work(conn: Connection) -> dict[str, Any]:
-        period = _period(conn.dialect.name, grain, tz, end).label("period")
-        groups = _group_cols(by)
-        query = (
-            select(
-                period,
-                *groups,
-                func.count().label("received"),
-                func.sum(case((Request.status.in_(OPEN_STATUSES), 1), else_=0)).label("open"),
-                func.sum(case((Request.status == "answered", 1), else_=0)).label("answered"),
-                func.sum(case((Request.status == "closed", 1), else_=0)).label("closed"),
-                func.sum(case((Request.status == "rejected", 1), else_=0)).label("rejected"),
-                func.sum(case((Request.reopen_count > 0, 1), else_=0)).label("reopened"),
-            )
-            .where(*_where(scope, start, end))
-            .group_by(period, *groups)
-            .order_by(period, *groups)
-        )
         rows, totals = [], defaultdict(lambda: dict.fromkeys(_VOLUME_FIELDS, 0))
-        for r in conn.execute(query):
-            m = r._mapping
-            group = m[by] if by else None
-            row = {"period": _iso(m["period"]), "group": group, **{f: int(m[f] or 0) for f in _VOLUME_FIELDS}}
+        for (period, group), m in _grouped(conn, scope, since, until, grain, by, _volume_columns()).items():
+            row = {"period": period, "group": group, **{f: int(m[f] or 0) for f in _VOLUME_FIELDS}}
             for f in _VOLUME_FIELDS:
                 totals[group][f] += row[f]
             row["count"] = row["received"]
@@ -429,23 +431,10 @@ def _sat_columns() -> list[ColumnElement[Any]]:
 
 def _satisfaction(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, by: str | None
                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    tz = local_timezone()
-    start, end = _utc_bounds(since, until, tz)
-    period = _period(conn.dialect.name, grain, tz, end).label("period")
-    groups = _group_cols(by)
-    query = (
-        select(
-            period,
-            *groups,
-            func.count().label("count"),
-            func.sum(case((Request.answered_at.is_not(None), 1), else_=0)).label("with_answer"),
-            *_sat_columns(),
-        )
-        .where(*_where(scope, start, end))
-        .group_by(period, *groups)
-    )
-    cells = {(_iso(r._mapping["period"]), r._mapping[by] if by else None): dict(r._mapping) for r in conn.execute(query)}
-    return _sat_rows(cells, scope)
+    columns = [func.count().label("count"),
+               func.sum(case((Request.answered_at.is_not(None), 1), else_=0)).label("with_answer"),
+               *_sat_columns()]
+    return _sat_rows(_grouped(conn, scope, since, until, grain, by, columns), scope)
 
 
 def _sat_rows(cells: Cells, scope: Scope) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

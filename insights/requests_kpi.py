@@ -40,7 +40,7 @@ from sqlalchemy.sql import ColumnElement
 
 from bot.settings import local_timezone
 from case_store.constants import OPEN_STATUSES, UTC
-from case_store.models import Request
+from case_store.models import Escalation, Request
 from insights.scope import Scope, check_breakdown, suppressed
 
 GRAINS = ("day", "week", "month")
@@ -103,13 +103,13 @@ def _where(scope: Scope, start: dt.datetime, end: dt.datetime) -> list[ColumnEle
     return clauses
 
 
-def _period(dialect: str, grain: str, tz: ZoneInfo, at: dt.datetime) -> ColumnElement[Any]:
-    """The local date that starts the period of each request's receipt (weeks start on Sunday)."""
+def _period(dialect: str, grain: str, tz: ZoneInfo, at: dt.datetime, column: Any = Request.created_at) -> ColumnElement[Any]:
+    """The local date that starts the period of `column` (the receipt; weeks start on Sunday)."""
     if dialect == "postgresql":
         # Literals, not bound parameters: with asyncpg's numbered parameters the SELECT's and the
         # GROUP BY's expressions would differ and PostgreSQL would refuse the grouping. Both
         # values are checked names (GRAINS, an IANA zone), never user text.
-        local = func.timezone(literal_column(f"'{tz.key}'"), Request.created_at)
+        local = func.timezone(literal_column(f"'{tz.key}'"), column)
         if grain == "week":
             shifted = func.date_trunc(literal_column("'week'"), local + literal_column("interval '1 day'"))
             return cast(shifted - literal_column("interval '1 day'"), Date)
@@ -119,10 +119,10 @@ def _period(dialect: str, grain: str, tz: ZoneInfo, at: dt.datetime) -> ColumnEl
     offset = at.astimezone(tz).utcoffset() or dt.timedelta()
     shift = f"{int(offset.total_seconds() // 60):+d} minutes"
     if grain == "day":
-        return func.date(Request.created_at, shift)
+        return func.date(column, shift)
     if grain == "week":
-        return func.date(Request.created_at, shift, "-6 days", "weekday 0")
-    return func.strftime("%Y-%m-01", Request.created_at, shift)
+        return func.date(column, shift, "-6 days", "weekday 0")
+    return func.strftime("%Y-%m-01", column, shift)
 
 
 def _epoch(dialect: str, column: Any) -> ColumnElement[Any]:
@@ -517,6 +517,56 @@ def league(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str 
                      higher_is_better=LEAGUE_METRICS[rank_by], as_of=now.isoformat(), rows=rows)
 
 
+# --- escalations ---------------------------------------------------------------------------------
+
+
+def escalations(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = None
+                ) -> dict[str, Any]:
+    """Escalations that happened in the range (the `escalations` log, by the local date of the
+    escalation, not of the receipt): how many, by level reached (1, 2, 3+), and how many distinct
+    requests. `by` may be None, entity or sector (or, for the public page, None or entity)."""
+    if by not in (None, "entity", "sector"):
+        raise ValueError(f"escalations break down by entity or sector (or None), got {by!r}")
+    _check(grain, by, since, until, scope)
+    tz = local_timezone()
+    start, end = _utc_bounds(since, until, tz)
+
+    def work(conn: Connection) -> dict[str, Any]:
+        period = _period(conn.dialect.name, grain, tz, end, Escalation.at).label("period")
+        groups = [Escalation.entity.label("entity")] if by == "entity" else [Request.sector.label("sector")] if by == "sector" else []
+        where = [Escalation.at >= start, Escalation.at < end]
+        if scope.entity:
+            where.append(Escalation.entity == scope.entity)
+        if scope.sector:
+            where.append(Request.sector == scope.sector)
+        query = (
+            select(
+                period, *groups,
+                func.count().label("escalations"),
+                func.count(func.distinct(Escalation.request_id)).label("count"),
+                func.sum(case((Escalation.level == 1, 1), else_=0)).label("level_1"),
+                func.sum(case((Escalation.level == 2, 1), else_=0)).label("level_2"),
+                func.sum(case((Escalation.level >= 3, 1), else_=0)).label("level_3_plus"),
+            )
+            .join(Request, Request.id == Escalation.request_id)
+            .where(*where)
+            .group_by(period, *groups)
+            .order_by(period, *groups)
+        )
+        rows = []
+        for r in conn.execute(query):
+            m = r._mapping
+            rows.append({
+                "period": _iso(m["period"]), "group": m[by] if by else None, "count": int(m["count"]),
+                "escalations": int(m["escalations"]),
+                "levels": {"1": int(m["level_1"] or 0), "2": int(m["level_2"] or 0), "3+": int(m["level_3_plus"] or 0)},
+            })
+        hide = {"count": ("escalations", "levels")}
+        return _envelope("escalations", scope, since, until, grain, by, rows=[_hide(r, scope, hide) for r in rows])
+
+    return _run(bind, work)
+
+
 # --- async twins ---------------------------------------------------------------------------------
 
 
@@ -535,6 +585,10 @@ async def delays_async(engine: AsyncEngine, *args: Any, **kwargs: Any) -> dict[s
 
 async def satisfaction_async(engine: AsyncEngine, *args: Any, **kwargs: Any) -> dict[str, Any]:
     return await _async(engine, satisfaction, *args, **kwargs)
+
+
+async def escalations_async(engine: AsyncEngine, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    return await _async(engine, escalations, *args, **kwargs)
 
 
 async def league_async(engine: AsyncEngine, *args: Any, **kwargs: Any) -> dict[str, Any]:

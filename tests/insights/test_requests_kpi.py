@@ -15,7 +15,7 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Engine, create_engine
 
 from case_store.db import sync_url
-from case_store.models import Request
+from case_store.models import Escalation, Request
 from insights import requests_kpi as kpi
 from insights.case_store_source import read_only_async_engine, read_only_engine
 from insights.scope import OPS_ROOM, PUBLIC, Scope
@@ -51,6 +51,8 @@ KNOWN = [
     (9, "moh", "inquiry", "contact_center", "ar", "closed", local(1, 0, 30), utc(5, 12), local(2, 0, 30), 0, 0, None, None),
 ]
 SECTOR = {"moh": "health", "mot": "transport"}
+# (request n, level, local day of the escalation): the escalations log of the same requests.
+ESCALATIONS = [(3, 1, 5), (4, 1, 13), (8, 1, 10), (8, 2, 16)]
 
 
 def _row(n: int, entity: str, type_: str, channel: str, language: str, status: str, created: dt.datetime, due: dt.datetime,
@@ -73,6 +75,9 @@ def engine(database_url: str) -> Iterator[Engine]:
     writer = create_engine(sync_url(database_url), future=True)
     with writer.begin() as conn:
         conn.execute(insert(Request.__table__), [_row(*k) for k in KNOWN])
+        conn.execute(insert(Escalation.__table__), [
+            {"request_id": n + 1, "level": level, "at": local(day, 15, 5), "overdue_since": local(day, 15),
+             "entity": KNOWN[n][1], "contact_role": "secretary_general", "actor": "system:sla"} for n, level, day in ESCALATIONS])
     writer.dispose()
     reader = read_only_engine(database_url)
     yield reader
@@ -129,6 +134,18 @@ def test_league_ranks_entities_with_a_trend(engine: Engine) -> None:
     assert table[0]["trend"] == [{"period": "2026-11-01", "value": 0.75, "count": 4}]
     by_rating = kpi.league(engine, OPS_ROOM, SINCE, UNTIL, "month", rank_by="rating_mean", now=NOW)["rows"]
     assert [(r["entity"], r["rating_mean"]) for r in by_rating] == [("moh", 3.6667), ("mot", 3.0)]
+
+
+def test_escalations_log_by_level_and_scope(engine: Engine) -> None:
+    by_entity = kpi.escalations(engine, OPS_ROOM, SINCE, UNTIL, "month", "entity")["rows"]
+    assert [(r["group"], r["escalations"], r["count"], r["levels"]) for r in by_entity] == [
+        ("moh", 2, 2, {"1": 2, "2": 0, "3+": 0}), ("mot", 2, 1, {"1": 1, "2": 1, "3+": 0})]
+    weekly = kpi.escalations(engine, OPS_ROOM, SINCE, UNTIL, "week")["rows"]
+    assert [(r["period"], r["escalations"]) for r in weekly] == [("2026-11-01", 1), ("2026-11-08", 2), ("2026-11-15", 1)]
+    health = kpi.escalations(engine, Scope("minister", sector="health"), SINCE, UNTIL, "month", "sector")["rows"]
+    assert [(r["group"], r["escalations"]) for r in health] == [("health", 2)]
+    public = kpi.escalations(engine, PUBLIC, SINCE, UNTIL, "month", "entity")["rows"]
+    assert all(r["suppressed"] and r["escalations"] is None for r in public)
 
 
 def test_public_scope_hides_cells_under_five_and_only_breaks_down_by_entity(engine: Engine) -> None:

@@ -1,4 +1,4 @@
-"""Request KPIs from the case store: volume, delays, satisfaction and the entities' league table.
+"""Request KPIs from the case store: volume, delays, satisfaction, the league table, escalations.
 
 Every function takes a sync SQLAlchemy Engine or Connection on the case-store database (open it
 with `insights.case_store_source.read_only_engine()`), a Scope (insights/scope.py: who sees which
@@ -17,11 +17,13 @@ What the figures mean (the cohort is always "requests received in the range"):
   at least once / answered at least once).
 - league: one row per entity with the above and a trend series (per period of the grain) of the
   metric it is ranked on, for a sparkline.
+- escalations: the escalations log by the date of each escalation (not of the receipt).
 
 Rows carry the counts they were computed from (`count` = received; `open`; `with_answer`: those
-answered at least once, whatever their status now; `rated`) where a figure is a share or mean. For the public scope a figure computed from fewer
-than MIN_PUBLIC_CELL requests is None and its row says `suppressed: true`. No free text (a
-description, an answer, a comment) is ever read by these queries.
+answered at least once, whatever their status now; `rated`) where a figure is a share or mean.
+For the public scope a figure computed from fewer than MIN_PUBLIC_CELL requests is None and its
+row says `suppressed: true`. No free text (a description, an answer, a comment) is ever read by
+these queries.
 """
 
 from __future__ import annotations

@@ -550,11 +550,12 @@ def escalations(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain:
                 func.sum(case((Escalation.level == 2, 1), else_=0)).label("level_2"),
                 func.sum(case((Escalation.level >= 3, 1), else_=0)).label("level_3_plus"),
             )
-            .join(Request, Request.id == Escalation.request_id)
             .where(*where)
             .group_by(period, *groups)
             .order_by(period, *groups)
         )
+        if by == "sector" or scope.sector:  # the log keeps the entity; the sector is on the request
+            query = query.join(Request, Request.id == Escalation.request_id)
         rows = []
         for r in conn.execute(query):
             m = r._mapping

@@ -88,19 +88,41 @@ def _train_locked(force: bool) -> Path:
 TRACKER_STORE_TYPE = "bot.tracker_store.ConfidentialSQLTrackerStore"
 
 
-def _sql_tracker(url: str) -> dict[str, object]:
+def _sql_tracker(url: str, kind: str = TRACKER_STORE_TYPE, variable: str = "TRACKER_STORE_URL") -> dict[str, object]:
     if url.startswith("sqlite:///"):
-        return {"type": TRACKER_STORE_TYPE, "dialect": "sqlite", "db": url[len("sqlite:///"):]}
+        return {"type": kind, "dialect": "sqlite", "db": url[len("sqlite:///"):]}
     u = urlparse(url)
     if not u.scheme.startswith("postgres"):
-        raise SystemExit(f"TRACKER_STORE_URL {url!r}: use sqlite:///path or postgresql://user@host:port/db")
-    out: dict[str, object] = {"type": TRACKER_STORE_TYPE, "dialect": "postgresql", "url": u.hostname or "127.0.0.1",
+        raise SystemExit(f"{variable} {url!r}: use sqlite:///path or postgresql://user@host:port/db")
+    out: dict[str, object] = {"type": kind, "dialect": "postgresql", "url": u.hostname or "127.0.0.1",
                               "port": u.port or 5432, "db": (u.path or "/rasa").lstrip("/")}
     if u.username:
         out["username"] = u.username
     if u.password:
         out["password"] = u.password
     return out
+
+
+DEFAULT_EVENT_QUEUE = "bekh_events"
+
+
+def event_broker_url(environ: dict[str, str] | None = None) -> str:
+    """Where Rasa sends conversation events for the dashboards (insights/ reads them): EVENT_BROKER_URL,
+    by default Rasa's SQL broker in a SQLite file beside the tracker; `none` turns it off."""
+    e = dict(os.environ) if environ is None else environ
+    var = Path(e.get("BEKH_VAR_DIR") or str(VAR))
+    return e.get("EVENT_BROKER_URL") or f"sqlite:///{var / 'rasa_events.db'}"
+
+
+def _event_broker(url: str, queue: str) -> dict[str, object] | None:
+    """Rasa's own brokers: `sql` for sqlite:/// and postgresql:// URLs, `pika` for amqp://."""
+    if url == "none":
+        return None
+    u = urlparse(url)
+    if u.scheme == "amqp":
+        return {"type": "pika", "url": u.hostname or "127.0.0.1", "port": u.port or 5672, "username": u.username or "guest",
+                "password": u.password or "guest", "queues": [queue]}
+    return _sql_tracker(url, "sql", "EVENT_BROKER_URL")
 
 
 def endpoints(action_port: int, environ: dict[str, str] | None = None) -> dict[str, object]:
@@ -116,6 +138,10 @@ def endpoints(action_port: int, environ: dict[str, str] | None = None) -> dict[s
         "action_endpoint": {"url": get("ACTION_SERVER_URL") or f"http://127.0.0.1:{action_port}/webhook"},
         "tracker_store": _sql_tracker(tracker),
     }
+    broker = _event_broker(event_broker_url(e), get("EVENT_BROKER_QUEUE", DEFAULT_EVENT_QUEUE) or DEFAULT_EVENT_QUEUE)
+    if broker is not None:
+        # Scrubbed events only (bot/tracker_store.py stream_events); insights/ folds and deletes them.
+        data["event_broker"] = broker
     lock = get("LOCK_STORE_URL")
     if lock:
         u = urlparse(lock)

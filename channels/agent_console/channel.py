@@ -17,12 +17,12 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from backend_client import CaseStoreClient
+from channels.accounts import csrf_ok
 from channels.agent_console import api, conversations, expiry, handoffs, page
 from channels.agent_console.config import ConsoleConfig, load_config
 from channels.agent_console.forms import FormTokens
 from channels.agent_console.sending import ConsoleSender, SendError, send_to_citizen
 from channels.agent_console.web import CONSOLE_ROLES, CSRF_HEADER, SESSION_COOKIE, client_ip, error
-from channels.accounts import csrf_ok
 from channels.agents import AgentStore, Session, utcnow
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""`python -m case_store serve|migrate|list|show|move|escalate` (see --help of each).
+"""`python -m case_store serve|migrate|list|show|move|escalate|seed` (see --help of each).
 
 The admin commands stand in for the back office of the national platform: `move` is an entity
 answering, `escalate` the periodic SLA sweep (run it from cron or a systemd timer).
@@ -128,6 +128,21 @@ def cmd_escalate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_seed(args: argparse.Namespace) -> int:
+    from case_store.seed import SeedRefused, seed
+
+    url = _database_url(args)
+    try:
+        migrate.upgrade(url)
+        done = seed(url, args.requests, args.seed, days=args.days,
+                    catalogue=Catalogue.load(Path(args.catalogue) if args.catalogue else None))
+    except SeedRefused as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(f"seeded {done.requests} request(s) and {done.escalations} escalation(s) in {done.seconds:.1f} s")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m case_store", description=__doc__.splitlines()[0])
     p.add_argument("--database-url", help="default: CASE_STORE_DATABASE_URL")
@@ -157,6 +172,11 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("escalate", help="escalate overdue open requests one level (idempotent)")
     s.add_argument("--now", help="ISO time to sweep at (default: now); for drills and tests")
     s.set_defaults(func=cmd_escalate)
+    s = sub.add_parser("seed", help="add synthetic request history for demos and benchmarks (never production)")
+    s.add_argument("--requests", type=int, required=True, help="how many requests to add")
+    s.add_argument("--seed", type=int, default=1, help="random seed (the same seed gives the same history)")
+    s.add_argument("--days", type=int, default=730, help="spread over the last DAYS days (default 730)")
+    s.set_defaults(func=cmd_seed)
     return p
 
 

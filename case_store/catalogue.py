@@ -39,6 +39,20 @@ class Sector:
         return {"id": self.id, "name_ar": self.name_ar, "name_en": self.name_en}
 
 
+ESCALATION_CHANNELS = ("sms", "messenger")  # what the notifier can deliver to
+
+
+@dataclass(frozen=True)
+class EscalationContact:
+    """Who hears of a request escalated to `level` (an office, not a person's private number)."""
+
+    level: int
+    role: str
+    channel: str
+    address: str
+    language: str = "ar"
+
+
 @dataclass(frozen=True)
 class Entity:
     id: str
@@ -48,6 +62,7 @@ class Entity:
     aliases_ar: tuple[str, ...] = ()
     aliases_en: tuple[str, ...] = ()
     aliases_latin: tuple[str, ...] = ()
+    escalation: tuple[EscalationContact, ...] = ()
 
     def names(self) -> Iterable[str]:
         yield self.name_ar
@@ -82,6 +97,28 @@ def _text(item: dict[str, Any], key: str, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise CatalogueError(f"{where}: '{key}' is missing or empty")
     return value.strip()
+
+
+def _escalation(item: dict[str, Any], where: str) -> tuple[EscalationContact, ...]:
+    raw = item.get("escalation") or []
+    if not isinstance(raw, list):
+        raise CatalogueError(f"{where}: 'escalation' must be a list of {{level, role, channel, address, language}}")
+    contacts: list[EscalationContact] = []
+    for i, c in enumerate(raw):
+        at = f"{where}: escalation[{i}]"
+        if not isinstance(c, dict):
+            raise CatalogueError(f"{at}: expected a mapping with level, role, channel, address, language")
+        level = c.get("level")
+        if not isinstance(level, int) or isinstance(level, bool) or level != len(contacts) + 1:
+            raise CatalogueError(f"{at}: 'level' must be {len(contacts) + 1} (levels count up from 1 without gaps), got {level!r}")
+        channel = _text(c, "channel", at)
+        if channel not in ESCALATION_CHANNELS:
+            raise CatalogueError(f"{at}: channel {channel!r} is not one the notifier delivers to ({', '.join(ESCALATION_CHANNELS)})")
+        language = str(c.get("language") or "ar")
+        if language not in ("ar", "en"):
+            raise CatalogueError(f"{at}: language must be ar or en, got {language!r}")
+        contacts.append(EscalationContact(level, _text(c, "role", at), channel, _text(c, "address", at), language))
+    return tuple(contacts)
 
 
 def _aliases(item: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
@@ -145,6 +182,7 @@ class Catalogue:
                     aliases_ar=_aliases(item, "aliases_ar", at),
                     aliases_en=_aliases(item, "aliases_en", at),
                     aliases_latin=_aliases(item, "aliases_latin", at),
+                    escalation=_escalation(item, at),
                 )
             )
         return cls(sectors, entities)
@@ -159,6 +197,13 @@ class Catalogue:
         except yaml.YAMLError as exc:
             raise CatalogueError(f"{path.name}: not valid YAML ({exc})") from None
         return cls.from_document(doc, path.name)
+
+    def escalation_contact(self, entity_id: str, level: int) -> EscalationContact | None:
+        """The contact for `level`; past the entity's last level, the last one (the top)."""
+        entity = self.entity_by_id.get(entity_id)
+        if entity is None or not entity.escalation or level < 1:
+            return None
+        return entity.escalation[min(level, len(entity.escalation)) - 1]
 
     def entities_in(self, sector: str | None) -> list[Entity]:
         return [e for e in self.entities if sector is None or e.sector == sector]

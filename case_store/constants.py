@@ -13,7 +13,9 @@ UTC = dt.timezone.utc
 
 CHANNELS = ("messenger", "sms", "voice", "contact_center", "web", "shell")
 STATUSES = ("submitted", "in_progress", "answered", "closed", "rejected", "reopened")
-EVENTS = ("created", "status_changed", "answered", "escalated", "reopened")
+EVENTS = ("created", "status_changed", "answered", "escalated", "reopened", "official_notice")
+# `official_notice` goes to the official at the next level (the catalogue's contact), never to
+# the citizen; `escalated` is the citizen's notice of the same escalation.
 
 # Statuses a request can still move out of on its own; escalation only looks at these.
 OPEN_STATUSES = ("submitted", "in_progress", "reopened")

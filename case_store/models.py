@@ -102,6 +102,8 @@ class Request(Base):
     updated_at = Column(UTCDateTime, nullable=False)
     due_at = Column(UTCDateTime, nullable=False, index=True)
     escalation_level = Column(Integer, nullable=False, default=0)
+    # How many times the citizen reopened it (the KPIs' reopen rate without reading the timeline).
+    reopen_count = Column(Integer, nullable=False, default=0, server_default="0")
     # The due date whose breach was last escalated: makes the sweep idempotent per due period.
     escalated_due_at = Column(UTCDateTime, nullable=True)
     answer = Column(Text, nullable=True)
@@ -124,7 +126,13 @@ class Request(Base):
         CheckConstraint("rating_score IS NULL OR (rating_score BETWEEN 1 AND 5)", name="score"),
         CheckConstraint("escalation_level >= 0", name="escalation_level"),
         CheckConstraint("type <> 'report' OR confidential", name="report_confidential"),
+        CheckConstraint("reopen_count >= 0", name="reopen_count"),
         Index("ix_requests_status_due", "status", "due_at"),
+        # The KPI queries (insights/requests_kpi.py) filter on the receipt time, alone or within
+        # one entity or sector (migration 0003 says why these and not more).
+        Index("ix_requests_created_at", "created_at"),
+        Index("ix_requests_entity_created", "entity", "created_at"),
+        Index("ix_requests_sector_created", "sector", "created_at"),
     )
 
 
@@ -139,6 +147,24 @@ class TimelineEntry(Base):
     note = Column(Text, nullable=True)
 
     __table_args__ = (CheckConstraint(_in("status", STATUSES), name="status"),)
+
+
+class Escalation(Base):
+    """One escalation of one request to the next level: what the operations room counts and
+    whom the notice went to (a role and channel from the catalogue; never the citizen)."""
+
+    __tablename__ = "escalations"
+
+    id = Column(Integer, primary_key=True)
+    request_id = Column(Integer, ForeignKey("requests.id", ondelete="CASCADE"), nullable=False, index=True)
+    at = Column(UTCDateTime, nullable=False, index=True)
+    entity = Column(String(64), nullable=False)
+    level = Column(Integer, nullable=False)
+    overdue_since = Column(UTCDateTime, nullable=False)
+    contact_role = Column(String(64), nullable=True)  # NULL: the catalogue has no contact for this level
+    actor = Column(String(128), nullable=False)
+
+    __table_args__ = (CheckConstraint("level >= 1", name="level"),)
 
 
 class Attachment(Base):

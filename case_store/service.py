@@ -411,6 +411,7 @@ class CaseService:
             if r.status not in REOPENABLE:
                 raise Conflict("transition_not_allowed")
             r.status = "reopened"
+            r.reopen_count = (r.reopen_count or 0) + 1
             r.updated_at = now
             r.due_at = self.sla.due_at(r.type, r.importance, now)
             r.escalated_due_at = None

@@ -53,3 +53,13 @@ PUBLIC = Scope("public")
 def suppressed(count: int | None, scope: Scope) -> bool:
     """True when a cell computed from `count` requests must not be shown to this scope."""
     return scope.suppress_small_cells and (count or 0) < MIN_PUBLIC_CELL
+
+
+# The citizens' page shows national and per-entity aggregates only.
+PUBLIC_BREAKDOWNS = (None, "entity")
+
+
+def check_breakdown(scope: Scope, by: str | None) -> None:
+    """Refuse a breakdown this scope may not see (ValueError naming what is allowed)."""
+    if scope.role == "public" and by not in PUBLIC_BREAKDOWNS:
+        raise ValueError(f"the public scope shows national and per-entity figures only; by must be None or 'entity', got {by!r}")

@@ -1,0 +1,497 @@
+"""Request KPIs from the case store: volume, delays, satisfaction and the entities' league table.
+
+Every function takes a sync SQLAlchemy Engine or Connection on the case-store database (open it
+with `insights.case_store_source.read_only_engine()`), a Scope (insights/scope.py: who sees which
+requests and the public page's small-cell rule), the local dates `since`..`until` (both included,
+in BEKH_TIMEZONE) of the requests' receipt, a grain (day, week from Sunday, month) and an optional
+breakdown `by`. Each has an `_async` twin for an AsyncEngine. They return plain JSON-able dicts.
+
+What the figures mean (the cohort is always "requests received in the range"):
+- volume: received; and how many of those are now open (submitted, in progress, reopened),
+  answered, closed, rejected; `reopened` counts those the citizen reopened at least once.
+- delays, as of `now`: open past due (count, share of the open ones, mean and max calendar days
+  overdue); requests escalated, by level reached (1, 2, 3 or more); share of the answered ones
+  answered within SLA (by the first due date, never escalated); median and 90th percentile of the
+  time to the (latest) answer in calendar hours.
+- satisfaction: ratings (mean, distribution 1..5), share rated "resolved", reopen rate (reopened
+  at least once / answered at least once).
+- league: one row per entity with the above and a trend series (per period of the grain) of the
+  metric it is ranked on, for a sparkline.
+
+Rows carry the counts they were computed from (`count` = received; `open`; `with_answer`: those
+answered at least once, whatever their status now; `rated`) where a figure is a share or mean. For the public scope a figure computed from fewer
+than MIN_PUBLIC_CELL requests is None and its row says `suppressed: true`. No free text (a
+description, an answer, a comment) is ever read by these queries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Date, and_, case, cast, func, literal_column, select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql import ColumnElement
+
+from bot.settings import local_timezone
+from case_store.constants import OPEN_STATUSES, UTC
+from case_store.models import Request
+from insights.scope import Scope, check_breakdown, suppressed
+
+GRAINS = ("day", "week", "month")
+BREAKDOWNS = ("channel", "sector", "entity", "type", "pillar", "importance", "language")
+LEAGUE_METRICS = {
+    # metric -> True when higher is better
+    "within_sla_share": True,
+    "overdue_share": False,
+    "median_hours_to_answer": False,
+    "rating_mean": True,
+    "resolved_share": True,
+    "reopen_rate": False,
+}
+
+# The count each league metric is computed from (what its trend points carry).
+_LEAGUE_BASE = {
+    "within_sla_share": "with_answer",
+    "overdue_share": "open",
+    "median_hours_to_answer": "with_answer",
+    "rating_mean": "rated",
+    "resolved_share": "rated",
+    "reopen_rate": "with_answer",
+}
+_SAT_METRICS = ("rating_mean", "resolved_share", "reopen_rate")
+
+T = TypeVar("T")
+Bind = Engine | Connection
+_R = Request.__table__.c
+
+
+# --- the shape of every query ------------------------------------------------------------------
+
+
+def _check(grain: str, by: str | None, since: dt.date, until: dt.date, scope: Scope) -> None:
+    if grain not in GRAINS:
+        raise ValueError(f"grain {grain!r} is not one of {', '.join(GRAINS)}")
+    if by is not None and by not in BREAKDOWNS:
+        raise ValueError(f"by {by!r} is not one of {', '.join(BREAKDOWNS)} (or None)")
+    if until < since:
+        raise ValueError(f"until ({until}) is before since ({since})")
+    check_breakdown(scope, by)
+
+
+def _utc_bounds(since: dt.date, until: dt.date, tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    """[local midnight of since, local midnight after until) in UTC."""
+    start = dt.datetime.combine(since, dt.time(), tzinfo=tz).astimezone(UTC)
+    end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), tzinfo=tz).astimezone(UTC)
+    return start, end
+
+
+def _where(scope: Scope, start: dt.datetime, end: dt.datetime) -> list[ColumnElement[Any]]:
+    # The scope boundary: an entity's account never counts another entity's requests.
+    clauses: list[ColumnElement[Any]] = [Request.created_at >= start, Request.created_at < end]
+    if scope.entity:
+        clauses.append(Request.entity == scope.entity)
+    if scope.sector:
+        clauses.append(Request.sector == scope.sector)
+    return clauses
+
+
+def _period(dialect: str, grain: str, tz: ZoneInfo, at: dt.datetime) -> ColumnElement[Any]:
+    """The local date that starts the period of each request's receipt (weeks start on Sunday)."""
+    if dialect == "postgresql":
+        local = func.timezone(tz.key, Request.created_at)
+        if grain == "week":
+            shifted = func.date_trunc("week", local + literal_column("interval '1 day'"))
+            return cast(shifted - literal_column("interval '1 day'"), Date)
+        return cast(func.date_trunc(grain, local), Date)
+    # SQLite stores naive UTC and has no time zones: shift by the zone's offset at the range's end
+    # (Jordan has kept UTC+3 all year since 2022, so this is exact for recent data).
+    offset = at.astimezone(tz).utcoffset() or dt.timedelta()
+    shift = f"{int(offset.total_seconds() // 60):+d} minutes"
+    if grain == "day":
+        return func.date(Request.created_at, shift)
+    if grain == "week":
+        return func.date(Request.created_at, shift, "-6 days", "weekday 0")
+    return func.strftime("%Y-%m-01", Request.created_at, shift)
+
+
+def _epoch(dialect: str, column: Any) -> ColumnElement[Any]:
+    if dialect == "postgresql":
+        return func.extract("epoch", column)
+    return (func.julianday(column) - 2440587.5) * 86400.0
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
+def _group_cols(by: str | None) -> list[ColumnElement[Any]]:
+    return [getattr(Request, by)] if by else []
+
+
+def _run(bind: Bind, work: Callable[[Connection], T]) -> T:
+    if isinstance(bind, Connection):
+        return work(bind)
+    with bind.connect() as conn:
+        return work(conn)
+
+
+def _share(part: int | float | None, whole: int | None) -> float | None:
+    return round(part / whole, 4) if whole and part is not None else None
+
+
+def _mean(total: float | None, n: int | None) -> float | None:
+    return round(total / n, 4) if n and total is not None else None
+
+
+def _percentile(sorted_values: list[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks (PostgreSQL's percentile_cont)."""
+    if not sorted_values:
+        return None
+    pos = (len(sorted_values) - 1) * q
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def _hide(row: dict[str, Any], scope: Scope, fields_by_base: dict[str, Iterable[str]]) -> dict[str, Any]:
+    """Public scope: every figure whose base count is under the threshold becomes None."""
+    if not scope.suppress_small_cells:
+        row["suppressed"] = False
+        return row
+    hidden = False
+    for base, fields in fields_by_base.items():
+        if suppressed(row.get(base), scope):
+            hidden = True
+            for f in fields:
+                row[f] = None
+    if suppressed(row.get("count"), scope):
+        hidden = True
+        for base in fields_by_base:
+            row[base] = None
+    row["suppressed"] = hidden
+    return row
+
+
+def _envelope(kind: str, scope: Scope, since: dt.date, until: dt.date, grain: str, by: str | None, **extra: Any) -> dict[str, Any]:
+    return {
+        "kpi": kind,
+        "scope": {"role": scope.role, "sector": scope.sector, "entity": scope.entity},
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+        "grain": grain,
+        "by": by,
+        **extra,
+    }
+
+
+# --- volume --------------------------------------------------------------------------------------
+
+_VOLUME_FIELDS = ("received", "open", "answered", "closed", "rejected", "reopened")
+
+
+def volume(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = None) -> dict[str, Any]:
+    _check(grain, by, since, until, scope)
+    tz = local_timezone()
+    start, end = _utc_bounds(since, until, tz)
+
+    def work(conn: Connection) -> dict[str, Any]:
+        period = _period(conn.dialect.name, grain, tz, end).label("period")
+        groups = _group_cols(by)
+        query = (
+            select(
+                period,
+                *groups,
+                func.count().label("received"),
+                func.sum(case((Request.status.in_(OPEN_STATUSES), 1), else_=0)).label("open"),
+                func.sum(case((Request.status == "answered", 1), else_=0)).label("answered"),
+                func.sum(case((Request.status == "closed", 1), else_=0)).label("closed"),
+                func.sum(case((Request.status == "rejected", 1), else_=0)).label("rejected"),
+                func.sum(case((Request.reopen_count > 0, 1), else_=0)).label("reopened"),
+            )
+            .where(*_where(scope, start, end))
+            .group_by(period, *groups)
+            .order_by(period, *groups)
+        )
+        rows, totals = [], defaultdict(lambda: dict.fromkeys(_VOLUME_FIELDS, 0))
+        for r in conn.execute(query):
+            m = r._mapping
+            group = m[by] if by else None
+            row = {"period": _iso(m["period"]), "group": group, **{f: int(m[f] or 0) for f in _VOLUME_FIELDS}}
+            for f in _VOLUME_FIELDS:
+                totals[group][f] += row[f]
+            row["count"] = row["received"]
+            rows.append(row)
+        fields = {"count": _VOLUME_FIELDS}
+        total_rows = [{"group": g, **t, "count": t["received"]} for g, t in sorted(totals.items(), key=lambda kv: str(kv[0]))]
+        return _envelope(
+            "volume", scope, since, until, grain, by,
+            rows=[_hide(r, scope, fields) for r in rows],
+            totals=[_hide(r, scope, fields) for r in total_rows],
+        )
+
+    return _run(bind, work)
+
+
+# --- delays --------------------------------------------------------------------------------------
+
+_DELAY_SUMS = ("count", "open", "overdue", "escalated", "level_1", "level_2", "level_3_plus", "with_answer", "within_sla")
+
+
+def _delay_query(conn: Connection, scope: Scope, start: dt.datetime, end: dt.datetime, now: dt.datetime,
+                 grain: str, by: str | None, tz: ZoneInfo) -> tuple[dict[tuple[Any, Any], dict[str, Any]], dict[tuple[Any, Any], list[float]]]:
+    dialect = conn.dialect.name
+    period = _period(dialect, grain, tz, end).label("period")
+    groups = _group_cols(by)
+    is_open = Request.status.in_(OPEN_STATUSES)
+    overdue = and_(is_open, Request.due_at < now)
+    level = Request.escalation_level
+    query = (
+        select(
+            period,
+            *groups,
+            func.count().label("count"),
+            func.sum(case((is_open, 1), else_=0)).label("open"),
+            func.sum(case((overdue, 1), else_=0)).label("overdue"),
+            func.sum(case((overdue, _epoch(dialect, Request.due_at)), else_=None)).label("overdue_due_sum"),
+            func.min(case((overdue, _epoch(dialect, Request.due_at)), else_=None)).label("overdue_due_min"),
+            func.sum(case((level > 0, 1), else_=0)).label("escalated"),
+            func.sum(case((level == 1, 1), else_=0)).label("level_1"),
+            func.sum(case((level == 2, 1), else_=0)).label("level_2"),
+            func.sum(case((level >= 3, 1), else_=0)).label("level_3_plus"),
+            func.max(level).label("max_level"),
+            func.sum(case((Request.answered_at.is_not(None), 1), else_=0)).label("with_answer"),
+            func.sum(
+                case((and_(Request.answered_at.is_not(None), level == 0, Request.answered_at <= Request.due_at), 1), else_=0)
+            ).label("within_sla"),
+        )
+        .where(*_where(scope, start, end))
+        .group_by(period, *groups)
+    )
+    cells: dict[tuple[Any, Any], dict[str, Any]] = {}
+    for r in conn.execute(query):
+        m = r._mapping
+        cells[(_iso(m["period"]), m[by] if by else None)] = dict(m)
+    # Time to answer, in hours: few enough rows per range to sort here on both databases.
+    hours = (_epoch(dialect, Request.answered_at) - _epoch(dialect, Request.created_at)) / 3600.0
+    durations: dict[tuple[Any, Any], list[float]] = defaultdict(list)
+    q2 = select(period, *groups, hours.label("hours")).where(*_where(scope, start, end), Request.answered_at.is_not(None))
+    for r in conn.execute(q2):
+        m = r._mapping
+        durations[(_iso(m["period"]), m[by] if by else None)].append(float(m["hours"]))
+    return cells, durations
+
+
+def _delay_row(sums: dict[str, Any], hours: list[float], now_epoch: float) -> dict[str, Any]:
+    hours = sorted(hours)
+    overdue = int(sums.get("overdue") or 0)
+    due_sum, due_min = sums.get("overdue_due_sum"), sums.get("overdue_due_min")
+    median, p90 = _percentile(hours, 0.5), _percentile(hours, 0.9)
+    return {
+        "count": int(sums.get("count") or 0),
+        "open": int(sums.get("open") or 0),
+        "overdue": overdue,
+        "overdue_share": _share(overdue, int(sums.get("open") or 0)),
+        "mean_days_overdue": round((now_epoch - float(due_sum) / overdue) / 86400, 2) if overdue and due_sum is not None else None,
+        "max_days_overdue": round((now_epoch - float(due_min)) / 86400, 2) if overdue and due_min is not None else None,
+        "escalated": int(sums.get("escalated") or 0),
+        "levels": {"1": int(sums.get("level_1") or 0), "2": int(sums.get("level_2") or 0), "3+": int(sums.get("level_3_plus") or 0)},
+        "max_level": int(sums.get("max_level") or 0),
+        "with_answer": int(sums.get("with_answer") or 0),
+        "within_sla": int(sums.get("within_sla") or 0),
+        "within_sla_share": _share(int(sums.get("within_sla") or 0), int(sums.get("with_answer") or 0)),
+        "median_hours_to_answer": round(median, 2) if median is not None else None,
+        "p90_hours_to_answer": round(p90, 2) if p90 is not None else None,
+    }
+
+
+_DELAY_HIDE = {
+    "open": ("overdue", "overdue_share", "mean_days_overdue", "max_days_overdue"),
+    "with_answer": ("within_sla", "within_sla_share", "median_hours_to_answer", "p90_hours_to_answer"),
+    "count": ("escalated", "levels", "max_level"),
+}
+
+
+def _merge(into: dict[str, Any], sums: dict[str, Any]) -> None:
+    for k in _DELAY_SUMS + ("overdue_due_sum",):
+        into[k] = (into.get(k) or 0) + (sums.get(k) or 0)
+    for k, pick in (("overdue_due_min", min), ("max_level", max)):
+        values = [v for v in (into.get(k), sums.get(k)) if v is not None]
+        into[k] = pick(values) if values else None
+
+
+def _delays(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, by: str | None,
+            now: dt.datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    tz = local_timezone()
+    start, end = _utc_bounds(since, until, tz)
+    cells, durations = _delay_query(conn, scope, start, end, now, grain, by, tz)
+    now_epoch = now.timestamp()
+    rows, group_sums, group_hours = [], defaultdict(dict), defaultdict(list)
+    for (period, group), sums in sorted(cells.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+        rows.append({"period": period, "group": group, **_delay_row(sums, durations.get((period, group), []), now_epoch)})
+        _merge(group_sums[group], sums)
+        group_hours[group].extend(durations.get((period, group), []))
+    totals = [{"group": g, **_delay_row(s, group_hours[g], now_epoch)} for g, s in sorted(group_sums.items(), key=lambda kv: str(kv[0]))]
+    return [_hide(r, scope, _DELAY_HIDE) for r in rows], [_hide(r, scope, _DELAY_HIDE) for r in totals]
+
+
+def delays(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = None,
+           now: dt.datetime | None = None) -> dict[str, Any]:
+    _check(grain, by, since, until, scope)
+    now = now or dt.datetime.now(UTC)
+    rows, totals = _run(bind, lambda conn: _delays(conn, scope, since, until, grain, by, now))
+    return _envelope("delays", scope, since, until, grain, by, as_of=now.isoformat(), hours="calendar hours",
+                     overdue_days="calendar days", rows=rows, totals=totals)
+
+
+# --- satisfaction --------------------------------------------------------------------------------
+
+_SAT_SUMS = ("count", "rated", "score_sum", "s1", "s2", "s3", "s4", "s5", "resolved_known", "resolved", "with_answer", "reopened")
+
+
+def _sat_row(s: dict[str, Any]) -> dict[str, Any]:
+    n = {k: int(s.get(k) or 0) for k in _SAT_SUMS}
+    return {
+        "count": n["count"],
+        "rated": n["rated"],
+        "rating_mean": _mean(n["score_sum"], n["rated"]),
+        "distribution": {str(i): n[f"s{i}"] for i in range(1, 6)},
+        "resolved_share": _share(n["resolved"], n["resolved_known"]),
+        "with_answer": n["with_answer"],
+        "reopened": n["reopened"],
+        "reopen_rate": _share(n["reopened"], n["with_answer"]),
+    }
+
+
+_SAT_HIDE = {
+    "rated": ("rating_mean", "distribution", "resolved_share"),
+    "with_answer": ("reopened", "reopen_rate"),
+}
+
+
+def _satisfaction(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, by: str | None
+                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    tz = local_timezone()
+    start, end = _utc_bounds(since, until, tz)
+    period = _period(conn.dialect.name, grain, tz, end).label("period")
+    groups = _group_cols(by)
+    score = Request.rating_score
+    query = (
+        select(
+            period,
+            *groups,
+            func.count().label("count"),
+            func.count(score).label("rated"),
+            func.sum(score).label("score_sum"),
+            *[func.sum(case((score == i, 1), else_=0)).label(f"s{i}") for i in range(1, 6)],
+            func.count(Request.rating_resolved).label("resolved_known"),
+            func.sum(case((Request.rating_resolved.is_(True), 1), else_=0)).label("resolved"),
+            func.sum(case((Request.answered_at.is_not(None), 1), else_=0)).label("with_answer"),
+            func.sum(case((and_(Request.answered_at.is_not(None), Request.reopen_count > 0), 1), else_=0)).label("reopened"),
+        )
+        .where(*_where(scope, start, end))
+        .group_by(period, *groups)
+        .order_by(period, *groups)
+    )
+    rows, group_sums = [], defaultdict(lambda: dict.fromkeys(_SAT_SUMS, 0))
+    for r in conn.execute(query):
+        m = r._mapping
+        group = m[by] if by else None
+        rows.append({"period": _iso(m["period"]), "group": group, **_sat_row(dict(m))})
+        for k in _SAT_SUMS:
+            group_sums[group][k] += int(m[k] or 0)
+    totals = [{"group": g, **_sat_row(s)} for g, s in sorted(group_sums.items(), key=lambda kv: str(kv[0]))]
+    return [_hide(r, scope, _SAT_HIDE) for r in rows], [_hide(r, scope, _SAT_HIDE) for r in totals]
+
+
+def satisfaction(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = None
+                 ) -> dict[str, Any]:
+    _check(grain, by, since, until, scope)
+    rows, totals = _run(bind, lambda conn: _satisfaction(conn, scope, since, until, grain, by))
+    return _envelope("satisfaction", scope, since, until, grain, by, rows=rows, totals=totals)
+
+
+# --- league table --------------------------------------------------------------------------------
+
+
+def _league(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, rank_by: str,
+            now: dt.datetime) -> list[dict[str, Any]]:
+    d_rows, d_totals = _delays(conn, scope, since, until, grain, "entity", now)
+    s_rows, s_totals = _satisfaction(conn, scope, since, until, grain, "entity")
+    sat = {r["group"]: r for r in s_totals}
+    trend: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    base = _LEAGUE_BASE[rank_by]
+    for r in s_rows if rank_by in _SAT_METRICS else d_rows:
+        trend[r["group"]].append({"period": r["period"], "value": r[rank_by], "count": r[base]})
+    table = []
+    for d in d_totals:
+        s = sat.get(d["group"], {})
+        row = {
+            "entity": d["group"],
+            "count": d["count"],
+            "open": d["open"],
+            "overdue": d["overdue"],
+            "overdue_share": d["overdue_share"],
+            "max_days_overdue": d["max_days_overdue"],
+            "escalated": d["escalated"],
+            "with_answer": d["with_answer"],
+            "within_sla_share": d["within_sla_share"],
+            "median_hours_to_answer": d["median_hours_to_answer"],
+            "p90_hours_to_answer": d["p90_hours_to_answer"],
+            "rated": s.get("rated"),
+            "rating_mean": s.get("rating_mean"),
+            "resolved_share": s.get("resolved_share"),
+            "reopen_rate": s.get("reopen_rate"),
+            "suppressed": bool(d["suppressed"] or s.get("suppressed")),
+            "trend": trend[d["group"]],
+        }
+        table.append(row)
+    higher_better = LEAGUE_METRICS[rank_by]
+    # Entities without the figure (or with it suppressed) go last, in catalogue-id order.
+    table.sort(key=lambda r: (r[rank_by] is None, -(r[rank_by] or 0) if higher_better else (r[rank_by] or 0), r["entity"]))
+    for i, row in enumerate(table, 1):
+        row["rank"] = i if row[rank_by] is not None else None
+    return table
+
+
+def league(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = "entity",
+           rank_by: str = "within_sla_share", now: dt.datetime | None = None) -> dict[str, Any]:
+    """Entities ranked on `rank_by` (see LEAGUE_METRICS); `by` is accepted for the common
+    signature and must be None or "entity"."""
+    if by not in (None, "entity"):
+        raise ValueError(f"the league table ranks entities; by must be 'entity' or None, got {by!r}")
+    if rank_by not in LEAGUE_METRICS:
+        raise ValueError(f"rank_by {rank_by!r} is not one of {', '.join(LEAGUE_METRICS)}")
+    _check(grain, "entity", since, until, scope)
+    now = now or dt.datetime.now(UTC)
+    rows = _run(bind, lambda conn: _league(conn, scope, since, until, grain, rank_by, now))
+    return _envelope("league", scope, since, until, grain, "entity", rank_by=rank_by,
+                     higher_is_better=LEAGUE_METRICS[rank_by], as_of=now.isoformat(), rows=rows)
+
+
+# --- async twins ---------------------------------------------------------------------------------
+
+
+async def _async(engine: AsyncEngine, fn: Callable[..., dict[str, Any]], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        return await conn.run_sync(lambda sync_conn: fn(sync_conn, *args, **kwargs))
+
+
+async def volume_async(engine: AsyncEngine, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    return await _async(engine, volume, *args, **kwargs)
+
+
+async def delays_async(engine: AsyncEngine, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    return await _async(engine, delays, *args, **kwargs)
+
+
+async def satisfaction_async(engine: AsyncEngine, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    return await _async(engine, satisfaction, *args, **kwargs)
+
+
+async def league_async(engine: AsyncEngine, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    return await _async(engine, league, *args, **kwargs)

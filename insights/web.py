@@ -94,6 +94,7 @@ ACCOUNTS = web.AppKey("accounts", AccountStore)
 ANALYTICS = web.AppKey("analytics", Engine)
 CASES = web.AppKey("cases", Engine)
 SOURCES = web.AppKey("sources", views.Sources)
+NAMES = web.AppKey("names", tuple)  # (entity_name, sector_name)
 
 
 # --- resources -----------------------------------------------------------------------------------
@@ -129,7 +130,7 @@ async def _stores(app: web.Application) -> AsyncIterator[None]:
         return [{"agent": name, "filed": int(n)} for name, n in rows]
 
     app[SOURCES] = views.Sources(app[CASES], app[ANALYTICS], entity_name, sector_name, agent_filings)
-    app["names"] = (entity_name, sector_name)  # type: ignore[index]
+    app[NAMES] = (entity_name, sector_name)
     yield
     app[ACCOUNTS].engine.dispose()
     app[ANALYTICS].dispose()
@@ -184,7 +185,7 @@ def scope_of(session: Session) -> Scope:
 
 
 def _scope_name(app: web.Application, scope: Scope, lang: str) -> str:
-    entity_name, sector_name = app["names"]  # type: ignore[index]
+    entity_name, sector_name = app[NAMES]
     if scope.entity:
         return str(entity_name(scope.entity, lang))
     if scope.sector:

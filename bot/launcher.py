@@ -1,7 +1,7 @@
 """Start the whole system: case store, action server, Rasa server (and train first if needed).
 
     python -m bot.launcher train   # train only when config, domain, data or components changed
-    python -m bot.launcher run     # everything, on SQLite by default, supervised; Ctrl-C stops all
+    python -m bot.launcher run     # everything (and the dashboards, insights/), on SQLite by default, supervised
     python -m bot.launcher status  # readiness of each process (`make status`)
     python -m bot.launcher endpoints  # print the endpoints.yml the environment selects
 
@@ -312,7 +312,7 @@ def system_env(overrides: dict[str, str] | None = None) -> dict[str, str]:
 
 
 # Stop order for the supervisor: entry points first, so turns in flight finish against live backends.
-STOP_ORDER = {"case_store": 0, "actions": 1, "notifier": 2}
+STOP_ORDER = {"case_store": 0, "actions": 1, "notifier": 2, "insights": 2}
 RASA_ORDER = 3
 STATE_FILE = VAR / "processes.json"
 
@@ -329,6 +329,8 @@ def health(system_ports: dict[str, int], rasa_token: str | None) -> list[tuple[s
         ("actions", f"http://127.0.0.1:{system_ports['actions']}/ready", "case store reachable"),
         ("rasa", f"http://127.0.0.1:{system_ports['rasa']}/status?token={rasa_token or ''}", "model loaded"),
     ]
+    if "insights" in system_ports:  # `make run` starts it; the e2e systems need not
+        checks.append(("insights", f"http://127.0.0.1:{system_ports['insights']}/healthz", "dashboards' databases reachable"))
     out = []
     for name, url, what in checks:
         try:
@@ -343,7 +345,7 @@ def health(system_ports: dict[str, int], rasa_token: str | None) -> list[tuple[s
 
 def _ports_from_env() -> dict[str, int]:
     return {"rasa": int(env("RASA_PORT", "5005") or 5005), "actions": int(env("ACTION_SERVER_PORT", "5055") or 5055),
-            "case_store": int(env("CASE_STORE_PORT", "8800") or 8800)}
+            "case_store": int(env("CASE_STORE_PORT", "8800") or 8800), "insights": int(env("INSIGHTS_PORT", "8900") or 8900)}
 
 
 def _stop_on_sigterm(*_: object) -> None:
@@ -383,9 +385,13 @@ def main(argv: list[str] | None = None) -> int:
         system.start()
         # The notifier sends case-store updates to citizens on the channel they used.
         system._spawn("notifier", [PYTHON, "-m", "channels.notifier", "--interval", env("NOTIFIER_INTERVAL", "5") or "5"])
+        # The dashboards, and the reader of Rasa's event broker that feeds their conversation figures.
+        system._spawn("insights", [PYTHON, "-m", "insights", "serve", "--host", "127.0.0.1", "--port", str(ports["insights"])])
         for name, proc in system.named.items():
             supervisor.add(name, lambda n=name: system.respawn(n), STOP_ORDER.get(name, RASA_ORDER), proc)
         print(f"ready: Rasa {system.rasa_url}  actions :{system.action_port}  case store {system.case_store_url}", flush=True)
+        print(f"dashboards: http://127.0.0.1:{ports['insights']}/public (citizens), /login (operations room, ministers, "
+              "entities; accounts: python -m channels.agents create NAME --role ops_room)", flush=True)
         print(f"logs in {system.log_dir}; a crashed process is restarted; Ctrl-C or SIGTERM stops everything", flush=True)
         while True:
             supervisor.poll()

@@ -90,6 +90,9 @@ def e2e_env(var_dir: Path, ports: dict[str, int], recorder_url: str, extra_env: 
             "TWILIO_SMS_FROM": "+96265008080",
             "RASA_PORT": str(ports["rasa"]),
             "ACTION_SERVER_PORT": str(ports["actions"]),
+            # `bot.launcher run` also starts the dashboards: their own port and analytics store
+            "INSIGHTS_PORT": str(ports.get("insights") or launcher.free_port()),
+            "INSIGHTS_DATABASE_URL": f"sqlite:///{var_dir / 'insights.db'}",
             **(extra_env or {}),
         }
     )

@@ -4,6 +4,8 @@
   rows after our cursor in batches, fold them and move the cursor in one transaction of the
   analytics store, then DELETE the rows, so the broker table never accumulates message text.
   A crash between the two steps re-reads nothing (the cursor) and the next pass deletes them.
+  The newest folded row is kept, emptied, as a high-water mark: SQLite numbers a new row after
+  the largest id in the table, so emptying the table would restart the ids below our cursor.
 - RabbitMQ (Rasa's `pika` broker, EVENT_BROKER_URL=amqp://...): consume the queue Rasa publishes
   to, fold each message and ack it after the fold is committed.
 Both run as background tasks of the insights service (insights/web.py cleanup_ctx).
@@ -18,7 +20,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text, delete, inspect, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text, delete, func, inspect, select, update
 from sqlalchemy.engine import Engine
 
 from bot.sql import sync_engine
@@ -59,6 +61,12 @@ class SqlBrokerReader:
             with self.folder.engine.connect() as aconn:
                 cursor = Folder.cursor(aconn, SQL_SOURCE)
             with self.engine.connect() as conn:
+                top = conn.execute(select(func.max(broker_events.c.id))).scalar()
+                if top is not None and top < cursor:
+                    # The broker table was dropped and made again: its ids start over.
+                    logger.warning("event broker table was recreated; reading it from the start")
+                    self.folder.apply([], cursor=(SQL_SOURCE, 0))
+                    cursor = 0
                 rows = conn.execute(
                     select(broker_events.c.id, broker_events.c.data).where(broker_events.c.id > cursor)
                     .order_by(broker_events.c.id).limit(BATCH)
@@ -68,7 +76,8 @@ class SqlBrokerReader:
                 self.folder.apply(events, cursor=(SQL_SOURCE, int(rows[-1].id)))
                 cursor = int(rows[-1].id)
             with self.engine.begin() as conn:
-                conn.execute(delete(broker_events).where(broker_events.c.id <= cursor))
+                conn.execute(delete(broker_events).where(broker_events.c.id < cursor))
+                conn.execute(update(broker_events).where(broker_events.c.id == cursor).values(sender_id=None, data="{}"))
             total += len(rows)
             if len(rows) < BATCH:
                 return total

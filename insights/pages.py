@@ -40,10 +40,11 @@ def _dir(language: str) -> str:
     return "rtl" if language == "ar" else "ltr"
 
 
-def shell(language: str, title: str, body: str, *, csrf: str = "", refresh_url: str = "", extra_css: str = "") -> str:
+def shell(language: str, title: str, body: str, *, csrf: str = "", refresh_url: str = "", extra_css: str = "",
+          refresh_seconds: int = 30) -> str:
     """The page around a body: language and direction, no external resource."""
     meta = f'<meta name="csrf-token" content="{_e(csrf)}">' if csrf else ""
-    live = f' data-refresh="{_e(refresh_url)}"' if refresh_url else ""
+    live = f' data-refresh="{_e(refresh_url)}" data-refresh-ms="{refresh_seconds * 1000}"' if refresh_url else ""
     css = f'<link rel="stylesheet" href="/static/{extra_css}">' if extra_css else ""
     return (
         f'<!doctype html><html lang="{language}" dir="{_dir(language)}"><head><meta charset="utf-8">'
@@ -107,7 +108,7 @@ def panel(d: Dashboard, csv_base: str, now: dt.datetime) -> str:
 
 
 def dashboard_page(d: Dashboard, *, who: str, scope_name: str, csrf: str, base: str, csv_base: str, now: dt.datetime,
-                   report_href: str | None) -> str:
+                   report_href: str | None, refresh_seconds: int = 30) -> str:
     lang = d.language
     other = "en" if lang == "ar" else "ar"
     title = t(lang, TITLES[d.view]) + (f" — {scope_name}" if scope_name else "")
@@ -125,7 +126,7 @@ def dashboard_page(d: Dashboard, *, who: str, scope_name: str, csrf: str, base: 
     )
     refresh = f"/api/panel?view={d.view}&period={d.period}&lang={lang}"
     body = f'{header}<main id="figures" aria-live="polite">{panel(d, csv_base, now)}</main>'
-    return shell(lang, title, body, csrf=csrf, refresh_url=refresh)
+    return shell(lang, title, body, csrf=csrf, refresh_url=refresh, refresh_seconds=refresh_seconds)
 
 
 def login_page(language: str, message: str = "") -> str:

@@ -65,6 +65,7 @@ class InsightsConfig:
     broker_url: str = "none"
     broker_queue: str = "bekh_events"
     poll_seconds: float = 2.0
+    refresh_seconds: int = 30  # how often an open page fetches its figures again
     secure_cookies: bool = False
     trusted_proxies: int = 0
 
@@ -85,6 +86,7 @@ def load_config() -> InsightsConfig:
         broker_url=event_broker_url(),
         broker_queue=env("EVENT_BROKER_QUEUE", DEFAULT_EVENT_QUEUE) or DEFAULT_EVENT_QUEUE,
         poll_seconds=float(env("INSIGHTS_BROKER_POLL_SECONDS", "2") or 2),
+        refresh_seconds=max(int(env("INSIGHTS_REFRESH_SECONDS", "30") or 30), 1),
         secure_cookies=get_settings().public_base_url.startswith("https://"),
     )
 
@@ -243,7 +245,7 @@ async def public(request: web.Request) -> web.Response:
     now = dt.datetime.now(dt.timezone.utc)
     d = await _build(request, PUBLIC, lang, _period(request), now)
     html = pages.dashboard_page(d, who="", scope_name="", csrf="", base="/public", csv_base="/public/export", now=now,
-                                report_href=None)
+                                report_href=None, refresh_seconds=request.app[CONFIG].refresh_seconds)
     return _html(html, lang)
 
 
@@ -304,7 +306,8 @@ async def dashboard(request: web.Request) -> web.Response:
     d = await _build(request, scope, lang, _period(request), now)
     month = (now.date().replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
     html = pages.dashboard_page(d, who=s.agent.display_name, scope_name=_scope_name(request.app, scope, lang), csrf=s.csrf_token,
-                                base="/dashboard", csv_base="/export", now=now, report_href=f"/report?month={month}&lang={lang}")
+                                base="/dashboard", csv_base="/export", now=now, report_href=f"/report?month={month}&lang={lang}",
+                                refresh_seconds=request.app[CONFIG].refresh_seconds)
     return _html(html, lang)
 
 

@@ -2,7 +2,6 @@
 // (every 30 s the panel is fetched again and swapped in; no page reload).
 (function () {
   "use strict";
-  var REFRESH_MS = 30000;
 
   function csrf() {
     var m = document.querySelector('meta[name="csrf-token"]');
@@ -37,6 +36,7 @@
 
   var url = document.body.getAttribute("data-refresh");
   var target = document.getElementById("figures");
+  var every = parseInt(document.body.getAttribute("data-refresh-ms") || "30000", 10);
   if (url && target) {
     window.setInterval(function () {
       if (document.hidden) { return; }
@@ -49,6 +49,6 @@
           document.body.setAttribute("data-refreshed", String(Date.now()));
         }
       }).catch(function () { /* keep the figures shown; next tick tries again */ });
-    }, REFRESH_MS);
+    }, Math.max(every, 1000));
   }
 })();

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,6 +22,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from bot import business_hours
+from bot.arabic import arabic_ratio
+from bot.confidential import PLACEHOLDER
+from bot.lang import detect
 from bot.request_rules import REQUEST_TYPES
 from bot.settings import get_settings
 from insights.analytics_tables import conversations, cursors, forms, handoffs, turns
@@ -30,6 +34,8 @@ FORMS = {f"{t}_form": t for t in REQUEST_TYPES}
 FILED_UTTERANCES = ("utter_submitted", "utter_submitted_report")
 FALLBACK_INTENT = "nlu_fallback"
 LANGUAGES = ("ar", "en")
+_LATIN = re.compile(r"[A-Za-z]")
+ARABIZI = "ar_latn"  # Arabic typed in Latin letters ("3ndi shakwa"): a variety of its own in the figures
 
 
 def conversation_key(sender_id: str, key: bytes | None = None) -> str:
@@ -37,6 +43,18 @@ def conversation_key(sender_id: str, key: bytes | None = None) -> str:
     16 hex digits and a key kept out of the analytics store, leads back to no one."""
     k = key if key is not None else get_settings().sender_id_key
     return hmac.new(k, b"insights:" + sender_id.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def turn_variety(text: Any, parse: Json, current: str | None) -> str | None:
+    """The language of one message: what the NLU tagged (bot/nlu_components LanguageTagger), else
+    what bot.lang detects, else the conversation's; Arabic in Latin letters is told apart. The
+    text is looked at here and never stored."""
+    tagged = parse.get("language")
+    readable = isinstance(text, str) and text.strip() and text != PLACEHOLDER
+    language = tagged if tagged in LANGUAGES else (detect(text, current) if readable else current)
+    if language == "ar" and readable and _LATIN.search(text) and arabic_ratio(text) < 0.3:
+        return ARABIZI
+    return language
 
 
 def _at(event: Json) -> dt.datetime:
@@ -89,8 +107,10 @@ class Folder:
         assert row is not None
         conn.execute(update(conversations).where(conversations.c.conv == conv).values(last_event_at=at))
         if kind == "user":
-            intent = ((e.get("parse_data") or {}).get("intent") or {}).get("name")
-            conn.execute(insert(turns).values(at=at, channel=row.channel, language=row.language, fallback=intent == FALLBACK_INTENT))
+            parse = e.get("parse_data") or {}
+            intent = (parse.get("intent") or {}).get("name")
+            conn.execute(insert(turns).values(at=at, channel=row.channel, language=turn_variety(e.get("text"), parse, row.language),
+                                              fallback=intent == FALLBACK_INTENT))
         elif kind == "slot":
             self._slot(conn, row, e.get("name"), e.get("value"), at)
         elif kind == "active_loop":

@@ -58,7 +58,7 @@ turns = Table(
     Column("id", Integer, primary_key=True),
     Column("at", DateTime(timezone=True), nullable=False, index=True),
     Column("channel", String(20), nullable=False),
-    Column("language", String(2), nullable=True),
+    Column("language", String(8), nullable=True),
     Column("fallback", Boolean, nullable=False),
 )
 

@@ -111,7 +111,7 @@ def funnel(label: str, steps: Sequence[tuple[str, int, str]], *, rtl: bool, widt
         body.append(f'<text x="{_x(label_w - 8, width, rtl)}" y="{y + bar * 0.7}" text-anchor="end" fill="{INK}">{escape(name)}</text>')
         body.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar}" rx="3" fill="{PALETTE[2] if i else PALETTE[0]}"/>')
         body.append(f'<text x="{_x(centre, width, rtl):.1f}" y="{y + bar * 0.7}" text-anchor="middle" fill="#fff" '
-                    f'stroke="#000" stroke-width="0.3">{escape(shown)}</text>')
+                    f'font-weight="600">{escape(shown)}</text>')
     return _svg(width, height, label, body, rtl)
 
 

@@ -192,7 +192,7 @@ STEP_LABELS = {
 }
 TYPE_LABELS = {"inquiry": N_("Ask the Government"), "suggestion": N_("Suggestion"), "compliment": N_("Compliment"),
                "complaint": N_("Complaint"), "report": N_("Report")}
-LANGUAGE_LABELS = {"ar": N_("Arabic"), "en": N_("English"), "unknown": N_("Not yet known")}
+LANGUAGE_LABELS = {"ar": N_("Arabic"), "ar_latn": N_("Arabic in Latin letters"), "en": N_("English"), "unknown": N_("Not yet known")}
 
 
 def _minutes(seconds: float | None) -> float | None:

@@ -23,7 +23,10 @@ def ev(sender: str, minute: float, kind: str, **kw: Any) -> dict[str, Any]:
     return {"sender_id": sender, "event": kind, "timestamp": (T0 + dt.timedelta(minutes=minute)).timestamp(), **kw}
 
 
-def user(sender: str, minute: float, intent: str = "complain", channel: str = "messenger", text: str = "secret words") -> dict[str, Any]:
+SECRET = "عندي شكوى على البلدية"
+
+
+def user(sender: str, minute: float, intent: str = "complain", channel: str = "messenger", text: str = "") -> dict[str, Any]:
     return ev(sender, minute, "user", text=text, input_channel=channel, parse_data={"intent": {"name": intent}, "text": text})
 
 
@@ -38,24 +41,25 @@ def form_steps(sender: str, start: float, rtype: str, steps: list[str]) -> list[
 def conversations() -> list[dict[str, Any]]:
     e: list[dict[str, Any]] = []
     # A: Arabic complaint, filed after 10 minutes
-    e += [user("A", 0), ev("A", 0.1, "slot", name="language", value="ar")]
+    e += [user("A", 0, text=SECRET), ev("A", 0.1, "slot", name="language", value="ar")]
     e += form_steps("A", 1, "complaint", ["sector", "entity_id", "pillar", "importance", "description", "contact_phone", "edit_field", "confirmed"])
     e += [ev("A", 9.5, "active_loop", name=None), ev("A", 10, "action", name="action_submit_request"),
           ev("A", 10, "bot", text="ref 123", metadata={"utter_action": "utter_submitted"})]
     # B: English inquiry, cancelled at the description step
-    e += [user("B", 0, intent="ask_government"), ev("B", 0.1, "slot", name="language", value="en")]
+    e += [user("B", 0, intent="ask_government", text="I have a question about my passport"), ev("B", 0.1, "slot", name="language", value="en")]
     e += form_steps("B", 1, "inquiry", ["sector", "entity_id", "importance", "description"])
     e += [ev("B", 6, "action", name="action_cancel_request")]
     # C: English, a fallback turn, an inquiry left quiet at contact_phone (abandoned), then a handoff taken after 90 s
-    e += [user("C", 0, intent="nlu_fallback"), ev("C", 0.1, "slot", name="language", value="en")]
+    e += [user("C", 0, intent="nlu_fallback", text="3ndi mushkle kbeere ya5i"), ev("C", 0.1, "slot", name="language", value="ar")]
     e += form_steps("C", 1, "inquiry", ["sector", "entity_id", "importance", "description", "contact_phone"])
     e += [ev("C", 7, "action", name="action_handoff"), ev("C", 8.5, "pause")]
     # D: a voice call: report filed (scrubbed events: text placeholder, no metadata but the utterance)
-    e += [user("D", 0, intent="report_violation", channel="twilio_voice"), ev("D", 0.1, "slot", name="language", value="ar")]
+    e += [user("D", 0, intent="report_violation", channel="twilio_voice", text="[confidential]"),
+          ev("D", 0.1, "slot", name="language", value="ar")]
     e += form_steps("D", 1, "report", ["sector", "entity_id"])
     e += [ev("D", 4, "bot", text="[confidential]", metadata={"utter_action": "utter_submitted_report"})]
     # E: a voice call that hangs up at the sector step
-    e += [user("E", 0, channel="twilio_voice"), ev("E", 0.1, "slot", name="language", value="ar")]
+    e += [user("E", 0, channel="twilio_voice", text="أريد تقديم شكوى"), ev("E", 0.1, "slot", name="language", value="ar")]
     e += form_steps("E", 1, "complaint", ["sector"])
     return e
 
@@ -80,8 +84,11 @@ def test_funnel_completion_fallback_handoffs_ivr_and_time_to_reference(tmp_path:
     assert f["dropoff"]["sector"] == {"cancelled": 0, "abandoned": 1}
     assert [s["count"] for s in f["funnel"]] == [5, 5, 4, 4, 4, 4, 3, 2, 2, 2]
     # turns: the first message of each conversation plus one per step asked
-    assert f["fallback"]["en"] == {"turns": 0 + 4 + 5, "fallbacks": 0, "share": 0.0}
-    assert f["fallback"]["unknown"]["turns"] == 5 and f["fallback"]["unknown"]["fallbacks"] == 1  # before the language slot
+    # each turn's language: tagged or detected, else the conversation's; Arabizi told apart
+    assert f["fallback"]["en"] == {"turns": 5, "fallbacks": 0, "share": 0.0}
+    assert f["fallback"]["ar"] == {"turns": 9 + 5 + 2 + 2, "fallbacks": 0, "share": 0.0}
+    assert f["fallback"]["ar_latn"] == {"turns": 1, "fallbacks": 1, "share": 1.0}
+    assert f["fallback"]["unknown"]["turns"] == 1  # a scrubbed report message before any language was known
     assert f["handoffs"]["count"] == 1 and f["handoffs"]["median_wait_seconds"] == 90.0 and f["handoffs"]["after_hours"] == 0
     assert f["ivr"] == {"calls": 2, "transfers": 0, "hangups_before_end": 1}
     assert f["median_seconds_to_reference"] == (10 * 60 + 4 * 60) / 2
@@ -96,7 +103,7 @@ def test_nothing_identifying_is_stored(tmp_path: Path) -> None:
     with engine.connect() as conn:
         dump = json.dumps([[list(map(str, r)) for r in conn.execute(sa.text(f"SELECT * FROM {t}"))]
                            for t in ("ana_conversations", "ana_forms", "ana_turns", "ana_handoffs")])
-    assert "secret words" not in dump and "0791234567" not in dump and "ref 123" not in dump
+    assert SECRET not in dump and "passport" not in dump and "0791234567" not in dump and "ref 123" not in dump
     assert conversation_key("A", KEY) in dump and '"A"' not in dump
     assert len(conversation_key("A", KEY)) == 16 and conversation_key("A", KEY) != conversation_key("A", b"x" * 32)
 

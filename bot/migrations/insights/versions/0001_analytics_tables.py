@@ -49,7 +49,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("at", TZ, nullable=False),
         sa.Column("channel", sa.String(20), nullable=False),
-        sa.Column("language", sa.String(2), nullable=True),
+        sa.Column("language", sa.String(8), nullable=True),
         sa.Column("fallback", sa.Boolean, nullable=False),
     )
     op.create_index("ix_ana_turns_at", "ana_turns", ["at"])

@@ -73,6 +73,7 @@ class Sources:
     entity_name: Callable[[str, str], str]  # (id, language) -> name
     sector_name: Callable[[str, str], str]
     agent_filings: Callable[[dt.datetime, dt.datetime], list[dict[str, Any]]]
+    quiet: dt.timedelta = conversation_kpi.QUIET
 
 
 def fmt(value: Any, kind: str, language: str) -> str:
@@ -206,7 +207,7 @@ def _conversation_part(d: Dashboard, src: Sources, now: dt.datetime) -> None:
     tz = local_timezone()
     since = dt.datetime.combine(d.since, dt.time(), tz)
     until = dt.datetime.combine(d.until + dt.timedelta(days=1), dt.time(), tz)
-    f = conversation_kpi.figures(src.analytics, since, until, now=now)
+    f = conversation_kpi.figures(src.analytics, since, until, now=now, quiet=src.quiet)
     h = f["handoffs"]
     d.conversation_tiles = [
         (N_("Conversations started"), fmt(f["conversations_started"], "int", lang)),

@@ -66,6 +66,7 @@ class InsightsConfig:
     broker_queue: str = "bekh_events"
     poll_seconds: float = 2.0
     refresh_seconds: int = 30  # how often an open page fetches its figures again
+    quiet_minutes: float = 30.0  # a request form silent this long counts as left unfinished
     secure_cookies: bool = False
     trusted_proxies: int = 0
 
@@ -87,6 +88,7 @@ def load_config() -> InsightsConfig:
         broker_queue=env("EVENT_BROKER_QUEUE", DEFAULT_EVENT_QUEUE) or DEFAULT_EVENT_QUEUE,
         poll_seconds=float(env("INSIGHTS_BROKER_POLL_SECONDS", "2") or 2),
         refresh_seconds=max(int(env("INSIGHTS_REFRESH_SECONDS", "30") or 30), 1),
+        quiet_minutes=max(float(env("INSIGHTS_QUIET_MINUTES", "30") or 30), 0.0),
         secure_cookies=get_settings().public_base_url.startswith("https://"),
     )
 
@@ -131,7 +133,8 @@ async def _stores(app: web.Application) -> AsyncIterator[None]:
             ).all()
         return [{"agent": name, "filed": int(n)} for name, n in rows]
 
-    app[SOURCES] = views.Sources(app[CASES], app[ANALYTICS], entity_name, sector_name, agent_filings)
+    app[SOURCES] = views.Sources(app[CASES], app[ANALYTICS], entity_name, sector_name, agent_filings,
+                                 dt.timedelta(minutes=cfg.quiet_minutes))
     app[NAMES] = (entity_name, sector_name)
     yield
     app[ACCOUNTS].engine.dispose()

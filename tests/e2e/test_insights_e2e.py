@@ -1,0 +1,221 @@
+"""The conversation funnel end to end: real conversations through the running system (REST
+channel: Rasa, action server, case store), Rasa's own event broker, `python -m insights serve`
+folding it, and the operations room's figures read over HTTP, checked exactly.
+
+Some conversations are filed, some abandoned at known steps, one cancelled. Once with Rasa's SQL
+broker (the default install) and once with RabbitMQ (127.0.0.1:5672, guest/guest; in CI this
+must run, not skip). Both systems are this module's own, so nobody else's turns are counted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from http.cookiejar import CookieJar
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import launcher
+from channels.accounts import AccountStore
+from tests.e2e.harness import RunningSystem, rest_sender_id, rest_turn, start_system
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "correct horse battery"
+AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def _rabbit_up() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+class Chat:
+    def __init__(self, system: RunningSystem, name: str) -> None:
+        self.system, self.sender, self.last = system, f"{name}-{uuid.uuid4().hex[:8]}", []  # type: ignore[var-annotated]
+
+    def say(self, text: str) -> None:
+        self.last = rest_turn(self.system, self.sender, text)
+
+    def press(self, part: str) -> None:
+        buttons = [b for m in self.last for b in (m.get("buttons") or [])]
+        match = [b for b in buttons if part in b["payload"]]
+        assert match, f"no button {part!r} in {buttons}"
+        self.last = rest_turn(self.system, self.sender, match[0]["payload"], button=True)
+
+    def asking(self) -> Any:
+        return self.system.tracker(rest_sender_id(self.system, self.sender))["slots"].get("requested_slot")
+
+    def answer_until(self, stop: str, description: str, phone: str | None = None) -> None:
+        """Answer the form's questions until it asks `stop` (a slot name)."""
+        for _ in range(10):
+            slot = self.asking()
+            if slot == stop:
+                return
+            if slot == "sector":
+                self.press('"sector"')
+            elif slot == "entity_id":
+                self.press('"entity_name"')
+            elif slot == "pillar":
+                self.press("service_quality")
+            elif slot == "importance":
+                self.press('"normal"')
+            elif slot == "description":
+                self.say(description)
+            elif slot == "contact_phone":
+                self.say(phone) if phone else self.press("/deny")
+            else:
+                raise AssertionError(f"unexpected question {slot!r}")
+        raise AssertionError(f"never asked {stop!r}")
+
+
+def drive(system: RunningSystem) -> None:
+    """Five conversations, outcomes known in advance."""
+    filed_en = Chat(system, "filed-en")
+    filed_en.say("I want to make a suggestion")
+    filed_en.answer_until("confirmed", "Please open the health centres in the evening so working people can go")
+    filed_en.press("/affirm")
+
+    left_at_description = Chat(system, "left-description")
+    left_at_description.say("I want to make a suggestion")
+    left_at_description.answer_until("description", "")
+
+    cancelled_at_sector = Chat(system, "cancel-sector")
+    cancelled_at_sector.say("I have a question for the government")
+    assert cancelled_at_sector.asking() == "sector"
+    cancelled_at_sector.say("cancel")
+
+    filed_ar = Chat(system, "filed-ar")
+    filed_ar.say("الموظف بدائرة الترخيص صرخ علي قدام الناس وما رضي يخلص معاملتي")
+    filed_ar.answer_until("confirmed", "", "0791234567")
+    filed_ar.press("/affirm")
+
+    left_at_phone = Chat(system, "left-phone")
+    left_at_phone.say("الموظف بدائرة الترخيص صرخ علي قدام الناس وما رضي يخلص معاملتي")
+    left_at_phone.answer_until("contact_phone", "")
+
+
+class Insights:
+    def __init__(self, system: RunningSystem) -> None:
+        AccountStore(system.env["AGENT_CONSOLE_DATABASE_URL"]).create_agent("ops", "Ops", PASSWORD, role="ops_room")
+        self.port = launcher.free_port()
+        env = {**system.env, "INSIGHTS_PORT": str(self.port), "INSIGHTS_QUIET_MINUTES": "0", "INSIGHTS_BROKER_POLL_SECONDS": "0.5"}
+        self.log = open(system.var_dir / "insights-test.log", "wb")  # noqa: SIM115 - the child writes it while it runs
+        self.proc = subprocess.Popen([sys.executable, "-m", "insights", "serve", "--port", str(self.port)], cwd=ROOT, env=env,
+                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        launcher.wait_ready(f"http://127.0.0.1:{self.port}/healthz", 180, self.proc)
+        self.http = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/login", data=json.dumps(
+            {"username": "ops", "password": PASSWORD}).encode(), headers={"Content-Type": "application/json"})
+        self.http.open(req, timeout=10).read()
+
+    def tables(self) -> dict[str, Any]:
+        with self.http.open(f"http://127.0.0.1:{self.port}/api/figures?period=30d&lang=en", timeout=30) as r:
+            return json.loads(r.read())["tables"]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(20)
+        self.log.close()
+
+
+def check_funnel(system: RunningSystem, insights: Insights) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        completion = {r["type"]: r for r in insights.tables()["completion"]}
+        if completion["Complaint"]["started"] == 2 and completion["Suggestion"]["started"] == 2 and \
+                completion["Complaint"]["filed"] + completion["Suggestion"]["filed"] == 2:
+            break
+        assert time.monotonic() < deadline, f"figures never arrived: {completion}"
+        time.sleep(1)
+    tables = insights.tables()
+    completion = {r["type"]: {k: v for k, v in r.items() if k != "type"} for r in tables["completion"]}
+    assert completion["Suggestion"] == {"started": 2, "filed": 1, "cancelled": 0, "abandoned": 1, "in_progress": 0, "rate": 0.5}
+    assert completion["Complaint"] == {"started": 2, "filed": 1, "cancelled": 0, "abandoned": 1, "in_progress": 0, "rate": 0.5}
+    assert completion["Ask the Government"] == {"started": 1, "filed": 0, "cancelled": 1, "abandoned": 0, "in_progress": 0, "rate": 0.0}
+    dropoff = {r["step"]: (r["cancelled"], r["abandoned"]) for r in tables["dropoff"]}
+    assert dropoff == {"Sector": (1, 0), "Description": (0, 1), "Phone number": (0, 1)}
+    by_language = {r["language"]: r for r in tables["fallback"]}
+    assert set(by_language) <= {"Arabic", "English", "Arabic in Latin letters", "Not yet known"}
+    assert by_language["English"]["turns"] > 0 and by_language["Arabic"]["turns"] > 0
+
+
+def broker_rows_with_text(system: RunningSystem) -> int:
+    import sqlite3
+
+    path = system.var_dir / "rasa_events.db"
+    if not path.exists():
+        return 0
+    db = sqlite3.connect(path)
+    try:
+        return int(db.execute("SELECT count(*) FROM events WHERE data != '{}'").fetchone()[0])
+    finally:
+        db.close()
+
+
+@pytest.fixture(scope="module")
+def sql_system() -> Iterator[RunningSystem]:
+    running = start_system()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_funnel_from_the_sql_broker(sql_system: RunningSystem) -> None:
+    drive(sql_system)
+    insights = Insights(sql_system)
+    try:
+        check_funnel(sql_system, insights)
+        assert broker_rows_with_text(sql_system) == 0  # folded and dropped: no message text piles up
+        # the analytics store holds no text and no sender id
+        import sqlite3
+
+        db = sqlite3.connect(sql_system.var_dir / "insights.db")
+        dump = json.dumps([list(map(str, r)) for t in ("ana_conversations", "ana_forms", "ana_turns", "ana_handoffs")
+                           for r in db.execute(f"SELECT * FROM {t}")])
+        db.close()
+        assert "0791234567" not in dump and "health centres" not in dump and "filed-en" not in dump and "rest_" not in dump
+    finally:
+        insights.stop()
+
+
+@pytest.mark.skipif(not _rabbit_up() and not os.environ.get("CI"), reason="RabbitMQ is not on 127.0.0.1:5672")
+def test_funnel_from_rabbitmq() -> None:
+    queue = f"bekh_events_test_{uuid.uuid4().hex[:8]}"
+    running = start_system({"EVENT_BROKER_URL": AMQP, "EVENT_BROKER_QUEUE": queue})
+    try:
+        drive(running)
+        insights = Insights(running)
+        try:
+            check_funnel(running, insights)
+        finally:
+            insights.stop()
+    finally:
+        running.stop()
+        _delete_queue(queue)
+
+
+def _delete_queue(queue: str) -> None:
+    import asyncio
+
+    import aio_pika
+
+    async def go() -> None:
+        conn = await aio_pika.connect(AMQP)
+        async with conn:
+            channel = await conn.channel()
+            await channel.queue_delete(queue)
+
+    asyncio.run(go())

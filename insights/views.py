@@ -154,7 +154,8 @@ def _request_part(d: Dashboard, src: Sources, scope: Scope, now: dt.datetime) ->
         levels = dl.get("levels") or {}
         d.tables.append(Table("escalations", N_("Escalations by level reached"),
                               [Column("level", N_("Level"), "text"), Column("requests", N_("Requests"))],
-                              [{"level": k, "requests": n} for k, n in levels.items()]))
+                              [{"level": t(lang, "{n} or more", n=fmt(3, "int", lang)) if k == "3+" else fmt(int(k), "int", lang),
+                                "requests": n} for k, n in levels.items()]))
     rows, hidden = [], 0
     for r in league["rows"]:
         if public and r.get("count") is None:

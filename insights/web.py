@@ -217,6 +217,15 @@ async def _signed_in(request: web.Request) -> tuple[Session, Scope]:
     return s, scope_of(s)
 
 
+async def _page_session(request: web.Request) -> tuple[Session, Scope, str]:
+    """A page's signed-in account, its scope and language; to the sign-in page when there is none."""
+    s = await _session(request)
+    lang = _lang(request)
+    if s is None:
+        raise web.HTTPFound(f"/login?lang={lang}")
+    return s, scope_of(s), lang
+
+
 # --- routes --------------------------------------------------------------------------------------
 
 routes = web.RouteTableDef()
@@ -300,11 +309,7 @@ async def logout(request: web.Request) -> web.Response:
 
 @routes.get("/dashboard")
 async def dashboard(request: web.Request) -> web.Response:
-    s = await _session(request)
-    lang = _lang(request)
-    if s is None:
-        raise web.HTTPFound(f"/login?lang={lang}")
-    scope = scope_of(s)
+    s, scope, lang = await _page_session(request)
     now = dt.datetime.now(dt.timezone.utc)
     d = await _build(request, scope, lang, _period(request), now)
     month = (now.date().replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
@@ -371,11 +376,7 @@ async def export_csv(request: web.Request) -> web.Response:
 
 @routes.get("/report")
 async def report(request: web.Request) -> web.Response:
-    s = await _session(request)
-    lang = _lang(request)
-    if s is None:
-        raise web.HTTPFound(f"/login?lang={lang}")
-    scope = scope_of(s)
+    _, scope, lang = await _page_session(request)
     m = _MONTH.match(request.query.get("month", ""))
     if not m:
         raise web.HTTPBadRequest(text="month must be YYYY-MM")

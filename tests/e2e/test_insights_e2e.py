@@ -26,7 +26,8 @@ import pytest
 
 from bot import launcher
 from channels.accounts import AccountStore
-from tests.e2e.harness import RunningSystem, rest_sender_id, rest_turn, start_system
+from tests.e2e.harness import RunningSystem, start_system
+from tests.e2e.test_dialog_e2e import Chat, answer_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
@@ -41,69 +42,30 @@ def _rabbit_up() -> bool:
         return False
 
 
-class Chat:
-    def __init__(self, system: RunningSystem, name: str) -> None:
-        self.system, self.sender, self.last = system, f"{name}-{uuid.uuid4().hex[:8]}", []  # type: ignore[var-annotated]
-
-    def say(self, text: str) -> None:
-        self.last = rest_turn(self.system, self.sender, text)
-
-    def press(self, part: str) -> None:
-        buttons = [b for m in self.last for b in (m.get("buttons") or [])]
-        match = [b for b in buttons if part in b["payload"]]
-        assert match, f"no button {part!r} in {buttons}"
-        self.last = rest_turn(self.system, self.sender, match[0]["payload"], button=True)
-
-    def asking(self) -> Any:
-        return self.system.tracker(rest_sender_id(self.system, self.sender))["slots"].get("requested_slot")
-
-    def answer_until(self, stop: str, description: str, phone: str | None = None) -> None:
-        """Answer the form's questions until it asks `stop` (a slot name)."""
-        for _ in range(10):
-            slot = self.asking()
-            if slot == stop:
-                return
-            if slot == "sector":
-                self.press('"sector"')
-            elif slot == "entity_id":
-                self.press('"entity_name"')
-            elif slot == "pillar":
-                self.press("service_quality")
-            elif slot == "importance":
-                self.press('"normal"')
-            elif slot == "description":
-                self.say(description)
-            elif slot == "contact_phone":
-                self.say(phone) if phone else self.press("/deny")
-            else:
-                raise AssertionError(f"unexpected question {slot!r}")
-        raise AssertionError(f"never asked {stop!r}")
-
-
 def drive(system: RunningSystem) -> None:
     """Five conversations, outcomes known in advance."""
     filed_en = Chat(system, "filed-en")
     filed_en.say("I want to make a suggestion")
-    filed_en.answer_until("confirmed", "Please open the health centres in the evening so working people can go")
+    answer_until(filed_en, "confirmed", "Please open the health centres in the evening so working people can go", None)
     filed_en.press("/affirm")
 
     left_at_description = Chat(system, "left-description")
     left_at_description.say("I want to make a suggestion")
-    left_at_description.answer_until("description", "")
+    answer_until(left_at_description, "description", "", None)
 
     cancelled_at_sector = Chat(system, "cancel-sector")
     cancelled_at_sector.say("I have a question for the government")
-    assert cancelled_at_sector.asking() == "sector"
+    assert cancelled_at_sector.slots().get("requested_slot") == "sector"
     cancelled_at_sector.say("cancel")
 
     filed_ar = Chat(system, "filed-ar")
     filed_ar.say("الموظف بدائرة الترخيص صرخ علي قدام الناس وما رضي يخلص معاملتي")
-    filed_ar.answer_until("confirmed", "", "0791234567")
+    answer_until(filed_ar, "confirmed", "", "0791234567")
     filed_ar.press("/affirm")
 
     left_at_phone = Chat(system, "left-phone")
     left_at_phone.say("الموظف بدائرة الترخيص صرخ علي قدام الناس وما رضي يخلص معاملتي")
-    left_at_phone.answer_until("contact_phone", "")
+    answer_until(left_at_phone, "contact_phone", "", None)
 
 
 class Insights:

@@ -101,7 +101,20 @@ class RabbitReader:
         self.url, self.queue, self.folder = url, queue, folder
         self.connection: Any = None
 
-    async def run(self) -> None:
+    async def run(self, retry_seconds: float = 5.0) -> None:
+        """Consume for ever; a broker not up yet (or gone) is tried again, never fatal."""
+        while True:
+            try:
+                await self._consume()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("RabbitMQ not consumed (%s); trying again in %.0f s", type(exc).__name__, retry_seconds)
+                await self.close()
+                self.connection = None
+            await asyncio.sleep(retry_seconds)
+
+    async def _consume(self) -> None:
         import aio_pika
 
         self.connection = await aio_pika.connect_robust(self.url)

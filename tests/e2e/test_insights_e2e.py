@@ -32,6 +32,7 @@ from tests.e2e.test_dialog_e2e import Chat, answer_until
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
 AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+START_TIMEOUT = 900  # loading the model on a busy 2-core machine has taken over 3 minutes
 
 
 def _rabbit_up() -> bool:
@@ -128,7 +129,7 @@ def broker_rows_with_text(system: RunningSystem) -> int:
 
 @pytest.fixture(scope="module")
 def sql_system() -> Iterator[RunningSystem]:
-    running = start_system()
+    running = start_system(timeout=START_TIMEOUT)
     try:
         yield running
     finally:
@@ -156,7 +157,7 @@ def test_funnel_from_the_sql_broker(sql_system: RunningSystem) -> None:
 @pytest.mark.skipif(not _rabbit_up() and not os.environ.get("CI"), reason="RabbitMQ is not on 127.0.0.1:5672")
 def test_funnel_from_rabbitmq() -> None:
     queue = f"bekh_events_test_{uuid.uuid4().hex[:8]}"
-    running = start_system({"EVENT_BROKER_URL": AMQP, "EVENT_BROKER_QUEUE": queue})
+    running = start_system({"EVENT_BROKER_URL": AMQP, "EVENT_BROKER_QUEUE": queue}, timeout=START_TIMEOUT)
     try:
         drive(running)
         insights = Insights(running)

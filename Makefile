@@ -22,7 +22,8 @@ help:
 	@echo "make messenger-profile   set the page's Get Started button, greeting and menu"
 	@echo "make lint       ruff and mypy"
 	@echo "make notifier   send case-store updates to citizens (Messenger/SMS)"
-	@echo "make agents     list agent accounts (create: .venv/bin/python -m channels.agents create NAME --name 'Full Name')"
+	@echo "make agents     list accounts (create: .venv/bin/python -m channels.agents create NAME --name 'Full Name' [--role ops_room|minister --sector ID|entity --entity ID])"
+	@echo "                dashboards (make run starts them): http://127.0.0.1:8900/public and /login"
 
 $(STAMP): requirements.txt
 	@command -v $(PYTHON_BOOT) >/dev/null || { echo "Python 3.10 is required (Rasa 3.6 supports nothing newer): install it, e.g. 'pyenv install 3.10'"; exit 1; }
@@ -66,7 +67,7 @@ test-fast: install
 	$(PY) -m pytest -q -m "not e2e"
 
 lint: install
-	$(VENV)/bin/ruff check bot channels actions backend_client case_store bench tests
+	$(VENV)/bin/ruff check bot channels actions backend_client case_store insights bench tests
 	$(VENV)/bin/mypy bot backend_client case_store actions channels
 
 bench: install train

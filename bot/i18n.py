@@ -24,6 +24,7 @@ from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
+from babel.numbers import format_percent as format_percent_
 from babel.support import NullTranslations, Translations
 
 from bot.lang import DEFAULT, LANGUAGES
@@ -76,6 +77,26 @@ def ngettext(domain: str, language: str, singular: str, plural: str, n: int, **p
 def format_number(n: int | float, language: str) -> str:
     # ar_JO uses Latin digits by default in CLDR, which is also what Jordanians read in SMS.
     return format_decimal(n, locale=BABEL_LOCALES[lang_or_default(language)])
+
+
+def format_percent(share: float, language: str) -> str:
+    """A share 0..1 as people read it: '87%' / '87٪' (whatever CLDR gives the locale)."""
+    return format_percent_(share, locale=BABEL_LOCALES[lang_or_default(language)])
+
+
+def format_decimal1(n: float, language: str) -> str:
+    """One decimal at most ('4.2'), for means and hours."""
+    return format_decimal(n, format="#,##0.#", locale=BABEL_LOCALES[lang_or_default(language)])
+
+
+def format_short_day(value: dt.date, language: str) -> str:
+    """A date in a table or on a chart axis: '3 Nov 2026' / '03‏/11‏/2026'."""
+    return format_date(value, format="medium", locale=BABEL_LOCALES[lang_or_default(language)])
+
+
+def format_month(value: dt.date, language: str) -> str:
+    """A month heading: 'November 2026' / 'تشرين الثاني 2026'."""
+    return format_date(value, format="LLLL y", locale=BABEL_LOCALES[lang_or_default(language)])
 
 
 def format_day(value: dt.datetime | dt.date, language: str) -> str:

@@ -1,7 +1,7 @@
 """Start the whole system: case store, action server, Rasa server (and train first if needed).
 
     python -m bot.launcher train   # train only when config, domain, data or components changed
-    python -m bot.launcher run     # everything, on SQLite by default, supervised; Ctrl-C stops all
+    python -m bot.launcher run     # everything (and the dashboards, insights/), on SQLite by default, supervised
     python -m bot.launcher status  # readiness of each process (`make status`)
     python -m bot.launcher endpoints  # print the endpoints.yml the environment selects
 
@@ -88,19 +88,41 @@ def _train_locked(force: bool) -> Path:
 TRACKER_STORE_TYPE = "bot.tracker_store.ConfidentialSQLTrackerStore"
 
 
-def _sql_tracker(url: str) -> dict[str, object]:
+def _sql_tracker(url: str, kind: str = TRACKER_STORE_TYPE, variable: str = "TRACKER_STORE_URL") -> dict[str, object]:
     if url.startswith("sqlite:///"):
-        return {"type": TRACKER_STORE_TYPE, "dialect": "sqlite", "db": url[len("sqlite:///"):]}
+        return {"type": kind, "dialect": "sqlite", "db": url[len("sqlite:///"):]}
     u = urlparse(url)
     if not u.scheme.startswith("postgres"):
-        raise SystemExit(f"TRACKER_STORE_URL {url!r}: use sqlite:///path or postgresql://user@host:port/db")
-    out: dict[str, object] = {"type": TRACKER_STORE_TYPE, "dialect": "postgresql", "url": u.hostname or "127.0.0.1",
+        raise SystemExit(f"{variable} {url!r}: use sqlite:///path or postgresql://user@host:port/db")
+    out: dict[str, object] = {"type": kind, "dialect": "postgresql", "url": u.hostname or "127.0.0.1",
                               "port": u.port or 5432, "db": (u.path or "/rasa").lstrip("/")}
     if u.username:
         out["username"] = u.username
     if u.password:
         out["password"] = u.password
     return out
+
+
+DEFAULT_EVENT_QUEUE = "bekh_events"
+
+
+def event_broker_url(environ: dict[str, str] | None = None) -> str:
+    """Where Rasa sends conversation events for the dashboards (insights/ reads them): EVENT_BROKER_URL,
+    by default Rasa's SQL broker in a SQLite file beside the tracker; `none` turns it off."""
+    e = dict(os.environ) if environ is None else environ
+    var = Path(e.get("BEKH_VAR_DIR") or str(VAR))
+    return e.get("EVENT_BROKER_URL") or f"sqlite:///{var / 'rasa_events.db'}"
+
+
+def _event_broker(url: str, queue: str) -> dict[str, object] | None:
+    """Rasa's own brokers: `sql` for sqlite:/// and postgresql:// URLs, `pika` for amqp://."""
+    if url == "none":
+        return None
+    u = urlparse(url)
+    if u.scheme == "amqp":
+        return {"type": "pika", "url": u.hostname or "127.0.0.1", "port": u.port or 5672, "username": u.username or "guest",
+                "password": u.password or "guest", "queues": [queue]}
+    return _sql_tracker(url, "sql", "EVENT_BROKER_URL")
 
 
 def endpoints(action_port: int, environ: dict[str, str] | None = None) -> dict[str, object]:
@@ -116,6 +138,10 @@ def endpoints(action_port: int, environ: dict[str, str] | None = None) -> dict[s
         "action_endpoint": {"url": get("ACTION_SERVER_URL") or f"http://127.0.0.1:{action_port}/webhook"},
         "tracker_store": _sql_tracker(tracker),
     }
+    broker = _event_broker(event_broker_url(e), get("EVENT_BROKER_QUEUE", DEFAULT_EVENT_QUEUE) or DEFAULT_EVENT_QUEUE)
+    if broker is not None:
+        # Scrubbed events only (bot/tracker_store.py stream_events); insights/ folds and deletes them.
+        data["event_broker"] = broker
     lock = get("LOCK_STORE_URL")
     if lock:
         u = urlparse(lock)
@@ -286,7 +312,7 @@ def system_env(overrides: dict[str, str] | None = None) -> dict[str, str]:
 
 
 # Stop order for the supervisor: entry points first, so turns in flight finish against live backends.
-STOP_ORDER = {"case_store": 0, "actions": 1, "notifier": 2}
+STOP_ORDER = {"case_store": 0, "actions": 1, "notifier": 2, "insights": 2}
 RASA_ORDER = 3
 STATE_FILE = VAR / "processes.json"
 
@@ -303,6 +329,8 @@ def health(system_ports: dict[str, int], rasa_token: str | None) -> list[tuple[s
         ("actions", f"http://127.0.0.1:{system_ports['actions']}/ready", "case store reachable"),
         ("rasa", f"http://127.0.0.1:{system_ports['rasa']}/status?token={rasa_token or ''}", "model loaded"),
     ]
+    if "insights" in system_ports:  # `make run` starts it; the e2e systems need not
+        checks.append(("insights", f"http://127.0.0.1:{system_ports['insights']}/healthz", "dashboards' databases reachable"))
     out = []
     for name, url, what in checks:
         try:
@@ -317,7 +345,7 @@ def health(system_ports: dict[str, int], rasa_token: str | None) -> list[tuple[s
 
 def _ports_from_env() -> dict[str, int]:
     return {"rasa": int(env("RASA_PORT", "5005") or 5005), "actions": int(env("ACTION_SERVER_PORT", "5055") or 5055),
-            "case_store": int(env("CASE_STORE_PORT", "8800") or 8800)}
+            "case_store": int(env("CASE_STORE_PORT", "8800") or 8800), "insights": int(env("INSIGHTS_PORT", "8900") or 8900)}
 
 
 def _stop_on_sigterm(*_: object) -> None:
@@ -357,9 +385,13 @@ def main(argv: list[str] | None = None) -> int:
         system.start()
         # The notifier sends case-store updates to citizens on the channel they used.
         system._spawn("notifier", [PYTHON, "-m", "channels.notifier", "--interval", env("NOTIFIER_INTERVAL", "5") or "5"])
+        # The dashboards, and the reader of Rasa's event broker that feeds their conversation figures.
+        system._spawn("insights", [PYTHON, "-m", "insights", "serve", "--host", "127.0.0.1", "--port", str(ports["insights"])])
         for name, proc in system.named.items():
             supervisor.add(name, lambda n=name: system.respawn(n), STOP_ORDER.get(name, RASA_ORDER), proc)
         print(f"ready: Rasa {system.rasa_url}  actions :{system.action_port}  case store {system.case_store_url}", flush=True)
+        print(f"dashboards: http://127.0.0.1:{ports['insights']}/public (citizens), /login (operations room, ministers, "
+              "entities; accounts: python -m channels.agents create NAME --role ops_room)", flush=True)
         print(f"logs in {system.log_dir}; a crashed process is restarted; Ctrl-C or SIGTERM stops everything", flush=True)
         while True:
             supervisor.poll()

@@ -7,7 +7,9 @@ because operators may point them at different servers or at the same one:
   (bot/channel_state.py), the durable outbox (channels/outbound.py), the notifier's attempts
   (channels/notifier/tables.py);
 - `agent_console` (AGENT_CONSOLE_DATABASE_URL): agents, sessions, audit, handoff queue
-  (channels/agent_tables.py) and the login throttle (channels/login_throttle.py).
+  (channels/agent_tables.py) and the login throttle (channels/login_throttle.py);
+- `insights` (INSIGHTS_DATABASE_URL): the dashboards' analytics store (insights/analytics_tables.py),
+  folded from Rasa's event broker with no text or identity.
 
 Each keeps its revision in its own version table (`alembic_version_<name>`), so both, and the case
 store's `alembic_version`, can share one PostgreSQL database without reading each other's history.
@@ -116,7 +118,9 @@ AGENT_CONSOLE = Schema(
     "AGENT_CONSOLE_DATABASE_URL",
     ("channels.agent_tables:metadata", "channels.login_throttle:metadata"),
 )
-SCHEMAS = {s.name: s for s in (CHANNEL_STATE, AGENT_CONSOLE)}
+# The dashboards' own analytics store: conversation figures folded from Rasa's event broker.
+INSIGHTS = Schema("insights", "INSIGHTS_DATABASE_URL", ("insights.analytics_tables:metadata",))
+SCHEMAS = {s.name: s for s in (CHANNEL_STATE, AGENT_CONSOLE, INSIGHTS)}
 
 
 def alembic_config(schema: Schema) -> Config:

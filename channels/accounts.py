@@ -13,7 +13,11 @@ Security decisions, so nobody has to rediscover them:
   database cannot be replayed as a cookie. Idle expiry 30 min, absolute 12 h, both checked on
   every request against an injectable clock.
 - CSRF: each session has its own random token that every state-changing request must echo in
-  the X-CSRF-Token header.
+  the X-CSRF-Token header (csrf_ok, used by the console and the dashboards alike).
+- Roles: agent (the console), ops_room, minister (a sector), entity (one entity). Each room
+  signs in only the roles it serves (`login(..., roles=)`, `session(..., roles=)`): an agent's
+  password opens no dashboard, a minister's opens no console. insights/scope.py turns a role
+  into what its holder may see.
 - Login throttling in the database (so it holds across processes and restarts), per account
   and per source without letting a stranger lock an agent out: see channels/login_throttle.py.
 """
@@ -37,7 +41,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.sql import AGENT_CONSOLE, migrate, sync_engine
 from channels import login_throttle
-from channels.agent_tables import Clock, agents, audit, sessions, utcnow
+from channels.agent_tables import ACCOUNT_ROLES, Clock, agents, audit, sessions, utcnow
 from channels.agent_tables import aware as _aware
 
 IDLE_TIMEOUT = dt.timedelta(minutes=30)
@@ -46,6 +50,7 @@ MIN_PASSWORD_LENGTH = 12
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
+SCOPE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")  # a catalogue sector or entity id
 
 
 def default_url() -> str:
@@ -81,6 +86,26 @@ def check_password_policy(password: str) -> None:
         raise ValueError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
 
 
+def csrf_ok(sent: str | None, expected: str) -> bool:
+    """The CSRF token a state-changing request echoed matches its session's, in constant time."""
+    return bool(sent) and hmac.compare_digest(str(sent).encode(), expected.encode())
+
+
+def check_role(role: str, sector: str | None, entity: str | None) -> None:
+    """A role with exactly the scope it needs (the table's CHECK says the same)."""
+    if role not in ACCOUNT_ROLES:
+        raise AgentError(f"role {role!r} is not one of {', '.join(ACCOUNT_ROLES)}")
+    need = {"minister": "sector", "entity": "entity"}.get(role)
+    given = {"sector": sector, "entity": entity}
+    for key, value in given.items():
+        if key == need and not value:
+            raise AgentError(f"a {role} account needs --{key} (its catalogue id)")
+        if key != need and value:
+            raise AgentError(f"a {role} account takes no --{key}")
+        if value and not SCOPE_ID_RE.match(value):
+            raise AgentError(f"{key} {value!r} is not a catalogue id (a-z 0-9 _ . -)")
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -93,14 +118,17 @@ class Agent:
     username: str
     display_name: str
     disabled: bool
+    role: str = "agent"
+    sector: str | None = None
+    entity: str | None = None
 
     def public(self) -> dict[str, Any]:
-        return {"id": self.id, "username": self.username, "display_name": self.display_name}
+        return {"id": self.id, "username": self.username, "display_name": self.display_name, "role": self.role}
 
 
 @dataclass(frozen=True)
 class LoginResult:
-    outcome: str  # "ok" | "bad_credentials" | "disabled" | "rate_limited"
+    outcome: str  # "ok" | "bad_credentials" | "disabled" | "rate_limited" | "wrong_room"
     agent: Agent | None = None
     session_token: str | None = None
     csrf_token: str | None = None
@@ -138,12 +166,17 @@ class AccountStore:
     # accounts ------------------------------------------------------------------------------
     @staticmethod
     def _agent(row: Any) -> Agent:
-        return Agent(id=row.id, username=row.username, display_name=row.display_name, disabled=bool(row.disabled))
+        return Agent(id=row.id, username=row.username, display_name=row.display_name, disabled=bool(row.disabled),
+                     role=row.role, sector=row.sector, entity=row.entity)
 
-    def create_agent(self, username: str, display_name: str, password: str) -> Agent:
+    def create_agent(
+        self, username: str, display_name: str, password: str, role: str = "agent",
+        sector: str | None = None, entity: str | None = None,
+    ) -> Agent:
         username = username.strip().lower()
         if not USERNAME_RE.match(username):
             raise AgentError(f"username {username!r} is not allowed: use 2-40 of a-z 0-9 . _ -, starting with a letter or digit")
+        check_role(role, sector, entity)
         check_password_policy(password)
         now = self.clock()
         try:
@@ -156,12 +189,25 @@ class AccountStore:
                         disabled=False,
                         created_at=now,
                         password_changed_at=now,
+                        role=role,
+                        sector=sector,
+                        entity=entity,
                     )
                 ).inserted_primary_key[0]
         except IntegrityError:
             raise AgentError(f"an agent named {username!r} already exists (use reset-password or enable)") from None
-        self.record(new_id, "account_created", username)
-        return Agent(new_id, username, display_name.strip() or username, False)
+        self.record(new_id, "account_created", username, {"role": role, "sector": sector, "entity": entity})
+        return Agent(new_id, username, display_name.strip() or username, False, role, sector, entity)
+
+    def set_role(self, username: str, role: str, sector: str | None = None, entity: str | None = None) -> Agent:
+        """Give an account another role or scope; its sessions end (what it may see changed)."""
+        agent = self._require(username)
+        check_role(role, sector, entity)
+        with self.engine.begin() as conn:
+            conn.execute(update(agents).where(agents.c.id == agent.id).values(role=role, sector=sector, entity=entity))
+            conn.execute(delete(sessions).where(sessions.c.agent_id == agent.id))
+        self.record(agent.id, "role_changed", agent.username, {"role": role, "sector": sector, "entity": entity})
+        return Agent(agent.id, agent.username, agent.display_name, agent.disabled, role, sector, entity)
 
     def get_agent(self, username: str) -> Agent | None:
         with self.engine.connect() as conn:
@@ -181,7 +227,7 @@ class AccountStore:
             if disabled:  # a disabled agent is logged out everywhere at once
                 conn.execute(delete(sessions).where(sessions.c.agent_id == agent.id))
         self.record(agent.id, "account_disabled" if disabled else "account_enabled", agent.username)
-        return Agent(agent.id, agent.username, agent.display_name, disabled)
+        return Agent(agent.id, agent.username, agent.display_name, disabled, agent.role, agent.sector, agent.entity)
 
     def reset_password(self, username: str, password: str) -> Agent:
         agent = self._require(username)
@@ -201,7 +247,9 @@ class AccountStore:
             return [self._agent(r) for r in conn.execute(select(agents).order_by(agents.c.username))]
 
     # login and sessions --------------------------------------------------------------------
-    def login(self, username: str, password: str, ip: str) -> LoginResult:
+    def login(self, username: str, password: str, ip: str, roles: tuple[str, ...] | None = None) -> LoginResult:
+        """Check a password (throttled) and open a session; `roles`: the roles this room signs in
+        (None: any), so a right password for the wrong room opens nothing ("wrong_room")."""
         now = self.clock()
         # No account name or address holds control characters, and PostgreSQL refuses NUL in text.
         username = _CONTROL.sub("", username or "").strip().lower()[:40]
@@ -221,6 +269,9 @@ class AccountStore:
         if agent.disabled:
             self.record(agent.id, "login_disabled", username, ip=ip)
             return LoginResult("disabled")
+        if roles is not None and agent.role not in roles:
+            self.record(agent.id, "login_wrong_room", username, ip=ip)
+            return LoginResult("wrong_room")
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         with self.engine.begin() as conn:
             conn.execute(
@@ -238,26 +289,28 @@ class AccountStore:
         self.record(agent.id, "login", None, ip=ip)
         return LoginResult("ok", agent=agent, session_token=token, csrf_token=csrf)
 
-    def session(self, token: str | None) -> Session | None:
-        """The live session for a cookie token (touching its idle timer), or None."""
+    def session(self, token: str | None, roles: tuple[str, ...] | None = None) -> Session | None:
+        """The live session for a cookie token (touching its idle timer), or None; also None when
+        the account's role is not one of `roles` (None: any)."""
         if not token:
             return None
         now = self.clock()
         key = _token_hash(token)
         with self.engine.begin() as conn:
             row = conn.execute(
-                select(sessions, agents.c.username, agents.c.display_name, agents.c.disabled)
+                select(sessions, agents.c.username, agents.c.display_name, agents.c.disabled, agents.c.role,
+                       agents.c.sector, agents.c.entity)
                 .join(agents, agents.c.id == sessions.c.agent_id)
                 .where(sessions.c.token_hash == key)
             ).first()
-            if row is None:
+            if row is None or (roles is not None and row.role not in roles):
                 return None
             created, seen = _aware(row.created_at), _aware(row.last_seen_at)
             if row.disabled or now - seen >= IDLE_TIMEOUT or now - created >= ABSOLUTE_TIMEOUT:
                 conn.execute(delete(sessions).where(sessions.c.token_hash == key))
                 return None
             conn.execute(update(sessions).where(sessions.c.token_hash == key).values(last_seen_at=now))
-        agent = Agent(row.agent_id, row.username, row.display_name, bool(row.disabled))
+        agent = Agent(row.agent_id, row.username, row.display_name, bool(row.disabled), row.role, row.sector, row.entity)
         return Session(agent=agent, csrf_token=row.csrf_token, created_at=created, last_seen_at=now)
 
     def logout(self, token: str) -> None:

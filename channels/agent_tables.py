@@ -27,6 +27,10 @@ from sqlalchemy import (
 Clock = Callable[[], dt.datetime]
 
 HANDOFF_STATES = ("waiting", "taken", "resumed", "expired")
+# Who an account is (insights/scope.py turns the last three into what they may see):
+# agent (the contact-center console), ops_room (every figure), minister (a sector), entity (one
+# entity: its focal point or secretary general).
+ACCOUNT_ROLES = ("agent", "ops_room", "minister", "entity")
 OPEN_STATES = ("waiting", "taken")  # still in the queue
 
 metadata = MetaData()
@@ -40,6 +44,16 @@ agents = Table(
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("password_changed_at", DateTime(timezone=True), nullable=False),
+    Column("role", String(10), nullable=False, server_default="agent"),
+    Column("sector", String(64), nullable=True),
+    Column("entity", String(64), nullable=True),
+    CheckConstraint("role IN ('agent', 'ops_room', 'minister', 'entity')", name="ck_agent_role"),
+    CheckConstraint(
+        "(role = 'minister' AND sector IS NOT NULL AND entity IS NULL)"
+        " OR (role = 'entity' AND entity IS NOT NULL AND sector IS NULL)"
+        " OR (role IN ('agent', 'ops_room') AND sector IS NULL AND entity IS NULL)",
+        name="ck_agent_role_scope",
+    ),
 )
 sessions = Table(
     "console_sessions",

@@ -1,6 +1,9 @@
 """Agent accounts and the handoff queue: AgentStore, and the operators' command line.
 
-CLI: `python -m channels.agents create|disable|enable|reset-password|list|handoffs`.
+CLI: `python -m channels.agents create|set-role|disable|enable|reset-password|list|handoffs`.
+Roles (`--role`): agent (default; the contact-center console), ops_room (every dashboard figure),
+minister (`--sector ID`: one sector's figures), entity (`--entity ID`: one entity's figures, for its
+focal point or secretary general). Dashboard accounts sign in at insights/ (`make run` starts it).
 
 The storage lives in small modules; this one joins them and re-exports the names the console
 (channels/agent_console/) and the tests import from here:
@@ -30,11 +33,14 @@ from channels.accounts import (
     LoginResult,
     Session,
     check_password_policy,
+    check_role,
+    csrf_ok,
     default_url,
     hash_password,
     verify_password,
 )
 from channels.agent_tables import (
+    ACCOUNT_ROLES,
     HANDOFF_STATES,
     OPEN_STATES,
     Clock,
@@ -48,9 +54,9 @@ from channels.agent_tables import (
 from channels.handoff_queue import HandoffConflict, HandoffQueue
 
 __all__ = [
-    "ABSOLUTE_TIMEOUT", "HANDOFF_STATES", "IDLE_TIMEOUT", "MIN_PASSWORD_LENGTH", "OPEN_STATES", "SCRYPT_N",
+    "ABSOLUTE_TIMEOUT", "ACCOUNT_ROLES", "HANDOFF_STATES", "IDLE_TIMEOUT", "MIN_PASSWORD_LENGTH", "OPEN_STATES", "SCRYPT_N",
     "SCRYPT_P", "SCRYPT_R", "USERNAME_RE", "Agent", "AgentError", "AgentStore", "Clock", "HandoffConflict",
-    "LoginResult", "Session", "agents", "audit", "check_password_policy", "default_url", "handoffs",
+    "LoginResult", "Session", "agents", "audit", "check_password_policy", "check_role", "csrf_ok", "default_url", "handoffs",
     "hash_password", "main", "metadata", "print_handoffs", "sessions", "utcnow", "verify_password",
 ]
 
@@ -73,6 +79,10 @@ def _read_password(args: argparse.Namespace) -> str:
 def _minutes(delta: dt.timedelta) -> str:
     m = max(int(delta.total_seconds() // 60), 0)
     return f"{m // 60}h{m % 60:02d}m" if m >= 60 else f"{m}m"
+
+
+def _scope_text(a: Agent) -> str:
+    return f" of sector {a.sector}" if a.sector else f" of entity {a.entity}" if a.entity else ""
 
 
 def print_handoffs(store: AgentStore, since: dt.timedelta) -> None:
@@ -100,6 +110,15 @@ def main(argv: list[str] | None = None, clock: Clock = utcnow) -> int:
     c.add_argument("username")
     c.add_argument("--name", default="", help="display name shown in the console")
     c.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    role_help = "agent (console, default), ops_room, minister (needs --sector), entity (needs --entity)"
+    c.add_argument("--role", default="agent", choices=ACCOUNT_ROLES, help=role_help)
+    c.add_argument("--sector", default=None, help="a minister's sector (catalogue id)")
+    c.add_argument("--entity", default=None, help="an entity account's entity (catalogue id)")
+    sr = sub.add_parser("set-role", help="change an account's role and scope (its sessions end)")
+    sr.add_argument("username")
+    sr.add_argument("role", choices=ACCOUNT_ROLES, help=role_help)
+    sr.add_argument("--sector", default=None)
+    sr.add_argument("--entity", default=None)
     for verb in ("disable", "enable"):
         sub.add_parser(verb, help=f"{verb} an account").add_argument("username")
     r = sub.add_parser("reset-password", help="set a new password and end the agent's sessions")
@@ -112,8 +131,13 @@ def main(argv: list[str] | None = None, clock: Clock = utcnow) -> int:
     store = AgentStore(args.database_url, clock=clock)
     try:
         if args.command == "create":
-            a = store.create_agent(args.username, args.name, _read_password(args))
-            print(f"created agent {a.username} (id {a.id})")
+            check_role(args.role, args.sector, args.entity)  # before asking for a password
+            a = store.create_agent(args.username, args.name, _read_password(args), args.role, args.sector, args.entity)
+            kind = "agent" if a.role == "agent" else f"{a.role} account"
+            print(f"created {kind} {a.username} (id {a.id}){_scope_text(a)}")
+        elif args.command == "set-role":
+            a = store.set_role(args.username, args.role, args.sector, args.entity)
+            print(f"{a.username}: now {a.role}{_scope_text(a)}; sessions ended")
         elif args.command in ("disable", "enable"):
             a = store.set_disabled(args.username, args.command == "disable")
             print(f"{a.username}: {'disabled' if a.disabled else 'enabled'}")
@@ -122,7 +146,7 @@ def main(argv: list[str] | None = None, clock: Clock = utcnow) -> int:
             print(f"{a.username}: password changed, sessions ended")
         elif args.command == "list":
             for a in store.list_agents():
-                print(f"{a.id}\t{a.username}\t{'disabled' if a.disabled else 'active'}\t{a.display_name}")
+                print(f"{a.id}\t{a.username}\t{'disabled' if a.disabled else 'active'}\t{a.display_name}\t{a.role}{_scope_text(a)}")
         elif args.command == "handoffs":
             print_handoffs(store, dt.timedelta(hours=max(args.hours, 0)))
     except (AgentError, ValueError) as e:

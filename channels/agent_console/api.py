@@ -25,7 +25,7 @@ from bot.privacy import anonymous_requester_id, phone_identity
 from channels.agent_console.forms import BadInput, catalogue_query, json_body, parse_new_request, request_view
 from channels.agent_console.page import t
 from channels.agent_console.sending import OptedOut, SendError
-from channels.agent_console.web import SESSION_COOKIE, error, ok
+from channels.agent_console.web import CONSOLE_ROLES, SESSION_COOKIE, error, ok
 from channels.agents import Session
 
 if TYPE_CHECKING:
@@ -47,11 +47,13 @@ def register(bp: Blueprint, console: AgentConsoleInput) -> None:
         username, password = body.get("username"), body.get("password")
         if not isinstance(username, str) or not isinstance(password, str) or len(password) > 1024:
             return error(400, "bad_request")
-        result = await store.run(store.login, username, password, console.client_ip(request))
+        result = await store.run(store.login, username, password, console.client_ip(request), CONSOLE_ROLES)
         if result.outcome == "rate_limited":
             return error(429, "rate_limited", retry_after=result.retry_after)
         if result.outcome == "disabled":
             return error(403, "account_disabled")
+        if result.outcome == "wrong_room":
+            return error(403, "not_an_agent_account")
         if result.outcome != "ok" or result.agent is None or result.session_token is None:
             return error(401, "bad_credentials")
         resp = ok({"agent": result.agent.public(), "csrf_token": result.csrf_token})

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import functools
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,11 +17,12 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from backend_client import CaseStoreClient
+from channels.accounts import csrf_ok
 from channels.agent_console import api, conversations, expiry, handoffs, page
 from channels.agent_console.config import ConsoleConfig, load_config
 from channels.agent_console.forms import FormTokens
 from channels.agent_console.sending import ConsoleSender, SendError, send_to_citizen
-from channels.agent_console.web import CSRF_HEADER, SESSION_COOKIE, client_ip, error
+from channels.agent_console.web import CONSOLE_ROLES, CSRF_HEADER, SESSION_COOKIE, client_ip, error
 from channels.agents import AgentStore, Session, utcnow
 
 logger = logging.getLogger(__name__)
@@ -57,13 +57,11 @@ class AgentConsoleInput(InputChannel):
     # auth -----------------------------------------------------------------------------------------
     async def signed_in(self, request: Request, *, changes_state: bool) -> Session | HTTPResponse:
         """The agent's live session, or the 401/403 to answer; `changes_state` also checks the CSRF token."""
-        session = await self.store.run(self.store.session, request.cookies.get(SESSION_COOKIE))
+        session = await self.store.run(self.store.session, request.cookies.get(SESSION_COOKIE), CONSOLE_ROLES)
         if session is None:
             return error(401, "not_signed_in")
-        if changes_state:
-            sent = request.headers.get(CSRF_HEADER, "")
-            if not sent or not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
-                return error(403, "csrf_token_missing_or_wrong")
+        if changes_state and not csrf_ok(request.headers.get(CSRF_HEADER), session.csrf_token):
+            return error(403, "csrf_token_missing_or_wrong")
         return session
 
     def as_agent(

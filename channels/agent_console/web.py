@@ -11,6 +11,8 @@ from sanic.response import HTTPResponse
 
 SESSION_COOKIE = "bekh_console"
 CSRF_HEADER = "X-CSRF-Token"
+# Only contact-center agents sign in to the console; dashboard accounts sign in to insights/.
+CONSOLE_ROLES = ("agent",)
 
 
 def error(status: int, code: str, **extra: Any) -> HTTPResponse:

@@ -20,3 +20,13 @@ def test_postgresql_tracker_and_redis_lock_store_from_urls() -> None:
                                    "db": "tracker", "username": "rasa", "password": "s3cret"}
     assert ep["lock_store"] == {"type": "bot.lock_store.AtomicRedisLockStore", "url": "redis.internal", "port": 6380, "db": 2,
                                 "key_prefix": "bekh1", "password": "pw"}
+
+
+def test_event_broker_sql_by_default_pika_for_amqp_and_off_on_request() -> None:
+    ep = endpoints(5055, {"BEKH_VAR_DIR": "/srv/bekh/var"})
+    assert ep["event_broker"] == {"type": "sql", "dialect": "sqlite", "db": "/srv/bekh/var/rasa_events.db"}
+    ep = endpoints(5055, {"EVENT_BROKER_URL": "amqp://bekh:pw@mq.internal:5673/", "EVENT_BROKER_QUEUE": "q1"})
+    assert ep["event_broker"] == {"type": "pika", "url": "mq.internal", "port": 5673, "username": "bekh", "password": "pw", "queues": ["q1"]}
+    ep = endpoints(5055, {"EVENT_BROKER_URL": "postgresql://rasa@db:5432/events"})
+    assert ep["event_broker"] == {"type": "sql", "dialect": "postgresql", "url": "db", "port": 5432, "db": "events", "username": "rasa"}
+    assert "event_broker" not in endpoints(5055, {"EVENT_BROKER_URL": "none"})

@@ -16,6 +16,7 @@ from channels.agents import (
     AgentError,
     AgentStore,
     HandoffConflict,
+    csrf_ok,
     hash_password,
     verify_password,
 )
@@ -284,3 +285,53 @@ def test_cli_create_list_disable_enable_reset(tmp_path: Path, monkeypatch: pytes
     assert AgentStore(url).login("rana", "another long passphrase", "1.1.1.2").outcome == "ok"
     assert agents_mod.main(["--database-url", url, "disable", "ghost"]) == 2
     assert "no agent named 'ghost'" in capsys.readouterr().err
+
+
+# --- roles (dashboards sign in with the same accounts) -----------------------------------------
+
+def test_roles_need_exactly_their_scope(store: AgentStore) -> None:
+    with pytest.raises(AgentError, match="needs --sector"):
+        store.create_agent("min", "Minister", PASSWORD, role="minister")
+    with pytest.raises(AgentError, match="takes no --sector"):
+        store.create_agent("ops", "Ops", PASSWORD, role="ops_room", sector="health")
+    with pytest.raises(AgentError, match="not one of"):
+        store.create_agent("boss", "Boss", PASSWORD, role="admin")
+    with pytest.raises(AgentError, match="not a catalogue id"):
+        store.create_agent("fp", "Focal", PASSWORD, role="entity", entity="Bad Id")
+    fp = store.create_agent("fp", "Focal point", PASSWORD, role="entity", entity="moh")
+    assert (fp.role, fp.entity, fp.sector) == ("entity", "moh", None)
+    assert store.get_agent("fp") == fp
+    assert store.get_agent("amal").role == "agent"  # accounts made before roles are agents
+
+
+def test_login_only_for_the_rooms_roles(store: AgentStore) -> None:
+    store.create_agent("ops", "Ops room", PASSWORD, role="ops_room")
+    assert store.login("ops", PASSWORD, "1.1.1.1", roles=("agent",)).outcome == "wrong_room"
+    assert store.login("amal", PASSWORD, "1.1.1.1", roles=("ops_room", "minister", "entity")).outcome == "wrong_room"
+    ok = store.login("ops", PASSWORD, "1.1.1.1", roles=("ops_room",))
+    assert ok.outcome == "ok" and ok.agent is not None and ok.agent.role == "ops_room"
+    # the session of one room's account is nobody in the other room
+    assert store.session(ok.session_token, roles=("agent",)) is None
+    s = store.session(ok.session_token, roles=("ops_room",))
+    assert s is not None and s.agent.role == "ops_room"
+    assert csrf_ok(s.csrf_token, s.csrf_token) and not csrf_ok("", s.csrf_token) and not csrf_ok(None, s.csrf_token)
+
+
+def test_set_role_ends_sessions(store: AgentStore) -> None:
+    store.create_agent("sg", "Secretary general", PASSWORD, role="entity", entity="moh")
+    token = store.login("sg", PASSWORD, "1.1.1.1").session_token
+    a = store.set_role("sg", "minister", sector="health")
+    assert (a.role, a.sector, a.entity) == ("minister", "health", None)
+    assert store.session(token) is None
+
+
+def test_cli_roles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert agents_mod.main(["--database-url", url, "create", "fp", "--role", "entity", "--entity", "moh", "--password-stdin"]) == 0
+    assert "created entity account fp" in capsys.readouterr().out
+    assert agents_mod.main(["--database-url", url, "create", "m", "--role", "minister", "--password-stdin"]) == 2
+    assert "needs --sector" in capsys.readouterr().err
+    assert agents_mod.main(["--database-url", url, "set-role", "fp", "minister", "--sector", "health"]) == 0
+    assert agents_mod.main(["--database-url", url, "list"]) == 0
+    assert "minister of sector health" in capsys.readouterr().out

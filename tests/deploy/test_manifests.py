@@ -236,10 +236,10 @@ def test_production_settings(renderer: Callable[[Path], list[Doc]]) -> None:
 def test_every_process_is_deployed(renderer: Callable[[Path], list[Doc]]) -> None:
     docs = renderer(PRODUCTION)
     commands = [command_line(c) for _, c in containers(docs)]
-    for needle in ("rasa run --model", "actions.server --actions actions", "case_store serve", "channels.notifier"):
+    for needle in ("rasa run --model", "actions.server --actions actions", "case_store serve", "channels.notifier", "insights serve"):
         assert any(needle in cmd for cmd in commands), needle
     services = {d["metadata"]["name"]: d["spec"]["ports"][0]["port"] for d in docs if d["kind"] == "Service"}
-    assert services == {"rasa": 5005, "actions": 5055, "case-store": 8800}
+    assert services == {"rasa": 5005, "actions": 5055, "case-store": 8800, "insights": 8900}
 
 
 def test_actions_ready_only_with_the_case_store_reachable(renderer: Callable[[Path], list[Doc]]) -> None:

@@ -90,6 +90,9 @@ def e2e_env(var_dir: Path, ports: dict[str, int], recorder_url: str, extra_env: 
             "TWILIO_SMS_FROM": "+96265008080",
             "RASA_PORT": str(ports["rasa"]),
             "ACTION_SERVER_PORT": str(ports["actions"]),
+            # `bot.launcher run` also starts the dashboards: their own port and analytics store
+            "INSIGHTS_PORT": str(ports.get("insights") or launcher.free_port()),
+            "INSIGHTS_DATABASE_URL": f"sqlite:///{var_dir / 'insights.db'}",
             **(extra_env or {}),
         }
     )
@@ -97,7 +100,7 @@ def e2e_env(var_dir: Path, ports: dict[str, int], recorder_url: str, extra_env: 
     return env
 
 
-def start_system(extra_env: dict[str, str] | None = None, rasa_processes: int = 1) -> RunningSystem:
+def start_system(extra_env: dict[str, str] | None = None, rasa_processes: int = 1, timeout: float = 180) -> RunningSystem:
     launcher.train_if_needed()
     recorder = Recorder().start()
     var_dir = Path(tempfile.mkdtemp(prefix="bekh-e2e-"))
@@ -106,7 +109,7 @@ def start_system(extra_env: dict[str, str] | None = None, rasa_processes: int = 
     system = launcher.System(rasa_port=ports["rasa"], action_port=ports["actions"], case_store_port=ports["case_store"],
                              env=env, log_dir=var_dir / "logs")
     try:
-        system.start(rasa_processes=rasa_processes)
+        system.start(rasa_processes=rasa_processes, timeout=timeout)
     except Exception:
         system.stop()
         recorder.stop()

@@ -55,9 +55,14 @@ def rows_for(system: RunningSystem, reference: str) -> list[dict[str, Any]]:
 
 def finish_to_summary(chat: Chat, description: str, phone: str | None) -> None:
     """Answer whatever the form still asks until the summary shows up."""
+    answer_until(chat, "confirmed", description, phone)
+
+
+def answer_until(chat: Chat, stop: str, description: str, phone: str | None) -> None:
+    """Answer whatever the form asks until it asks `stop` (a slot name)."""
     for _ in range(10):
         slot = chat.slots().get("requested_slot")
-        if slot == "confirmed":
+        if slot == stop:
             return
         if slot == "sector":
             chat.press('"sector"')
@@ -73,7 +78,7 @@ def finish_to_summary(chat: Chat, description: str, phone: str | None) -> None:
             chat.say(phone) if phone else chat.press("/deny")
         else:
             raise AssertionError(f"unexpected question {slot!r}: {chat.text!r}")
-    raise AssertionError("the form never reached the summary")
+    raise AssertionError(f"the form never asked {stop!r}")
 
 
 def test_arabic_complaint_opening_with_content_lands_in_the_form_prefilled(system: RunningSystem) -> None:

@@ -103,12 +103,28 @@ def test_rasa_picks_only_replies_in_the_conversations_language(channel: str) -> 
     assert wrong == []
 
 
-def test_the_greeting_menu_over_sms_is_the_one_people_saw_before_only_shorter() -> None:
-    """The SMS variant keeps every choice of the Messenger menu, in the same order."""
+def test_sms_menus_keep_every_service_of_the_messenger_menus_in_order() -> None:
+    """A shorter SMS menu may leave out only the language button (typing "English" still switches)."""
     nlg = TemplatedNaturalLanguageGenerator(DOMAIN.responses)
-    for name in ("utter_greet", "utter_main_menu", "utter_anything_else"):
+    for name in ("utter_greet", "utter_main_menu", "utter_anything_else", "utter_help", "utter_out_of_scope", "utter_default"):
         for language in ("ar", "en"):
             slots = {"language": language}
-            sms = nlg.generate_from_slots(name, slots, CHANNEL)
-            chat = nlg.generate_from_slots(name, slots, "messenger")
-            assert [b["payload"] for b in sms["buttons"]] == [b["payload"] for b in chat["buttons"]], (name, language)
+            sms = [b["payload"] for b in nlg.generate_from_slots(name, slots, CHANNEL)["buttons"]]
+            chat = [b["payload"] for b in nlg.generate_from_slots(name, slots, "messenger")["buttons"]]
+            assert [p for p in chat if p in sms] == sms, (name, language)
+            assert [p for p in chat if not p.startswith("/switch_language")] == [p for p in sms if not p.startswith("/switch_language")]
+    greeting = [b["payload"] for b in nlg.generate_from_slots("utter_greet", {"language": "ar"}, CHANNEL)["buttons"]]
+    assert greeting[-1].startswith("/switch_language")  # the first SMS always offers the other language
+
+
+# Turns whose responses Rasa sends together (nlu_data/rules.yml): over SMS they are one message.
+TURNS = {"switch_language": ("utter_switched_language", "utter_main_menu")}
+
+
+@pytest.mark.parametrize("turn", sorted(TURNS))
+@pytest.mark.parametrize("language", ["ar", "en"])
+def test_multi_reply_turns_fit_two_sms(turn: str, language: str) -> None:
+    nlg = TemplatedNaturalLanguageGenerator(DOMAIN.responses)
+    messages = [nlg.generate_from_slots(name, {"language": language}, CHANNEL) for name in TURNS[turn]]
+    (body,) = render_sms(messages).bodies
+    assert sms_segments(body) <= MAX_SEGMENTS, body

@@ -10,6 +10,7 @@ Where Messenger's wording is too long for SMS, domain.yml has a `channel: twilio
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,18 +53,26 @@ def placeholders(language: str, request_type: str) -> dict[str, Any]:
     }
 
 
-def sms_replies() -> list[tuple[str, str, str, str]]:
-    """(response, language, request type, the SMS body) for every response Rasa can pick."""
-    nlg = TemplatedNaturalLanguageGenerator(DOMAIN.responses)
-    out = []
+def picks(channel: str) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+    """(response, language, request type, variant) for every variant Rasa may pick on `channel`."""
+    selection = ResponseVariationFilter(DOMAIN.responses)
     for name in DOMAIN.responses:
         for language in ("ar", "en"):
             for request_type in TYPES:
                 slots = {"language": language, "request_type": request_type}
-                for variant in ResponseVariationFilter(DOMAIN.responses).responses_for_utter_action(name, CHANNEL, slots):
-                    filled = nlg._fill_response(dict(variant), slots, **placeholders(language, request_type))
-                    (body,) = render_sms([filled]).bodies
-                    out.append((name, language, request_type, body))
+                for variant in selection.responses_for_utter_action(name, channel, slots):
+                    yield name, language, request_type, variant
+
+
+def sms_replies() -> list[tuple[str, str, str, str]]:
+    """(response, language, request type, the SMS body) for every response Rasa can pick."""
+    nlg = TemplatedNaturalLanguageGenerator(DOMAIN.responses)
+    out = []
+    for name, language, request_type, variant in picks(CHANNEL):
+        slots = {"language": language, "request_type": request_type}
+        filled = nlg._fill_response(dict(variant), slots, **placeholders(language, request_type))
+        (body,) = render_sms([filled]).bodies
+        out.append((name, language, request_type, body))
     return out
 
 
@@ -92,14 +101,10 @@ def test_rasa_picks_only_replies_in_the_conversations_language(channel: str) -> 
     """Rasa picks at random among all matching conditional variants: an Arabic variant that only
     says `request_type: inquiry` would also answer English speakers (it did, one time in three)."""
     wrong = []
-    for name in DOMAIN.responses:
-        for language in ("ar", "en"):
-            for request_type in TYPES:
-                slots = {"language": language, "request_type": request_type}
-                for v in ResponseVariationFilter(DOMAIN.responses).responses_for_utter_action(name, channel, slots):
-                    text = (v.get("text") or "").replace("{summary}", "")
-                    if text and message_language(text, language) != language:
-                        wrong.append((name, language, request_type, text[:40]))
+    for name, language, request_type, variant in picks(channel):
+        text = (variant.get("text") or "").replace("{summary}", "")
+        if text and message_language(text, language) != language:
+            wrong.append((name, language, request_type, text[:40]))
     assert wrong == []
 
 

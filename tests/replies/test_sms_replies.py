@@ -9,6 +9,7 @@ Where Messenger's wording is too long for SMS, domain.yml has a `channel: twilio
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,7 +71,7 @@ def sms_replies() -> list[tuple[str, str, str, str]]:
     out = []
     for name, language, request_type, variant in picks(CHANNEL):
         slots = {"language": language, "request_type": request_type}
-        filled = nlg._fill_response(dict(variant), slots, **placeholders(language, request_type))
+        filled = nlg._fill_response(copy.deepcopy(variant), slots, **placeholders(language, request_type))
         (body,) = render_sms([filled]).bodies
         out.append((name, language, request_type, body))
     return out

@@ -44,7 +44,7 @@ def test_short_english_word_does_not_flip_arabic_conversation_on_its_own() -> No
     assert lang.detect("ok", current="ar") == "ar"
 
 
-@pytest.mark.parametrize("text", ["hello", "Hello!", "yes", "no", "help", "bye", "thanks", "ok?", "hi", "cancel", "agent", "thank you"])
+@pytest.mark.parametrize("text", ["hello", "Hello!", "yes", "no", "help", "bye", "thanks", "ok?", "hi", "cancel", "thank you"])
 def test_short_english_starts_a_new_conversation_in_english(text: str) -> None:
     assert lang.first_message_language(text) == "en"
 

@@ -13,7 +13,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import common
 from bot import business_hours, confidential
-from bot.lang import LANGUAGES, requested_language
+from bot.lang import LANGUAGES, first_message_language, requested_language
 from bot.settings import env, secret
 
 log = logging.getLogger(__name__)
@@ -28,11 +28,21 @@ class ValidatePredefinedSlots(ValidationAction):
         if common.entity_values(tracker, "language"):
             return {}  # a language button already set it through the from_entity mapping
         detected = tracker.latest_message.get("language")
+        if detected is None and _is_first_message(tracker):
+            # "hello" keeps the current language, but a new conversation has none to keep yet
+            # (the slot's initial "ar" is a default, not a choice): short English starts it in English.
+            text = common.user_text(tracker)
+            detected = None if common.is_payload(text) else first_message_language(text)
         if detected in LANGUAGES and detected != tracker.get_slot("language"):
             if common.intent(tracker) == "switch_language":
                 return {}  # "بدي انجليزي" is Arabic text asking for English: action_switch_language decides
             return {"language": detected}
         return {}
+
+
+def _is_first_message(tracker: Tracker) -> bool:
+    """The latest message is the first one this sender ever wrote (earlier sessions included)."""
+    return sum(1 for e in tracker.events if e.get("event") == "user") <= 1
 
 
 class ActionSwitchLanguage(Action):

@@ -3,6 +3,8 @@
 Rules (DESIGN.md "Language"): Arabic script -> ar. One Latin word keeps the current language
 unless it is plainly Arabizi ("mar7aba", "shukran"). Longer Latin text: our Arabizi lexicon and
 digit-letter score first, a share of common English words second, langdetect last.
+A conversation's first message has no current language to keep: `first_message_language` lets
+short English ("hello", "yes", "help", "thanks", "ok?") start it in English.
 
 langdetect is weak on short text and has no Arabizi profile: restricted to ar/en it calls all
 Latin text English. Unrestricted, it calls English English and Arabizi Somali, Spanish or
@@ -130,3 +132,20 @@ def detect(text: str, current: str | None = None) -> str | None:
     if en_words / len(words) >= 0.5 or (score <= 0 and en_words / len(words) >= 0.25):
         return EN
     return EN if _langdetect_english(stripped) >= 0.5 else AR
+
+
+def first_message_language(text: str) -> str | None:
+    """The language of a conversation's first message, or None when it does not say.
+
+    `detect` keeps the current language on short Latin text, but the first message has none to
+    keep: "hello", "yes", "no", "help", "bye", "thanks", "ok?" then mean English, while Arabizi
+    ("salam", "marhaba", "shukran", "la2", "ahlan") still means Arabic (`detect` says so first).
+    Digits, emoji and words of neither list stay undecided (the caller's default).
+    """
+    detected = detect(text, None)
+    if detected:
+        return detected
+    words = [w.lower() for w in _WORD.findall(text) if _LATIN.search(w)]
+    if words and all((w in _EN_WORDS or w in _AMBIGUOUS) and w not in _ARABIZI_WORDS for w in words):
+        return EN
+    return None

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs
 from bot import i18n
 from bot.arabic import fold_digits
 from bot.inbound import is_button_payload
-from bot.lang import DEFAULT, detect
+from bot.lang import DEFAULT, detect, first_message_language
 
 DOMAIN = "channels"
 
@@ -31,8 +31,11 @@ DOMAIN = "channels"
 # --- language -------------------------------------------------------------------------------
 
 def user_language(text: str, stored: str | None) -> str:
-    """The language to answer a user's message in: bot.lang.detect, else stored, else Arabic."""
-    return detect(text, stored) or stored or DEFAULT
+    """The language to answer a user's message in: bot.lang.detect, else stored, else Arabic.
+    With nothing stored (a sender's first message), short English such as "hello" is English."""
+    if stored is None:
+        return first_message_language(text) or DEFAULT
+    return detect(text, stored) or stored
 
 
 def t(language: str | None, message: str, **params: object) -> str:

@@ -50,6 +50,23 @@ async def test_the_language_slot_follows_the_detected_language(
     assert await run(ValidatePredefinedSlots(), t, domain) == (events, [])
 
 
+@pytest.mark.parametrize(
+    ("text", "history", "events"),
+    [
+        ("hello", [], [SlotSet("language", "en")]),  # the first message: nothing to keep yet
+        ("ok?", [], [SlotSet("language", "en")]),
+        ("/greet", [], []),  # a button says nothing about the person's language
+        ("123", [], []),
+        ("hello", [user_event("مرحبا", "greet")], []),  # later on, "hello" keeps Arabic
+    ],
+)
+async def test_short_english_sets_english_only_on_the_first_message(
+    domain: dict[str, Any], text: str, history: list[dict[str, Any]], events: list[Any]
+) -> None:
+    t = tracker(text, "greet", slots={"language": "ar"}, history=history)  # the NLU tagger found no language
+    assert await run(ValidatePredefinedSlots(), t, domain) == (events, [])
+
+
 # --- session start --------------------------------------------------------------------------------
 
 

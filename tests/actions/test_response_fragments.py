@@ -24,7 +24,7 @@ def _request(**changes: object) -> CaseRequest:
 
 
 @pytest.mark.parametrize(("lang", "escalation", "answer", "status"), [
-    ("ar", "\nتم تصعيد الطلب (المستوى 2)", "\nرد الجهة: {الرد} كامل", "قيد المعالجة"),
+    ("ar", "\nتم التصعيد (المستوى 2)", "\nرد الجهة: {الرد} كامل", "قيد المعالجة"),
     ("en", "\nEscalated (level 2)", "\nReply: {الرد} كامل", "in progress"),
 ])
 def test_status_lines_follow_the_language(lang: str, escalation: str, answer: str, status: str) -> None:

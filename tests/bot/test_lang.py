@@ -44,6 +44,26 @@ def test_short_english_word_does_not_flip_arabic_conversation_on_its_own() -> No
     assert lang.detect("ok", current="ar") == "ar"
 
 
+@pytest.mark.parametrize("text", ["hello", "Hello!", "yes", "no", "help", "bye", "thanks", "ok?", "hi", "cancel", "thank you"])
+def test_short_english_starts_a_new_conversation_in_english(text: str) -> None:
+    assert lang.first_message_language(text) == "en"
+
+
+@pytest.mark.parametrize("text", ["salam", "marhaba", "Mar7aba", "shukran", "la2", "ahlan", "ahlan w sahlan", "مرحبا", "نعم"])
+def test_arabizi_and_arabic_start_a_new_conversation_in_arabic(text: str) -> None:
+    assert lang.first_message_language(text) == "ar"
+
+
+@pytest.mark.parametrize("text", ["4829103751", "👍", "", "  ", "?", "hola", "bonjour"])
+def test_a_first_message_that_names_no_language_stays_undecided(text: str) -> None:
+    assert lang.first_message_language(text) is None
+
+
+@pytest.mark.parametrize("text", ["hello", "yes", "no", "help", "bye", "thanks", "ok?"])
+def test_after_the_first_message_short_english_still_keeps_the_language(text: str) -> None:
+    assert lang.detect(text, current="ar") == "ar" and lang.detect(text, current="en") == "en"
+
+
 def lang_sample_correct(sample: dict) -> bool:
     """A sample counts only if it holds whatever the current language is: ar/en samples must win
     against the other language, and 'keep' samples must keep both."""

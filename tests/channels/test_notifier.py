@@ -383,7 +383,7 @@ async def test_a_confidential_report_update_carries_no_narrative_or_answer(
         await move(http, created["reference"], "answered", SECRET_ANSWER)
 
     assert await notifier.run_once() == 4
-    ar_text = f"بخدمتكم: يوجد تحديث على بلاغك {ar['reference_display']}. تابعه برقمك السري."
+    ar_text = f"بخدمتكم: يوجد تحديث على بلاغك {ar['reference_display']}. تابعه بالرمز السري."
     en_text = f"Bekhedmetkom: there is an update on your report {en['reference_display']}. Check it with your PIN."
     assert sms_sent(rec) == [sms(ar_text)] * 2
     assert graph_sent(rec) == [tagged(en_text)] * 2

@@ -436,7 +436,7 @@ async def test_after_hours_the_caller_can_go_on_with_the_bot_or_end_the_call(voi
     body = await call.send(Digits="0")
     assert body == (
         f"{XML}<Response>{gather(3, num_digits=True, hints=AGENT_HINTS['ar'])}"
-        f"{ZEINA}موظفونا متواجدون من الأحد إلى الخميس، من الساعة 8:00 ص حتى 3:00 م.</Say>"
+        f"{ZEINA}موظفونا متاحون من الأحد إلى الخميس، من الساعة 8:00 ص حتى 3:00 م.</Say>"
         f"{ZEINA}للمتابعة مع المساعد الآلي اضغط ١، ولإنهاء المكالمة اضغط ٢.</Say></Gather></Response>"
     )
     assert await call.send(Digits="1") == main_menu_ar(step=4)
@@ -460,7 +460,7 @@ async def test_silence_reprompts_twice_then_offers_an_agent_then_says_goodbye(vo
     assert await call.send(SpeechResult="") == main_menu_ar(step=4, notice=notice)
     assert await call.send() == (
         f"{XML}<Response>{gather(5, num_digits=True, hints='موظف,الموظف,خدمة العملاء,مندوب,شخص')}"
-        f"{ZEINA}يبدو أنني لم أفهم عليك. للتحدث مع أحد الموظفين اضغط ٠، وللمحاولة مرة أخرى اضغط ١.</Say>"
+        f"{ZEINA}يبدو أنني لم أفهم طلبك. للتحدث مع أحد الموظفين اضغط ٠، وللمحاولة مرة أخرى اضغط ١.</Say>"
         "</Gather></Response>"
     )
     assert await call.send() == f"{XML}<Response>{ZEINA}شكراً لاتصالك بمنصة بخدمتكم. مع السلامة.</Say><Hangup /></Response>"
@@ -588,7 +588,7 @@ async def test_speech_not_recognised_twice_is_recorded_and_the_recording_goes_to
     )
     record = await call.send()
     assert record == (
-        f"{XML}<Response>{ZEINA}من فضلك احكِ لنا طلبك بعد سماع الصافرة، واضغط على المربّع عند الانتهاء.</Say>"
+        f"{XML}<Response>{ZEINA}من فضلك صِف لنا طلبك بعد سماع الصافرة، واضغط على المربّع عند الانتهاء.</Say>"
         f'<Record action="{HOOK}?step=4" finishOnKey="#" maxLength="120" method="POST" playBeep="true" timeout="5" />'
         f'<Redirect method="POST">{HOOK}?step=4</Redirect></Response>'
     )

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bot import refcode
+from bot.arabic import has_arabic
 from tests.e2e.harness import RunningSystem, case_store_cli, rest_sender_id, rest_turn, start_case_store, stop_case_store
 
 
@@ -283,6 +284,27 @@ def test_arabizi_gets_arabic_replies(system: RunningSystem, text: str) -> None:
     assert chat.slots()["language"] == "ar"
     assert chat.slots()["request_type"] == "complaint"
     assert re.search(r"[\u0600-\u06FF]{3}", chat.text)
+
+
+@pytest.mark.parametrize("text", ["hello", "help", "ok?"])
+def test_a_first_short_english_message_starts_the_conversation_in_english(system: RunningSystem, text: str) -> None:
+    chat = Chat(system, "first-en")
+    chat.say(text)
+    assert chat.slots()["language"] == "en" and chat.text and not has_arabic(chat.text), chat.text
+
+
+@pytest.mark.parametrize("text", ["salam", "marhaba", "مرحبا"])
+def test_a_first_arabizi_or_arabic_greeting_starts_the_conversation_in_arabic(system: RunningSystem, text: str) -> None:
+    chat = Chat(system, "first-ar")
+    chat.say(text)
+    assert chat.slots()["language"] == "ar" and has_arabic(chat.text), chat.text
+
+
+def test_a_later_hello_keeps_the_conversations_arabic(system: RunningSystem) -> None:
+    chat = Chat(system, "later-en")
+    chat.say("السلام عليكم")
+    chat.say("hello")
+    assert chat.slots()["language"] == "ar" and has_arabic(chat.text), chat.text
 
 
 def test_parse_output_shows_the_detected_language(system: RunningSystem) -> None:

@@ -116,9 +116,14 @@ def test_english_suggestion_then_status_check(system: Any) -> None:
     assert format_grouped(reference) in reply or reference in reply
 
 
-def test_arabic_main_menu_fits_three_segments(system: Any) -> None:
+def test_arabic_main_menu_fits_two_segments(system: Any) -> None:
     reply = SmsUser(system).say("مرحبا")
-    assert "1. " in reply and sms_segments(reply) <= 3
+    assert "1. " in reply and sms_segments(reply) <= 2
+
+
+def test_a_first_hello_gets_the_english_menu_in_two_segments(system: Any) -> None:
+    reply = SmsUser(system).say("hello")
+    assert "1. Ask the government" in reply and "Arabic" in reply and sms_segments(reply) <= 2, reply
 
 
 def test_replayed_message_sid_gives_one_turn_and_one_reply(system: Any) -> None:

@@ -190,10 +190,39 @@ async def test_no_at_an_optional_phone_means_none(domain: dict[str, Any], rtype:
 
 
 @pytest.mark.parametrize("rtype", ["complaint", "inquiry"])
-async def test_no_at_a_required_phone_asks_again(domain: dict[str, Any], rtype: str) -> None:
+async def test_no_at_the_phone_of_a_complaint_or_question_says_what_that_costs(domain: dict[str, Any], rtype: str) -> None:
     events, said = await answer(domain, "contact_phone", "لا", "deny", rtype=rtype)
-    assert events == [SlotSet("contact_phone", None), SlotSet("requested_slot", "contact_phone")]
-    assert responses(said) == ["utter_invalid_phone"]
+    assert events == [SlotSet("contact_phone", "none"), SlotSet("requested_slot", "confirmed")]
+    assert responses(said) == ["utter_no_contact_phone"]
+
+
+@pytest.mark.parametrize("rtype", ["complaint", "suggestion", "report"])
+@pytest.mark.parametrize("text", ["nope", "لأ", "laa", "مش ضروري", "skip it", "بدون", "ما بدي", "not necessary",
+                                  "لا داعي", "mish daroori", "no thank you"])
+@pytest.mark.parametrize("intent", ["deny", "cancel", "nlu_fallback", "inform"])
+async def test_a_typed_no_at_the_phone_is_an_answer_whatever_the_nlu_heard(
+    domain: dict[str, Any], rtype: str, text: str, intent: str,
+) -> None:
+    events, said = await answer(domain, "contact_phone", text, intent, rtype=rtype)
+    assert events == [SlotSet("contact_phone", "none"), SlotSet("requested_slot", "confirmed")]
+    assert responses(said) == ([] if rtype != "complaint" else ["utter_no_contact_phone"])
+
+
+async def test_no_to_using_the_number_texting_files_without_one(domain: dict[str, Any]) -> None:
+    events, said = await answer(domain, "contact_phone", "la2 shukran", "deny", connector="twilio_sms", address="+962781112233")
+    assert events == [SlotSet("contact_phone", "none"), SlotSet("requested_slot", "confirmed")]
+    assert responses(said) == ["utter_no_contact_phone"]
+
+
+async def test_a_typed_yes_over_sms_uses_the_number_texting(domain: dict[str, Any]) -> None:
+    events, _ = await answer(domain, "contact_phone", "aywa", "nlu_fallback", connector="twilio_sms", address="+962781112233")
+    assert events == [SlotSet("contact_phone", "+962781112233"), SlotSet("requested_slot", "confirmed")]
+
+
+async def test_cancel_at_the_phone_question_still_cancels(domain: dict[str, Any]) -> None:
+    events, said = await answer(domain, "contact_phone", "cancel my request", "cancel")
+    assert events == [SlotSet("requested_slot", "contact_phone")]
+    assert said == []
 
 
 @pytest.mark.parametrize("text", ["12345", "0791", "0701234567", "call me maybe"])

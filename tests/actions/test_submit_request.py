@@ -102,12 +102,24 @@ async def test_the_phone_question_fits_the_type_and_channel(rtype: str, connecto
 
 async def test_only_a_complaint_offers_its_pillar_and_importance_for_editing() -> None:
     _, [complaint] = await run(ActionAskEditField(), tracker(slots={"request_type": "complaint", "language": "en"}))
-    assert [b["title"] for b in complaint["buttons"]] == ["entity", "topic", "importance", "details", "phone"]
+    assert [b["title"] for b in complaint["buttons"]] == [
+        "entity", "topic", "importance", "details", "phone", "Make it a question", "Make it a suggestion", "Make it a compliment",
+    ]
     _, [inquiry] = await run(ActionAskEditField(), tracker(slots={"request_type": "inquiry", "language": "en"}))
     assert inquiry["buttons"] == [
         {"title": "entity", "payload": '/inform{"field": "entity_id"}'},
         {"title": "details", "payload": '/inform{"field": "description"}'},
         {"title": "phone", "payload": '/inform{"field": "contact_phone"}'},
+        {"title": "Make it a suggestion", "payload": "/suggest"},
+        {"title": "Make it a compliment", "payload": "/compliment"},
+        {"title": "Make it a complaint", "payload": "/complain"},
+    ]
+
+
+async def test_a_report_is_never_offered_another_type() -> None:
+    _, [report] = await run(ActionAskEditField(), tracker(slots={"request_type": "report", "language": "ar"}))
+    assert [b["payload"] for b in report["buttons"]] == [
+        '/inform{"field": "entity_id"}', '/inform{"field": "description"}', '/inform{"field": "contact_phone"}',
     ]
 
 
@@ -117,33 +129,51 @@ async def test_only_a_complaint_offers_its_pillar_and_importance_for_editing() -
 @pytest.mark.parametrize(
     ("rtype", "summary"),
     [
-        ("complaint", "complaint\nentity: Ministry of Health\ntopic: time to deliver\nimportance: urgent\n"
+        ("complaint", "You are filing a complaint about Ministry of Health\ntopic: time to deliver\nimportance: urgent\n"
                       f"details: {DESCRIPTION}\nphone: …4567"),
-        ("inquiry", "question to the government\nentity: Ministry of Transport\n"
+        ("inquiry", "You are asking Ministry of Transport a question\n"
                     "details: how do I renew a public transport licence?\nphone: …4567"),
-        ("suggestion", "suggestion\nentity: Greater Amman Municipality\ndetails: more shaded bus stops on the airport road"),
-        ("compliment", "compliment\nentity: Jordan Food and Drug Administration\n"
+        ("suggestion", "You are sending a suggestion to Greater Amman Municipality\n"
+                       "details: more shaded bus stops on the airport road"),
+        ("compliment", "You are sending a compliment to Jordan Food and Drug Administration\n"
                        "details: the inspector was quick and very helpful"),
         # A report never echoes its narrative, and says it stays anonymous without a number.
-        ("report", "report of a violation\nentity: Ministry of Health\nphone: none (anonymous)"),
+        ("report", "You are filing a confidential report of a violation at Ministry of Health\nphone: none (anonymous)"),
     ],
 )
-async def test_the_summary_per_type(store: RunningCaseStore, rtype: str, summary: str) -> None:
-    events, messages = await run(ActionAskConfirmed(), tracker(slots=slots(rtype)))
-    assert (events, messages) == ([], [{"response": "utter_ask_confirmed", "summary": summary}])
+async def test_the_summary_names_the_type_and_the_body_first(store: RunningCaseStore, rtype: str, summary: str) -> None:
+    events, [message] = await run(ActionAskConfirmed(), tracker(slots=slots(rtype)))
+    assert events == [] and message["response"] == "utter_ask_confirmed" and message["summary"] == summary
     assert "kanari" not in summary
+
+
+@pytest.mark.parametrize(("rtype", "switch"), [("complaint", ("Make it a compliment", "/compliment")),
+                                              ("compliment", ("Make it a complaint", "/complain"))])
+async def test_the_summary_of_a_complaint_or_compliment_offers_the_other_in_one_tap(
+    store: RunningCaseStore, rtype: str, switch: tuple[str, str],
+) -> None:
+    _, [message] = await run(ActionAskConfirmed(), tracker(slots=slots(rtype)))
+    assert [(b["title"], b["payload"]) for b in message["buttons"]] == [switch]
 
 
 async def test_the_summary_in_arabic_shortens_a_long_description(store: RunningCaseStore) -> None:
     long = "انتظرت " + "طويلا " * 40
     _, [message] = await run(ActionAskConfirmed(), tracker(slots=slots("suggestion", "ar", description=long)))
-    shown = long[:117] + "…"
-    assert message["summary"] == f"اقتراح\nالجهة: أمانة عمّان الكبرى\nالتفاصيل: {shown}"
+    shown = ("انتظرت " + "طويلا " * 18).strip() + "…"
+    assert message["summary"] == f"ستقدّم اقتراحاً إلى أمانة عمّان الكبرى\nالتفاصيل: {shown}"
+
+
+async def test_the_summary_over_sms_shows_a_short_excerpt(store: RunningCaseStore) -> None:
+    t = tracker(slots=slots("complaint", "ar", description="الزبالة ما انشالت من قدام البيت من أسبوعين والريحة صارت قوية"),
+                connector="twilio_sms", address=PHONE)
+    _, [message] = await run(ActionAskConfirmed(), t)
+    assert message["summary"] == ("ستقدّم شكوى بحق وزارة الصحة\nالمحور: وقت إنجاز الخدمة\nالأهمية: مستعجل\n"
+                                  "التفاصيل: الزبالة ما انشالت من…\nرقم الهاتف: …4567")
 
 
 async def test_a_reporter_who_leaves_a_number_sees_its_last_digits_not_the_story(store: RunningCaseStore) -> None:
     _, [message] = await run(ActionAskConfirmed(), tracker(slots=slots("report", "ar", contact_phone=PHONE)))
-    assert message["summary"] == "إبلاغ عن مخالفة\nالجهة: وزارة الصحة\nرقم الهاتف: …4567"
+    assert message["summary"] == "ستقدّم بلاغاً سرياً عن مخالفة في وزارة الصحة\nرقم الهاتف: …4567"
 
 
 # --- submitting -----------------------------------------------------------------------------------

@@ -162,7 +162,10 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
         if self._interrupted(tracker):
             return {}
         if asked:
-            return {"pillar": pillars.answer(text) or common.pillar_in(tracker)}
+            picked = pillars.answer(text)
+            if picked is None and not pillars.names_several(text):
+                picked = common.pillar_in(tracker)  # the words the NLU tagged, if they are clear
+            return {"pillar": picked}
         # Asked something else, but the words the NLU tagged say the pillar clearly: keep it.
         if common.entity_values(tracker, "pillar") and tracker.get_slot("pillar") is None:
             clear = common.pillar_in(tracker)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from bot.arabic import normalise
-from bot.choices import Option, option, pick
+from bot.choices import Option, mentions, option, pick
 from bot.request_rules import PILLARS
 
 # Order matters: the first pillar with a hit wins (behaviour and delays are the clearest signals).
@@ -123,4 +123,12 @@ OPTIONS: list[Option] = [
 
 def answer(text: str) -> str | None:
     """The pillar a typed answer to the pillar question names: a choice, its number, or clear words."""
-    return pick(text, OPTIONS) or infer(text)
+    picked = pick(text, OPTIONS)
+    if picked:
+        return picked
+    return None if names_several(text) else infer(text)
+
+
+def names_several(text: str) -> bool:
+    """Does the answer name two choices as much as each other ("the staff and the procedures")?"""
+    return len([key for key, _, negated in mentions(text, OPTIONS) if not negated]) > 1

@@ -58,9 +58,20 @@ def option(key: str, *phrases: str) -> Option:
     return Option(key, tuple(phrases))
 
 
+# Pronouns written joined to the end of an Arabic word ("افتحه", "أعيدوا فتحها"): the word still counts.
+_SUFFIXES = ("ه", "ها", "هم", "هن", "ي", "نا", "كم", "ك")
+
+
+def _same(token: str, word: str) -> bool:
+    if token == word:
+        return True
+    return (len(word) >= 3 and token.startswith(word) and token[len(word):] in _SUFFIXES
+            and not word.isascii())
+
+
 def _find(seq: list[str], sub: list[str]) -> list[int]:
     n = len(sub)
-    return [i for i in range(len(seq) - n + 1) if seq[i:i + n] == sub]
+    return [i for i in range(len(seq) - n + 1) if all(_same(t, w) for t, w in zip(seq[i:i + n], sub))]
 
 
 def _negated(tokens: list[str], start: int) -> bool:
@@ -209,3 +220,24 @@ CHANGE_WORDS = option(
 
 def says_change(text: str) -> bool:
     return bool(mentions(text, [CHANGE_WORDS]))
+
+
+# --- offers outside a form, by the intent of the button's payload --------------------------------
+OFFERS: dict[str, tuple[str, ...]] = {
+    "reopen": ("reopen", "reopen it", "reopen the request", "reopen request", "open it again", "open again",
+               "re-open", "اعاده فتح", "اعد فتح", "اعيدوا فتح", "افتحوه", "افتحه من جديد", "فتح الطلب من جديد",
+               "رجعوا فتحوه", "e3adet fat7", "e3ado fat7o", "rja3o fat7o", "eftaho", "efta7o"),
+    "rate_request": ("rate", "rate it", "rating", "rate the answer", "evaluate", "تقييم", "قيم", "اقيم", "بقيم",
+                     "قيّم الرد", "ta2yeem", "taqyeem", "a2ayem", "2ayyem"),
+    "deny": NO.phrases,
+    "affirm": YES.phrases,
+}
+
+# --- a rating typed in words (digits are read by the rating form itself) -------------------------
+SCORES = [
+    option("1", "one", "واحد", "وحده", "wa7ad", "wahad", "one star"),
+    option("2", "two", "اثنين", "اتنين", "ثنتين", "tnen", "itnen", "ethnein", "two stars"),
+    option("3", "three", "ثلاثه", "تلاته", "tlateh", "thalatheh", "three stars"),
+    option("4", "four", "اربعه", "arba3a", "arba3ah", "four stars"),
+    option("5", "five", "خمسه", "khamseh", "5amseh", "khamsa", "five stars", "excellent", "ممتاز", "mumtaz", "momtaz"),
+]

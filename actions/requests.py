@@ -141,9 +141,14 @@ SWITCH_TITLES = {
     "complaint": "Make it a complaint",
 }
 SWITCH_AT_SUMMARY = {"complaint": "compliment", "compliment": "complaint"}
-# Over SMS the summary and its numbered choices must fit two Arabic segments (134 characters):
-# the description becomes a short excerpt there.
-EXCERPT, SMS_EXCERPT = 120, 24
+EXCERPT = 120
+# Over SMS the whole answer (this summary, the response around it, the numbered Send / Change /
+# Cancel and the channel's "reply with a number") must fit two segments: 134 characters of
+# Arabic (UCS-2), 306 of English (GSM-7). The response and the list take about 70 of them, so the
+# summary gets the rest: the headline, a complaint's topic and urgency, and as much of the
+# description as still fits (nothing when under a dozen characters would be left).
+SMS_SUMMARY_BUDGET = {"ar": 60, "en": 200}
+SMS_MIN_EXCERPT = 12
 
 
 def excerpt(text: str, limit: int) -> str:
@@ -165,7 +170,6 @@ def switch_button(rtype: str, language: str) -> dict[str, str]:
 async def summary_text(tracker: Tracker) -> str:
     lang = common.language(tracker)
     rtype = tracker.get_slot("request_type") or "complaint"
-    sms = common.channel(tracker) == "sms"
     entity_label = tracker.get_slot("entity_id") or "-"
     try:
         entity = (await common.all_entities()).get(tracker.get_slot("entity_id") or "")
@@ -173,21 +177,39 @@ async def summary_text(tracker: Tracker) -> str:
             entity_label = entity.name(lang)
     except CaseStoreError:
         pass
+    head = labels.phrase(lang, HEADLINES[rtype], entity=entity_label)
+    description = tracker.get_slot("description") or ""
+    phone = tracker.get_slot("contact_phone")
+    if common.channel(tracker) == "sms":
+        return _sms_summary(tracker, lang, rtype, head, description)
     rows: list[tuple[str, str]] = []
     if rtype == "complaint":
         rows.append((labels.label("field", "pillar", lang), labels.label("pillar", tracker.get_slot("pillar"), lang)))
         rows.append((labels.label("field", "importance", lang), labels.label("importance", tracker.get_slot("importance"), lang)))
-    description = tracker.get_slot("description") or ""
     # A confidential report's narrative is never echoed back (a shared phone, a shoulder).
     if rtype != "report":
-        rows.append((labels.label("field", "description", lang), excerpt(description, SMS_EXCERPT if sms else EXCERPT)))
-    phone = tracker.get_slot("contact_phone")
+        rows.append((labels.label("field", "description", lang), excerpt(description, EXCERPT)))
     if phone and phone != "none":
         rows.append((labels.label("field", "contact_phone", lang), "…" + phone_tail(phone)))
     elif rtype == "report":
         rows.append((labels.label("field", "contact_phone", lang), labels.phrase(lang, "none (anonymous)")))
-    head = labels.phrase(lang, HEADLINES[rtype], entity=entity_label)
     return head + "\n" + "\n".join(f"{k}: {v}" for k, v in rows)
+
+
+def _sms_summary(tracker: Tracker, lang: str, rtype: str, head: str, description: str) -> str:
+    """The summary over SMS: the same headline, then values without their labels (the person
+    is texting from the phone the updates go to, so no phone line)."""
+    lines = [head]
+    if rtype == "complaint":
+        comma = "، " if lang == "ar" else ", "
+        lines.append(labels.label("pillar", tracker.get_slot("pillar"), lang) + comma
+                     + labels.label("importance", tracker.get_slot("importance"), lang))
+    elif rtype == "report" and tracker.get_slot("contact_phone") in (None, "none"):
+        lines.append(labels.phrase(lang, "none (anonymous)"))
+    left = SMS_SUMMARY_BUDGET[lang] - len("\n".join(lines)) - 3  # a new line and the quotes
+    if rtype != "report" and description and left >= SMS_MIN_EXCERPT:
+        lines.append("«" + excerpt(description, left) + "»")
+    return "\n".join(lines)
 
 
 class ActionAskConfirmed(Action):
@@ -196,7 +218,8 @@ class ActionAskConfirmed(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         rtype = tracker.get_slot("request_type") or "complaint"
-        other = SWITCH_AT_SUMMARY.get(rtype)
+        # Not over SMS, where each choice is a line of the two segments; typing the type works there.
+        other = None if common.channel(tracker) == "sms" else SWITCH_AT_SUMMARY.get(rtype)
         summary = await summary_text(tracker)
         if other:
             # Appended after the domain's Send / Change / Cancel.

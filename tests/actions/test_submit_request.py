@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import yaml
 from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -23,6 +24,9 @@ from actions.requests import (
 from bot import refcode
 from bot.i18n import format_day
 from bot.privacy import phone_identity
+from channels.common import sms_segments
+from channels.twilio_sms import render_sms
+from tests.actions.conftest import ROOT
 from tests.support.case_store import RunningCaseStore, start_case_store
 from tests.support.trackers import said, tracker
 
@@ -163,12 +167,26 @@ async def test_the_summary_in_arabic_shortens_a_long_description(store: RunningC
     assert message["summary"] == f"ستقدّم اقتراحاً إلى أمانة عمّان الكبرى\nالتفاصيل: {shown}"
 
 
-async def test_the_summary_over_sms_shows_a_short_excerpt(store: RunningCaseStore) -> None:
-    t = tracker(slots=slots("complaint", "ar", description="الزبالة ما انشالت من قدام البيت من أسبوعين والريحة صارت قوية"),
-                connector="twilio_sms", address=PHONE)
+STORY = "الزبالة ما انشالت من قدام البيت من أسبوعين والريحة صارت قوية"
+
+
+@pytest.mark.parametrize(
+    ("rtype", "summary"),
+    [
+        ("complaint", "ستقدّم شكوى بحق وزارة الصحة\nوقت إنجاز الخدمة، مستعجل"),
+        ("suggestion", "ستقدّم اقتراحاً إلى أمانة عمّان الكبرى\n«الزبالة ما انشالت…»"),
+        ("report", "ستقدّم بلاغاً سرياً عن مخالفة في وزارة الصحة\nلا يوجد (بلاغ سري)"),
+    ],
+)
+async def test_the_summary_over_sms_is_short_and_fits_two_segments(store: RunningCaseStore, rtype: str, summary: str) -> None:
+    t = tracker(slots=slots(rtype, "ar", description=STORY), connector="twilio_sms", address=PHONE)
     _, [message] = await run(ActionAskConfirmed(), t)
-    assert message["summary"] == ("ستقدّم شكوى بحق وزارة الصحة\nالمحور: وقت إنجاز الخدمة\nالأهمية: مستعجل\n"
-                                  "التفاصيل: الزبالة ما انشالت من…\nرقم الهاتف: …4567")
+    assert message["summary"] == summary
+    assert "buttons" not in message, "no extra choice line over SMS"
+    # The whole SMS as the channel renders it, with the domain's response around the summary.
+    [response, *_] = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))["responses"]["utter_ask_confirmed"]
+    body = render_sms([{"text": response["text"].replace("{summary}", summary), "buttons": response["buttons"]}]).bodies
+    assert len(body) == 1 and sms_segments(body[0]) <= 2, (len(body[0]), body[0])
 
 
 async def test_a_reporter_who_leaves_a_number_sees_its_last_digits_not_the_story(store: RunningCaseStore) -> None:

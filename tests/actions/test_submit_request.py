@@ -3,6 +3,7 @@ summary each type shows, one request per idempotency key, an outage kept for a r
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +27,6 @@ from bot.i18n import format_day
 from bot.privacy import phone_identity
 from channels.common import sms_segments
 from channels.twilio_sms import render_sms
-from tests.actions.conftest import ROOT
 from tests.support.case_store import RunningCaseStore, start_case_store
 from tests.support.trackers import said, tracker
 
@@ -184,7 +184,7 @@ async def test_the_summary_over_sms_is_short_and_fits_two_segments(store: Runnin
     assert message["summary"] == summary
     assert "buttons" not in message, "no extra choice line over SMS"
     # The whole SMS as the channel renders it, with the domain's response around the summary.
-    [response, *_] = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))["responses"]["utter_ask_confirmed"]
+    [response, *_] = yaml.safe_load((Path(__file__).resolve().parents[2] / "domain.yml").read_text(encoding="utf-8"))["responses"]["utter_ask_confirmed"]
     body = render_sms([{"text": response["text"].replace("{summary}", summary), "buttons": response["buttons"]}]).bodies
     assert len(body) == 1 and sms_segments(body[0]) <= 2, (len(body[0]), body[0])
 

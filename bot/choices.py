@@ -145,10 +145,10 @@ NO = option(
     "لا", "كلا", "لا شكرا", "لا شكراً", "لأ", "بدون", "بلاش", "مش ضروري", "مو ضروري", "غير ضروري", "ليس ضروريا",
     "لا داعي", "لا حاجه", "ما في داعي", "مافي داعي", "ما بدي", "مابدي", "ما بدنا", "لا أريد", "لا اريد", "لا أرغب",
     "لا ارغب", "تخطي", "تخطى", "تجاوز", "بدون رقم", "بلا رقم", "لا يوجد", "ما في", "مافي", "ما عندي", "خليها",
-    "سري", "بدون ملاحظه", "لا ملاحظات",
+    "سري", "بدون ملاحظه", "لا ملاحظات", "مش لازم", "مو لازم", "لا يلزم", "ليس لازما",
     "la", "la2", "laa", "la2a", "la shukran", "la2 shukran", "bala", "balash", "bdoon", "bedoon", "bidoon", "mish daroori",
     "mesh daroori", "msh daroori", "mish darori", "mesh darori", "ma bdi", "mabdi", "ma badi", "ma biddi", "mafi",
-    "ma fi", "ma 3ndi", "bdun",
+    "ma fi", "ma 3ndi", "bdun", "mish lazem", "msh lazem", "mesh lazem", "mish lazim",
 )
 
 
@@ -210,11 +210,12 @@ CHANGE_WORDS = option(
     "change",
     "change", "edit", "fix", "correct", "update", "modify", "replace", "wrong", "not right", "is wrong", "mistake",
     "switch", "different", "another", "make it", "turn it into", "it's a", "its a", "it is a", "this is a", "rather",
+    "actually", "i meant", "meant", "should be", "supposed to be", "instead",
     "غير", "غيري", "تغيير", "عدل", "تعديل", "بدل", "تبديل", "صحح", "تصحيح", "غلط", "خطأ", "خطا", "مش صحيح",
     "ليس صحيحا", "بدي اغير", "اريد تغيير", "اريد تعديل", "ثاني", "اخر", "حوله", "حولها", "اجعله",
-    "بل", "وانما",
+    "بل", "وانما", "قصدي", "كان قصدي", "اقصد", "المقصود", "بالاصح", "بدلا",
     "ghayyer", "ghayer", "ghayir", "3adel", "3addel", "baddel", "badel", "sa77e7", "galat", "ghalat", "5ata2", "ta3deel",
-    "taghyeer", "7awel", "7awelha", "bal",
+    "taghyeer", "7awel", "7awelha", "bal", "2asdi", "asdi", "qasdi",
 )
 
 

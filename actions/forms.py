@@ -175,13 +175,10 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
     async def extract_importance(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         values = [v for v in common.entity_values(tracker, "urgency") if v in request_rules.IMPORTANCE]
         asked = self._asked(tracker, "importance")
-        if values and (asked or tracker.get_slot("importance") is None):
-            return {"importance": values[0]}
-        if not asked:
-            return {}
         text = common.user_text(tracker)
-        if not common.is_payload(text) and choices.is_short(text):
-            # The question is "Is it urgent?": its buttons (1 normal, 2 urgent), their words, or yes/no.
+        if asked and not common.is_payload(text) and choices.is_short(text):
+            # The question is "Is it urgent?": its buttons (1 normal, 2 urgent), their words, or
+            # yes/no; read before the NLU's tag, which does not see the "not" in "not urgent".
             picked = choices.pick(text, choices.IMPORTANCE)
             if picked:
                 return {"importance": picked}
@@ -189,6 +186,10 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
                 return {"importance": "urgent"}
             if choices.says_no(text):
                 return {"importance": "normal"}
+        if values and (asked or tracker.get_slot("importance") is None):
+            return {"importance": values[0]}
+        if not asked:
+            return {}
         if self._interrupted(tracker):
             return {}
         if common.intent(tracker) == "affirm":

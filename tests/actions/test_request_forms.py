@@ -191,6 +191,11 @@ async def test_importance_typed_in_words_or_its_number(domain: dict[str, Any], t
     assert events == [SlotSet("importance", importance), SlotSet("requested_slot", "description")]
 
 
+async def test_not_urgent_wins_over_the_nlus_urgent_tag(domain: dict[str, Any]) -> None:
+    events, _ = await answer(domain, "importance", "مش مستعجل", entities=[entity("urgency", "urgent")])
+    assert events == [SlotSet("importance", "normal"), SlotSet("requested_slot", "description")]
+
+
 # --- description ------------------------------------------------------------------------------------
 
 

@@ -233,8 +233,9 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
             if own and common.can_use_own_number(tracker) and rtype != "report":
                 return {"contact_phone": normalise_phone(own)}
         elif typed_no or common.intent(tracker) in SKIP_INTENTS:
-            if rtype not in PHONE_OPTIONAL:
+            if rtype not in PHONE_OPTIONAL and own is None:
                 # A complaint or question is filed without a number too; say what that costs.
+                # (Over SMS and Messenger the updates still come here, and the SMS stays short.)
                 dispatcher.utter_message(response="utter_no_contact_phone")
             return {"contact_phone": "none"}
         dispatcher.utter_message(response="utter_invalid_phone")

@@ -352,6 +352,7 @@ async def test_a_typed_yes_at_the_summary_files(domain: dict[str, Any], text: st
 @pytest.mark.parametrize(("text", "field"), [
     ("change the phone", "contact_phone"), ("غير الوصف", "description"), ("the body is wrong", "entity_id"),
     ("bddi 3adel el ra2m", "contact_phone"), ("أريد تعديل التفاصيل", "description"), ("الرقم غلط", "contact_phone"),
+    ("بدي أغيّر الجهة", "entity_id"), ("نعدل الوصف لو سمحت", "description"),
 ])
 @pytest.mark.parametrize("intent", ["deny", "nlu_fallback", "inform"])
 async def test_a_correction_typed_at_the_summary_goes_straight_to_that_question(

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 OWNER = "owner"
 FAILED = "failed"
 INTERRUPTIONS = {"help", "cancel", "switch_language", "human_handoff"}
+_OUT_OF_FIVE = re.compile(r"(?:/|\bout of\b|\bof\b|(?<!\w)من)\s*(?:5|five|خمسه|خمسة)(?!\w)")
 _LONE_SCORE = re.compile(r"(?<![\w.])([1-5])(?![\w.]|\.\d)")
 
 
@@ -139,7 +140,8 @@ class ValidateRatingForm(ReferenceFormValidation):
         if not values and not common.is_payload(text):
             # "4", "٤", "4/5", "4 stars", "أربعة", "arba3a"
             # A digit standing alone ("4", "4/5", "I'd say 4"), not one inside an Arabizi word ("arba3a").
-            alone = _LONE_SCORE.search(fold_digits(text).lower())
+            text = _OUT_OF_FIVE.sub(" ", fold_digits(text).lower())
+            alone = _LONE_SCORE.search(text)
             picked = choices.pick(text, choices.SCORES, numbered=False)
             values = [alone.group(1)] if alone else ([picked] if picked else [])
         if values and values[0] in {"1", "2", "3", "4", "5"}:

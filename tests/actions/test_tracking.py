@@ -210,7 +210,8 @@ async def test_rating_the_last_filed_request_as_its_owner(store: RunningCaseStor
 
 
 @pytest.mark.parametrize(("text", "score"), [("5", "5"), ("٤", "4"), ("I'd say 3", "3"), ("9", None), ("great", None),
-                                            ("4/5", "4"), ("خمسة", "5"), ("arba3a", "4"), ("two stars", "2"), ("10", None)])
+                                            ("4/5", "4"), ("خمسة", "5"), ("arba3a", "4"), ("two stars", "2"), ("10", None),
+                                            ("four out of five", "4"), ("ثلاثة من خمسة", "3"), ("5 out of 5", "5")])
 async def test_a_score_is_one_to_five(domain: dict[str, Any], text: str, score: str | None) -> None:
     t = tracker(text, slots={"requested_slot": "rating_score", "rating_reference": "1", "status_proof": "owner"}, active_loop="rating_form")
     events, _ = await run(ValidateRatingForm(), t, domain)

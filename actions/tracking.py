@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import abc
 import logging
-import re
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -23,7 +22,7 @@ from backend_client import (
     RateLimited,
 )
 from bot import choices, labels, refcode
-from bot.arabic import digits_only, fold_digits
+from bot.arabic import digits_only
 from bot.i18n import format_day, format_number
 from bot.inbound import is_button_payload
 
@@ -32,8 +31,6 @@ log = logging.getLogger(__name__)
 OWNER = "owner"
 FAILED = "failed"
 INTERRUPTIONS = {"help", "cancel", "switch_language", "human_handoff"}
-_OUT_OF_FIVE = re.compile(r"(?:/|\bout of\b|\bof\b|(?<!\w)من)\s*(?:5|five|خمسه|خمسة)(?!\w)")
-_LONE_SCORE = re.compile(r"(?<![\w.])([1-5])(?![\w.]|\.\d)")
 
 
 def parse_reference(dispatcher: CollectingDispatcher, value: str) -> str | None:
@@ -139,11 +136,8 @@ class ValidateRatingForm(ReferenceFormValidation):
         values = common.entity_values(tracker, "rating")
         if not values and not common.is_payload(text):
             # "4", "٤", "4/5", "4 stars", "أربعة", "arba3a"
-            # A digit standing alone ("4", "4/5", "I'd say 4"), not one inside an Arabizi word ("arba3a").
-            text = _OUT_OF_FIVE.sub(" ", fold_digits(text).lower())
-            alone = _LONE_SCORE.search(text)
-            picked = choices.pick(text, choices.SCORES, numbered=False)
-            values = [alone.group(1)] if alone else ([picked] if picked else [])
+            typed = choices.score(text)
+            values = [typed] if typed else []
         if values and values[0] in {"1", "2", "3", "4", "5"}:
             return {"rating_score": values[0]}
         return {"rating_score": None}

@@ -243,3 +243,13 @@ SCORES = [
     option("4", "four", "اربعه", "arba3a", "arba3ah", "four stars"),
     option("5", "five", "خمسه", "khamseh", "5amseh", "khamsa", "five stars", "excellent", "ممتاز", "mumtaz", "momtaz"),
 ]
+_OUT_OF_FIVE = re.compile(r"(?:/|\bout of\b|\bof\b|(?<!\w)من)\s*(?:5|five|خمسه|خمسة)(?!\w)")
+_LONE_SCORE = re.compile(r"(?<![\w.])([1-5])(?![\w.]|\.\d)")
+
+
+def score(text: str) -> str | None:
+    """A rating from 1 to 5 typed as a digit standing alone ("4", "4/5", "I'd say 4", "٤") or in
+    words ("four out of five", "ثلاثة من خمسة", "arba3a"); never a digit inside an Arabizi word."""
+    text = _OUT_OF_FIVE.sub(" ", fold_digits(text).lower())
+    alone = _LONE_SCORE.search(text)
+    return alone.group(1) if alone else pick(text, SCORES, numbered=False)

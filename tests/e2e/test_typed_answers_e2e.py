@@ -123,11 +123,17 @@ def file_inquiry(chat: Chat) -> str:
     return reference_in(chat.text)
 
 
-def test_rating_and_reopening_answered_in_words(system: RunningSystem) -> None:
-    chat = Chat(system, "typed-rate")
+def answered_inquiry(system: RunningSystem, chat: Chat) -> str:
+    """A question filed by `chat` and answered by the back office."""
     reference = file_inquiry(chat)
     case_store_cli(system, "move", reference, "in_progress")
-    case_store_cli(system, "move", reference, "answered", "--answer", "Ask at any health centre.")
+    case_store_cli(system, "move", reference, "answered", "--answer", "Any health centre prints it.")
+    return reference
+
+
+def test_rating_and_reopening_answered_in_words(system: RunningSystem) -> None:
+    chat = Chat(system, "typed-rate")
+    reference = answered_inquiry(system, chat)
     chat.say(f"I want to rate request {refcode.format_grouped(reference)}")
     assert chat.slots().get("requested_slot") == "rating_score", chat.text
     chat.say("four out of five")
@@ -144,9 +150,7 @@ def test_rating_and_reopening_answered_in_words(system: RunningSystem) -> None:
 
 def test_a_status_answer_offering_a_rating_takes_a_typed_yes(system: RunningSystem) -> None:
     chat = Chat(system, "typed-offer")
-    reference = file_inquiry(chat)
-    case_store_cli(system, "move", reference, "in_progress")
-    case_store_cli(system, "move", reference, "answered", "--answer", "Any health centre prints it.")
+    reference = answered_inquiry(system, chat)
     chat.say(f"what is the status of {reference}")
     assert "rate" in chat.text.lower(), chat.text
     chat.say("sure")
@@ -155,9 +159,7 @@ def test_a_status_answer_offering_a_rating_takes_a_typed_yes(system: RunningSyst
 
 def test_reopen_typed_with_its_reference_after_the_offer(system: RunningSystem) -> None:
     chat = Chat(system, "typed-reopen")
-    reference = file_inquiry(chat)
-    case_store_cli(system, "move", reference, "in_progress")
-    case_store_cli(system, "move", reference, "answered", "--answer", "Any health centre prints it.")
+    reference = answered_inquiry(system, chat)
     chat.say(f"rate {reference}")
     for text in ("2", "no", "no"):
         chat.say(text)

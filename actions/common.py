@@ -135,16 +135,26 @@ def entity_values(tracker: Tracker, name: str) -> list[str]:
 
 
 def pillar_in(tracker: Tracker) -> str | None:
-    """A pillar the NLU tagged: the annotated value, or the tagged words mapped by the lexicon."""
+    """The pillar the latest message is clearly about: a pillar button's value, or
+    bot.pillars.guess over the text and the words the NLU tagged (None when unclear)."""
     from bot import pillars, request_rules
 
-    for value in entity_values(tracker, "pillar"):
-        if value in request_rules.PILLARS:
-            return value
-        guess = pillars.infer(value)
-        if guess:
-            return guess
-    return None
+    raw = tracker.latest_message.get("text") or ""
+    tagged: list[tuple[str, str]] = []
+    for e in tracker.latest_message.get("entities", []):
+        if e.get("entity") != "pillar":
+            continue
+        value = str(e.get("value") or "")
+        if is_payload(raw.strip()):
+            if value in request_rules.PILLARS:
+                return value
+            continue
+        start, end = e.get("start"), e.get("end")
+        span = raw[start:end] if isinstance(start, int) and isinstance(end, int) and start < end else value
+        tagged.append((span, value))
+    if is_payload(raw.strip()):
+        return None
+    return pillars.guess(raw, tagged)
 
 
 def intent(tracker: Tracker) -> str | None:

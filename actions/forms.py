@@ -18,7 +18,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import common
 from backend_client import CaseStoreError
-from bot import pillars, request_rules
+from bot import choices, pillars, request_rules
 from bot.arabic import normalise
 from bot.privacy import is_plausible_phone, normalise_phone
 
@@ -59,7 +59,7 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[str]:
         slots = ["sector", "entity_id"]
-        if self.request_type == "complaint":
+        if self._type(tracker) == "complaint":
             slots += ["pillar", "importance"]
         slots += ["description", "contact_phone"]
         if tracker.get_slot("confirmed") == "edit":
@@ -149,26 +149,54 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
 
     # --- complaint specifics -------------------------------------------------------------------
     async def extract_pillar(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        tagged = common.pillar_in(tracker)
-        if tagged and (self._asked(tracker, "pillar") or tracker.get_slot("pillar") is None):
-            return {"pillar": tagged}
-        if self._asked(tracker, "pillar") and not self._interrupted(tracker):
-            text = common.user_text(tracker)
-            guess = None if common.is_payload(text) else pillars.infer(text)
-            return {"pillar": guess}
+        text = common.user_text(tracker)
+        asked = self._asked(tracker, "pillar")
+        if common.is_payload(text):
+            buttons = [v for v in common.entity_values(tracker, "pillar") if v in request_rules.PILLARS]
+            return {"pillar": buttons[0]} if buttons and asked else {}
+        if asked and choices.is_short(text):
+            # A typed choice (its label, a word for it, its number) is an answer whatever the NLU says.
+            picked = pillars.answer(text)
+            if picked:
+                return {"pillar": picked}
+        if self._interrupted(tracker):
+            return {}
+        if asked:
+            picked = pillars.answer(text)
+            if picked is None and not pillars.names_several(text):
+                picked = common.pillar_in(tracker)  # the words the NLU tagged, if they are clear
+            return {"pillar": picked}
+        # Asked something else, but the words the NLU tagged say the pillar clearly: keep it.
+        if common.entity_values(tracker, "pillar") and tracker.get_slot("pillar") is None:
+            clear = common.pillar_in(tracker)
+            return {"pillar": clear} if clear else {}
         return {}
 
     async def extract_importance(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         values = [v for v in common.entity_values(tracker, "urgency") if v in request_rules.IMPORTANCE]
-        if values and (self._asked(tracker, "importance") or tracker.get_slot("importance") is None):
-            return {"importance": values[0]}
-        if self._asked(tracker, "importance") and not self._interrupted(tracker):
-            if common.intent(tracker) == "affirm":
+        asked = self._asked(tracker, "importance")
+        text = common.user_text(tracker)
+        if asked and not common.is_payload(text) and choices.is_short(text):
+            # The question is "Is it urgent?": its buttons (1 normal, 2 urgent), their words, or
+            # yes/no; read before the NLU's tag, which does not see the "not" in "not urgent".
+            picked = choices.pick(text, choices.IMPORTANCE)
+            if picked:
+                return {"importance": picked}
+            if choices.says_yes(text):
                 return {"importance": "urgent"}
-            if common.intent(tracker) == "deny":
+            if choices.says_no(text):
                 return {"importance": "normal"}
-            return {"importance": None}
-        return {}
+        if values and (asked or tracker.get_slot("importance") is None):
+            return {"importance": values[0]}
+        if not asked:
+            return {}
+        if self._interrupted(tracker):
+            return {}
+        if common.intent(tracker) == "affirm":
+            return {"importance": "urgent"}
+        if common.intent(tracker) == "deny":
+            return {"importance": "normal"}
+        return {"importance": None}
 
     # --- description and phone -------------------------------------------------------------------
     async def extract_description(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
@@ -186,23 +214,50 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
         return {"description": text}
 
     async def extract_contact_phone(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        if not self._asked(tracker, "contact_phone") or self._interrupted(tracker):
+        if not self._asked(tracker, "contact_phone"):
             return {}
-        own = common.reply_address(tracker)
-        if common.intent(tracker) == "affirm" and own and common.can_use_own_number(tracker) and self.request_type != "report":
-            return {"contact_phone": normalise_phone(own)}
-        if common.intent(tracker) in SKIP_INTENTS and self.request_type in PHONE_OPTIONAL:
-            return {"contact_phone": "none"}
-        candidates = common.entity_values(tracker, "phone") + [common.user_text(tracker)]
+        text = common.user_text(tracker)
+        rtype = self._type(tracker)
+        candidates = common.entity_values(tracker, "phone") + ([] if common.is_payload(text) else [text])
         for value in candidates:
             if is_plausible_phone(value):
                 return {"contact_phone": normalise_phone(value)}
+        # "No" in any variety ("la2", "مش ضروري", "skip", "ما بدي") is an answer here even when the
+        # NLU hears "cancel" in it; the button says /deny.
+        typed_no = not common.is_payload(text) and choices.says_no(text)
+        if not typed_no and self._interrupted(tracker):
+            return {}
+        typed_yes = not common.is_payload(text) and choices.says_yes(text)
+        own = common.reply_address(tracker)
+        if (common.intent(tracker) == "affirm" or typed_yes) and not typed_no:
+            if own and common.can_use_own_number(tracker) and rtype != "report":
+                return {"contact_phone": normalise_phone(own)}
+        elif typed_no or common.intent(tracker) in SKIP_INTENTS:
+            if rtype not in PHONE_OPTIONAL and own is None:
+                # A complaint or question is filed without a number too; say what that costs.
+                # (Over SMS and Messenger the updates still come here, and the SMS stays short.)
+                dispatcher.utter_message(response="utter_no_contact_phone")
+            return {"contact_phone": "none"}
         dispatcher.utter_message(response="utter_invalid_phone")
         return {"contact_phone": None}
 
     # --- confirmation and corrections ------------------------------------------------------------
     async def extract_confirmed(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        if not self._asked(tracker, "confirmed") or self._interrupted(tracker):
+        if not self._asked(tracker, "confirmed"):
+            return {}
+        text = common.user_text(tracker)
+        switched = self._type_change(tracker)
+        if switched is not None:
+            return switched
+        if not common.is_payload(text):
+            field = self._field_to_change(text, tracker, at_summary=True)
+            if field:
+                return self._reopen_field(field, tracker)
+            if choices.says_yes(text):
+                return {"confirmed": "yes"}
+            if choices.says_no(text) or (choices.is_short(text) and choices.says_change(text)):
+                return {"confirmed": "edit"}
+        if self._interrupted(tracker):
             return {}
         name = common.intent(tracker)
         if name == "affirm":
@@ -212,17 +267,95 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
         return {"confirmed": None}
 
     async def extract_edit_field(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        if not self._asked(tracker, "edit_field") or self._interrupted(tracker):
+        if not self._asked(tracker, "edit_field"):
             return {}
-        fields = [f for f in common.entity_values(tracker, "field") if f in EDITABLE]
+        switched = self._type_change(tracker, asked_what_to_change=True)
+        if switched is not None:
+            return switched
+        if self._interrupted(tracker):
+            return {}
+        fields = [f for f in common.entity_values(tracker, "field") if f in self._editable(tracker)]
+        text = common.user_text(tracker)
+        if not fields and not common.is_payload(text):
+            field = self._field_to_change(text, tracker, at_summary=False)
+            fields = [field] if field else []
         if not fields:
             return {"edit_field": None}
-        field = fields[0]
+        if fields[0] == "request_type":
+            # Asked again with the types to switch to (ActionAskEditField offers them).
+            return {"edit_field": None}
+        return self._reopen_field(fields[0], tracker)
+
+    # --- helpers for the summary -------------------------------------------------------------------
+    def _type(self, tracker: Tracker) -> str:
+        """The type being filed: the slot (the person may have switched it at the summary)."""
+        rtype = tracker.get_slot("request_type")
+        return rtype if rtype in request_rules.REQUEST_TYPES else self.request_type
+
+    def _editable(self, tracker: Tracker) -> list[str]:
+        return editable_fields(self._type(tracker))
+
+    def _field_to_change(self, text: str, tracker: Tracker, *, at_summary: bool) -> str | None:
+        """The field a typed correction names ("change the phone", "غير الوصف", "the body is wrong").
+
+        At the summary a field's name alone is not enough in a longer message ("yes, the number is
+        right"): it takes a word of change, or an answer of a few words.
+        """
+        options = [o for o in choices.FIELDS if o.key in self._editable(tracker)]
+        field = choices.pick(text, options, numbered=not at_summary)
+        if field is None:
+            return None
+        if at_summary and not (choices.says_change(text) or len(choices.words(text)) <= 2):
+            return None
+        return field
+
+    def _reopen_field(self, field: str, tracker: Tracker) -> dict[str, Any]:
         # Clearing the field makes the form ask it again, then show the summary again.
         changes: dict[str, Any] = {"edit_field": None, "confirmed": None, field: None}
         if field == "entity_id":
             changes["entity_choices"] = None
         return changes
+
+    def _type_change(self, tracker: Tracker, *, asked_what_to_change: bool = False) -> dict[str, Any] | None:
+        """Switch the request's type in one step, keeping every answer given ("it's not a complaint,
+        it's a compliment", "mish shakwa, iqtira7", the summary's type button), or None if the
+        message does not ask for that."""
+        current = self._type(tracker)
+        if current == "report":
+            return None
+        text = common.user_text(tracker)
+        if common.is_payload(text):
+            target = request_rules.INTENT_TO_TYPE.get(common.intent(tracker) or "")
+        else:
+            found = choices.mentions(text, choices.TYPES)
+            named = [key for key, _, negated in found if not negated and key != current]
+            negated_current = any(key == current and negated for key, _, negated in found)
+            wants_type = any(key == "request_type" for key, _, _ in choices.mentions(text, choices.FIELDS))
+            target = named[0] if len(named) == 1 else None
+            # A type named at the summary is a switch only with a word of change, the current
+            # type denied, or on its own ("compliment"); at "what to change?" it is one anyway.
+            if target and not (asked_what_to_change or negated_current or wants_type or choices.says_change(text)
+                               or choices.is_short(text, 3)):
+                target = None
+            if target is None and (negated_current or (wants_type and choices.says_change(text))):
+                # The type is wrong but the right one is not said: ask, offering the types.
+                return {"confirmed": "edit", "edit_field": None}
+        if not target or target == current or target == "report":
+            return None
+        changes: dict[str, Any] = {"request_type": target, "confirmed": None, "edit_field": None}
+        if target == "complaint":
+            description = tracker.get_slot("description") or ""
+            changes["pillar"] = pillars.infer(description) if description else None
+            changes["importance"] = None
+        elif current == "complaint":
+            changes["pillar"] = None
+            changes["importance"] = None
+        return changes
+
+
+def editable_fields(rtype: str | None) -> list[str]:
+    """What the summary of a request of this type lets a person change, in the order offered."""
+    return [f for f in EDITABLE if rtype == "complaint" or f not in ("pillar", "importance")]
 
 
 def _entity_buttons(found: list[Any], language: str) -> list[dict[str, str]]:

@@ -11,9 +11,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import common
-from actions.forms import EDITABLE, resolve_entity
+from actions.forms import editable_fields, resolve_entity
 from backend_client import CaseStoreError, CaseStoreUnavailable
-from bot import labels, pillars, privacy, refcode, request_rules
+from bot import labels, privacy, refcode, request_rules
 from bot.i18n import format_day
 from bot.privacy import normalise_phone, phone_tail
 
@@ -61,7 +61,8 @@ class ActionStartRequest(Action):
                 events += [SlotSet("entity_id", found[0].id), SlotSet("sector", found[0].sector)]
                 break
         if rtype == "complaint":
-            pillar = common.pillar_in(tracker) or (pillars.infer(text) if common.has_content(text) else None)
+            # Guessed only when the words are clear (the pillar decides the SLA); otherwise asked.
+            pillar = common.pillar_in(tracker) if common.has_content(text) or common.entity_values(tracker, "pillar") else None
             if pillar:
                 events.append(SlotSet("pillar", pillar))
             urgency = [v for v in common.entity_values(tracker, "urgency") if v in request_rules.IMPORTANCE]
@@ -122,9 +123,53 @@ class ActionAskContactPhone(Action):
         return []
 
 
+# How the summary names what is being filed, in words no one can miss (bot/locale labels.po).
+HEADLINES = {
+    "inquiry": "You are asking {entity} a question",
+    "suggestion": "You are sending a suggestion to {entity}",
+    "compliment": "You are sending a compliment to {entity}",
+    "complaint": "You are filing a complaint about {entity}",
+    "report": "You are filing a confidential report of a violation at {entity}",
+}
+# The summary's one-tap switch to the type most often meant instead (issue 15: narratives of a
+# bad experience read as compliments and thank-yous as complaints), and the other types offered
+# at "what would you like to change?". Each button presses the intent that starts that type.
+SWITCH_TITLES = {
+    "inquiry": "Make it a question",
+    "suggestion": "Make it a suggestion",
+    "compliment": "Make it a compliment",
+    "complaint": "Make it a complaint",
+}
+SWITCH_AT_SUMMARY = {"complaint": "compliment", "compliment": "complaint"}
+EXCERPT = 120
+# Over SMS the whole answer (this summary, the response around it, the numbered Send / Change /
+# Cancel and the channel's "reply with a number") must fit two segments: 134 characters of
+# Arabic (UCS-2), 306 of English (GSM-7). The response and the list take about 70 of them, so the
+# summary gets the rest: the headline, a complaint's topic and urgency, and as much of the
+# description as still fits (nothing when under a dozen characters would be left).
+SMS_SUMMARY_BUDGET = {"ar": 60, "en": 200}
+SMS_MIN_EXCERPT = 12
+
+
+def excerpt(text: str, limit: int) -> str:
+    """The first `limit` characters of a description, cut at a word where one is near."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,.،") + "…"
+
+
+def switch_button(rtype: str, language: str) -> dict[str, str]:
+    return {"title": labels.phrase(language, SWITCH_TITLES[rtype]), "payload": "/" + request_rules.TYPE_TO_INTENT[rtype]}
+
+
 async def summary_text(tracker: Tracker) -> str:
     lang = common.language(tracker)
-    rtype = tracker.get_slot("request_type")
+    rtype = tracker.get_slot("request_type") or "complaint"
     entity_label = tracker.get_slot("entity_id") or "-"
     try:
         entity = (await common.all_entities()).get(tracker.get_slot("entity_id") or "")
@@ -132,24 +177,39 @@ async def summary_text(tracker: Tracker) -> str:
             entity_label = entity.name(lang)
     except CaseStoreError:
         pass
-    rows = [
-        (labels.label("field", "entity_id", lang), entity_label),
-    ]
+    head = labels.phrase(lang, HEADLINES[rtype], entity=entity_label)
+    description = tracker.get_slot("description") or ""
+    phone = tracker.get_slot("contact_phone")
+    if common.channel(tracker) == "sms":
+        return _sms_summary(tracker, lang, rtype, head, description)
+    rows: list[tuple[str, str]] = []
     if rtype == "complaint":
         rows.append((labels.label("field", "pillar", lang), labels.label("pillar", tracker.get_slot("pillar"), lang)))
         rows.append((labels.label("field", "importance", lang), labels.label("importance", tracker.get_slot("importance"), lang)))
-    description = tracker.get_slot("description") or ""
     # A confidential report's narrative is never echoed back (a shared phone, a shoulder).
     if rtype != "report":
-        shown = description if len(description) <= 120 else description[:117] + "…"
-        rows.append((labels.label("field", "description", lang), shown))
-    phone = tracker.get_slot("contact_phone")
+        rows.append((labels.label("field", "description", lang), excerpt(description, EXCERPT)))
     if phone and phone != "none":
         rows.append((labels.label("field", "contact_phone", lang), "…" + phone_tail(phone)))
     elif rtype == "report":
         rows.append((labels.label("field", "contact_phone", lang), labels.phrase(lang, "none (anonymous)")))
-    head = labels.label("type", rtype, lang)
     return head + "\n" + "\n".join(f"{k}: {v}" for k, v in rows)
+
+
+def _sms_summary(tracker: Tracker, lang: str, rtype: str, head: str, description: str) -> str:
+    """The summary over SMS: the same headline, then values without their labels (the person
+    is texting from the phone the updates go to, so no phone line)."""
+    lines = [head]
+    if rtype == "complaint":
+        comma = "، " if lang == "ar" else ", "
+        lines.append(labels.label("pillar", tracker.get_slot("pillar"), lang) + comma
+                     + labels.label("importance", tracker.get_slot("importance"), lang))
+    elif rtype == "report" and tracker.get_slot("contact_phone") in (None, "none"):
+        lines.append(labels.phrase(lang, "none (anonymous)"))
+    left = SMS_SUMMARY_BUDGET[lang] - len("\n".join(lines)) - 3  # a new line and the quotes
+    if rtype != "report" and description and left >= SMS_MIN_EXCERPT:
+        lines.append("«" + excerpt(description, left) + "»")
+    return "\n".join(lines)
 
 
 class ActionAskConfirmed(Action):
@@ -157,7 +217,16 @@ class ActionAskConfirmed(Action):
         return "action_ask_confirmed"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        dispatcher.utter_message(response="utter_ask_confirmed", summary=await summary_text(tracker))
+        rtype = tracker.get_slot("request_type") or "complaint"
+        # Not over SMS, where each choice is a line of the two segments; typing the type works there.
+        other = None if common.channel(tracker) == "sms" else SWITCH_AT_SUMMARY.get(rtype)
+        summary = await summary_text(tracker)
+        if other:
+            # Appended after the domain's Send / Change / Cancel.
+            dispatcher.utter_message(response="utter_ask_confirmed", summary=summary,
+                                     buttons=[switch_button(other, common.language(tracker))])
+        else:
+            dispatcher.utter_message(response="utter_ask_confirmed", summary=summary)
         return []
 
 
@@ -168,8 +237,10 @@ class ActionAskEditField(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         lang = common.language(tracker)
         rtype = tracker.get_slot("request_type")
-        fields = [f for f in EDITABLE if rtype == "complaint" or f not in ("pillar", "importance")]
-        buttons = [{"title": labels.label("field", f, lang), "payload": f'/inform{{"field": "{f}"}}'} for f in fields]
+        buttons = [{"title": labels.label("field", f, lang), "payload": f'/inform{{"field": "{f}"}}'} for f in editable_fields(rtype)]
+        # The type too, one tap to each other type (a report is begun as one, never switched to).
+        if rtype in SWITCH_TITLES:
+            buttons += [switch_button(t, lang) for t in SWITCH_TITLES if t != rtype]
         dispatcher.utter_message(response="utter_ask_edit_field", buttons=buttons)
         return []
 

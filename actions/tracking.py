@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import ActionExecuted, EventType, SlotSet, UserUtteranceReverted, UserUttered
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -21,9 +21,10 @@ from backend_client import (
     NotFoundOrUnverified,
     RateLimited,
 )
-from bot import labels, refcode
+from bot import choices, labels, refcode
 from bot.arabic import digits_only
 from bot.i18n import format_day, format_number
+from bot.inbound import is_button_payload
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,13 @@ def _reference_candidates(tracker: Tracker) -> list[str]:
     if not values and not common.is_payload(text) and any(ch.isdigit() for ch in refcode.canonical_digits(text)):
         values = [text]
     return values
+
+
+def _typed_references(tracker: Tracker) -> list[str]:
+    """References said alongside another request ("reopen request 482 910 3756"): tagged by the
+    NLU or a 10-digit run in the text; never the digits of an Arabizi word."""
+    text = common.user_text(tracker)
+    return common.entity_values(tracker, "reference") or ([] if common.is_payload(text) else refcode.find_candidates(text))
 
 
 class ReferenceFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
@@ -124,7 +132,12 @@ class ValidateRatingForm(ReferenceFormValidation):
     async def extract_rating_score(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         if tracker.get_slot("requested_slot") != "rating_score" or common.intent(tracker) in INTERRUPTIONS:
             return {}
-        values = common.entity_values(tracker, "rating") or [digits_only(common.user_text(tracker))]
+        text = common.user_text(tracker)
+        values = common.entity_values(tracker, "rating")
+        if not values and not common.is_payload(text):
+            # "4", "٤", "4/5", "4 stars", "أربعة", "arba3a"
+            typed = choices.score(text)
+            values = [typed] if typed else []
         if values and values[0] in {"1", "2", "3", "4", "5"}:
             return {"rating_score": values[0]}
         return {"rating_score": None}
@@ -132,16 +145,27 @@ class ValidateRatingForm(ReferenceFormValidation):
     async def extract_rating_resolved(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         if tracker.get_slot("requested_slot") != "rating_resolved" or common.intent(tracker) in INTERRUPTIONS:
             return {}
+        text = common.user_text(tracker)
+        if not common.is_payload(text):
+            if choices.says_yes(text):
+                return {"rating_resolved": "yes"}
+            if choices.says_no(text):
+                return {"rating_resolved": "no"}
         name = common.intent(tracker)
         if name in ("affirm", "deny"):
             return {"rating_resolved": "yes" if name == "affirm" else "no"}
         return {"rating_resolved": None}
 
     async def extract_rating_comment(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        if tracker.get_slot("requested_slot") != "rating_comment" or common.intent(tracker) in INTERRUPTIONS:
+        if tracker.get_slot("requested_slot") != "rating_comment":
             return {}
         text = common.user_text(tracker)
-        if common.intent(tracker) == "deny" or common.is_payload(text):
+        # "no" / "بدون" / "skip" (the button says /deny) is no comment, even where the NLU heard "cancel".
+        if common.is_payload(text) or choices.says_no(text):
+            return {"rating_comment": "-"}
+        if common.intent(tracker) in INTERRUPTIONS:
+            return {}
+        if common.intent(tracker) == "deny":
             return {"rating_comment": "-"}
         return {"rating_comment": text[:1000]}
 
@@ -270,13 +294,19 @@ class ActionReopenRequest(Action):
         return "action_reopen_request"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        reference = tracker.get_slot("rating_reference") or tracker.get_slot("last_reference")
+        known = tracker.get_slot("rating_reference") or tracker.get_slot("last_reference")
         lang = common.language(tracker)
+        typed = _typed_references(tracker)
+        reference = parse_reference(dispatcher, typed[0]) if typed else known
+        if typed and reference is None:
+            return [SlotSet("reopen_offered", False)]
         if not reference:
             dispatcher.utter_message(response="utter_ask_status_reference")
             return [SlotSet("reopen_offered", False)]
+        # The proof given for the request being discussed; another number needs its owner.
+        proof = tracker.get_slot("status_proof") if reference == known else OWNER
         try:
-            req = await common.client().reopen(reference, **_proof(tracker, tracker.get_slot("status_proof")))
+            req = await common.client().reopen(reference, **_proof(tracker, proof))
         except (NotFoundOrUnverified, Conflict, InvalidReference, RateLimited):
             dispatcher.utter_message(response="utter_reopen_failed")
             return [SlotSet("reopen_offered", False)]
@@ -289,3 +319,81 @@ class ActionReopenRequest(Action):
             due_label=format_day(req.due_at, lang) if req.due_at else "-",
         )
         return [SlotSet("reopen_offered", False), SlotSet("rating_reference", None)]
+
+
+# --- typed answers to an offer outside a form -----------------------------------------------------
+
+# Fallback replies when a message answers no offer: what the rule used to say for each intent.
+_NO_OFFER_REPLY = {"nlu_fallback": "utter_default", "inform": "utter_main_menu"}
+
+
+def _offered_buttons(tracker: Tracker) -> list[dict[str, Any]]:
+    """The buttons of the bot's last message before the person's latest one."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        kind = event.get("event")
+        if kind == "user":
+            if seen_user:
+                return []
+            seen_user = True
+        elif kind == "bot" and seen_user:
+            buttons = (event.get("data") or {}).get("buttons") or []
+            if buttons:
+                return [b for b in buttons if isinstance(b, dict) and is_button_payload(str(b.get("payload") or ""))]
+    return []
+
+
+def _intent_of(payload: str) -> str:
+    return payload[1:].split("{", 1)[0]
+
+
+def typed_offer_answer(tracker: Tracker) -> str | None:
+    """The payload of the offered button a typed answer means: its title or words for it
+    (bot.choices.OFFERS), or a plain yes (the offer's one positive choice) or no (its /deny)."""
+    text = common.user_text(tracker)
+    buttons = _offered_buttons(tracker)
+    if not buttons or common.is_payload(text):
+        return None
+    options = []
+    for b in buttons:
+        payload = str(b["payload"])
+        words = (str(b.get("title") or ""), *choices.OFFERS.get(_intent_of(payload), ()))
+        options.append(choices.Option(payload, tuple(w for w in words if w)))
+    # No numbers here: over SMS the channel itself turns "2" into the listed button's payload.
+    picked = choices.pick(text, options, numbered=False)
+    if picked:
+        return picked
+    positive = [str(b["payload"]) for b in buttons if _intent_of(str(b["payload"])) not in ("deny", "cancel")]
+    if choices.says_yes(text) and len(positive) == 1 and len(buttons) == 2:
+        return positive[0]
+    if choices.says_no(text):
+        return next((str(b["payload"]) for b in buttons if _intent_of(str(b["payload"])) == "deny"), None)
+    return None
+
+
+class ActionAnswerOffer(Action):
+    """A message outside a form that Rasa's rules would otherwise meet with "anything else?" or
+    "sorry, I didn't understand": if it answers the buttons just offered ("yes" to "Shall we
+    reopen the request?", "reopen request 482 910 3756", "la2 shukran" to "rate the answer?"),
+    it becomes that button's message, as if pressed, and the rules take it from there."""
+
+    def name(self) -> str:
+        return "action_answer_offer"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        name = common.intent(tracker) or ""
+        payload = typed_offer_answer(tracker)
+        if payload and _intent_of(payload) != name:
+            wanted = _typed_references(tracker) if _intent_of(payload) == "reopen" else []
+            entities = [{"entity": "reference", "value": v} for v in wanted[:1]]
+            pressed = UserUttered(payload, parse_data={
+                "intent": {"name": _intent_of(payload), "confidence": 1.0},
+                "entities": entities,
+                "text": payload,
+            }, input_channel=tracker.get_latest_input_channel())
+            # The connector's metadata (channel, sealed address) stays with the message.
+            pressed["metadata"] = common.latest_metadata(tracker)
+            # As Rasa's two-stage fallback does: the typed message is replaced by the button's.
+            return [UserUtteranceReverted(), ActionExecuted("action_listen"), pressed]
+        dispatcher.utter_message(response=_NO_OFFER_REPLY.get(name, "utter_anything_else"))
+        return [SlotSet("reopen_offered", False)] if tracker.get_slot("reopen_offered") else []

@@ -141,10 +141,59 @@ async def test_a_pillar_that_says_nothing_is_asked_again(domain: dict[str, Any])
     assert events == [SlotSet("pillar", None), SlotSet("requested_slot", "pillar")]
 
 
+@pytest.mark.parametrize(
+    ("text", "pillar"),
+    [
+        # the labels the bot itself shows, in both languages, and its button titles
+        ("time to deliver", "delivery_time"), ("وقت إنجاز الخدمة", "delivery_time"), ("Delays", "delivery_time"),
+        ("مدة الانجاز", "delivery_time"), ("staff behavior", "employee_behaviour"), ("تعامل الموظفين", "employee_behaviour"),
+        ("البنية التحتية", "infrastructure"), ("the procedures", "procedures"), ("جودة الخدمة", "service_quality"),
+        # words of one's own, Arabizi, with the article or a preposition joined
+        ("mainly the waiting", "delivery_time"), ("بالتأخير", "delivery_time"), ("el ejra2at", "procedures"),
+        ("sulook el mowazaf", "employee_behaviour"),
+        # the number of the listed choice (SMS numbers them in the buttons' order)
+        ("1", "service_quality"), ("٢", "delivery_time"), ("5", "infrastructure"),
+    ],
+)
+@pytest.mark.parametrize("intent", ["inform", "nlu_fallback", "complain"])
+async def test_a_pillar_typed_as_its_label_a_word_or_its_number_is_understood(
+    domain: dict[str, Any], text: str, pillar: str, intent: str,
+) -> None:
+    events, said = await answer(domain, "pillar", text, intent)
+    assert events == [SlotSet("pillar", pillar), SlotSet("requested_slot", "importance")]
+    assert said == []
+
+
+async def test_a_pillar_answer_naming_two_is_asked_again(domain: dict[str, Any]) -> None:
+    events, _ = await answer(domain, "pillar", "the staff and the procedures")
+    assert events == [SlotSet("pillar", None), SlotSet("requested_slot", "pillar")]
+
+
+async def test_a_pillar_button_still_works(domain: dict[str, Any]) -> None:
+    events, _ = await answer(domain, "pillar", '/inform{"pillar": "procedures"}', entities=[entity("pillar", "procedures")])
+    assert events == [SlotSet("pillar", "procedures"), SlotSet("requested_slot", "importance")]
+
+
 @pytest.mark.parametrize(("intent", "importance"), [("affirm", "urgent"), ("deny", "normal")])
 async def test_importance_is_a_yes_no_question(domain: dict[str, Any], intent: str, importance: str) -> None:
     events, _ = await answer(domain, "importance", "yes" if intent == "affirm" else "la2", intent)
     assert events == [SlotSet("importance", importance), SlotSet("requested_slot", "description")]
+
+
+@pytest.mark.parametrize(
+    ("text", "importance"),
+    [("urgent", "urgent"), ("عاجل", "urgent"), ("mista3jel", "urgent"), ("2", "urgent"), ("aywa", "urgent"),
+     ("normal", "normal"), ("not urgent", "normal"), ("مش مستعجل", "normal"), ("عادي", "normal"), ("١", "normal"),
+     ("مش ضروري", "normal")],
+)
+async def test_importance_typed_in_words_or_its_number(domain: dict[str, Any], text: str, importance: str) -> None:
+    events, _ = await answer(domain, "importance", text, "nlu_fallback")
+    assert events == [SlotSet("importance", importance), SlotSet("requested_slot", "description")]
+
+
+async def test_not_urgent_wins_over_the_nlus_urgent_tag(domain: dict[str, Any]) -> None:
+    events, _ = await answer(domain, "importance", "مش مستعجل", entities=[entity("urgency", "urgent")])
+    assert events == [SlotSet("importance", "normal"), SlotSet("requested_slot", "description")]
 
 
 # --- description ------------------------------------------------------------------------------------
@@ -190,10 +239,39 @@ async def test_no_at_an_optional_phone_means_none(domain: dict[str, Any], rtype:
 
 
 @pytest.mark.parametrize("rtype", ["complaint", "inquiry"])
-async def test_no_at_a_required_phone_asks_again(domain: dict[str, Any], rtype: str) -> None:
+async def test_no_at_the_phone_of_a_complaint_or_question_says_what_that_costs(domain: dict[str, Any], rtype: str) -> None:
     events, said = await answer(domain, "contact_phone", "لا", "deny", rtype=rtype)
-    assert events == [SlotSet("contact_phone", None), SlotSet("requested_slot", "contact_phone")]
-    assert responses(said) == ["utter_invalid_phone"]
+    assert events == [SlotSet("contact_phone", "none"), SlotSet("requested_slot", "confirmed")]
+    assert responses(said) == ["utter_no_contact_phone"]
+
+
+@pytest.mark.parametrize("rtype", ["complaint", "suggestion", "report"])
+@pytest.mark.parametrize("text", ["nope", "لأ", "laa", "مش ضروري", "skip it", "بدون", "ما بدي", "not necessary",
+                                  "لا داعي", "mish daroori", "no thank you"])
+@pytest.mark.parametrize("intent", ["deny", "cancel", "nlu_fallback", "inform"])
+async def test_a_typed_no_at_the_phone_is_an_answer_whatever_the_nlu_heard(
+    domain: dict[str, Any], rtype: str, text: str, intent: str,
+) -> None:
+    events, said = await answer(domain, "contact_phone", text, intent, rtype=rtype)
+    assert events == [SlotSet("contact_phone", "none"), SlotSet("requested_slot", "confirmed")]
+    assert responses(said) == ([] if rtype != "complaint" else ["utter_no_contact_phone"])
+
+
+async def test_no_to_using_the_number_texting_files_without_one(domain: dict[str, Any]) -> None:
+    events, said = await answer(domain, "contact_phone", "la2 shukran", "deny", connector="twilio_sms", address="+962781112233")
+    assert events == [SlotSet("contact_phone", "none"), SlotSet("requested_slot", "confirmed")]
+    assert said == [], "the updates still come by SMS; the summary follows in the same short SMS"
+
+
+async def test_a_typed_yes_over_sms_uses_the_number_texting(domain: dict[str, Any]) -> None:
+    events, _ = await answer(domain, "contact_phone", "aywa", "nlu_fallback", connector="twilio_sms", address="+962781112233")
+    assert events == [SlotSet("contact_phone", "+962781112233"), SlotSet("requested_slot", "confirmed")]
+
+
+async def test_cancel_at_the_phone_question_still_cancels(domain: dict[str, Any]) -> None:
+    events, said = await answer(domain, "contact_phone", "cancel my request", "cancel")
+    assert events == [SlotSet("requested_slot", "contact_phone")]
+    assert said == []
 
 
 @pytest.mark.parametrize("text", ["12345", "0791", "0701234567", "call me maybe"])
@@ -254,3 +332,75 @@ async def test_choosing_a_field_clears_it_and_asks_it_again(domain: dict[str, An
 async def test_an_answer_naming_no_field_asks_again(domain: dict[str, Any]) -> None:
     events, _ = await answer(domain, "edit_field", "nothing", rtype="suggestion")
     assert events == [SlotSet("edit_field", None), SlotSet("requested_slot", "edit_field")]
+
+
+@pytest.mark.parametrize(("text", "field"), [("the phone number", "contact_phone"), ("التفاصيل", "description"),
+                                             ("el jiheh", "entity_id"), ("3", "contact_phone")])
+async def test_the_field_to_change_typed_in_words_or_its_number(domain: dict[str, Any], text: str, field: str) -> None:
+    events, _ = await answer(domain, "edit_field", text, "nlu_fallback", rtype="suggestion")
+    assert events == [SlotSet("edit_field", None), SlotSet("confirmed", None), SlotSet(field, None),
+                      *([SlotSet("entity_choices", None)] if field == "entity_id" else []), SlotSet("requested_slot", field)]
+
+
+@pytest.mark.parametrize("text", ["send it please", "نعم أرسله", "aywa", "تمام", "ok"])
+@pytest.mark.parametrize("intent", ["nlu_fallback", "inform", "affirm"])
+async def test_a_typed_yes_at_the_summary_files(domain: dict[str, Any], text: str, intent: str) -> None:
+    events, _ = await answer(domain, "confirmed", text, intent, rtype="suggestion")
+    assert events == [SlotSet("confirmed", "yes"), SlotSet("requested_slot", None)]
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    ("change the phone", "contact_phone"), ("غير الوصف", "description"), ("the body is wrong", "entity_id"),
+    ("bddi 3adel el ra2m", "contact_phone"), ("أريد تعديل التفاصيل", "description"), ("الرقم غلط", "contact_phone"),
+    ("بدي أغيّر الجهة", "entity_id"), ("نعدل الوصف لو سمحت", "description"),
+])
+@pytest.mark.parametrize("intent", ["deny", "nlu_fallback", "inform"])
+async def test_a_correction_typed_at_the_summary_goes_straight_to_that_question(
+    domain: dict[str, Any], text: str, field: str, intent: str,
+) -> None:
+    events, said = await answer(domain, "confirmed", text, intent, rtype="inquiry")
+    assert events == [SlotSet("edit_field", None), SlotSet("confirmed", None), SlotSet(field, None),
+                      *([SlotSet("entity_choices", None)] if field == "entity_id" else []), SlotSet("requested_slot", field)]
+    assert said == []
+
+
+async def test_a_yes_that_mentions_a_field_is_still_a_yes(domain: dict[str, Any]) -> None:
+    events, _ = await answer(domain, "confirmed", "yes, the number and the details are right", "affirm", rtype="inquiry")
+    assert events == [SlotSet("confirmed", "yes"), SlotSet("requested_slot", None)]
+
+
+@pytest.mark.parametrize("text", ["it's not a complaint, it's a compliment", "مش شكوى، هذا ثناء", "mish shakwa, thana2",
+                                  "compliment", "حوّله إلى ثناء", "/compliment"])
+async def test_a_complaint_becomes_a_compliment_in_one_step_keeping_the_answers(domain: dict[str, Any], text: str) -> None:
+    intent = "compliment" if text == "/compliment" else "deny"
+    events, said = await answer(domain, "confirmed", text, intent)
+    assert events == [SlotSet("request_type", "compliment"), SlotSet("confirmed", None), SlotSet("edit_field", None),
+                      SlotSet("pillar", None), SlotSet("importance", None), SlotSet("requested_slot", "confirmed")]
+    assert said == []
+
+
+async def test_a_compliment_becomes_a_complaint_and_asks_only_what_a_complaint_adds(domain: dict[str, Any]) -> None:
+    slots = {"description": "the clerk kept me waiting for three weeks"}
+    events, _ = await answer(domain, "confirmed", "no this is a complaint not a compliment", "deny", rtype="compliment", slots=slots)
+    assert events == [SlotSet("request_type", "complaint"), SlotSet("confirmed", None), SlotSet("edit_field", None),
+                      SlotSet("pillar", "delivery_time"), SlotSet("importance", None), SlotSet("requested_slot", "importance")]
+
+
+@pytest.mark.parametrize("text", ["غيّر النوع", "mish shakwa", "wrong type, change the type", "it is not a complaint"])
+async def test_the_type_said_wrong_without_the_right_one_asks_which(domain: dict[str, Any], text: str) -> None:
+    events, _ = await answer(domain, "confirmed", text, "deny")
+    assert events == [SlotSet("confirmed", "edit"), SlotSet("edit_field", None)]
+
+
+@pytest.mark.parametrize(("text", "rtype"), [("a suggestion", "suggestion"), ("سؤال", "inquiry"), ("/suggest", "suggestion")])
+async def test_at_what_to_change_a_type_named_switches_to_it(domain: dict[str, Any], text: str, rtype: str) -> None:
+    intent = "suggest" if text.startswith("/") else "inform"
+    events, _ = await answer(domain, "edit_field", text, intent, rtype="compliment")
+    assert events == [SlotSet("request_type", rtype), SlotSet("confirmed", None), SlotSet("edit_field", None),
+                      SlotSet("requested_slot", "confirmed")]
+
+
+async def test_a_report_is_never_switched(domain: dict[str, Any]) -> None:
+    # Asked what to change instead, where no other type is offered (ActionAskEditField).
+    events, _ = await answer(domain, "confirmed", "it's a complaint", "complain", rtype="report", slots={"contact_phone": "none"})
+    assert events == [SlotSet("confirmed", "edit"), SlotSet("requested_slot", "edit_field")]

@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import common
 from actions.tracking import (
+    ActionAnswerOffer,
     ActionCheckStatus,
     ActionReopenRequest,
     ActionStartRating,
@@ -208,7 +209,9 @@ async def test_rating_the_last_filed_request_as_its_owner(store: RunningCaseStor
     assert events[0] == SlotSet("rating_reference", reference) and events[-1] == SlotSet("status_proof", "owner")
 
 
-@pytest.mark.parametrize(("text", "score"), [("5", "5"), ("٤", "4"), ("I'd say 3", "3"), ("9", None), ("great", None)])
+@pytest.mark.parametrize(("text", "score"), [("5", "5"), ("٤", "4"), ("I'd say 3", "3"), ("9", None), ("great", None),
+                                            ("4/5", "4"), ("خمسة", "5"), ("arba3a", "4"), ("two stars", "2"), ("10", None),
+                                            ("four out of five", "4"), ("ثلاثة من خمسة", "3"), ("5 out of 5", "5")])
 async def test_a_score_is_one_to_five(domain: dict[str, Any], text: str, score: str | None) -> None:
     t = tracker(text, slots={"requested_slot": "rating_score", "rating_reference": "1", "status_proof": "owner"}, active_loop="rating_form")
     events, _ = await run(ValidateRatingForm(), t, domain)
@@ -277,3 +280,98 @@ async def test_reopening_what_is_still_open_fails_politely(store: RunningCaseSto
     assert (events, messages) == ([SlotSet("reopen_offered", False)], [{"response": "utter_reopen_failed"}])
     events, messages = await run(ActionReopenRequest(), tracker())
     assert (events, messages) == ([SlotSet("reopen_offered", False)], [{"response": "utter_ask_status_reference"}])
+
+
+@pytest.mark.parametrize(("text", "intent", "resolved"), [("la2", "nlu_fallback", "no"), ("aywa", "inform", "yes"),
+                                                         ("مش ضروري", "cancel", None), ("نعم", "affirm", "yes")])
+async def test_resolved_typed_yes_or_no(domain: dict[str, Any], text: str, intent: str, resolved: str | None) -> None:
+    base = {"rating_reference": "1", "status_proof": "owner", "rating_score": "2", "requested_slot": "rating_resolved"}
+    events, _ = await run(ValidateRatingForm(), tracker(text, intent, slots=base, active_loop="rating_form"), domain)
+    if resolved is None:  # "not necessary" answers nothing here; the cancel rule takes it
+        assert events == []
+    else:
+        assert events[0] == SlotSet("rating_resolved", resolved)
+
+
+@pytest.mark.parametrize("text", ["بدون", "skip", "ma bdi", "no comment"])
+async def test_no_comment_typed_in_any_variety_even_heard_as_cancel(domain: dict[str, Any], text: str) -> None:
+    base = {"rating_reference": "1", "status_proof": "owner", "rating_score": "2", "rating_resolved": "no",
+            "requested_slot": "rating_comment"}
+    events, _ = await run(ValidateRatingForm(), tracker(text, "cancel", slots=base, active_loop="rating_form"), domain)
+    assert events[0] == SlotSet("rating_comment", "-")
+
+
+# --- typed answers to an offer outside a form -----------------------------------------------------
+
+
+def offered(*buttons: tuple[str, str]) -> list[dict[str, Any]]:
+    """The history of a conversation whose last bot message offered these (title, payload) buttons."""
+    return [{"event": "bot", "text": "Shall we?", "data": {"buttons": [{"title": t, "payload": p} for t, p in buttons]}}]
+
+
+REOPEN_OFFER = offered(("Reopen", "/reopen"), ("No", "/deny"))
+RATE_OFFER = offered(("تقييم", "/rate_request"), ("لا شكراً", "/deny"))
+
+
+def pressed(payload: str, entities: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    event = {"event": "user", "timestamp": None, "text": payload, "input_channel": "rest", "metadata": {"channel": "rest"},
+             "parse_data": {"intent": {"name": payload[1:], "confidence": 1.0}, "entities": entities or [], "text": payload}}
+    return [{"event": "rewind", "timestamp": None}, {"event": "action", "name": "action_listen", "policy": None,
+                                                     "confidence": None, "timestamp": None}, event]
+
+
+@pytest.mark.parametrize(("text", "intent"), [("yes please", "affirm"), ("aywa", "affirm"), ("أعيدوا فتحه", "nlu_fallback"),
+                                              ("reopen it", "nlu_fallback"), ("e3ado fat7o", "inform")])
+async def test_a_typed_yes_or_the_offers_words_press_its_button(text: str, intent: str) -> None:
+    events, messages = await run(ActionAnswerOffer(), tracker(text, intent, history=REOPEN_OFFER, slots={"reopen_offered": True}))
+    assert (events, messages) == (pressed("/reopen"), [])
+
+
+async def test_reopen_with_the_reference_typed_carries_the_reference() -> None:
+    reference = refcode.generate()
+    text = f"reopen request {refcode.format_grouped(reference)}"
+    events, _ = await run(ActionAnswerOffer(), tracker(text, "nlu_fallback", history=REOPEN_OFFER))
+    assert events == pressed("/reopen", [{"entity": "reference", "value": reference}])
+
+
+@pytest.mark.parametrize(("text", "intent"), [("ok", "affirm"), ("قيّم الرد", "nlu_fallback"), ("rate it", "inform")])
+async def test_yes_to_the_rating_offer_starts_rating(text: str, intent: str) -> None:
+    events, _ = await run(ActionAnswerOffer(), tracker(text, intent, history=RATE_OFFER))
+    assert events == pressed("/rate_request")
+
+
+async def test_no_to_an_offer_is_answered_and_the_offer_closed() -> None:
+    events, messages = await run(ActionAnswerOffer(), tracker("la2 shukran", "deny", history=REOPEN_OFFER, slots={"reopen_offered": True}))
+    assert (events, messages) == ([SlotSet("reopen_offered", False)], [{"response": "utter_anything_else"}])
+
+
+@pytest.mark.parametrize(("intent", "reply"), [("nlu_fallback", "utter_default"), ("inform", "utter_main_menu"),
+                                               ("affirm", "utter_anything_else"), ("deny", "utter_anything_else")])
+async def test_without_an_offer_the_old_replies(intent: str, reply: str) -> None:
+    events, messages = await run(ActionAnswerOffer(), tracker("blah blah", intent))
+    assert (events, messages) == ([], [{"response": reply}])
+    # An offer answered by something else entirely: the same.
+    events, messages = await run(ActionAnswerOffer(), tracker("what is the weather", intent, history=REOPEN_OFFER))
+    assert messages == [{"response": reply}]
+
+
+async def test_a_menu_answered_in_words_presses_the_button_only_on_a_clear_match() -> None:
+    menu = offered(("Ask the government", "/ask_government"), ("Complaint", "/complain"), ("Compliment", "/compliment"))
+    events, _ = await run(ActionAnswerOffer(), tracker("complaint", "nlu_fallback", history=menu))
+    assert events == pressed("/complain")
+    events, _ = await run(ActionAnswerOffer(), tracker("yes", "affirm", history=menu))
+    assert events == [], "a yes to a menu of several picks nothing"
+
+
+async def test_reopening_a_reference_typed_with_it_needs_its_owner(store: RunningCaseStore) -> None:
+    mine, _ = await file()
+    await answered(mine)
+    other, _ = await file()
+    await answered(other)
+    t = tracker("/reopen", "reopen", [entity("reference", refcode.format_grouped(other))], sender_id=OWNER,
+                slots={"last_reference": mine, "status_proof": "4567", "language": "en"})
+    _, messages = await run(ActionReopenRequest(), t)
+    assert messages[0]["response"] == "utter_reopened" and messages[0]["reference_display"] == refcode.format_grouped(other)
+    t = tracker("/reopen", "reopen", [entity("reference", refcode.format_grouped(mine))], sender_id=STRANGER,
+                slots={"language": "en"})
+    assert (await run(ActionReopenRequest(), t))[1] == [{"response": "utter_reopen_failed"}]

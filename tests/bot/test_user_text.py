@@ -36,6 +36,7 @@ RECOGNITION_DATA = {
     "bot/lang.py": "language words people use to name a language",
     "bot/arabic.py": "normalisation and digit-folding tables",
     "bot/pillars.py": "the pillar lexicon",
+    "bot/choices.py": "the words people type for a choice (yes, no, skip, types, fields, urgency)",
     "bot/nlu_components.py": "clitics stripped when featurizing",
     "actions/common.py": "the generic-opening words has_content() skips",
     "channels/twilio_sms.py": "SMS keywords (STOP/START/HELP/STATUS in Arabic)",

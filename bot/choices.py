@@ -1,0 +1,255 @@
+"""A typed answer to a question the bot offered choices for: which choice it names.
+
+People rarely press the button. They type its label ("delivery time", "مدة إنجاز الخدمة"),
+a word of their own for it ("delays", "التأخير", "ta25eer"), its number ("2", "٢") or a plain
+"no" ("la2", "مش ضروري", "skip"). This is the one home of that matching: the forms, the summary
+and the offers outside a form (reopen, rate) all ask it, each with the options it offered.
+
+Matching is on `bot.arabic.normalise`d words with the Arabic article and its joined prepositions
+("ال", "بال", "وال", "لل") set aside, so "بالتأخير" names "تأخير". A phrase counts only as whole
+words, so "no" is not found in "number". When words of two options are found the longer phrase
+wins; a tie is no answer (ask again rather than guess). A mention right after a negation
+("not a complaint", "mish shakwa", "مش شكوى") does not count as choosing it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from bot.arabic import fold_digits, normalise
+
+_PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
+# The article and the prepositions written joined to it; kept only when 2+ letters remain.
+_PREFIXES = ("وبال", "وال", "بال", "فال", "كال", "لل", "ال")
+NEGATIONS = frozenset(normalise(w) for w in (
+    "not", "no", "isn't", "isnt", "never", "mish", "msh", "mesh", "mush", "mu", "mo", "mosh",
+    "مش", "ومش", "مو", "ليس", "وليس", "ليست", "وليست", "ليسا", "لا", "ولا", "مب", "موب",
+))
+# Words that may sit between a negation and what it negates ("not a complaint", "مش عن الشكوى").
+_FILLER = frozenset(normalise(w) for w in ("a", "an", "the", "about", "it", "its", "it's", "this", "عن", "هاي", "هذه", "هذا", "هاد", "3an"))
+
+
+def _stem(token: str) -> str:
+    for prefix in _PREFIXES:
+        if token.startswith(prefix) and len(token) - len(prefix) >= 2:
+            return token[len(prefix):]
+    return token
+
+
+def words(text: str) -> list[str]:
+    """The matching form of a text: normalised, punctuation dropped, article set aside."""
+    return [_stem(t) for t in _PUNCT.sub(" ", normalise(text).replace("'", "").replace("\u2019", "")).split()]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One offered choice: its key (a payload value) and every way of saying it."""
+
+    key: str
+    phrases: tuple[str, ...]
+
+    def forms(self) -> list[list[str]]:
+        return [w for w in (words(p) for p in self.phrases) if w]
+
+
+def option(key: str, *phrases: str) -> Option:
+    return Option(key, tuple(phrases))
+
+
+# Pronouns written joined to the end of an Arabic word ("افتحه", "أعيدوا فتحها"): the word still counts.
+_SUFFIXES = ("ه", "ها", "هم", "هن", "ي", "نا", "كم", "ك")
+
+
+def _same(token: str, word: str) -> bool:
+    if token == word:
+        return True
+    return (len(word) >= 3 and token.startswith(word) and token[len(word):] in _SUFFIXES
+            and not word.isascii())
+
+
+def _find(seq: list[str], sub: list[str]) -> list[int]:
+    n = len(sub)
+    return [i for i in range(len(seq) - n + 1) if all(_same(t, w) for t, w in zip(seq[i:i + n], sub))]
+
+
+def _negated(tokens: list[str], start: int) -> bool:
+    i = start - 1
+    while i >= 0 and tokens[i] in _FILLER:
+        i -= 1
+    return i >= 0 and tokens[i] in NEGATIONS
+
+
+def mentions(text: str, options: Iterable[Option]) -> list[tuple[str, int, bool]]:
+    """(key, length of the longest phrase found, negated) for each option the text mentions."""
+    tokens = words(text)
+    found: list[tuple[str, int, bool]] = []
+    for opt in options:
+        best, negated = 0, False
+        for form in opt.forms():
+            for start in _find(tokens, form):
+                if len(form) > best or (len(form) == best and negated):
+                    best, negated = len(form), _negated(tokens, start) and form[0] not in NEGATIONS
+        if best:
+            found.append((opt.key, best, negated))
+    return found
+
+
+def number(text: str, count: int) -> int | None:
+    """The 1-based position a bare number picks from `count` listed choices ("2", "٢", "2."), if any."""
+    bare = fold_digits(text).strip().rstrip(".)-").strip()
+    if bare.isdigit() and 1 <= int(bare) <= count:
+        return int(bare)
+    return None
+
+
+def pick(text: str, options: Sequence[Option], *, numbered: bool = True) -> str | None:
+    """The key of the one option a typed answer names, or None (nothing named, or a tie).
+
+    `numbered`: the options were shown in this order as a numbered list (SMS, voice), so a bare
+    number picks one.
+    """
+    if numbered:
+        n = number(text, len(options))
+        if n is not None:
+            return options[n - 1].key
+    chosen = [(key, size) for key, size, negated in mentions(text, options) if not negated]
+    if not chosen:
+        return None
+    longest = max(size for _, size in chosen)
+    best = [key for key, size in chosen if size == longest]
+    return best[0] if len(best) == 1 else None
+
+
+def is_short(text: str, limit: int = 5) -> bool:
+    """Short enough to be an answer to a choice rather than a message of its own."""
+    return len(words(text)) <= limit
+
+
+# --- the answers every question shares ---------------------------------------------------------
+YES = option(
+    "yes",
+    "yes", "yeah", "yep", "yup", "sure", "ok", "okay", "correct", "right", "of course", "go ahead", "send", "send it",
+    "confirm", "please do", "that's right", "yes please",
+    "نعم", "اي", "ايوه", "ايوا", "اه", "أكيد", "اكيد", "تمام", "موافق", "صحيح", "طيب", "ماشي", "أرسل", "ارسل", "ارسله",
+    "ابعث", "ابعته", "ابعثه", "أكد", "نعم من فضلك", "بالتأكيد",
+    "aywa", "aiwa", "ah", "na3am", "akeed", "tamam", "mashi", "mashy", "sa7", "tayeb", "ib3ath", "ib3atha", "ersel", "irsal",
+)
+# "No" at an optional question: no thanks, skip, without, not needed, I don't want to.
+NO = option(
+    "no",
+    "no", "nope", "nah", "no thanks", "no thank you", "skip", "skip it", "none", "nothing", "not needed", "no need",
+    "not necessary", "without", "i don't want", "i dont want", "rather not", "i'd rather not", "pass", "no number",
+    "no phone", "without a number", "no comment", "no comments", "leave it", "stay anonymous", "anonymous",
+    "لا", "كلا", "لا شكرا", "لا شكراً", "لأ", "بدون", "بلاش", "مش ضروري", "مو ضروري", "غير ضروري", "ليس ضروريا",
+    "لا داعي", "لا حاجه", "ما في داعي", "مافي داعي", "ما بدي", "مابدي", "ما بدنا", "لا أريد", "لا اريد", "لا أرغب",
+    "لا ارغب", "تخطي", "تخطى", "تجاوز", "بدون رقم", "بلا رقم", "لا يوجد", "ما في", "مافي", "ما عندي", "خليها",
+    "سري", "بدون ملاحظه", "لا ملاحظات", "مش لازم", "مو لازم", "لا يلزم", "ليس لازما",
+    "la", "la2", "laa", "la2a", "la shukran", "la2 shukran", "bala", "balash", "bdoon", "bedoon", "bidoon", "mish daroori",
+    "mesh daroori", "msh daroori", "mish darori", "mesh darori", "ma bdi", "mabdi", "ma badi", "ma biddi", "mafi",
+    "ma fi", "ma 3ndi", "bdun", "mish lazem", "msh lazem", "mesh lazem", "mish lazim",
+)
+
+
+def says_yes(text: str) -> bool:
+    """A short answer that is a plain yes (and not also a no: "no, yes" asks again)."""
+    return is_short(text) and pick(text, [YES, NO], numbered=False) == "yes"
+
+
+def says_no(text: str) -> bool:
+    """A short answer that is a plain no / skip / not needed, in any variety."""
+    return is_short(text) and pick(text, [YES, NO], numbered=False) == "no"
+
+
+# --- the complaint's importance ("Is it urgent?": 1 normal, 2 urgent, as the buttons) -------------
+IMPORTANCE = [
+    option("normal", "normal", "not urgent", "regular", "no rush", "no hurry", "it can wait", "routine",
+           "عادي", "عاديه", "مش مستعجل", "مش مستعجله", "غير مستعجل", "غير عاجل", "ليس عاجلا", "ليس مستعجلا",
+           "مو مستعجل", "بيستنى", "3adi", "3adiyeh", "mish mista3jel", "mish mist3jel", "msh mist3jel", "mish urgent"),
+    option("urgent", "urgent", "very urgent", "asap", "emergency", "it's urgent", "right away", "immediately",
+           "مستعجل", "مستعجله", "عاجل", "عاجله", "طارئ", "طارئه", "ضروري جدا", "مستعجل كثير", "بسرعه",
+           "mista3jel", "mist3jel", "musta3jal", "3ajel", "3ajil", "tare2", "dar0ori", "bsor3a"),
+]
+
+# --- the summary and its corrections ---------------------------------------------------------------
+# The request types a person can switch between at the summary. A report is left out on purpose:
+# its confidentiality starts with the message that opened it (bot.confidential), so a report is
+# begun as one, never converted into or out of one.
+TYPES = [
+    option("inquiry", "question", "inquiry", "enquiry", "a question to the government", "query",
+           "سؤال", "استفسار", "سؤال للحكومة", "استعلام", "so2al", "su2al", "sou2al", "estefsar", "istifsar"),
+    option("suggestion", "suggestion", "idea", "proposal", "recommendation",
+           "اقتراح", "مقترح", "فكره", "e2tira7", "iqtira7", "eqtira7", "e2tera7", "mo2tara7", "fekra"),
+    # Not "thanks" or "شكرا" alone: "no thanks" at the summary is not a compliment.
+    option("compliment", "compliment", "a thank you", "thank you note", "praise", "appreciation",
+           "ثناء", "شكر وتقدير", "رساله شكر", "مدح", "اشاده", "thana2", "thana", "madi7"),
+    option("complaint", "complaint", "complain", "grievance",
+           "شكوى", "شكوه", "تظلم", "shakwa", "shakwe", "shakweh", "shakwaa"),
+]
+# What each field of the summary is called, so "change the phone" / "غير الوصف" goes straight to it.
+FIELDS = [
+    option("entity_id", "entity", "government body", "the body", "body", "department", "ministry", "agency",
+           "institution", "who it goes to", "الجهة", "جهة", "الجهه الحكوميه", "الوزارة", "الدائرة", "المؤسسة",
+           "jiha", "jiheh", "el jiha", "el jiheh", "wazara", "da2ira"),
+    option("pillar", "topic", "pillar", "subject", "category", "what it is about", "المحور", "الموضوع", "التصنيف",
+           "نوع المشكله", "mawdoo3", "mawdu3", "el mawdoo3", "mi7war", "ma7war"),
+    option("importance", "importance", "urgency", "priority", "urgent", "الأهمية", "الاستعجال", "الأولوية", "مستعجل",
+           "ahamiyeh", "ahammiyeh", "isti3jal", "mista3jel"),
+    option("description", "details", "description", "text", "message", "what i wrote", "the story", "my words",
+           "التفاصيل", "الوصف", "النص", "الرساله", "الكلام", "الشرح", "tafaseel", "tafasil", "el wasf", "wasf",
+           "el kalam"),
+    option("contact_phone", "phone", "number", "phone number", "mobile", "mobile number", "telephone", "my number",
+           "contact", "رقم الهاتف", "الرقم", "الهاتف", "رقمي", "التلفون", "التليفون", "الموبايل", "الجوال", "الخلوي",
+           "ra2m", "ra2mi", "el ra2m", "raqam", "telefon", "mobile", "talafon", "jawwal"),
+    option("request_type", "type", "the type", "request type", "type of request", "kind", "category of request",
+           "النوع", "نوع الطلب", "نوع", "صنف الطلب", "el no3", "no3", "naw3"),
+]
+# Words that make a mention of a field a correction rather than a passing word ("yes, the number is fine").
+CHANGE_WORDS = option(
+    "change",
+    "change", "edit", "fix", "correct", "update", "modify", "replace", "wrong", "not right", "is wrong", "mistake",
+    "switch", "different", "another", "make it", "turn it into", "it's a", "its a", "it is a", "this is a", "rather",
+    "actually", "i meant", "meant", "should be", "supposed to be", "instead",
+    "غير", "غيري", "تغيير", "عدل", "تعديل", "بدل", "تبديل", "صحح", "تصحيح", "غلط", "خطأ", "خطا", "مش صحيح",
+    "اغير", "نغير", "بغير", "اعدل", "نعدل", "بعدل", "ابدل", "نبدل", "اصحح", "نصحح", "عدلوا", "غيروا", "بدلوا",
+    "ليس صحيحا", "بدي اغير", "اريد تغيير", "اريد تعديل", "ثاني", "اخر", "حوله", "حولها", "اجعله",
+    "بل", "وانما", "قصدي", "كان قصدي", "اقصد", "المقصود", "بالاصح", "بدلا",
+    "ghayyer", "ghayer", "ghayir", "3adel", "3addel", "baddel", "badel", "sa77e7", "galat", "ghalat", "5ata2", "ta3deel",
+    "taghyeer", "7awel", "7awelha", "bal", "2asdi", "asdi", "qasdi",
+)
+
+
+def says_change(text: str) -> bool:
+    return bool(mentions(text, [CHANGE_WORDS]))
+
+
+# --- offers outside a form, by the intent of the button's payload --------------------------------
+OFFERS: dict[str, tuple[str, ...]] = {
+    "reopen": ("reopen", "reopen it", "reopen the request", "reopen request", "open it again", "open again",
+               "re-open", "اعاده فتح", "اعد فتح", "اعيدوا فتح", "افتحوه", "افتحه من جديد", "فتح الطلب من جديد",
+               "رجعوا فتحوه", "e3adet fat7", "e3ado fat7o", "rja3o fat7o", "eftaho", "efta7o"),
+    "rate_request": ("rate", "rate it", "rating", "rate the answer", "evaluate", "تقييم", "قيم", "اقيم", "بقيم",
+                     "قيّم الرد", "ta2yeem", "taqyeem", "a2ayem", "2ayyem"),
+    "deny": NO.phrases,
+    "affirm": YES.phrases,
+}
+
+# --- a rating typed in words (digits are read by the rating form itself) -------------------------
+SCORES = [
+    option("1", "one", "واحد", "وحده", "wa7ad", "wahad", "one star"),
+    option("2", "two", "اثنين", "اتنين", "ثنتين", "tnen", "itnen", "ethnein", "two stars"),
+    option("3", "three", "ثلاثه", "تلاته", "tlateh", "thalatheh", "three stars"),
+    option("4", "four", "اربعه", "arba3a", "arba3ah", "four stars"),
+    option("5", "five", "خمسه", "khamseh", "5amseh", "khamsa", "five stars", "excellent", "ممتاز", "mumtaz", "momtaz"),
+]
+_OUT_OF_FIVE = re.compile(r"(?:/|\bout of\b|\bof\b|(?<!\w)من)\s*(?:5|five|خمسه|خمسة)(?!\w)")
+_LONE_SCORE = re.compile(r"(?<![\w.])([1-5])(?![\w.]|\.\d)")
+
+
+def score(text: str) -> str | None:
+    """A rating from 1 to 5 typed as a digit standing alone ("4", "4/5", "I'd say 4", "٤") or in
+    words ("four out of five", "ثلاثة من خمسة", "arba3a"); never a digit inside an Arabizi word."""
+    text = _OUT_OF_FIVE.sub(" ", fold_digits(text).lower())
+    alone = _LONE_SCORE.search(text)
+    return alone.group(1) if alone else pick(text, SCORES, numbered=False)

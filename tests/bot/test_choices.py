@@ -1,0 +1,81 @@
+"""bot.choices: which offered choice a typed answer names."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot import choices
+from bot.choices import option, pick
+
+COLOURS = [option("red", "red", "أحمر"), option("green", "green", "light green", "أخضر"), option("blue", "blue", "أزرق")]
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("green", "green"), ("GREEN!", "green"), ("the green one please", "green"), ("الأخضر", "green"),
+        ("بالأحمر", "red"), ("2", "green"), ("٣", "blue"), ("۱", "red"), ("3.", "blue"),
+        ("light green", "green"), ("not red, blue", "blue"), ("مش أحمر، أزرق", "blue"),
+    ],
+)
+def test_a_typed_choice_by_label_word_or_number(text: str, key: str) -> None:
+    assert pick(text, COLOURS) == key
+
+
+@pytest.mark.parametrize("text", ["", "purple", "red or blue", "4", "0", "redness", "not red"])
+def test_nothing_or_two_named_is_no_answer(text: str) -> None:
+    assert pick(text, COLOURS) is None
+
+
+def test_a_number_counts_only_when_the_list_was_numbered() -> None:
+    assert pick("2", COLOURS, numbered=False) is None
+
+
+@pytest.mark.parametrize("text", ["no", "No.", "لا", "la", "la2", "مش ضروري", "skip", "بدون", "ما بدي", "nope, skip it",
+                                  "لا شكراً", "la2 shukran", "not needed", "I don’t want to", "ليس ضرورياً", "mish darori"])
+def test_a_plain_no_in_every_variety(text: str) -> None:
+    assert choices.says_no(text) and not choices.says_yes(text)
+
+
+@pytest.mark.parametrize("text", ["yes", "Yes please", "نعم", "ايوه", "aywa", "akeed", "تمام", "ok", "أكيد"])
+def test_a_plain_yes_in_every_variety(text: str) -> None:
+    assert choices.says_yes(text) and not choices.says_no(text)
+
+
+@pytest.mark.parametrize("text", ["ok no", "no yes", "my number is 0791234567", "nobody told me anything about this for weeks",
+                                  "laila", "nothing works in the office and the staff shout at us every day"])
+def test_neither_yes_nor_no(text: str) -> None:
+    assert not choices.says_yes(text) or not choices.says_no(text)
+    assert not (choices.says_no(text) and choices.says_yes(text))
+    if len(text.split()) > 5:
+        assert not choices.says_no(text) and not choices.says_yes(text), "a long message is not an answer to a choice"
+
+
+def test_every_vocabulary_keeps_its_options_apart() -> None:
+    """No phrase names two options of one question (a tie would leave the answer unread)."""
+    for vocabulary in (choices.IMPORTANCE, choices.TYPES, choices.FIELDS, [choices.YES, choices.NO]):
+        seen: dict[tuple[str, ...], str] = {}
+        for opt in vocabulary:
+            for form in opt.forms():
+                assert seen.setdefault(tuple(form), opt.key) == opt.key, (form, opt.key, seen[tuple(form)])
+
+
+def test_every_button_title_the_domain_shows_is_understood_when_typed() -> None:
+    """A person who types the button's title gets what the button gives (pillar, urgency)."""
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    from bot import pillars
+
+    domain = yaml.safe_load((Path(__file__).resolve().parents[2] / "domain.yml").read_text(encoding="utf-8"))
+    vocabularies = {"pillar": pillars.OPTIONS, "urgency": choices.IMPORTANCE}
+    checked = 0
+    for name in ("utter_ask_pillar", "utter_ask_importance"):
+        for variant in domain["responses"][name]:
+            for button in variant["buttons"]:
+                slot, value = next(iter(json.loads(button["payload"].replace("{{", "{").replace("}}", "}")[7:]).items()))
+                assert pick(button["title"], vocabularies[slot], numbered=False) == value, button
+                checked += 1
+    assert checked == 14

@@ -116,10 +116,10 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
                 return routing.narrowed(found.choices)
             # A name the NLU tagged, or one typed with a typo: the catalogue search.
             for value in common.entity_values(tracker, "entity_name"):
-                tagged = await routing.route(value)
-                if tagged.entity is not None:
-                    return routing.chose(tagged.entity)
-            candidates, confident = await resolve_entity(text)
+                tagged, confident = await resolve_entity(value)
+                if confident:
+                    return routing.chose(tagged[0])
+            candidates, confident = await routing.search(text)
             if confident:
                 return routing.chose(candidates[0])
             if candidates:
@@ -163,10 +163,10 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
                 # Another sector named: its bodies are offered next.
                 return {"sector": found.sectors[0].id, "entity_id": None, "entity_choices": None}
             for value in picked:
-                tagged = await routing.route(value)
-                if tagged.entity is not None:
-                    return routing.chose(tagged.entity)
-            candidates, confident = await resolve_entity(text)
+                tagged, confident = await resolve_entity(value)
+                if confident:
+                    return routing.chose(tagged[0])
+            candidates, confident = await routing.search(text)
             if confident:
                 return routing.chose(candidates[0])
             if candidates:

@@ -24,6 +24,8 @@ from actions import common
 from backend_client import Entity, Routing
 
 MAX_BUTTONS = 13  # Messenger's quick-reply limit; SMS shows them as a numbered list
+# The search's score bands (case_store/openapi.yaml): exact 3..4, prefix 2..3, substring 1..2, fuzzy 0..1.
+EXACT, PART, FUZZY_CONFIDENT = 3.0, 1.0, 0.9
 
 
 async def route(text: str, among: Sequence[str] = ()) -> Routing:
@@ -31,20 +33,32 @@ async def route(text: str, among: Sequence[str] = ()) -> Routing:
 
 
 async def resolve(text_or_id: str) -> tuple[list[Entity], bool]:
-    """(candidates, confident) for an entity id or a name typed with a typo, via the catalogue
-    search: the fallback when route() finds no name in the text."""
+    """(candidates, confident) for an entity id, a name, or a text naming one: confident only
+    when a body is named (or a place picks one); a sector name or generic words never are."""
     entities = await common.all_entities()
     if text_or_id in entities:
         return [entities[text_or_id]], True
-    if len(text_or_id) > 100:  # the search takes names, not sentences
+    found = await route(text_or_id)
+    if found.entity is not None:
+        return [found.entity], True
+    if found.choices or found.sectors:
+        return list(found.choices), False
+    return await search(text_or_id)
+
+
+async def search(text: str) -> tuple[list[Entity], bool]:
+    """The catalogue search, for a name typed with a typo: (candidates, confident). Confident
+    only for a whole name (exact) or a near-miss of one (fuzzy >= 0.9) clearly ahead of the
+    next; a prefix or a part of a name ("التعليم" of "التعليم العالي") is a "did you mean"."""
+    if len(text) > 100:  # the search takes names, not sentences
         return [], False
-    found = await common.client().entities(q=text_or_id, limit=5)
+    found = await common.client().entities(q=text, limit=5)
     if not found:
         return [], False
-    top = found[0]
-    second = found[1].score if len(found) > 1 and found[1].score is not None else 0.0
-    confident = (top.score or 0.0) >= 0.9 and (top.score or 0.0) - second >= 0.1
-    return found, confident
+    top = found[0].score or 0.0
+    second = (found[1].score or 0.0) if len(found) > 1 else 0.0
+    whole = top >= EXACT or FUZZY_CONFIDENT <= top < PART
+    return found, whole and top - second >= 0.1
 
 
 async def offered_entities(tracker: Tracker) -> list[Entity]:

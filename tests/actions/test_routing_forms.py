@@ -104,3 +104,12 @@ async def test_another_sector_at_the_body_question_offers_its_bodies(domain: dic
     events, said = await answer(domain, "entity_id", "transport")
     assert slots(events) == {"sector": "transport", "entity_id": None, "entity_choices": None, "requested_slot": "entity_id"}
     assert said == []
+
+
+async def test_a_sector_word_the_nlu_tagged_in_the_opening_picks_no_body() -> None:
+    # "النقل" is the transport sector's name (and an alias of the ministry): the form asks which body.
+    from actions.requests import ActionStartRequest
+
+    events = await ActionStartRequest().run(CollectingDispatcher(), tracker("عندي اقتراح بخصوص النقل", "suggest",
+                                                                            [entity("entity_name", "النقل")]), {})
+    assert "entity_id" not in {e["name"] for e in events if e.get("value") is not None}

@@ -28,6 +28,7 @@ from bot.arabic import normalise
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "catalogue.yml"
 FUZZY_CUTOFF = 0.72
+MAX_SECTOR_WORDS = 8  # more words than any sector name with its aliases: not a sector's name
 
 # Rank of each kind of match; the score returned is rank + a closeness fraction in [0, 1).
 EXACT, PREFIX, SUBSTRING, FUZZY = 3.0, 2.0, 1.0, 0.0
@@ -153,10 +154,18 @@ class Catalogue:
         self.groups = groups or []
         self.sector_by_id = {s.id: s for s in sectors}
         self.entity_by_id = {e.id: e for e in entities}
-        # Token forms for route(): every name of every body, group word, place and sector.
-        self._entity_names = [(e, n) for e in entities for n in dict.fromkeys(_phrase(x) for x in e.names()) if n]
-        self._group_words = [(g, n) for g in self.groups for n in dict.fromkeys(_phrase(w) for w in g.words) if n]
-        self._place_names = [(p, n) for p in self.places for n in dict.fromkeys(_phrase(x) for x in p.names) if n]
+        # For route(): every name of every body, group word and place as words, indexed by the
+        # forms of its first two words, so a text is read once, word by word.
+        self._names: dict[tuple[str, ...], list[tuple[str, Any, tuple[str, ...]]]] = {}
+        named: list[tuple[str, Any, Iterable[str]]] = [
+            *(("entity", e, e.names()) for e in entities),
+            *(("group", g, g.words) for g in self.groups),
+            *(("place", p, p.names) for p in self.places),
+        ]
+        for kind, what, texts in named:
+            for words in dict.fromkeys(_phrase(x) for x in texts):
+                if words:
+                    self._names.setdefault(tuple(_key(w) for w in words[:2]), []).append((kind, what, words))
         self._sector_words = {
             s.id: frozenset(_stem(t) for x in (s.name_ar, s.name_en, *(sector_aliases or {}).get(s.id, ())) for t in _phrase(x))
             for s in sectors
@@ -242,8 +251,8 @@ class Catalogue:
     def sectors_named(self, text: str) -> list[Sector]:
         """Sectors whose name the whole text is: every word of it (articles, "and", "sector" aside)
         is a word of the sector's name, in any order, singular or plural; best coverage first."""
-        words = [_stem(t) for t in _phrase(text) if t not in _SECTOR_FILLER]
-        if not words:
+        words = list(dict.fromkeys(_stem(t) for t in _phrase(text) if t not in _SECTOR_FILLER))
+        if not words or len(words) > MAX_SECTOR_WORDS:  # a sentence, not a sector's name
             return []
         found: list[tuple[float, int, Sector]] = []
         for i, s in enumerate(self.sectors):
@@ -263,13 +272,25 @@ class Catalogue:
         if not tokens:
             return Routing("none")
         spans: list[tuple[int, int, str, Any]] = []  # start, end, kind, what
-        for entity, name in self._entity_names:
-            spans += [(i, i + len(name), "entity", entity) for i in _occurrences(tokens, name)]
-        for group, name in self._group_words:
-            spans += [(i, i + len(name), "group", group) for i in _occurrences(tokens, name)]
-        places = list(dict.fromkeys(p.id for p, name in self._place_names if _occurrences(tokens, name)))
+        for i, word in enumerate(tokens):
+            firsts = _keys(word)
+            keys = [(k,) for k in firsts]
+            if i + 1 < len(tokens):
+                keys += [(k, k2) for k in firsts for k2 in _keys(tokens[i + 1])]
+            for key in keys:
+                for kind, what, name in self._names.get(key, ()):
+                    if _at(tokens, i, name):
+                        spans.append((i, i + len(name), kind, what))
+        places = list(dict.fromkeys(what.id for _, _, kind, what in spans if kind == "place"))
+        spans = [span for span in spans if span[2] != "place"]
         # A name inside a longer one is not a mention of its own: "police" in "traffic police".
-        kept = [a for a in spans if not any(b[0] <= a[0] and a[1] <= b[1] and b[1] - b[0] > a[1] - a[0] for b in spans)]
+        by_start: dict[int, list[tuple[int, int, str, Any]]] = {}
+        for span in spans:
+            by_start.setdefault(span[0], []).append(span)
+        longest = max((end - start for start, end, _, _ in spans), default=0)
+        kept = [a for a in spans if not any(
+            a[1] <= b[1] and b[1] - b[0] > a[1] - a[0]
+            for start in range(max(0, a[0] - longest), a[0] + 1) for b in by_start.get(start, ()))]
         named = list(dict.fromkeys(e for _, _, kind, e in kept if kind == "entity"))
         groups = list(dict.fromkeys(g for _, _, kind, g in kept if kind == "group"))
         local = {b for g in groups for b in g.bodies}
@@ -443,9 +464,22 @@ def _same(word: str, name_word: str) -> bool:
     return len(name_word) >= 3 and word[:1] in _CLITICS and word[1:] == name_word
 
 
-def _occurrences(tokens: tuple[str, ...], name: tuple[str, ...]) -> list[int]:
-    n = len(name)
-    return [i for i in range(len(tokens) - n + 1) if all(_same(tokens[i + k], name[k]) for k in range(n))]
+def _at(tokens: tuple[str, ...], i: int, name: tuple[str, ...]) -> bool:
+    return i + len(name) <= len(tokens) and all(_same(tokens[i + k], w) for k, w in enumerate(name))
+
+
+def _key(name_word: str) -> str:
+    """The index key of a name's first word: what _keys() of a matching text word includes."""
+    if not _ARABIC.match(name_word) and len(name_word) > 3:
+        return _stem(name_word)
+    return name_word
+
+
+def _keys(word: str) -> set[str]:
+    """Index keys a text word can match (see _same): itself, its stem, or itself minus a clitic."""
+    if _ARABIC.match(word):
+        return {word, word[1:]} if word[:1] in _CLITICS else {word}
+    return {word, _stem(word)}
 
 
 def _stem(word: str) -> str:
@@ -474,4 +508,7 @@ def _close(word: str, other: str) -> bool:
     common = next((i for i, (a, b) in enumerate(zip(word, other)) if a != b), shortest)
     if common >= 4 and common >= 0.7 * shortest:
         return True
-    return shortest >= 5 and difflib.SequenceMatcher(None, word, other, autojunk=False).ratio() >= 0.84
+    # A typo keeps the first letter (and no word of a sector name is longer than 30 letters).
+    if shortest < 5 or max(len(word), len(other)) > 30 or word[0] != other[0]:
+        return False
+    return difflib.SequenceMatcher(None, word, other, autojunk=False).ratio() >= 0.84

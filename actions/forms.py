@@ -115,17 +115,11 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
             if found.choices:
                 return routing.narrowed(found.choices)
             # A name the NLU tagged, or one typed with a typo: the catalogue search.
-            for value in common.entity_values(tracker, "entity_name"):
-                tagged, confident = await resolve_entity(value)
-                if confident:
-                    return routing.chose(tagged[0])
-            candidates, confident = await routing.search(text)
-            if confident:
-                return routing.chose(candidates[0])
+            decided, candidates = await routing.by_name(text, common.entity_values(tracker, "entity_name"))
+            if decided is not None:
+                return routing.chose(decided)
             if candidates:
-                dispatcher.utter_message(response="utter_entity_did_you_mean",
-                                         buttons=routing.entity_buttons(candidates, common.language(tracker)))
-                return {"sector": None, "entity_choices": [e.id for e in candidates]}
+                return {"sector": None, "entity_choices": routing.offer(dispatcher, tracker, candidates)}
         except CaseStoreError:
             dispatcher.utter_message(response="utter_backend_unavailable")
             return {"sector": None}
@@ -156,23 +150,15 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
             if found.entity is not None:
                 return routing.chose(found.entity)
             if found.choices:
-                dispatcher.utter_message(response="utter_entity_did_you_mean",
-                                         buttons=routing.entity_buttons(found.choices, common.language(tracker)))
-                return {"entity_id": None, "entity_choices": [e.id for e in found.choices]}
+                return {"entity_id": None, "entity_choices": routing.offer(dispatcher, tracker, found.choices)}
             if found.sectors:
                 # Another sector named: its bodies are offered next.
                 return {"sector": found.sectors[0].id, "entity_id": None, "entity_choices": None}
-            for value in picked:
-                tagged, confident = await resolve_entity(value)
-                if confident:
-                    return routing.chose(tagged[0])
-            candidates, confident = await routing.search(text)
-            if confident:
-                return routing.chose(candidates[0])
+            decided, candidates = await routing.by_name(text, picked)
+            if decided is not None:
+                return routing.chose(decided)
             if candidates:
-                dispatcher.utter_message(response="utter_entity_did_you_mean",
-                                         buttons=routing.entity_buttons(candidates, common.language(tracker)))
-                return {"entity_id": None, "entity_choices": [e.id for e in candidates]}
+                return {"entity_id": None, "entity_choices": routing.offer(dispatcher, tracker, candidates)}
         except CaseStoreError:
             dispatcher.utter_message(response="utter_backend_unavailable")
             return {"entity_id": None}

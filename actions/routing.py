@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
 
 from actions import common
 from backend_client import Entity, Routing
@@ -59,6 +60,23 @@ async def search(text: str) -> tuple[list[Entity], bool]:
     second = (found[1].score or 0.0) if len(found) > 1 else 0.0
     whole = top >= EXACT or FUZZY_CONFIDENT <= top < PART
     return found, whole and top - second >= 0.1
+
+
+async def by_name(text: str, tagged: Sequence[str]) -> tuple[Entity | None, list[Entity]]:
+    """When route() found nothing in the text: a name the NLU tagged, else the search for a name
+    typed with a typo. (the body, or None and the candidates for a "did you mean")."""
+    for value in tagged:
+        found, confident = await resolve(value)
+        if confident:
+            return found[0], []
+    candidates, confident = await search(text)
+    return (candidates[0], []) if confident else (None, candidates)
+
+
+def offer(dispatcher: CollectingDispatcher, tracker: Tracker, found: Sequence[Entity]) -> list[str]:
+    """"Did you mean one of these?" with a button each; the ids, for the entity_choices slot."""
+    dispatcher.utter_message(response="utter_entity_did_you_mean", buttons=entity_buttons(found, common.language(tracker)))
+    return [e.id for e in found[:MAX_BUTTONS]]
 
 
 async def offered_entities(tracker: Tracker) -> list[Entity]:

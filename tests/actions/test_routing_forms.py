@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.requests import ActionAskEntityId
@@ -40,6 +39,7 @@ async def test_an_opening_body_beats_the_ministry_the_nlu_tagged(domain: dict[st
 async def test_an_opening_without_a_place_asks_which_municipality(domain: dict[str, Any]) -> None:
     events, said = await answer(domain, None, "nobody has picked up the garbage on our street since the feast",
                                 intent="complain")
+    assert said == []
     assert slots(events) == {"sector": "municipal", "entity_id": None, "entity_choices": ["gam", "zarqa_municipality"],
                              "requested_slot": "entity_id"}
     asked = CollectingDispatcher()

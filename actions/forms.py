@@ -16,10 +16,10 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions import common
+from actions import common, routing
 from backend_client import CaseStoreError
 from bot import choices, pillars, request_rules
-from bot.arabic import normalise
+from bot.choices import parse_choice
 from bot.privacy import is_plausible_phone, normalise_phone
 
 log = logging.getLogger(__name__)
@@ -31,17 +31,8 @@ PHONE_OPTIONAL = {"suggestion", "compliment", "report"}
 
 
 async def resolve_entity(text_or_id: str) -> tuple[list[Any], bool]:
-    """(candidates, confident) for an entity id or free text, via the case-store catalogue."""
-    entities = await common.all_entities()
-    if text_or_id in entities:
-        return [entities[text_or_id]], True
-    found = await common.client().entities(q=text_or_id, limit=5)
-    if not found:
-        return [], False
-    top = found[0]
-    second = found[1].score if len(found) > 1 and found[1].score is not None else 0.0
-    confident = (top.score or 0.0) >= 0.9 and (top.score or 0.0) - second >= 0.1
-    return found, confident
+    """(candidates, confident) for an entity id or a name, via the case-store catalogue search."""
+    return await routing.resolve(text_or_id)
 
 
 class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
@@ -92,30 +83,43 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
         return common.intent(tracker) in INTERRUPTIONS
 
     # --- sector and entity -----------------------------------------------------------------------
+    # The rules (most specific body named, place picks the local body, a sector never picks a
+    # body) are the catalogue's: actions/routing.py asks it and maps its answer to slots.
     async def extract_sector(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        if tracker.get_slot("requested_slot") is None:
+            # The form is starting (nothing asked yet): the opening may already say where it goes.
+            try:
+                return await routing.from_opening(tracker)
+            except CaseStoreError as err:
+                log.warning("catalogue routing failed: status=%s code=%s", err.status, err.code)
+                return {}
         if not self._asked(tracker, "sector") or self._interrupted(tracker):
             return {}
         try:
-            sectors = {s.id: s for s in await common.sectors()}
-            chosen = [v for v in common.entity_values(tracker, "sector") if v in sectors]
+            sectors = await common.sectors()
+            by_id = {s.id: s for s in sectors}
+            chosen = [v for v in common.entity_values(tracker, "sector") if v in by_id]
             if chosen:
-                return {"sector": chosen[0]}
+                return {"sector": chosen[0], "entity_choices": None}
             text = common.user_text(tracker)
-            if common.is_payload(text) and not common.entity_values(tracker, "entity_name"):
+            if common.is_payload(text):
                 return {}
-            # A body named directly ("الأحوال المدنية") answers both questions at once.
-            for value in common.entity_values(tracker, "entity_name") + [text]:
-                found, confident = await resolve_entity(value)
-                if confident:
-                    return {"sector": found[0].sector, "entity_id": found[0].id, "entity_choices": None}
-            norm = normalise(text)
-            for s in sectors.values():
-                if norm and (norm in (normalise(s.name_ar), normalise(s.name_en)) or normalise(s.name_ar) in norm):
-                    return {"sector": s.id}
-            found, _ = await resolve_entity(text)
-            if found:
-                dispatcher.utter_message(response="utter_entity_did_you_mean", buttons=_entity_buttons(found, common.language(tracker)))
-                return {"sector": None, "entity_choices": [e.id for e in found]}
+            number = routing.picked(parse_choice(text), sectors)
+            if number is not None:
+                return {"sector": number.id, "entity_choices": None}
+            found = await routing.route(text)
+            if found.entity is not None:
+                return routing.chose(found.entity)
+            if found.sectors:
+                return {"sector": found.sectors[0].id, "entity_choices": None}
+            if found.choices:
+                return routing.narrowed(found.choices)
+            # A name the NLU tagged, or one typed with a typo: the catalogue search.
+            decided, candidates = await routing.by_name(text, common.entity_values(tracker, "entity_name"))
+            if decided is not None:
+                return routing.chose(decided)
+            if candidates:
+                return {"sector": None, "entity_choices": routing.offer(dispatcher, tracker, candidates)}
         except CaseStoreError:
             dispatcher.utter_message(response="utter_backend_unavailable")
             return {"sector": None}
@@ -124,27 +128,43 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
 
     async def extract_entity_id(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         choices = tracker.get_slot("entity_choices") or []
-        picked = [v for v in common.entity_values(tracker, "entity_name")]
+        picked = common.entity_values(tracker, "entity_name")
+        text = common.user_text(tracker)
         # A "did you mean" answer can come while the sector is still being asked.
-        if (self._asked(tracker, "sector") and choices and picked) or self._asked(tracker, "entity_id"):
-            if self._interrupted(tracker):
+        if not ((self._asked(tracker, "sector") and choices and picked) or self._asked(tracker, "entity_id")):
+            return {}
+        if self._interrupted(tracker):
+            return {}
+        try:
+            entities = await common.all_entities()
+            for value in picked:
+                if value in entities:  # our own button
+                    return routing.chose(entities[value])
+            if common.is_payload(text):
                 return {}
-            try:
-                for value in picked + ([] if common.is_payload(common.user_text(tracker)) else [common.user_text(tracker)]):
-                    found, confident = await resolve_entity(value)
-                    if confident:
-                        return {"entity_id": found[0].id, "sector": found[0].sector, "entity_choices": None}
-                    if found and value == common.user_text(tracker):
-                        dispatcher.utter_message(
-                            response="utter_entity_did_you_mean", buttons=_entity_buttons(found, common.language(tracker))
-                        )
-                        return {"entity_id": None, "entity_choices": [e.id for e in found]}
-            except CaseStoreError:
-                dispatcher.utter_message(response="utter_backend_unavailable")
-                return {"entity_id": None}
-            if self._asked(tracker, "entity_id"):
-                dispatcher.utter_message(response="utter_entity_not_found")
-                return {"entity_id": None}
+            offered = await routing.offered_entities(tracker)
+            number = routing.picked(parse_choice(text), offered)
+            if number is not None:
+                return routing.chose(number)
+            found = await routing.route(text, among=[e.id for e in offered])
+            if found.entity is not None:
+                return routing.chose(found.entity)
+            if found.choices:
+                return {"entity_id": None, "entity_choices": routing.offer(dispatcher, tracker, found.choices)}
+            if found.sectors:
+                # Another sector named: its bodies are offered next.
+                return {"sector": found.sectors[0].id, "entity_id": None, "entity_choices": None}
+            decided, candidates = await routing.by_name(text, picked)
+            if decided is not None:
+                return routing.chose(decided)
+            if candidates:
+                return {"entity_id": None, "entity_choices": routing.offer(dispatcher, tracker, candidates)}
+        except CaseStoreError:
+            dispatcher.utter_message(response="utter_backend_unavailable")
+            return {"entity_id": None}
+        if self._asked(tracker, "entity_id"):
+            dispatcher.utter_message(response="utter_entity_not_found")
+            return {"entity_id": None}
         return {}
 
     # --- complaint specifics -------------------------------------------------------------------
@@ -356,10 +376,6 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
 def editable_fields(rtype: str | None) -> list[str]:
     """What the summary of a request of this type lets a person change, in the order offered."""
     return [f for f in EDITABLE if rtype == "complaint" or f not in ("pillar", "importance")]
-
-
-def _entity_buttons(found: list[Any], language: str) -> list[dict[str, str]]:
-    return [{"title": e.name(language), "payload": f'/inform{{"entity_name": "{e.id}"}}'} for e in found[:5]]
 
 
 class ValidateInquiryForm(RequestFormValidation):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 
@@ -10,7 +11,7 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions import common
+from actions import common, routing
 from actions.forms import editable_fields, resolve_entity
 from backend_client import CaseStoreError, CaseStoreUnavailable
 from bot import labels, privacy, refcode, request_rules
@@ -93,15 +94,11 @@ class ActionAskEntityId(Action):
         return "action_ask_entity_id"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        lang = common.language(tracker)
         buttons: list[dict[str, str]] = []
-        try:
-            choices = tracker.get_slot("entity_choices") or []
-            entities = await common.all_entities()
-            pool = [entities[c] for c in choices if c in entities] or await common.entities_in_sector(tracker.get_slot("sector") or "")
-            buttons = [{"title": e.name(lang), "payload": f'/inform{{"entity_name": "{e.id}"}}'} for e in pool[:12]]
-        except CaseStoreError:
-            pass
+        # The narrowed choices (a group, a municipality to pick), else the sector's bodies; a
+        # number typed at this question picks from the same list (actions/routing.py).
+        with contextlib.suppress(CaseStoreError):
+            buttons = routing.entity_buttons(await routing.offered_entities(tracker), common.language(tracker))
         dispatcher.utter_message(response="utter_ask_entity_id", buttons=buttons)
         return []
 

@@ -17,6 +17,7 @@ from backend_client.types import (
     Created,
     Entity,
     Rating,
+    Routing,
     Sector,
     TimelineEntry,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "NotFoundOrUnverified",
     "RateLimited",
     "Rating",
+    "Routing",
     "Sector",
     "TimelineEntry",
     "ValidationError",

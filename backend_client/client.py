@@ -26,7 +26,7 @@ from backend_client.errors import (
     RateLimited,
     ValidationError,
 )
-from backend_client.types import CaseRequest, Created, Entity, Sector
+from backend_client.types import CaseRequest, Created, Entity, Routing, Sector
 
 log = logging.getLogger(__name__)
 
@@ -289,6 +289,14 @@ class CaseStoreClient:
         params = {k: str(v) for k, v in {"sector": sector, "q": q, "limit": limit}.items() if v}
         _, data = await self._request("GET", "/v1/catalogue/entities", params=params, attempts=2)
         return [Entity.from_json(e) for e in data["entities"]]
+
+    async def route(self, text: str, among: Sequence[str] = ()) -> Routing:
+        """Which body `text` addresses (read-only, so retried like the other catalogue calls)."""
+        body: dict[str, Any] = {"text": text[:2000]}
+        if among:
+            body["among"] = list(among)[:50]
+        _, data = await self._request("POST", "/v1/catalogue/route", json=body, attempts=2)
+        return Routing.from_json(data)
 
     # --- outbox (the notifier) ---------------------------------------------------------------
 

@@ -128,3 +128,25 @@ class Created:
     request: CaseRequest
     created: bool  # False when the idempotency key was seen before (a replay)
     pin: str | None  # only for confidential reports
+
+
+@dataclass(frozen=True)
+class Routing:
+    """POST /v1/catalogue/route: where a text should go (basis: named, place, group, ambiguous,
+    sector or none)."""
+
+    basis: str
+    entity: Entity | None
+    choices: tuple[Entity, ...]
+    sectors: tuple[Sector, ...]
+    place: str | None = None
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Routing:
+        return cls(
+            str(d.get("basis") or "none"),
+            Entity.from_json(d["entity"]) if d.get("entity") else None,
+            tuple(Entity.from_json(e) for e in d.get("choices") or []),
+            tuple(Sector.from_json(s) for s in d.get("sectors") or []),
+            d.get("place"),
+        )

@@ -228,17 +228,23 @@ class RestChannel(Channel):
 
     @property
     def sender_id(self) -> str:
-        return self._sender
+        from bot.privacy import keyed_id
 
-    def say(self, text: str) -> list[str]:
-        body = json.dumps({"sender": self._sender, "message": text}).encode()
-        status, raw = _http("POST", f"{self.target.rasa_url}/webhooks/rest/webhook", body, {"Content-Type": "application/json"})
+        return keyed_id("rest", self._sender, key=self.target.sender_key.encode())  # what channels/rest.py keys it to
+
+    def _send(self, field: str, text: str) -> list[str]:
+        body = json.dumps({"sender": self._sender, field: text}).encode()
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.target.rasa_token}"}
+        status, raw = _http("POST", f"{self.target.rasa_url}/webhooks/rest/webhook", body, headers)
         if status != 200:
             raise RuntimeError(f"rest: HTTP {status}")
         return [m.get("text") or "" for m in json.loads(raw)]
 
+    def say(self, text: str) -> list[str]:
+        return self._send("message", text)
+
     def press(self, index: int, button: dict[str, str]) -> list[str]:
-        return self.say(button["payload"])
+        return self._send("payload", button["payload"])  # the channel takes a typed "/..." as text
 
 
 class SmsChannel(Channel):

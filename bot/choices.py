@@ -96,12 +96,23 @@ def mentions(text: str, options: Iterable[Option]) -> list[tuple[str, int, bool]
     return found
 
 
+_CHOICE = re.compile(r"^\s*[(\[]?\s*([0-9]{1,2})\s*[)\].\-:]?\s*$")
+
+
+def parse_choice(text: str | None) -> int | None:
+    """"2", " ٢ ", "2.", "(2)" -> 2; anything else (words, references, "12345") -> None.
+
+    The one reading of a menu choice typed as its number, for every channel and the actions."""
+    if not text:
+        return None
+    m = _CHOICE.match(fold_digits(text).replace("\u200f", "").replace("\u200e", ""))
+    return int(m.group(1)) if m else None
+
+
 def number(text: str, count: int) -> int | None:
-    """The 1-based position a bare number picks from `count` listed choices ("2", "٢", "2."), if any."""
-    bare = fold_digits(text).strip().rstrip(".)-").strip()
-    if bare.isdigit() and 1 <= int(bare) <= count:
-        return int(bare)
-    return None
+    """The 1-based position a bare number picks from `count` listed choices, if any."""
+    picked = parse_choice(text)
+    return picked if picked is not None and 1 <= picked <= count else None
 
 
 def pick(text: str, options: Sequence[Option], *, numbered: bool = True) -> str | None:

@@ -204,6 +204,31 @@ def parse_status(data: Any) -> StatusInput:
     return StatusInput(status or "", actor or "", b.text("note", required=False, max_len=2000), answer)
 
 
+MAX_ROUTE_TEXT = 2000
+MAX_ROUTE_AMONG = 50
+
+
+@dataclass(frozen=True)
+class RouteInput:
+    text: str
+    among: tuple[str, ...]
+
+
+def parse_route(data: Any) -> RouteInput:
+    """`{text, among?}` for POST /v1/catalogue/route: the text to route, and the entity ids just
+    offered (a place alone picks among them)."""
+    b = _Body(_object(data))
+    text = b.text("text", max_len=MAX_ROUTE_TEXT) or ""
+    raw = data.get("among")
+    if raw is None:
+        return RouteInput(text, ())
+    if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
+        raise ValidationFailed("invalid_type", "among", "expected a list of entity ids")
+    if len(raw) > MAX_ROUTE_AMONG or any(len(v) > MAX_SHORT or not is_clean_text(v) for v in raw):
+        raise ValidationFailed("too_long", "among", f"at most {MAX_ROUTE_AMONG} ids of at most {MAX_SHORT} characters")
+    return RouteInput(text, tuple(raw))
+
+
 def idempotency_key(value: str | None) -> str:
     if value is None or not value.strip():
         raise ValidationFailed("missing_field", "Idempotency-Key", "the header is required")

@@ -159,6 +159,13 @@ async def entities(request: web.Request) -> web.Response:
     return web.json_response({"entities": rows})
 
 
+async def route(request: web.Request) -> web.Response:
+    """Which body a person's text addresses (Catalogue.route). POST, so the text stays out of
+    URLs and access logs; nothing is stored."""
+    found = schemas.parse_route(await read_json(request))
+    return web.json_response(request.app[CATALOGUE].route(found.text, found.among).to_json())
+
+
 async def outbox(request: web.Request) -> web.Response:
     after = int_param(request, "after", 0, 0, MAX_ID)
     limit = int_param(request, "limit", 100, 1, 500)
@@ -182,5 +189,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/v1/requests/{reference}/status", set_status)
     app.router.add_get("/v1/catalogue/sectors", sectors)
     app.router.add_get("/v1/catalogue/entities", entities)
+    app.router.add_post("/v1/catalogue/route", route)
     app.router.add_get("/v1/outbox", outbox)
     app.router.add_post("/v1/outbox/{id}/ack", ack)

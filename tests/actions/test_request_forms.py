@@ -64,7 +64,7 @@ def responses(messages: list[dict[str, Any]]) -> list[str]:
 
 async def test_a_sector_button_sets_the_sector_and_asks_the_entity(domain: dict[str, Any]) -> None:
     events, said = await answer(domain, "sector", '/inform{"sector": "health"}', entities=[entity("sector", "health")])
-    assert events == [SlotSet("sector", "health"), SlotSet("requested_slot", "entity_id")]
+    assert events == [SlotSet("sector", "health"), SlotSet("entity_choices", None), SlotSet("requested_slot", "entity_id")]
     assert said == []
 
 
@@ -77,7 +77,7 @@ async def test_a_body_named_at_the_sector_question_answers_both(domain: dict[str
 
 async def test_a_sector_named_in_words_sets_the_sector(domain: dict[str, Any]) -> None:
     events, said = await answer(domain, "sector", "Municipal affairs")
-    assert events == [SlotSet("sector", "municipal"), SlotSet("requested_slot", "entity_id")]
+    assert events == [SlotSet("sector", "municipal"), SlotSet("entity_choices", None), SlotSet("requested_slot", "entity_id")]
     assert said == []
 
 
@@ -109,7 +109,7 @@ async def test_an_unknown_sector_is_asked_again(domain: dict[str, Any]) -> None:
 
 async def test_the_entity_question_takes_a_body_by_name(domain: dict[str, Any]) -> None:
     events, said = await answer(domain, "entity_id", "food and drug", language="en")
-    assert events == [SlotSet("entity_id", "jfda"), SlotSet("sector", "health"), SlotSet("entity_choices", None),
+    assert events == [SlotSet("sector", "health"), SlotSet("entity_id", "jfda"), SlotSet("entity_choices", None),
                       SlotSet("requested_slot", "pillar")]
     assert said == []
 

@@ -79,7 +79,7 @@ async def test_catalogue_endpoints(http: aiohttp.ClientSession) -> None:
     async with http.get("/v1/catalogue/sectors") as resp:
         assert [s["id"] for s in (await resp.json())["sectors"]] == ["health", "transport", "municipal"]
     async with http.get("/v1/catalogue/entities", params={"sector": "health"}) as resp:
-        assert [e["id"] for e in (await resp.json())["entities"]] == ["moh", "jfda"]
+        assert [e["id"] for e in (await resp.json())["entities"]] == ["moh", "jfda", "bashir"]
     async with http.get("/v1/catalogue/entities", params={"q": "الصحه", "limit": "1"}) as resp:
         rows = (await resp.json())["entities"]
         assert [e["id"] for e in rows] == ["moh"] and rows[0]["score"] >= 3

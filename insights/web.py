@@ -99,6 +99,7 @@ ANALYTICS = web.AppKey("analytics", Engine)
 CASES = web.AppKey("cases", Engine)
 SOURCES = web.AppKey("sources", views.Sources)
 NAMES = web.AppKey("names", tuple)  # (entity_name, sector_name)
+READER = web.AppKey("reader", object)  # broker.Running, or None when no broker is read
 
 
 # --- resources -----------------------------------------------------------------------------------
@@ -144,8 +145,16 @@ async def _stores(app: web.Application) -> AsyncIterator[None]:
 
 async def _consumer(app: web.Application) -> AsyncIterator[None]:
     cfg = app[CONFIG]
-    async with broker.consuming(cfg.broker_url, cfg.broker_queue, Folder(app[ANALYTICS]), cfg.poll_seconds):
+    async with broker.consuming(cfg.broker_url, cfg.broker_queue, Folder(app[ANALYTICS]), cfg.poll_seconds) as running:
+        app[READER] = running
         yield
+
+
+async def _stop_reading(app: web.Application) -> None:
+    """On shutdown, before aiohttp waits for running tasks: the reader never ends by itself."""
+    running = app.get(READER)
+    if isinstance(running, broker.Running):
+        await running.stop()
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -405,6 +414,7 @@ def make_app(config: InsightsConfig | None = None) -> web.Application:
     app[CONFIG] = config or load_config()
     app.cleanup_ctx.append(_stores)
     app.cleanup_ctx.append(_consumer)
+    app.on_shutdown.append(_stop_reading)
     app.add_routes(routes)
     app.router.add_static("/static", STATIC, append_version=False)
     return app

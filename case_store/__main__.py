@@ -1,7 +1,9 @@
 """`python -m case_store serve|migrate|list|show|move|escalate|seed` (see --help of each).
 
 The admin commands stand in for the back office of the national platform: `move` is an entity
-answering, `escalate` the periodic SLA sweep (run it from cron or a systemd timer).
+answering, `escalate` one SLA sweep by hand (`serve` also sweeps by itself every
+CASE_STORE_ESCALATION_INTERVAL seconds, see case_store/escalation.py); `seed` writes synthetic
+history for demos and benchmarks.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     url = _database_url(args)
     migrate.upgrade(url)
     install_log_redaction()
-    app = create_app(settings, url, catalogue_path=Path(args.catalogue) if args.catalogue else None)
+    app = create_app(settings, url, catalogue_path=Path(args.catalogue) if args.catalogue else None, escalation_interval=None)
     # The default access log format has the request line, i.e. reference numbers: keep ids only.
     web.run_app(
         app,
@@ -129,10 +131,11 @@ def cmd_escalate(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    from case_store.seed import SeedRefused, seed
+    from case_store.seed import SeedRefused, refuse_in_production, seed
 
-    url = _database_url(args)
     try:
+        refuse_in_production()  # before the settings, which want every secret in production
+        url = _database_url(args)
         migrate.upgrade(url)
         done = seed(url, args.requests, args.seed, days=args.days,
                     catalogue=Catalogue.load(Path(args.catalogue) if args.catalogue else None))

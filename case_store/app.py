@@ -12,8 +12,8 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.settings import Settings, get_settings
+from case_store import escalation, views
 from case_store import sla as sla_module
-from case_store import views
 from case_store.catalogue import Catalogue
 from case_store.constants import MAX_BODY_BYTES
 from case_store.db import Database
@@ -104,8 +104,13 @@ def create_app(
     *,
     catalogue_path: Path | None = None,
     clock: Clock = utcnow,
+    escalation_interval: float | None = 0,
 ) -> web.Application:
-    """Build the case-store app. Migrations are not run here: `serve` and tests do that."""
+    """Build the case-store app. Migrations are not run here: `serve` and tests do that.
+
+    escalation_interval: seconds between scheduled escalation sweeps (case_store/escalation.py);
+    0 for none (the default here, so tests drive escalation themselves), None to read
+    CASE_STORE_ESCALATION_INTERVAL (what `serve` does)."""
     settings = settings or get_settings()
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
@@ -113,5 +118,6 @@ def create_app(
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_resources(database_url or settings.case_store_database_url, catalogue_path, clock))
+    app.cleanup_ctx.append(escalation.scheduler(escalation_interval))
     views.setup_routes(app)
     return app

@@ -6,12 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import BigInteger, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from case_store.constants import OPEN_STATUSES
 from case_store.models import (
     AccessLog,
+    Escalation,
     LookupFailure,
     OutboxEvent,
     Request,
@@ -61,6 +62,25 @@ async def overdue(session: AsyncSession, now: dt.datetime) -> list[Request]:
         .order_by(Request.due_at, Request.id)
     )
     return list(await session.scalars(query))
+
+
+# The key of the escalation sweep's advisory lock on PostgreSQL (any constant bigint; this one
+# spells "bekhesc" in ASCII so it is recognisable in pg_locks).
+SWEEP_LOCK_KEY = 0x62656B68657363
+
+
+async def try_sweep_lock(session: AsyncSession) -> bool:
+    """Take the sweep's lock for this transaction; False when another transaction holds it.
+    Released at commit or rollback. SQLite: always True (BEGIN IMMEDIATE serialises writers)."""
+    if session.bind.dialect.name != "postgresql":
+        return True
+    return bool(await session.scalar(select(func.pg_try_advisory_xact_lock(literal(SWEEP_LOCK_KEY, BigInteger)))))
+
+
+def add_escalation(session: AsyncSession, request: Request, at: dt.datetime, overdue_since: dt.datetime,
+                   role: str | None, actor: str) -> None:
+    session.add(Escalation(request_id=request.id, at=at, entity=request.entity, level=request.escalation_level,
+                           overdue_since=overdue_since, contact_role=role, actor=actor))
 
 
 async def count_requests(session: AsyncSession) -> int:

@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection, Engine, create_engine
 
 from bot.refcode import damm_digit
 from bot.request_rules import PILLARS
+from bot.settings import env as read_env
 from bot.settings import get_settings
 from case_store.catalogue import Catalogue
 from case_store.constants import UTC
@@ -68,8 +69,19 @@ CHANNEL_MIX = (("messenger", 40), ("sms", 20), ("voice", 14), ("contact_center",
 PILLAR_WEIGHT = {"service_quality": 30, "delivery_time": 28, "employee_behaviour": 14, "procedures": 18, "infrastructure": 10}
 
 
+PRODUCTION_REFUSAL = "refusing to seed: BEKH_ENV=production. Seeded history is for demos and benchmarks only."
+
+
 class SeedRefused(RuntimeError):
     """The seeding would touch data it must not: the message says why and what to do."""
+
+
+def refuse_in_production(env: str | None = None) -> str:
+    """The mode (BEKH_ENV unless given); SeedRefused in production."""
+    mode = env or read_env("BEKH_ENV", "dev") or "dev"
+    if mode == "production":
+        raise SeedRefused(PRODUCTION_REFUSAL)
+    return mode
 
 
 @dataclass(frozen=True)
@@ -248,7 +260,7 @@ def _sync_engine(url: str) -> Engine:
 
 def check_allowed(conn: Connection, env: str) -> None:
     if env == "production":
-        raise SeedRefused("refusing to seed: BEKH_ENV=production. Seeded history is for demos and benchmarks only.")
+        raise SeedRefused(PRODUCTION_REFUSAL)
     foreign = conn.scalar(
         select(func.count()).select_from(Request).where(~Request.idempotency_key.startswith(SEED_KEY_PREFIX))
     )
@@ -286,10 +298,8 @@ def seed(url: str, requests: int, seed_value: int = 1, *, env: str | None = None
     """Add `requests` synthetic requests received over the `days` before `now`."""
     from case_store import sla as sla_module
 
+    env = refuse_in_production(env)  # before reading any secret or connecting
     settings = get_settings()
-    env = env or settings.env
-    if env == "production":  # before even connecting
-        raise SeedRefused("refusing to seed: BEKH_ENV=production. Seeded history is for demos and benchmarks only.")
     now = now or dt.datetime.now(UTC)
     catalogue = catalogue or Catalogue.load()
     sla = sla or sla_module.load(settings.timezone)
@@ -318,8 +328,11 @@ def seed(url: str, requests: int, seed_value: int = 1, *, env: str | None = None
                 for table in ("requests", "escalations"):
                     conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                                       f"GREATEST((SELECT max(id) FROM {table}), 1))"))
-                conn.execute(text("ANALYZE requests"))
-                conn.execute(text("ANALYZE escalations"))
+            # Statistics for the planner, and the visibility map that lets the KPI queries use an
+            # index-only scan (autovacuum would get there later on its own).
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("VACUUM ANALYZE requests"))
+                conn.execute(text("VACUUM ANALYZE escalations"))
         else:
             with engine.begin() as conn:
                 conn.execute(text("ANALYZE"))

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import refcode
 from bot.privacy import FieldCipher, phone_tail, requester
 from case_store import repository as repo
-from case_store.catalogue import Catalogue
+from case_store.catalogue import Catalogue, EscalationContact
 from case_store.constants import EVENT_FOR_STATUS, RATABLE, REOPENABLE, TRANSITIONS, UTC
 from case_store.db import Database
 from case_store.errors import (
@@ -449,10 +449,20 @@ class CaseService:
 
     async def escalate_overdue(self, now: dt.datetime | None = None, actor: str = "system:sla") -> list[str]:
         """The escalation sweep; returns the references escalated. Idempotent per due period:
-        an escalated request gets a new due date in the future, so a re-run finds nothing."""
+        an escalated request gets a new due date in the future, so a re-run finds nothing.
+
+        Each escalation is logged (the `escalations` table, for the operations room), told to the
+        citizen (`escalated`) and to the next level's contact from the catalogue
+        (`official_notice`). On PostgreSQL the sweep first takes a transaction-scoped advisory
+        lock: when several case-store replicas sweep at once, one escalates and the others find
+        the lock taken and do nothing (without it two could escalate the same request twice).
+        SQLite's write lock (BEGIN IMMEDIATE) already lets one sweep at a time."""
         now = now or self.clock()
 
         async def unit(s: AsyncSession) -> list[str]:
+            if not await repo.try_sweep_lock(s):
+                log.info("escalation sweep skipped: another process is sweeping")
+                return []
             done = []
             for r in await repo.overdue(s, now):
                 old_due = r.due_at
@@ -460,12 +470,35 @@ class CaseService:
                 r.escalated_due_at = old_due
                 r.due_at = self.sla.extended_due_at(r.type, old_due, now)
                 r.updated_at = now
+                contact = self.catalogue.escalation_contact(r.entity, r.escalation_level)
                 repo.add_timeline(r, now, r.status, actor, f"escalated to level {r.escalation_level}")
+                repo.add_escalation(s, r, now, old_due, contact.role if contact else None, actor)
                 repo.add_outbox(s, "escalated", r.reference, self._event_payload(r, overdue_since=_iso(old_due)), now)
+                if contact is not None:
+                    repo.add_outbox(s, "official_notice", r.reference, self._official_payload(r, contact, old_due), now)
                 done.append(r.reference)
+            if done:
+                log.info("escalation sweep: %d request(s) escalated", len(done))
             return done
 
         return await self.db.write(unit)
+
+    def _official_payload(self, r: Request, contact: EscalationContact, overdue_since: dt.datetime) -> dict[str, Any]:
+        """The next level's notice: which request, to whom, how late; never the narrative or who filed it."""
+        entity = self.catalogue.entity_by_id.get(r.entity)
+        return {
+            "reference": r.reference,
+            "type": r.type,
+            "status": r.status,
+            "channel": r.channel,
+            "entity": r.entity,
+            "entity_name": (entity.name_ar if contact.language == "ar" else entity.name_en) if entity else r.entity,
+            "escalation_level": r.escalation_level,
+            "role": contact.role,
+            "language": contact.language,
+            "overdue_since": _iso(overdue_since),
+            "official": {"channel": contact.channel, "address": contact.address},
+        }
 
     async def admin_get(self, reference_text: str) -> dict[str, Any]:
         reference = parse_reference(reference_text)
@@ -497,7 +530,9 @@ class CaseService:
     def _event_json(self, e: OutboxEvent, r: Request | None) -> dict[str, Any]:
         payload = dict(e.payload)
         notify = None
-        if r is not None and r.notify_channel and r.notify_address_enc:
+        if e.event == "official_notice":  # to the official at the next level, never to the citizen
+            notify = payload.pop("official", None)
+        elif r is not None and r.notify_channel and r.notify_address_enc:
             notify = {"channel": r.notify_channel, "address": self.cipher.decrypt(r.notify_address_enc)}
         payload["notify"] = notify
         if e.event == "answered" and r is not None:

@@ -3,6 +3,8 @@
 INSIGHTS_CASE_STORE_DATABASE_URL (default: the case store's own CASE_STORE_DATABASE_URL). In
 production give it a role with SELECT only; whatever the role, the connection refuses writes:
 SQLite is opened with `mode=ro`, PostgreSQL sessions start with default_transaction_read_only.
+PostgreSQL's JIT is off for these sessions: EXPLAIN ANALYZE showed it spending ~50 ms compiling
+each KPI query, for aggregates that are cheap per row anyway.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def read_only_engine(url: str | None = None) -> Engine:
     if target.get_backend_name() == "sqlite":
         target = _sqlite_ro(target)
     else:
-        kwargs.update(pool_pre_ping=True, connect_args={"options": "-c default_transaction_read_only=on"})
+        kwargs.update(pool_pre_ping=True, connect_args={"options": "-c default_transaction_read_only=on -c jit=off"})
     return create_engine(target, **kwargs)
 
 
@@ -44,7 +46,7 @@ def read_only_async_engine(url: str | None = None) -> AsyncEngine:
     if target.get_backend_name() == "sqlite":
         target = _sqlite_ro(target)
     else:
-        kwargs.update(pool_pre_ping=True, connect_args={"server_settings": {"default_transaction_read_only": "on"}})
+        kwargs.update(pool_pre_ping=True, connect_args={"server_settings": {"default_transaction_read_only": "on", "jit": "off"}})
     engine = create_async_engine(target, **kwargs)
     return engine
 

@@ -1,4 +1,4 @@
-"""Request KPIs from the case store: volume, delays, satisfaction and the entities' league table.
+"""Request KPIs from the case store: volume, delays, satisfaction, the league table, escalations.
 
 Every function takes a sync SQLAlchemy Engine or Connection on the case-store database (open it
 with `insights.case_store_source.read_only_engine()`), a Scope (insights/scope.py: who sees which
@@ -17,11 +17,13 @@ What the figures mean (the cohort is always "requests received in the range"):
   at least once / answered at least once).
 - league: one row per entity with the above and a trend series (per period of the grain) of the
   metric it is ranked on, for a sparkline.
+- escalations: the escalations log by the date of each escalation (not of the receipt).
 
 Rows carry the counts they were computed from (`count` = received; `open`; `with_answer`: those
-answered at least once, whatever their status now; `rated`) where a figure is a share or mean. For the public scope a figure computed from fewer
-than MIN_PUBLIC_CELL requests is None and its row says `suppressed: true`. No free text (a
-description, an answer, a comment) is ever read by these queries.
+answered at least once, whatever their status now; `rated`) where a figure is a share or mean.
+For the public scope a figure computed from fewer than MIN_PUBLIC_CELL requests is None and its
+row says `suppressed: true`. No free text (a description, an answer, a comment) is ever read by
+these queries.
 """
 
 from __future__ import annotations
@@ -33,14 +35,14 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, and_, case, cast, func, literal_column, select
+from sqlalchemy import Date, and_, case, cast, func, literal_column, select, tuple_
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ColumnElement
 
 from bot.settings import local_timezone
 from case_store.constants import OPEN_STATUSES, UTC
-from case_store.models import Request
+from case_store.models import Escalation, Request
 from insights.scope import Scope, check_breakdown, suppressed
 
 GRAINS = ("day", "week", "month")
@@ -67,6 +69,8 @@ _LEAGUE_BASE = {
 _SAT_METRICS = ("rating_mean", "resolved_share", "reopen_rate")
 
 T = TypeVar("T")
+Cells = dict[tuple[Any, Any], dict[str, Any]]
+Percentiles = dict[tuple[Any, Any], tuple[Any, Any]]
 Bind = Engine | Connection
 _R = Request.__table__.c
 
@@ -101,23 +105,26 @@ def _where(scope: Scope, start: dt.datetime, end: dt.datetime) -> list[ColumnEle
     return clauses
 
 
-def _period(dialect: str, grain: str, tz: ZoneInfo, at: dt.datetime) -> ColumnElement[Any]:
-    """The local date that starts the period of each request's receipt (weeks start on Sunday)."""
+def _period(dialect: str, grain: str, tz: ZoneInfo, at: dt.datetime, column: Any = Request.created_at) -> ColumnElement[Any]:
+    """The local date that starts the period of `column` (the receipt; weeks start on Sunday)."""
     if dialect == "postgresql":
-        local = func.timezone(tz.key, Request.created_at)
+        # Literals, not bound parameters: with asyncpg's numbered parameters the SELECT's and the
+        # GROUP BY's expressions would differ and PostgreSQL would refuse the grouping. Both
+        # values are checked names (GRAINS, an IANA zone), never user text.
+        local = func.timezone(literal_column(f"'{tz.key}'"), column)
         if grain == "week":
-            shifted = func.date_trunc("week", local + literal_column("interval '1 day'"))
+            shifted = func.date_trunc(literal_column("'week'"), local + literal_column("interval '1 day'"))
             return cast(shifted - literal_column("interval '1 day'"), Date)
-        return cast(func.date_trunc(grain, local), Date)
+        return cast(func.date_trunc(literal_column(f"'{grain}'"), local), Date)
     # SQLite stores naive UTC and has no time zones: shift by the zone's offset at the range's end
     # (Jordan has kept UTC+3 all year since 2022, so this is exact for recent data).
     offset = at.astimezone(tz).utcoffset() or dt.timedelta()
     shift = f"{int(offset.total_seconds() // 60):+d} minutes"
     if grain == "day":
-        return func.date(Request.created_at, shift)
+        return func.date(column, shift)
     if grain == "week":
-        return func.date(Request.created_at, shift, "-6 days", "weekday 0")
-    return func.strftime("%Y-%m-01", Request.created_at, shift)
+        return func.date(column, shift, "-6 days", "weekday 0")
+    return func.strftime("%Y-%m-01", column, shift)
 
 
 def _epoch(dialect: str, column: Any) -> ColumnElement[Any]:
@@ -147,15 +154,6 @@ def _share(part: int | float | None, whole: int | None) -> float | None:
 
 def _mean(total: float | None, n: int | None) -> float | None:
     return round(total / n, 4) if n and total is not None else None
-
-
-def _percentile(sorted_values: list[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (PostgreSQL's percentile_cont)."""
-    if not sorted_values:
-        return None
-    pos = (len(sorted_values) - 1) * q
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
 def _hide(row: dict[str, Any], scope: Scope, fields_by_base: dict[str, Iterable[str]]) -> dict[str, Any]:
@@ -194,34 +192,36 @@ def _envelope(kind: str, scope: Scope, since: dt.date, until: dt.date, grain: st
 _VOLUME_FIELDS = ("received", "open", "answered", "closed", "rejected", "reopened")
 
 
-def volume(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = None) -> dict[str, Any]:
-    _check(grain, by, since, until, scope)
+def _grouped(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, by: str | None,
+             columns: list[ColumnElement[Any]]) -> Cells:
+    """One scan of the range: `columns` (labelled aggregates) per (period, group), in order."""
     tz = local_timezone()
     start, end = _utc_bounds(since, until, tz)
+    period = _period(conn.dialect.name, grain, tz, end).label("period")
+    groups = _group_cols(by)
+    query = select(period, *groups, *columns).where(*_where(scope, start, end)).group_by(period, *groups)
+    cells = {(_iso(r._mapping["period"]), r._mapping[by] if by else None): dict(r._mapping) for r in conn.execute(query)}
+    return dict(sorted(cells.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))))
+
+
+def _volume_columns() -> list[ColumnElement[Any]]:
+    return [
+        func.count().label("received"),
+        func.sum(case((Request.status.in_(OPEN_STATUSES), 1), else_=0)).label("open"),
+        func.sum(case((Request.status == "answered", 1), else_=0)).label("answered"),
+        func.sum(case((Request.status == "closed", 1), else_=0)).label("closed"),
+        func.sum(case((Request.status == "rejected", 1), else_=0)).label("rejected"),
+        func.sum(case((Request.reopen_count > 0, 1), else_=0)).label("reopened"),
+    ]
+
+
+def volume(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = None) -> dict[str, Any]:
+    _check(grain, by, since, until, scope)
 
     def work(conn: Connection) -> dict[str, Any]:
-        period = _period(conn.dialect.name, grain, tz, end).label("period")
-        groups = _group_cols(by)
-        query = (
-            select(
-                period,
-                *groups,
-                func.count().label("received"),
-                func.sum(case((Request.status.in_(OPEN_STATUSES), 1), else_=0)).label("open"),
-                func.sum(case((Request.status == "answered", 1), else_=0)).label("answered"),
-                func.sum(case((Request.status == "closed", 1), else_=0)).label("closed"),
-                func.sum(case((Request.status == "rejected", 1), else_=0)).label("rejected"),
-                func.sum(case((Request.reopen_count > 0, 1), else_=0)).label("reopened"),
-            )
-            .where(*_where(scope, start, end))
-            .group_by(period, *groups)
-            .order_by(period, *groups)
-        )
         rows, totals = [], defaultdict(lambda: dict.fromkeys(_VOLUME_FIELDS, 0))
-        for r in conn.execute(query):
-            m = r._mapping
-            group = m[by] if by else None
-            row = {"period": _iso(m["period"]), "group": group, **{f: int(m[f] or 0) for f in _VOLUME_FIELDS}}
+        for (period, group), m in _grouped(conn, scope, since, until, grain, by, _volume_columns()).items():
+            row = {"period": period, "group": group, **{f: int(m[f] or 0) for f in _VOLUME_FIELDS}}
             for f in _VOLUME_FIELDS:
                 totals[group][f] += row[f]
             row["count"] = row["received"]
@@ -242,14 +242,30 @@ def volume(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str 
 _DELAY_SUMS = ("count", "open", "overdue", "escalated", "level_1", "level_2", "level_3_plus", "with_answer", "within_sla")
 
 
-def _delay_query(conn: Connection, scope: Scope, start: dt.datetime, end: dt.datetime, now: dt.datetime,
-                 grain: str, by: str | None, tz: ZoneInfo) -> tuple[dict[tuple[Any, Any], dict[str, Any]], dict[tuple[Any, Any], list[float]]]:
+def _delay_query(conn: Connection, scope: Scope, start: dt.datetime, end: dt.datetime, now: dt.datetime, grain: str,
+                 by: str | None, tz: ZoneInfo, with_satisfaction: bool = False) -> tuple[Cells, Percentiles]:
+    """One scan of the range: the delay sums per (period, group), and the median and 90th
+    percentile of the hours to answer per (period, group) and per (TOTAL, group).
+
+    PostgreSQL computes the percentiles (percentile_cont, with GROUPING SETS adding each group's
+    whole range to the same scan). SQLite has no percentile function: each cell's durations come
+    back as one string (group_concat, rounded to 3 decimals of an hour) and are sorted here,
+    which is far cheaper than a row per request through the driver or SQLite's window functions."""
     dialect = conn.dialect.name
     period = _period(dialect, grain, tz, end).label("period")
     groups = _group_cols(by)
     is_open = Request.status.in_(OPEN_STATUSES)
     overdue = and_(is_open, Request.due_at < now)
     level = Request.escalation_level
+    hours = (_epoch(dialect, Request.answered_at) - _epoch(dialect, Request.created_at)) / 3600.0
+    if dialect == "postgresql":
+        spread = [func.percentile_cont(0.5).within_group(hours).label("p50"),
+                  func.percentile_cont(0.9).within_group(hours).label("p90"),
+                  func.grouping(period.element).label("is_total")]
+        grouping: list[Any] = [func.grouping_sets(tuple_(period.element, *groups), tuple_(*groups) if groups else literal_column("()"))]
+    else:
+        spread = [func.group_concat(func.round(hours, 3)).label("hours")]
+        grouping = [period, *groups]
     query = (
         select(
             period,
@@ -268,29 +284,52 @@ def _delay_query(conn: Connection, scope: Scope, start: dt.datetime, end: dt.dat
             func.sum(
                 case((and_(Request.answered_at.is_not(None), level == 0, Request.answered_at <= Request.due_at), 1), else_=0)
             ).label("within_sla"),
+            *spread,
+            *(_sat_columns() if with_satisfaction else ()),
         )
         .where(*_where(scope, start, end))
-        .group_by(period, *groups)
+        .group_by(*grouping)
     )
-    cells: dict[tuple[Any, Any], dict[str, Any]] = {}
+    cells: Cells = {}
+    pct: Percentiles = {}
+    whole: dict[Any, list[float]] = defaultdict(list)
     for r in conn.execute(query):
         m = r._mapping
-        cells[(_iso(m["period"]), m[by] if by else None)] = dict(m)
-    # Time to answer, in hours: few enough rows per range to sort here on both databases.
-    hours = (_epoch(dialect, Request.answered_at) - _epoch(dialect, Request.created_at)) / 3600.0
-    durations: dict[tuple[Any, Any], list[float]] = defaultdict(list)
-    q2 = select(period, *groups, hours.label("hours")).where(*_where(scope, start, end), Request.answered_at.is_not(None))
-    for r in conn.execute(q2):
-        m = r._mapping
-        durations[(_iso(m["period"]), m[by] if by else None)].append(float(m["hours"]))
-    return cells, durations
+        g = m[by] if by else None
+        if dialect == "postgresql":
+            if m["is_total"]:
+                pct[(TOTAL, g)] = (m["p50"], m["p90"])
+                continue
+            key = (_iso(m["period"]), g)
+            pct[key] = (m["p50"], m["p90"])
+        else:
+            key = (_iso(m["period"]), g)
+            numbers = sorted(float(x) for x in str(m["hours"]).split(",")) if m["hours"] else []
+            pct[key] = (_percentile(numbers, 0.5), _percentile(numbers, 0.9))
+            whole[g].extend(numbers)
+        cells[key] = dict(m)
+    for g, numbers in whole.items():
+        numbers.sort()
+        pct[(TOTAL, g)] = (_percentile(numbers, 0.5), _percentile(numbers, 0.9))
+    return cells, pct
 
 
-def _delay_row(sums: dict[str, Any], hours: list[float], now_epoch: float) -> dict[str, Any]:
-    hours = sorted(hours)
+TOTAL = "*"  # the period key of a group's whole-range percentiles
+
+
+def _percentile(sorted_values: list[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks (PostgreSQL's percentile_cont)."""
+    if not sorted_values:
+        return None
+    pos = (len(sorted_values) - 1) * q
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def _delay_row(sums: dict[str, Any], pct: tuple[float | None, float | None], now_epoch: float) -> dict[str, Any]:
     overdue = int(sums.get("overdue") or 0)
     due_sum, due_min = sums.get("overdue_due_sum"), sums.get("overdue_due_min")
-    median, p90 = _percentile(hours, 0.5), _percentile(hours, 0.9)
+    median, p90 = pct
     return {
         "count": int(sums.get("count") or 0),
         "open": int(sums.get("open") or 0),
@@ -304,8 +343,8 @@ def _delay_row(sums: dict[str, Any], hours: list[float], now_epoch: float) -> di
         "with_answer": int(sums.get("with_answer") or 0),
         "within_sla": int(sums.get("within_sla") or 0),
         "within_sla_share": _share(int(sums.get("within_sla") or 0), int(sums.get("with_answer") or 0)),
-        "median_hours_to_answer": round(median, 2) if median is not None else None,
-        "p90_hours_to_answer": round(p90, 2) if p90 is not None else None,
+        "median_hours_to_answer": round(float(median), 2) if median is not None else None,
+        "p90_hours_to_answer": round(float(p90), 2) if p90 is not None else None,
     }
 
 
@@ -328,14 +367,21 @@ def _delays(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grai
             now: dt.datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     tz = local_timezone()
     start, end = _utc_bounds(since, until, tz)
-    cells, durations = _delay_query(conn, scope, start, end, now, grain, by, tz)
+    cells, pct = _delay_query(conn, scope, start, end, now, grain, by, tz)
+    return _delay_rows(cells, pct, scope, now)
+
+
+def _delay_rows(cells: Cells, pct: Percentiles, scope: Scope, now: dt.datetime
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     now_epoch = now.timestamp()
-    rows, group_sums, group_hours = [], defaultdict(dict), defaultdict(list)
+    none = (None, None)
+    rows: list[dict[str, Any]] = []
+    group_sums: dict[Any, dict[str, Any]] = defaultdict(dict)
     for (period, group), sums in sorted(cells.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
-        rows.append({"period": period, "group": group, **_delay_row(sums, durations.get((period, group), []), now_epoch)})
+        rows.append({"period": period, "group": group, **_delay_row(sums, pct.get((period, group), none), now_epoch)})
         _merge(group_sums[group], sums)
-        group_hours[group].extend(durations.get((period, group), []))
-    totals = [{"group": g, **_delay_row(s, group_hours[g], now_epoch)} for g, s in sorted(group_sums.items(), key=lambda kv: str(kv[0]))]
+    totals = [{"group": g, **_delay_row(s, pct.get((TOTAL, g), none), now_epoch)}
+              for g, s in sorted(group_sums.items(), key=lambda kv: str(kv[0]))]
     return [_hide(r, scope, _DELAY_HIDE) for r in rows], [_hide(r, scope, _DELAY_HIDE) for r in totals]
 
 
@@ -373,37 +419,33 @@ _SAT_HIDE = {
 }
 
 
+def _sat_columns() -> list[ColumnElement[Any]]:
+    score = Request.rating_score
+    return [
+        func.count(score).label("rated"),
+        func.sum(score).label("score_sum"),
+        *[func.sum(case((score == i, 1), else_=0)).label(f"s{i}") for i in range(1, 6)],
+        func.count(Request.rating_resolved).label("resolved_known"),
+        func.sum(case((Request.rating_resolved.is_(True), 1), else_=0)).label("resolved"),
+        func.sum(case((and_(Request.answered_at.is_not(None), Request.reopen_count > 0), 1), else_=0)).label("reopened"),
+    ]
+
+
 def _satisfaction(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, by: str | None
                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    tz = local_timezone()
-    start, end = _utc_bounds(since, until, tz)
-    period = _period(conn.dialect.name, grain, tz, end).label("period")
-    groups = _group_cols(by)
-    score = Request.rating_score
-    query = (
-        select(
-            period,
-            *groups,
-            func.count().label("count"),
-            func.count(score).label("rated"),
-            func.sum(score).label("score_sum"),
-            *[func.sum(case((score == i, 1), else_=0)).label(f"s{i}") for i in range(1, 6)],
-            func.count(Request.rating_resolved).label("resolved_known"),
-            func.sum(case((Request.rating_resolved.is_(True), 1), else_=0)).label("resolved"),
-            func.sum(case((Request.answered_at.is_not(None), 1), else_=0)).label("with_answer"),
-            func.sum(case((and_(Request.answered_at.is_not(None), Request.reopen_count > 0), 1), else_=0)).label("reopened"),
-        )
-        .where(*_where(scope, start, end))
-        .group_by(period, *groups)
-        .order_by(period, *groups)
-    )
-    rows, group_sums = [], defaultdict(lambda: dict.fromkeys(_SAT_SUMS, 0))
-    for r in conn.execute(query):
-        m = r._mapping
-        group = m[by] if by else None
-        rows.append({"period": _iso(m["period"]), "group": group, **_sat_row(dict(m))})
+    columns = [func.count().label("count"),
+               func.sum(case((Request.answered_at.is_not(None), 1), else_=0)).label("with_answer"),
+               *_sat_columns()]
+    return _sat_rows(_grouped(conn, scope, since, until, grain, by, columns), scope)
+
+
+def _sat_rows(cells: Cells, scope: Scope) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    rows: list[dict[str, Any]] = []
+    group_sums: dict[Any, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_SAT_SUMS, 0))
+    for (period, group), m in sorted(cells.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+        rows.append({"period": period, "group": group, **_sat_row(m)})
         for k in _SAT_SUMS:
-            group_sums[group][k] += int(m[k] or 0)
+            group_sums[group][k] += int(m.get(k) or 0)
     totals = [{"group": g, **_sat_row(s)} for g, s in sorted(group_sums.items(), key=lambda kv: str(kv[0]))]
     return [_hide(r, scope, _SAT_HIDE) for r in rows], [_hide(r, scope, _SAT_HIDE) for r in totals]
 
@@ -420,8 +462,12 @@ def satisfaction(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain
 
 def _league(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, rank_by: str,
             now: dt.datetime) -> list[dict[str, Any]]:
-    d_rows, d_totals = _delays(conn, scope, since, until, grain, "entity", now)
-    s_rows, s_totals = _satisfaction(conn, scope, since, until, grain, "entity")
+    # One scan for both the delay and the satisfaction sums, plus the percentiles' scan.
+    tz = local_timezone()
+    start, end = _utc_bounds(since, until, tz)
+    cells, pct = _delay_query(conn, scope, start, end, now, grain, "entity", tz, with_satisfaction=True)
+    d_rows, d_totals = _delay_rows(cells, pct, scope, now)
+    s_rows, s_totals = _sat_rows(cells, scope)
     sat = {r["group"]: r for r in s_totals}
     trend: dict[str, list[dict[str, Any]]] = defaultdict(list)
     base = _LEAGUE_BASE[rank_by]
@@ -473,6 +519,57 @@ def league(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str 
                      higher_is_better=LEAGUE_METRICS[rank_by], as_of=now.isoformat(), rows=rows)
 
 
+# --- escalations ---------------------------------------------------------------------------------
+
+
+def escalations(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = None
+                ) -> dict[str, Any]:
+    """Escalations that happened in the range (the `escalations` log, by the local date of the
+    escalation, not of the receipt): how many, by level reached (1, 2, 3+), and how many distinct
+    requests. `by` may be None, entity or sector (or, for the public page, None or entity)."""
+    if by not in (None, "entity", "sector"):
+        raise ValueError(f"escalations break down by entity or sector (or None), got {by!r}")
+    _check(grain, by, since, until, scope)
+    tz = local_timezone()
+    start, end = _utc_bounds(since, until, tz)
+
+    def work(conn: Connection) -> dict[str, Any]:
+        period = _period(conn.dialect.name, grain, tz, end, Escalation.at).label("period")
+        groups = [Escalation.entity.label("entity")] if by == "entity" else [Request.sector.label("sector")] if by == "sector" else []
+        where = [Escalation.at >= start, Escalation.at < end]
+        if scope.entity:
+            where.append(Escalation.entity == scope.entity)
+        if scope.sector:
+            where.append(Request.sector == scope.sector)
+        query = (
+            select(
+                period, *groups,
+                func.count().label("escalations"),
+                func.count(func.distinct(Escalation.request_id)).label("count"),
+                func.sum(case((Escalation.level == 1, 1), else_=0)).label("level_1"),
+                func.sum(case((Escalation.level == 2, 1), else_=0)).label("level_2"),
+                func.sum(case((Escalation.level >= 3, 1), else_=0)).label("level_3_plus"),
+            )
+            .where(*where)
+            .group_by(period, *groups)
+            .order_by(period, *groups)
+        )
+        if by == "sector" or scope.sector:  # the log keeps the entity; the sector is on the request
+            query = query.join(Request, Request.id == Escalation.request_id)
+        rows = []
+        for r in conn.execute(query):
+            m = r._mapping
+            rows.append({
+                "period": _iso(m["period"]), "group": m[by] if by else None, "count": int(m["count"]),
+                "escalations": int(m["escalations"]),
+                "levels": {"1": int(m["level_1"] or 0), "2": int(m["level_2"] or 0), "3+": int(m["level_3_plus"] or 0)},
+            })
+        hide = {"count": ("escalations", "levels")}
+        return _envelope("escalations", scope, since, until, grain, by, rows=[_hide(r, scope, hide) for r in rows])
+
+    return _run(bind, work)
+
+
 # --- async twins ---------------------------------------------------------------------------------
 
 
@@ -491,6 +588,10 @@ async def delays_async(engine: AsyncEngine, *args: Any, **kwargs: Any) -> dict[s
 
 async def satisfaction_async(engine: AsyncEngine, *args: Any, **kwargs: Any) -> dict[str, Any]:
     return await _async(engine, satisfaction, *args, **kwargs)
+
+
+async def escalations_async(engine: AsyncEngine, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    return await _async(engine, escalations, *args, **kwargs)
 
 
 async def league_async(engine: AsyncEngine, *args: Any, **kwargs: Any) -> dict[str, Any]:

@@ -25,6 +25,10 @@ _NOTICES = {
 }
 
 
+# To the official at the next level (the catalogue's escalation contact), in the contact's language.
+OFFICIAL_NOTICE = N_("Bekhedmetkom: request {reference} to {entity} is overdue and was escalated to you (level {level}).")
+
+
 def _text(language: str, message: str, **params: object) -> str:
     return gettext(DOMAIN, language, message, **params)
 
@@ -52,6 +56,9 @@ def render_event(event: Mapping[str, Any]) -> str | None:
     payload: Mapping[str, Any] = event.get("payload") or {}
     language = lang_or_default(payload.get("language"))
     reference = format_grouped(str(payload.get("reference") or event.get("reference") or ""))
+    if kind == "official_notice":  # to an official: which request and how high, never its content
+        entity = str(payload.get("entity_name") or payload.get("entity") or "")
+        return _text(language, OFFICIAL_NOTICE, reference=reference, entity=entity, level=payload.get("escalation_level"))
     if kind not in ("status_changed", "answered", "escalated", "reopened"):
         return None
     if payload.get("type") in CONFIDENTIAL_TYPES:

@@ -535,3 +535,39 @@ def test_the_lease_has_one_holder_even_when_many_race_for_it(db: str, tmp_path: 
     assert holder.acquire() and not any(lease.acquire() for lease in leases if lease is not holder)  # renewal
     holder.release()
     assert leases[0 if holder is not leases[0] else 1].acquire() and not holder.acquire()
+
+
+# --- escalation: the citizen in their language, and the official at the next level -------------
+
+OFFICIAL_SMS = "+962790000101"  # jfda's level-1 contact in tests/case_store/fixtures/catalogue.yml
+
+
+async def test_an_escalation_tells_the_citizen_in_their_language_and_the_next_level(
+    store: Running, http: aiohttp.ClientSession, notifier: Notifier, rec: Recorder, clock: Clock
+) -> None:
+    ar = await create(http, sms_complaint(entity="jfda"))
+    en = await create(http, complaint(entity="jfda"))
+    clock.advance(days=60)
+    assert sorted(await store.service.escalate_overdue()) == sorted([ar["reference"], en["reference"]])
+
+    assert await notifier.run_once() == 4  # each: the citizen's `escalated`, the official's notice
+    a, e = ar["reference_display"], en["reference_display"]
+    official = "بخدمتكم: تأخر الرد على الطلب {} الموجّه إلى المؤسسة العامة للغذاء والدواء، ورُفع إليكم (المستوى 1)."
+    assert sms_sent(rec) == [
+        sms(f"بخدمتكم: تأخر الرد على طلبك {a}، فرفعناه لمستوى أعلى."),
+        sms(official.format(a), to=OFFICIAL_SMS),
+        sms(official.format(e), to=OFFICIAL_SMS),
+    ]
+    assert graph_sent(rec) == [tagged(f"Bekhedmetkom: your request {e} is overdue, so we escalated it.")]
+    assert sms_segments(official.format(a)) <= 2
+
+    # Level 2 goes to the minister's office on Messenger, in English; nothing of the narrative.
+    clock.advance(days=60)
+    assert len(await store.service.escalate_overdue()) == 2
+    assert await notifier.run_once() == 4
+    to_minister = [m for m in graph_sent(rec) if m["recipient"]["id"] == "psid-minister-health"]
+    assert [m["message"]["text"] for m in to_minister] == [
+        f"Bekhedmetkom: request {ref} to Jordan Food and Drug Administration is overdue and was escalated to you (level 2)."
+        for ref in (a, e)
+    ]
+    assert "ست ساعات" not in str(rec.snapshot())

@@ -36,6 +36,20 @@ class Clock:
         return self.now
 
 
+def query(database_url: str, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of one SQL read on a case-store database (SQLite or PostgreSQL), as tuples."""
+    from sqlalchemy import create_engine, text
+
+    from case_store.db import sync_url
+
+    engine = create_engine(sync_url(database_url), future=True)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql))]
+    finally:
+        engine.dispose()
+
+
 def sqlite_template() -> Path:
     """A migrated, never-written database file, made once per process."""
     from case_store.migrate import upgrade
@@ -88,6 +102,10 @@ class RunningCaseStore:
             conn.row_factory = sqlite3.Row
             return list(conn.execute(sql, params))
 
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        """Rows of a read on whichever database this store runs on."""
+        return query(self.database_url, sql)
+
     def requests(self) -> list[sqlite3.Row]:
         return self.rows("SELECT * FROM requests ORDER BY id")
 
@@ -95,13 +113,14 @@ class RunningCaseStore:
         await self.runner.cleanup()
 
 
-async def start_case_store(database_url: str, clock: Clock) -> RunningCaseStore:
-    """The case store's aiohttp app on a free loopback port, with the test catalogue."""
+async def start_case_store(database_url: str, clock: Clock, escalation_interval: float = 0) -> RunningCaseStore:
+    """The case store's aiohttp app on a free loopback port, with the test catalogue (and, when
+    escalation_interval > 0, its scheduled escalation sweep)."""
     from bot.settings import get_settings
     from case_store.app import create_app
 
     settings = get_settings()
-    app = create_app(settings, database_url, catalogue_path=CATALOGUE, clock=clock)
+    app = create_app(settings, database_url, catalogue_path=CATALOGUE, clock=clock, escalation_interval=escalation_interval)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -123,7 +123,7 @@ class Agent:
     entity: str | None = None
 
     def public(self) -> dict[str, Any]:
-        return {"id": self.id, "username": self.username, "display_name": self.display_name, "role": self.role}
+        return {"id": self.id, "username": self.username, "display_name": self.display_name}
 
 
 @dataclass(frozen=True)

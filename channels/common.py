@@ -234,3 +234,14 @@ def split_text(text: str, limit: int, measure: Callable[[str], int] = len) -> li
             break
     head, rest = text[:cut].strip(), text[cut:]
     return [head, *split_text(rest, limit, measure)]
+
+
+# The headers of every page people sign in to (the agent console, the dashboards): nothing but
+# our own scripts, styles and connections, never framed, no referrer.
+PAGE_SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}

@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     install_log_redaction()
     config = load_config()
     config = with_overrides(config, host=args.host or config.host, port=args.port or config.port)
-    web.run_app(make_app(config), host=config.host, port=config.port, access_log=None, print=None)
+    web.run_app(make_app(config), host=config.host, port=config.port, access_log=None, print=None,
+                shutdown_timeout=10)  # requests here are short; `make run` stops within seconds
     return 0
 
 

@@ -133,25 +133,42 @@ class RabbitReader:
             await self.connection.close()
 
 
+class Running:
+    """A started reader: `stop()` ends it within seconds whatever the broker does (idempotent)."""
+
+    def __init__(self, reader: SqlBrokerReader | RabbitReader, task: asyncio.Task[None]) -> None:
+        self.reader, self.task, self.stopped = reader, task, False
+
+    async def stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        # A consumer's cancel waits on the server: close the connection first (its heartbeat and
+        # reconnect tasks go with it), then give the task a few seconds at most.
+        if isinstance(self.reader, RabbitReader):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.reader.close(), 5)
+        self.task.cancel()
+        await asyncio.wait({self.task}, timeout=5)
+        if isinstance(self.reader, SqlBrokerReader):
+            self.reader.close()
+
+
 @contextlib.asynccontextmanager
-async def consuming(broker_url: str, queue: str, folder: Folder, interval: float) -> AsyncIterator[None]:
-    """Run the reader that fits `broker_url` for as long as the block lasts."""
+async def consuming(broker_url: str, queue: str, folder: Folder, interval: float) -> AsyncIterator[Running | None]:
+    """Run the reader that fits `broker_url` for as long as the block lasts. The server also stops
+    it as soon as it starts shutting down (aiohttp waits for the tasks still running)."""
     if broker_url == "none":
-        yield
+        yield None
         return
+    reader: SqlBrokerReader | RabbitReader
     if broker_url.startswith("amqp://"):
-        reader: Any = RabbitReader(broker_url, queue, folder)
-        task = asyncio.create_task(reader.run())
+        reader = RabbitReader(broker_url, queue, folder)
+        running = Running(reader, asyncio.create_task(reader.run()))
     else:
         reader = SqlBrokerReader(broker_url, folder)
-        task = asyncio.create_task(reader.run(interval))
+        running = Running(reader, asyncio.create_task(reader.run(interval)))
     try:
-        yield
+        yield running
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        if isinstance(reader, RabbitReader):
-            await reader.close()
-        else:
-            reader.close()
+        await running.stop()

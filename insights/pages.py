@@ -14,6 +14,7 @@ from html import escape
 from typing import Any
 
 from bot.i18n import N_, format_moment, format_month
+from channels.common import PAGE_SECURITY_HEADERS
 from insights import charts
 from insights.views import PERIODS, Dashboard, Table, fmt, t
 
@@ -22,14 +23,7 @@ TITLES = {
     "public": N_("Government responsiveness"),
 }
 PERIOD_LABELS = {"30d": N_("Last 30 days"), "90d": N_("Last 90 days"), "12m": N_("Last 12 months")}
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-}
+SECURITY_HEADERS = {**PAGE_SECURITY_HEADERS, "Cache-Control": "no-store"}
 
 
 def _e(s: Any) -> str:

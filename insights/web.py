@@ -25,6 +25,7 @@ import dataclasses
 import datetime as dt
 import logging
 import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,7 @@ class InsightsConfig:
     poll_seconds: float = 2.0
     refresh_seconds: int = 30  # how often an open page fetches its figures again
     quiet_minutes: float = 30.0  # a request form silent this long counts as left unfinished
+    cache_seconds: float = 15.0  # a view computed for one viewer serves the same view to others this long
     secure_cookies: bool = False
     trusted_proxies: int = 0
 
@@ -89,6 +91,7 @@ def load_config() -> InsightsConfig:
         poll_seconds=float(env("INSIGHTS_BROKER_POLL_SECONDS", "2") or 2),
         refresh_seconds=max(int(env("INSIGHTS_REFRESH_SECONDS", "30") or 30), 1),
         quiet_minutes=max(float(env("INSIGHTS_QUIET_MINUTES", "30") or 30), 0.0),
+        cache_seconds=max(float(env("INSIGHTS_CACHE_SECONDS", "15") or 15), 0.0),
         secure_cookies=get_settings().public_base_url.startswith("https://"),
     )
 
@@ -99,6 +102,8 @@ ANALYTICS = web.AppKey("analytics", Engine)
 CASES = web.AppKey("cases", Engine)
 SOURCES = web.AppKey("sources", views.Sources)
 NAMES = web.AppKey("names", tuple)  # (entity_name, sector_name)
+CACHE = web.AppKey("cache", dict)  # (scope, language, period) -> (monotonic time, Dashboard)
+READER = web.AppKey("reader", object)  # broker.Running, or None when no broker is read
 
 
 # --- resources -----------------------------------------------------------------------------------
@@ -144,8 +149,16 @@ async def _stores(app: web.Application) -> AsyncIterator[None]:
 
 async def _consumer(app: web.Application) -> AsyncIterator[None]:
     cfg = app[CONFIG]
-    async with broker.consuming(cfg.broker_url, cfg.broker_queue, Folder(app[ANALYTICS]), cfg.poll_seconds):
+    async with broker.consuming(cfg.broker_url, cfg.broker_queue, Folder(app[ANALYTICS]), cfg.poll_seconds) as running:
+        app[READER] = running
         yield
+
+
+async def _stop_reading(app: web.Application) -> None:
+    """On shutdown, before aiohttp waits for running tasks: the reader never ends by itself."""
+    running = app.get(READER)
+    if isinstance(running, broker.Running):
+        await running.stop()
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -206,8 +219,18 @@ def _period(request: web.Request) -> str:
 
 
 async def _build(request: web.Request, scope: Scope, lang: str, period: str, now: dt.datetime | None = None) -> views.Dashboard:
-    view = scope.role
-    return await asyncio.to_thread(views.build, view, scope, lang, period, request.app[SOURCES], now)
+    """The view, computed at most once per `cache_seconds` for the same scope, language and period:
+    the public page and the live refresh of many open pages would otherwise repeat the same queries."""
+    cache = request.app[CACHE]
+    key = (scope, lang, period)
+    hit = cache.get(key)
+    if hit is not None and time.monotonic() - hit[0] < request.app[CONFIG].cache_seconds:
+        return hit[1]
+    d = await asyncio.to_thread(views.build, scope.role, scope, lang, period, request.app[SOURCES], now)
+    if len(cache) > 500:  # scopes x languages x periods stays small; this only bounds a surprise
+        cache.clear()
+    cache[key] = (time.monotonic(), d)
+    return d
 
 
 async def _signed_in(request: web.Request) -> tuple[Session, Scope]:
@@ -403,8 +426,10 @@ async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
 def make_app(config: InsightsConfig | None = None) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[errors])
     app[CONFIG] = config or load_config()
+    app[CACHE] = {}
     app.cleanup_ctx.append(_stores)
     app.cleanup_ctx.append(_consumer)
+    app.on_shutdown.append(_stop_reading)
     app.add_routes(routes)
     app.router.add_static("/static", STATIC, append_version=False)
     return app

@@ -14,6 +14,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.i18n import LOCALE_DIR, gettext, lang_or_default
+from channels.common import PAGE_SECURITY_HEADERS
 
 DOMAIN = "console"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "agent_console_static"
@@ -64,13 +65,7 @@ def render_page(language: str, template: str) -> str:
     return _PLACEHOLDER.sub(sub, template)
 
 
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-}
+SECURITY_HEADERS = PAGE_SECURITY_HEADERS
 
 
 def register(bp: Blueprint) -> None:

@@ -89,8 +89,12 @@ class Insights:
 
     def stop(self) -> None:
         self.proc.terminate()
-        self.proc.wait(20)
-        self.log.close()
+        try:
+            self.proc.wait(20)  # it stops on SIGTERM within seconds, RabbitMQ consumer included
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.log.close()
 
 
 def check_funnel(system: RunningSystem, insights: Insights) -> None:

@@ -184,7 +184,9 @@ async def test_the_summary_over_sms_is_short_and_fits_two_segments(store: Runnin
     assert message["summary"] == summary
     assert "buttons" not in message, "no extra choice line over SMS"
     # The whole SMS as the channel renders it, with the domain's response around the summary.
-    [response, *_] = yaml.safe_load((Path(__file__).resolve().parents[2] / "domain.yml").read_text(encoding="utf-8"))["responses"]["utter_ask_confirmed"]
+    variants = yaml.safe_load((Path(__file__).resolve().parents[2] / "domain.yml").read_text(encoding="utf-8"))["responses"]["utter_ask_confirmed"]
+    # The variant Rasa picks for an Arabic SMS conversation: the SMS one when there is one.
+    [response, *_] = [v for v in variants if v.get("channel") == "twilio_sms" and {"name": "language", "type": "slot", "value": "ar"} in v.get("condition", [])] or variants
     body = render_sms([{"text": response["text"].replace("{summary}", summary), "buttons": response["buttons"]}]).bodies
     assert len(body) == 1 and sms_segments(body[0]) <= 2, (len(body[0]), body[0])
 

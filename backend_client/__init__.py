@@ -13,20 +13,27 @@ from backend_client.errors import (
 )
 from backend_client.types import (
     Attachment,
+    Campaign,
+    CampaignQuestion,
     CaseRequest,
+    Centre,
     Created,
     Entity,
     Rating,
     Sector,
     TimelineEntry,
+    campaign_for,
 )
 
 __all__ = [
     "Attachment",
+    "Campaign",
+    "CampaignQuestion",
     "CaseRequest",
     "CaseStoreClient",
     "CaseStoreError",
     "CaseStoreUnavailable",
+    "Centre",
     "Conflict",
     "Created",
     "Entity",
@@ -38,4 +45,5 @@ __all__ = [
     "Sector",
     "TimelineEntry",
     "ValidationError",
+    "campaign_for",
 ]

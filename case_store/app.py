@@ -14,11 +14,15 @@ from aiohttp import web
 from bot.settings import Settings, get_settings
 from case_store import sla as sla_module
 from case_store import views
+from case_store.campaigns import Campaigns
 from case_store.catalogue import Catalogue
+from case_store.centre_ratings import CentreRatings
+from case_store.centres import Registry
 from case_store.constants import MAX_BODY_BYTES
 from case_store.db import Database
 from case_store.errors import ServiceError
-from case_store.keys import CATALOGUE, DATABASE, SERVICE, SETTINGS
+from case_store.keys import CAMPAIGNS, CATALOGUE, CENTRE_RATINGS, CENTRES, DATABASE, SERVICE, SETTINGS
+from case_store.secrets_ import Verifier
 from case_store.service import CaseService, Clock, utcnow
 
 log = logging.getLogger(__name__)
@@ -84,11 +88,19 @@ def _resources(
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
         catalogue = Catalogue.load(catalogue_path)
+        # Loaded (and validated against the catalogue) before anything is served: a bad centre
+        # or campaign file stops the start with a message naming the item.
+        centres = Registry.load(catalogue)
+        campaigns = Campaigns.load(catalogue)
+        sla = sla_module.load(settings.timezone)
         db = Database(database_url)
         app[CATALOGUE] = catalogue
+        app[CENTRES] = centres
+        app[CAMPAIGNS] = campaigns
         app[DATABASE] = db
-        app[SERVICE] = CaseService(
-            db, catalogue, sla_module.load(settings.timezone), settings.case_store_encryption_key, clock
+        app[SERVICE] = CaseService(db, catalogue, sla, settings.case_store_encryption_key, clock, campaigns)
+        app[CENTRE_RATINGS] = CentreRatings(
+            db, centres, catalogue, Verifier(settings.case_store_encryption_key), sla.calendar.tz, clock
         )
         try:
             yield

@@ -83,15 +83,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 def _resources(
-    database_url: str, catalogue_path: Path | None, clock: Clock
+    database_url: str, catalogue_path: Path | None, clock: Clock, centres_path: Path | None = None,
+    campaign_paths: list[Path] | None = None,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
         catalogue = Catalogue.load(catalogue_path)
         # Loaded (and validated against the catalogue) before anything is served: a bad centre
         # or campaign file stops the start with a message naming the item.
-        centres = Registry.load(catalogue)
-        campaigns = Campaigns.load(catalogue)
+        centres = Registry.load(catalogue, centres_path)
+        campaigns = Campaigns.load(catalogue, campaign_paths)
         sla = sla_module.load(settings.timezone)
         db = Database(database_url)
         app[CATALOGUE] = catalogue
@@ -116,6 +117,8 @@ def create_app(
     *,
     catalogue_path: Path | None = None,
     clock: Clock = utcnow,
+    centres_path: Path | None = None,
+    campaign_paths: list[Path] | None = None,
 ) -> web.Application:
     """Build the case-store app. Migrations are not run here: `serve` and tests do that."""
     settings = settings or get_settings()
@@ -124,6 +127,8 @@ def create_app(
         middlewares=[request_id_middleware, error_middleware, auth_middleware],
     )
     app[SETTINGS] = settings
-    app.cleanup_ctx.append(_resources(database_url or settings.case_store_database_url, catalogue_path, clock))
+    app.cleanup_ctx.append(
+        _resources(database_url or settings.case_store_database_url, catalogue_path, clock, centres_path, campaign_paths)
+    )
     views.setup_routes(app)
     return app

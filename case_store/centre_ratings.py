@@ -158,8 +158,8 @@ class CentreRatings:
             return centre.governorate if centre else "unknown"
         day = dt.date.fromisoformat(local_day)
         if by == "week":
-            year, week, _ = day.isocalendar()
-            return f"{year}-W{week:02d}"
+            # Jordan's working week starts on Sunday (bot.working_days): a week is named by its Sunday.
+            return (day - dt.timedelta(days=(day.weekday() + 1) % 7)).isoformat()
         if by == "month":
             return local_day[:7]
         return local_day
@@ -178,7 +178,7 @@ class CentreRatings:
         centre: str | None = None, entity: str | None = None,
     ) -> dict[str, Any]:
         """Counts, average score, score distribution and the pillars that fell short, grouped by
-        centre, entity, governorate, pillar or period (local day, ISO week, month)."""
+        centre, entity, governorate, pillar or period (local day, week from Sunday, month)."""
         if by not in GROUPINGS:
             raise ValidationFailed("invalid_value", "by", f"allowed: {', '.join(GROUPINGS)}")
         ids: set[str] | None = None

@@ -33,7 +33,7 @@ BAD_SCORE = 2  # a visit scored this or lower is offered as a complaint
 # The survey's numbering of the pillars on every channel (buttons, SMS numbers, IVR keys):
 # 1..5 in the vocabulary's order, 6 for "nothing (else) fell short".
 DONE_CHOICE = str(len(request_rules.PILLARS) + 1)
-_NUMBERS = re.compile(r"^[\s0-9,،.\-و&+]+$")
+_NUMBERS = re.compile(r"^[\s0-9,،.\-&+]+$")
 
 
 def centre_code_in(tracker: Tracker) -> str | None:
@@ -105,7 +105,7 @@ class ActionAskCentrePillars(Action):
 
 
 def _numbered_pillars(text: str) -> list[str] | None:
-    """"1 3", "2,5", "١ و٣" -> those pillars; "6" -> []; None when the text is not numbers."""
+    """"1 3", "2,5", "١ ٣" -> those pillars; "6" -> []; None when the text is not numbers."""
     folded = fold_digits(text)
     if not _NUMBERS.match(folded):
         return None

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 FORM_SLOTS = (
     "sector", "entity_id", "pillar", "importance", "description", "contact_phone",
     "confirmed", "edit_field", "attachments", "entity_choices", "pin",
-    "campaign", "campaign_answer_1", "campaign_answer_2",
+    "campaign", "campaign_answer_1", "campaign_answer_2", "centre_code",
 )
 
 
@@ -73,8 +73,6 @@ class ActionStartRequest(Action):
             events.append(SlotSet("attachments", attachments))
         if rtype == "complaint":
             events += await _centre_or_campaign(dispatcher, tracker, text)
-        else:
-            events.append(SlotSet("centre_code", None))
         return events
 
 
@@ -88,20 +86,20 @@ async def _centre_or_campaign(dispatcher: CollectingDispatcher, tracker: Tracker
         try:
             centre = await common.client().centre(code)
         except (NotFoundOrUnverified, CaseStoreError):
-            return [SlotSet("centre_code", None)]
-        events: list[EventType] = [
+            return []
+        found: list[EventType] = [
             SlotSet("centre_code", centre.code), SlotSet("entity_id", centre.entity.id), SlotSet("sector", centre.sector),
         ]
         # Prefilled only from the rating of this same centre, still in the slots.
         if tracker.get_slot("centre_code") == centre.code:
             short = [p for p in (tracker.get_slot("centre_pillars") or "").split(",") if p in request_rules.PILLARS]
             if len(short) == 1:
-                events.append(SlotSet("pillar", short[0]))
+                found.append(SlotSet("pillar", short[0]))
             comment = tracker.get_slot("centre_comment")
             if comment and comment != "-" and not request_rules.description_too_short(comment):
-                events.append(SlotSet("description", comment))
-        return events
-    events = [SlotSet("centre_code", None)]
+                found.append(SlotSet("description", comment))
+        return found
+    events: list[EventType] = []
     if not text or common.is_payload(text):
         return events
     try:

@@ -97,7 +97,7 @@ def e2e_env(var_dir: Path, ports: dict[str, int], recorder_url: str, extra_env: 
     return env
 
 
-def start_system(extra_env: dict[str, str] | None = None, rasa_processes: int = 1) -> RunningSystem:
+def start_system(extra_env: dict[str, str] | None = None, rasa_processes: int = 1, timeout: float = 180) -> RunningSystem:
     launcher.train_if_needed()
     recorder = Recorder().start()
     var_dir = Path(tempfile.mkdtemp(prefix="bekh-e2e-"))
@@ -106,7 +106,7 @@ def start_system(extra_env: dict[str, str] | None = None, rasa_processes: int = 
     system = launcher.System(rasa_port=ports["rasa"], action_port=ports["actions"], case_store_port=ports["case_store"],
                              env=env, log_dir=var_dir / "logs")
     try:
-        system.start(rasa_processes=rasa_processes)
+        system.start(rasa_processes=rasa_processes, timeout=timeout)
     except Exception:
         system.stop()
         recorder.stop()

@@ -29,7 +29,8 @@ POTHOLES = Path(__file__).resolve().parents[1] / "case_store" / "fixtures" / "ca
 
 @pytest.fixture(scope="module")
 def system() -> Iterator[RunningSystem]:
-    running = start_system({"CASE_STORE_CAMPAIGNS": f"{SHIPPED_CAMPAIGNS}:{POTHOLES}"})
+    # A second system beside the session's: give Rasa longer to load its model on a busy machine.
+    running = start_system({"CASE_STORE_CAMPAIGNS": f"{SHIPPED_CAMPAIGNS}:{POTHOLES}"}, timeout=600)
     try:
         yield running
     finally:
@@ -154,7 +155,7 @@ def test_ivr_rating_with_the_code_on_the_keypad(system: RunningSystem) -> None:
     ask_code = caller.send(Digits=digit)
     assert "رمز المركز" in spoken(ask_code)
     score = caller.send(Digits="6301")
-    assert "السلط" in spoken(score) and gather_of(score) is not None and gather_of(score).get("numDigits") == "1"
+    assert "الشامل - عمّان" in spoken(score) and gather_of(score) is not None and gather_of(score).get("numDigits") == "1"
     assert "أين كان التقصير" in spoken(caller.send(Digits="5"))
     assert "ملاحظة" in spoken(caller.send(Digits="6"))  # nothing fell short
     done = caller.send(Digits="1")  # skip the comment

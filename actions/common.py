@@ -10,7 +10,7 @@ from typing import Any
 from rasa_sdk import Tracker
 
 from backend_client import CaseStoreClient
-from backend_client.types import Entity, Sector
+from backend_client.types import Campaign, Entity, Sector
 from bot.privacy import open_address, phone_identity
 
 _client: CaseStoreClient | None = None
@@ -175,13 +175,13 @@ _CACHE_TTL = 600.0
 _cache: dict[str, tuple[float, Any]] = {}
 
 
-async def _cached(key: str, loader: Any) -> Any:
+async def _cached(key: str, loader: Any, ttl: float = _CACHE_TTL) -> Any:
     hit = _cache.get(key)
-    if hit and time.monotonic() - hit[0] < _CACHE_TTL:
+    if hit and time.monotonic() - hit[0] < ttl:
         return hit[1]
     async with _lock:
         hit = _cache.get(key)
-        if hit and time.monotonic() - hit[0] < _CACHE_TTL:
+        if hit and time.monotonic() - hit[0] < ttl:
             return hit[1]
         value = await loader()
         _cache[key] = (time.monotonic(), value)
@@ -197,6 +197,16 @@ async def all_entities() -> dict[str, Entity]:
         return {e.id: e for e in await client().entities(limit=500)}  # the API caps pages at 500
 
     return await _cached("entities", load)  # type: ignore[no-any-return]
+
+
+async def campaigns() -> dict[str, Campaign]:
+    """The active complaint campaigns, in file order; a minute's cache, so a campaign added to
+    the case store's files is picked up without restarting the action server."""
+
+    async def load() -> dict[str, Campaign]:
+        return {c.id: c for c in await client().campaigns()}
+
+    return await _cached("campaigns", load, ttl=60.0)  # type: ignore[no-any-return]
 
 
 async def entities_in_sector(sector: str) -> list[Entity]:

@@ -50,7 +50,14 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[str]:
         slots = ["sector", "entity_id"]
-        if self._type(tracker) == "complaint":
+        campaign = await self._campaign(tracker)
+        if campaign is not None:
+            # A campaign's complaint: its entity and SLA come from the campaign file; its own
+            # questions (at most two) replace the pillar and urgency ones.
+            if campaign.pillar:
+                slots.append("pillar")
+            slots += ["campaign_answer_1", "campaign_answer_2"][: len(campaign.questions)]
+        elif self._type(tracker) == "complaint":
             slots += ["pillar", "importance"]
         slots += ["description", "contact_phone"]
         if tracker.get_slot("confirmed") == "edit":
@@ -74,6 +81,15 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
         return [SlotSet(name, value) for name, value in tracker.slots_to_validate().items()]
 
     # --- helpers -------------------------------------------------------------------------------
+    async def _campaign(self, tracker: Tracker) -> Any:
+        name = tracker.get_slot("campaign")
+        if self.request_type != "complaint" or not name:
+            return None
+        try:
+            return (await common.campaigns()).get(name)
+        except CaseStoreError:
+            return None
+
     @staticmethod
     def _asked(tracker: Tracker, slot: str) -> bool:
         return tracker.get_slot("requested_slot") == slot
@@ -217,6 +233,23 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
         if common.intent(tracker) == "deny":
             return {"importance": "normal"}
         return {"importance": None}
+
+    # --- a campaign's extra questions (issue 13) ---------------------------------------------
+    def _campaign_answer(self, tracker: Tracker, slot: str) -> dict[str, Any]:
+        if not self._asked(tracker, slot) or self._interrupted(tracker):
+            return {}
+        text = common.user_text(tracker)
+        if common.intent(tracker) in SKIP_INTENTS:
+            return {slot: "-"}
+        if common.is_payload(text) or common.latest_metadata(tracker).get("attachment_only"):
+            return {}
+        return {slot: text[:500]}
+
+    async def extract_campaign_answer_1(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        return self._campaign_answer(tracker, "campaign_answer_1")
+
+    async def extract_campaign_answer_2(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        return self._campaign_answer(tracker, "campaign_answer_2")
 
     # --- description and phone -------------------------------------------------------------------
     async def extract_description(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:

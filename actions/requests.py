@@ -13,7 +13,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import common, routing
 from actions.forms import editable_fields, resolve_entity
-from backend_client import CaseStoreError, CaseStoreUnavailable
+from backend_client import CaseStoreError, CaseStoreUnavailable, NotFoundOrUnverified, campaign_for
 from bot import labels, privacy, refcode, request_rules
 from bot.i18n import format_day
 from bot.privacy import normalise_phone, phone_tail
@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 FORM_SLOTS = (
     "sector", "entity_id", "pillar", "importance", "description", "contact_phone",
     "confirmed", "edit_field", "attachments", "entity_choices", "pin",
+    "campaign", "campaign_answer_1", "campaign_answer_2", "centre_code",
 )
 
 
@@ -72,7 +73,84 @@ class ActionStartRequest(Action):
         attachments = common.attachments_in(tracker)
         if attachments:
             events.append(SlotSet("attachments", attachments))
+        if rtype == "complaint":
+            events += await _centre_or_campaign(dispatcher, tracker, text)
         return events
+
+
+async def _centre_or_campaign(dispatcher: CollectingDispatcher, tracker: Tracker, text: str) -> list[EventType]:
+    """A complaint from a bad service-centre rating (the offer's button carries the centre code)
+    is prefilled from the rating; otherwise an opening text that names a campaign's trigger
+    makes it that campaign's complaint (issue 13). Both are our own data, no NLU involved."""
+    lang = common.language(tracker)
+    code = next((v for v in common.entity_values(tracker, "centre_code") if v.isdigit()), None)
+    if code:
+        try:
+            centre = await common.client().centre(code)
+        except (NotFoundOrUnverified, CaseStoreError):
+            return []
+        found: list[EventType] = [
+            SlotSet("centre_code", centre.code), SlotSet("entity_id", centre.entity.id), SlotSet("sector", centre.sector),
+        ]
+        # Prefilled only from the rating of this same centre, still in the slots.
+        if tracker.get_slot("centre_code") == centre.code:
+            short = [p for p in (tracker.get_slot("centre_pillars") or "").split(",") if p in request_rules.PILLARS]
+            if len(short) == 1:
+                found.append(SlotSet("pillar", short[0]))
+            comment = tracker.get_slot("centre_comment")
+            if comment and comment != "-" and not request_rules.description_too_short(comment):
+                found.append(SlotSet("description", comment))
+        return found
+    events: list[EventType] = []
+    if not text or common.is_payload(text):
+        return events
+    try:
+        campaign = campaign_for(text, list((await common.campaigns()).values()))
+    except CaseStoreError as err:
+        log.warning("campaigns unavailable: status=%s code=%s", err.status, err.code)
+        return events
+    if campaign is None:
+        return events
+    dispatcher.utter_message(
+        response="utter_campaign_started", campaign_label=campaign.name(lang),
+        entity_label=await _entity_label(campaign.entity, lang),
+    )
+    events += [SlotSet("campaign", campaign.id), SlotSet("entity_id", campaign.entity), SlotSet("sector", campaign.sector),
+               SlotSet("pillar", campaign.pillar)]
+    return events
+
+
+async def _entity_label(entity_id: str, lang: str) -> str:
+    try:
+        entity = (await common.all_entities()).get(entity_id)
+    except CaseStoreError:
+        entity = None
+    return entity.name(lang) if entity else entity_id
+
+
+class ActionAskCampaignAnswer1(Action):
+    """Asks a campaign's extra question, its text read from the campaign file (via the API)."""
+
+    index = 0
+
+    def name(self) -> str:
+        return f"action_ask_campaign_answer_{self.index + 1}"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        try:
+            campaign = (await common.campaigns()).get(tracker.get_slot("campaign") or "")
+        except CaseStoreError:
+            campaign = None
+        if campaign is None or len(campaign.questions) <= self.index:
+            dispatcher.utter_message(response="utter_backend_unavailable")
+            return []
+        dispatcher.utter_message(response="utter_ask_campaign_answer",
+                                 question=campaign.questions[self.index].text(common.language(tracker)))
+        return []
+
+
+class ActionAskCampaignAnswer2(ActionAskCampaignAnswer1):
+    index = 1
 
 
 class ActionAskSector(Action):
@@ -260,6 +338,10 @@ class ActionSubmitRequest(Action):
             return [SlotSet("submit_pending", False)]
 
         rtype = tracker.get_slot("request_type") or "complaint"
+        description = tracker.get_slot("description")
+        campaign, answers = await _campaign_fields(tracker) if rtype == "complaint" else (None, None)
+        if rtype == "complaint" and tracker.get_slot("centre_code"):
+            description = await _with_centre(tracker.get_slot("centre_code"), description or "", lang)
         phone = tracker.get_slot("contact_phone")
         phone = None if phone in (None, "none") else normalise_phone(phone)
         channel = common.channel(tracker)
@@ -281,7 +363,7 @@ class ActionSubmitRequest(Action):
                 entity=tracker.get_slot("entity_id"),
                 pillar=tracker.get_slot("pillar") if rtype == "complaint" else None,
                 importance=(tracker.get_slot("importance") or "normal") if rtype == "complaint" else None,
-                description=tracker.get_slot("description"),
+                description=description,
                 language=lang,
                 channel=channel,
                 requester_id=who.requester_id,
@@ -290,6 +372,8 @@ class ActionSubmitRequest(Action):
                 anonymous=who.anonymous if rtype == "report" else None,
                 attachments=tracker.get_slot("attachments") or None,
                 notify=notify,
+                campaign=campaign,
+                campaign_answers=answers,
             )
         except CaseStoreUnavailable:
             dispatcher.utter_message(response="utter_submit_failed")
@@ -322,6 +406,32 @@ class ActionSubmitRequest(Action):
             SlotSet("last_reference", req.reference),
             SlotSet("request_type", None),
         ]
+
+
+async def _campaign_fields(tracker: Tracker) -> tuple[str | None, dict[str, str] | None]:
+    """The campaign tag and answers, only while the request still goes to the campaign's entity
+    (a person who changed the entity in the summary filed an ordinary complaint)."""
+    try:
+        campaign = (await common.campaigns()).get(tracker.get_slot("campaign") or "")
+    except CaseStoreError:
+        return None, None
+    if campaign is None or campaign.entity != tracker.get_slot("entity_id"):
+        return None, None
+    answers = {}
+    for question, slot in zip(campaign.questions, ("campaign_answer_1", "campaign_answer_2")):
+        value = tracker.get_slot(slot)
+        if value and value != "-":
+            answers[question.id] = value
+    return campaign.id, answers or None
+
+
+async def _with_centre(code: str, description: str, lang: str) -> str:
+    """A complaint made from a centre rating names the centre, so the entity knows which branch."""
+    try:
+        centre = await common.client().centre(code)
+    except CaseStoreError:
+        return description
+    return labels.phrase(lang, "Visit to {centre}: {text}", centre=centre.name(lang), text=description)
 
 
 class ActionCancelRequest(Action):

@@ -13,21 +13,28 @@ from backend_client.errors import (
 )
 from backend_client.types import (
     Attachment,
+    Campaign,
+    CampaignQuestion,
     CaseRequest,
+    Centre,
     Created,
     Entity,
     Rating,
     Routing,
     Sector,
     TimelineEntry,
+    campaign_for,
 )
 
 __all__ = [
     "Attachment",
+    "Campaign",
+    "CampaignQuestion",
     "CaseRequest",
     "CaseStoreClient",
     "CaseStoreError",
     "CaseStoreUnavailable",
+    "Centre",
     "Conflict",
     "Created",
     "Entity",
@@ -40,4 +47,5 @@ __all__ = [
     "Sector",
     "TimelineEntry",
     "ValidationError",
+    "campaign_for",
 ]

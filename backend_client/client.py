@@ -26,7 +26,7 @@ from backend_client.errors import (
     RateLimited,
     ValidationError,
 )
-from backend_client.types import CaseRequest, Created, Entity, Routing, Sector
+from backend_client.types import Campaign, CaseRequest, Centre, Created, Entity, Routing, Sector
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +178,8 @@ class CaseStoreClient:
         anonymous: bool | None = None,
         attachments: Sequence[Mapping[str, str]] | None = None,
         notify: Mapping[str, str] | None = None,
+        campaign: str | None = None,
+        campaign_answers: Mapping[str, str] | None = None,
     ) -> Created:
         body: dict[str, Any] = {
             "type": type,
@@ -196,6 +198,8 @@ class CaseStoreClient:
             "anonymous": anonymous,
             "attachments": [dict(a) for a in attachments] if attachments else None,
             "notify": dict(notify) if notify else None,
+            "campaign": campaign,
+            "campaign_answers": dict(campaign_answers) if campaign and campaign_answers else None,
         }
         body.update({k: v for k, v in optional.items() if v is not None})
         status, data = await self._request(
@@ -297,6 +301,52 @@ class CaseStoreClient:
             body["among"] = list(among)[:50]
         _, data = await self._request("POST", "/v1/catalogue/route", json=body, attempts=2)
         return Routing.from_json(data)
+
+    # --- service centres and campaigns (issue 13) ----------------------------------------------
+
+    @staticmethod
+    def _centre_path(code: str, suffix: str = "") -> str:
+        from urllib.parse import quote
+
+        return f"/v1/centres/{quote(code, safe='')}{suffix}"
+
+    async def centre(self, code: str, requester_id: str | None = None) -> Centre:
+        """The centre with this code and whether `requester_id` rated it today.
+        Raises NotFoundOrUnverified("unknown_centre") for a code no centre has."""
+        headers = {"X-Requester-Id": requester_id} if requester_id else None
+        _, data = await self._request("GET", self._centre_path(code), headers=headers, attempts=2)
+        return Centre.from_json(data)
+
+    async def rate_centre(
+        self,
+        code: str,
+        *,
+        score: int,
+        pillars: Sequence[str],
+        language: str,
+        channel: str,
+        rater_id: str,
+        idempotency_key: str,
+        comment: str | None = None,
+        entered_by: str | None = None,
+    ) -> bool:
+        """Record a rated visit; True when created, False for a replay of the same key.
+        Raises Conflict("centre_closed" | "already_rated_today"), NotFoundOrUnverified("unknown_centre")."""
+        body: dict[str, Any] = {"score": score, "pillars": list(pillars), "language": language, "channel": channel,
+                                "rater_id": rater_id}
+        if comment:
+            body["comment"] = comment
+        if entered_by:
+            body["entered_by"] = entered_by
+        status, _ = await self._request(
+            "POST", self._centre_path(code, "/ratings"), json=body, headers={"Idempotency-Key": idempotency_key},
+            attempts=CREATE_ATTEMPTS,
+        )
+        return status == 201
+
+    async def campaigns(self) -> list[Campaign]:
+        _, data = await self._request("GET", "/v1/campaigns", attempts=2)
+        return [Campaign.from_json(c) for c in data["campaigns"]]
 
     # --- outbox (the notifier) ---------------------------------------------------------------
 

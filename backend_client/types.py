@@ -6,6 +6,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from bot.arabic import normalise
+
 
 def _time(value: str | None) -> dt.datetime | None:
     if not value:
@@ -96,6 +98,7 @@ class CaseRequest:
     timeline: tuple[TimelineEntry, ...] = ()
     description: str | None = None
     attachments: tuple[Attachment, ...] = ()
+    campaign: str | None = None
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> CaseRequest:
@@ -120,6 +123,7 @@ class CaseRequest:
             timeline=tuple(TimelineEntry.from_json(t) for t in d.get("timeline") or ()),
             description=d.get("description"),
             attachments=tuple(Attachment(a["url"], a["media_type"]) for a in d.get("attachments") or ()),
+            campaign=d.get("campaign"),
         )
 
 
@@ -150,3 +154,77 @@ class Routing:
             tuple(Sector.from_json(s) for s in d.get("sectors") or []),
             d.get("place"),
         )
+
+
+# --- service centres and campaigns (issue 13) ----------------------------------------------------
+
+@dataclass(frozen=True)
+class Centre:
+    id: str
+    code: str
+    name_ar: str
+    name_en: str
+    status: str
+    entity: Entity
+    sector: str
+    governorate: str
+    rated_today: bool = False
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Centre:
+        return cls(d["id"], d["code"], d["name_ar"], d["name_en"], d["status"], Entity.from_json(d["entity"]),
+                   d["sector"], d.get("governorate") or "", bool(d.get("rated_today")))
+
+    @property
+    def open(self) -> bool:
+        return self.status == "open"
+
+    def name(self, language: str) -> str:
+        return self.name_ar if language == "ar" else self.name_en
+
+
+@dataclass(frozen=True)
+class CampaignQuestion:
+    id: str
+    ar: str
+    en: str
+
+    def text(self, language: str) -> str:
+        return self.ar if language == "ar" else self.en
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A focused complaint campaign as the case store serves it (case_store/campaigns.py)."""
+
+    id: str
+    name_ar: str
+    name_en: str
+    entity: str
+    sector: str
+    pillar: str | None
+    triggers: tuple[str, ...]  # normalised (bot.arabic.normalise), both languages
+    questions: tuple[CampaignQuestion, ...]
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Campaign:
+        phrases = [*(d.get("triggers_ar") or ()), *(d.get("triggers_en") or ())]
+        return cls(
+            d["id"], d["name_ar"], d["name_en"], d["entity"], d["sector"], d.get("pillar"),
+            tuple(dict.fromkeys(p for p in (normalise(x) for x in phrases) if p)),
+            tuple(CampaignQuestion(q["id"], q["ar"], q["en"]) for q in d.get("questions") or ()),
+        )
+
+    def name(self, language: str) -> str:
+        return self.name_ar if language == "ar" else self.name_en
+
+    def matches(self, text: str) -> bool:
+        """The campaign's rule: a trigger phrase anywhere in the text, both sides normalised
+        (alef forms, ta marbuta, alef maqsura, diacritics, digits and case folded)."""
+        folded = normalise(text or "")
+        return bool(folded) and any(t in folded for t in self.triggers)
+
+
+def campaign_for(text: str, campaigns: list[Campaign]) -> Campaign | None:
+    """The first campaign (in file order) whose trigger is in `text`, or None."""
+    return next((c for c in campaigns if c.matches(text)), None)

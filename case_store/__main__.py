@@ -1,4 +1,4 @@
-"""`python -m case_store serve|migrate|list|show|move|escalate|seed` (see --help of each).
+"""`python -m case_store serve|migrate|list|show|move|escalate|seed|centres` (see --help of each).
 
 The admin commands stand in for the back office of the national platform: `move` is an entity
 answering, `escalate` one SLA sweep by hand (`serve` also sweeps by itself every
@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -143,6 +144,71 @@ def cmd_seed(args: argparse.Namespace) -> int:
         print(str(exc), file=sys.stderr)
         return 2
     print(f"seeded {done.requests} request(s) and {done.escalations} escalation(s) in {done.seconds:.1f} s")
+# --- service centres (issue 13) -----------------------------------------------------------------
+
+def _catalogue_and_centres(args: argparse.Namespace) -> tuple[Catalogue, Any]:
+    from case_store.centres import Registry
+
+    catalogue = Catalogue.load(Path(args.catalogue) if args.catalogue else None)
+    return catalogue, Registry.load(catalogue)
+
+
+def cmd_centres_list(args: argparse.Namespace) -> int:
+    _, registry = _catalogue_and_centres(args)
+    if args.json:
+        print(json.dumps([c.to_json() for c in registry.centres], ensure_ascii=False))
+        return 0
+    for c in registry.centres:
+        mark = " (illustrative)" if c.illustrative else ""
+        print(f"{c.code}  {c.status:<6} {c.governorate:<8} {c.entity:<6} {c.name_en}{mark}")
+    return 0
+
+
+def _day(raw: str | None) -> dt.datetime | None:
+    if not raw:
+        return None
+    value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def cmd_centres_ratings(args: argparse.Namespace) -> int:
+    from case_store.centre_ratings import CentreRatings
+    from case_store.secrets_ import Verifier
+
+    catalogue, registry = _catalogue_and_centres(args)
+    settings = get_settings()
+
+    async def main() -> dict[str, Any]:
+        db = Database(_database_url(args))
+        try:
+            service = CentreRatings(db, registry, catalogue, Verifier(settings.case_store_encryption_key),
+                                    sla.load(settings.timezone).calendar.tz, lambda: dt.datetime.now(UTC))
+            return await service.summary(args.by, _day(args.since), _day(args.until), centre=args.centre, entity=args.entity)
+        finally:
+            await db.dispose()
+
+    result = asyncio.run(main())
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    print(f"{result['ratings']} rating(s), by {result['by']}")
+    for row in result["rows"]:
+        if result["by"] == "pillar":
+            print(f"{row['key']:<20} fell short {row['short']:>5}  ({row['share']:.0%})")
+            continue
+        name = row.get("name_en") or ""
+        short = ", ".join(f"{k} {v}" for k, v in (row.get("short") or {}).items())
+        print(f"{row['key']:<20} {row['count']:>5}  avg {row['average']:.2f}  {name}" + (f"  short: {short}" if short else ""))
+    return 0
+
+
+def cmd_centres_posters(args: argparse.Namespace) -> int:
+    from case_store.posters import PosterSettings, write_posters
+
+    catalogue, registry = _catalogue_and_centres(args)
+    poster = PosterSettings(page=args.page, sms_number=args.sms_number or "", ivr_number=args.ivr_number)
+    written = write_posters(registry, catalogue, Path(args.out), poster, include_closed=args.include_closed)
+    print(f"wrote {len(written)} poster(s) to {args.out} (open index.html, print on A4)")
     return 0
 
 
@@ -180,6 +246,28 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=1, help="random seed (the same seed gives the same history)")
     s.add_argument("--days", type=int, default=730, help="spread over the last DAYS days (default 730)")
     s.set_defaults(func=cmd_seed)
+    centres = sub.add_parser("centres", help="service centres: the registry, their ratings, printable posters")
+    csub = centres.add_subparsers(dest="centres_command", required=True)
+    s = csub.add_parser("list", help="the registry (case_store/data/centres.yml or CASE_STORE_CENTRES)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_centres_list)
+    s = csub.add_parser("ratings", help="rating figures per centre, entity, governorate, pillar or period")
+    s.add_argument("--by", default="centre", choices=("centre", "entity", "governorate", "pillar", "day", "week", "month"))
+    s.add_argument("--since", help="ISO date or time (UTC unless it says otherwise)")
+    s.add_argument("--until", help="ISO date or time, exclusive")
+    s.add_argument("--centre", help="only this centre code")
+    s.add_argument("--entity", help="only this entity's centres")
+    s.add_argument("--json", action="store_true", help="the same JSON as GET /v1/centre-ratings/summary")
+    s.set_defaults(func=cmd_centres_ratings)
+    s = csub.add_parser("posters", help="an A4 printable HTML poster per open centre (QR code, SMS code, IVR)")
+    s.add_argument("--out", required=True, help="folder to write <code>.html and index.html into")
+    s.add_argument("--page", default=os.environ.get("MESSENGER_PAGE_USERNAME") or "bekhedmetkom",
+                   help="the Messenger page's username for m.me links (default: MESSENGER_PAGE_USERNAME or bekhedmetkom)")
+    s.add_argument("--sms-number", default=os.environ.get("POSTER_SMS_NUMBER"),
+                   help="the SMS number as printed (default: POSTER_SMS_NUMBER; none: the keyword only)")
+    s.add_argument("--ivr-number", default="06 5008080", help="the contact center's number as printed")
+    s.add_argument("--include-closed", action="store_true", help="also closed centres")
+    s.set_defaults(func=cmd_centres_posters)
     return p
 
 

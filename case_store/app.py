@@ -14,11 +14,15 @@ from aiohttp import web
 from bot.settings import Settings, get_settings
 from case_store import escalation, views
 from case_store import sla as sla_module
+from case_store.campaigns import Campaigns
 from case_store.catalogue import Catalogue
+from case_store.centre_ratings import CentreRatings
+from case_store.centres import Registry
 from case_store.constants import MAX_BODY_BYTES
 from case_store.db import Database
 from case_store.errors import ServiceError
-from case_store.keys import CATALOGUE, DATABASE, SERVICE, SETTINGS
+from case_store.keys import CAMPAIGNS, CATALOGUE, CENTRE_RATINGS, CENTRES, DATABASE, SERVICE, SETTINGS
+from case_store.secrets_ import Verifier
 from case_store.service import CaseService, Clock, utcnow
 
 log = logging.getLogger(__name__)
@@ -79,16 +83,25 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 def _resources(
-    database_url: str, catalogue_path: Path | None, clock: Clock
+    database_url: str, catalogue_path: Path | None, clock: Clock, centres_path: Path | None = None,
+    campaign_paths: list[Path] | None = None,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
         catalogue = Catalogue.load(catalogue_path)
+        # Loaded (and validated against the catalogue) before anything is served: a bad centre
+        # or campaign file stops the start with a message naming the item.
+        centres = Registry.load(catalogue, centres_path)
+        campaigns = Campaigns.load(catalogue, campaign_paths)
+        sla = sla_module.load(settings.timezone)
         db = Database(database_url)
         app[CATALOGUE] = catalogue
+        app[CENTRES] = centres
+        app[CAMPAIGNS] = campaigns
         app[DATABASE] = db
-        app[SERVICE] = CaseService(
-            db, catalogue, sla_module.load(settings.timezone), settings.case_store_encryption_key, clock
+        app[SERVICE] = CaseService(db, catalogue, sla, settings.case_store_encryption_key, clock, campaigns)
+        app[CENTRE_RATINGS] = CentreRatings(
+            db, centres, catalogue, Verifier(settings.case_store_encryption_key), sla.calendar.tz, clock
         )
         try:
             yield
@@ -105,6 +118,8 @@ def create_app(
     catalogue_path: Path | None = None,
     clock: Clock = utcnow,
     escalation_interval: float | None = 0,
+    centres_path: Path | None = None,
+    campaign_paths: list[Path] | None = None,
 ) -> web.Application:
     """Build the case-store app. Migrations are not run here: `serve` and tests do that.
 
@@ -117,7 +132,9 @@ def create_app(
         middlewares=[request_id_middleware, error_middleware, auth_middleware],
     )
     app[SETTINGS] = settings
-    app.cleanup_ctx.append(_resources(database_url or settings.case_store_database_url, catalogue_path, clock))
+    app.cleanup_ctx.append(
+        _resources(database_url or settings.case_store_database_url, catalogue_path, clock, centres_path, campaign_paths)
+    )
     app.cleanup_ctx.append(escalation.scheduler(escalation_interval))
     views.setup_routes(app)
     return app

@@ -75,3 +75,10 @@ class Conflict(ServiceError):
     def __init__(self, error: str) -> None:
         super().__init__(error)
         self.error = error
+
+
+class UnknownCentre(ServiceError):
+    """No service centre has this code (issue 13); the bot tells the person to check the poster."""
+
+    status = 404
+    error = "unknown_centre"

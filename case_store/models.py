@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import declarative_base, relationship
 
@@ -119,6 +120,10 @@ class Request(Base):
     rating_resolved = Column(Boolean, nullable=True)
     rating_comment = Column(Text, nullable=True)
     rated_at = Column(UTCDateTime, nullable=True)
+    # A focused campaign's complaint (case_store/campaigns.py): its id and the answers to its
+    # extra questions ({question id: text}); NULL for every other request. Since migration 0004.
+    campaign = Column(String(64), nullable=True, index=True)
+    campaign_answers = Column(JSON, nullable=True)
 
     timeline = relationship("TimelineEntry", lazy="selectin", order_by="TimelineEntry.id", cascade="all, delete-orphan")
     attachments = relationship("Attachment", lazy="selectin", order_by="Attachment.id", cascade="all, delete-orphan")
@@ -210,6 +215,54 @@ class LookupFailure(Base):
     count = Column(Integer, nullable=False)
 
     __table_args__ = (CheckConstraint("count >= 0", name="count"),)
+
+
+class CentreRating(Base):
+    """One visit to a service centre rated by one person ("Rate your experience", issue 13).
+
+    Not a request: no reference, no status. `rater_hash` is a keyed digest of the rater's keyed
+    id bound to the centre and the local day, so the UNIQUE constraint allows one rating per
+    person per centre per day while no rating can be tied to a person, or two ratings to each
+    other across centres or days.
+    """
+
+    __tablename__ = "centre_ratings"
+
+    id = Column(Integer, primary_key=True)
+    centre_id = Column(String(64), nullable=False)
+    entity = Column(String(64), nullable=False, index=True)
+    score = Column(Integer, nullable=False)
+    comment = Column(Text, nullable=True)
+    language = Column(String(2), nullable=False)
+    channel = Column(String(16), nullable=False)
+    entered_by = Column(String(128), nullable=True)
+    rater_hash = Column(String(64), nullable=False)
+    local_day = Column(String(10), nullable=False)  # YYYY-MM-DD in BEKH_TIMEZONE
+    idempotency_key = Column(String(128), nullable=False, unique=True)
+    created_at = Column(UTCDateTime, nullable=False)
+
+    pillars = relationship("CentreRatingPillar", lazy="selectin", order_by="CentreRatingPillar.pillar",
+                           cascade="all, delete-orphan")
+
+    __table_args__ = (
+        CheckConstraint("score BETWEEN 1 AND 5", name="score"),
+        CheckConstraint(_in("channel", CHANNELS), name="channel"),
+        CheckConstraint(_in("language", LANGUAGES), name="language"),
+        UniqueConstraint("centre_id", "local_day", "rater_hash", name="uq_centre_ratings_once_a_day"),
+        Index("ix_centre_ratings_centre_created", "centre_id", "created_at"),
+        Index("ix_centre_ratings_created_at", "created_at"),
+    )
+
+
+class CentreRatingPillar(Base):
+    """A pillar that fell short in one rated visit (none, one or several per rating)."""
+
+    __tablename__ = "centre_rating_pillars"
+
+    rating_id = Column(Integer, ForeignKey("centre_ratings.id", ondelete="CASCADE"), primary_key=True)
+    pillar = Column(String(32), primary_key=True)
+
+    __table_args__ = (CheckConstraint(_in("pillar", PILLARS), name="pillar"),)
 
 
 class AccessLog(Base):

@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from case_store.constants import OPEN_STATUSES
 from case_store.models import (
     AccessLog,
+    CentreRating,
+    CentreRatingPillar,
     Escalation,
     LookupFailure,
     OutboxEvent,
@@ -145,3 +147,55 @@ async def bump_failure(session: AsyncSession, key: str, now: dt.datetime, window
         row.window_start = now
         row.count = 1
     await session.flush()
+
+
+# --- service-centre ratings (issue 13) ----------------------------------------------------------
+
+async def centre_rating_by_key(session: AsyncSession, key: str) -> CentreRating | None:
+    return (await session.scalars(select(CentreRating).where(CentreRating.idempotency_key == key))).first()
+
+
+async def centre_rated(session: AsyncSession, centre_id: str, local_day: str, rater_hash: str) -> bool:
+    found = await session.scalar(
+        select(CentreRating.id).where(
+            CentreRating.centre_id == centre_id, CentreRating.local_day == local_day, CentreRating.rater_hash == rater_hash
+        )
+    )
+    return found is not None
+
+
+def _rating_window(query: Any, since: dt.datetime | None, until: dt.datetime | None) -> Any:
+    if since is not None:
+        query = query.where(CentreRating.created_at >= since)
+    if until is not None:
+        query = query.where(CentreRating.created_at < until)
+    return query
+
+
+async def centre_rating_rows(
+    session: AsyncSession, since: dt.datetime | None, until: dt.datetime | None, centre_ids: set[str] | None = None
+) -> list[tuple[str, str, int, str]]:
+    """(centre_id, entity, score, local_day) of every rating in the window; the summary
+    groups them in Python, since the grouping keys (governorate, week) live in the registry
+    and the calendar rather than in the table."""
+    query = _rating_window(select(CentreRating.centre_id, CentreRating.entity, CentreRating.score, CentreRating.local_day),
+                           since, until)
+    if centre_ids is not None:
+        query = query.where(CentreRating.centre_id.in_(centre_ids))
+    return [(r[0], r[1], r[2], r[3]) for r in (await session.execute(query)).all()]
+
+
+async def centre_rating_pillar_rows(
+    session: AsyncSession, since: dt.datetime | None, until: dt.datetime | None, centre_ids: set[str] | None = None
+) -> list[tuple[str, str, str]]:
+    """(centre_id, entity, pillar) of every pillar that fell short in the window."""
+    query = _rating_window(
+        select(CentreRating.centre_id, CentreRating.entity, CentreRatingPillar.pillar).join(
+            CentreRatingPillar, CentreRatingPillar.rating_id == CentreRating.id
+        ),
+        since,
+        until,
+    )
+    if centre_ids is not None:
+        query = query.where(CentreRating.centre_id.in_(centre_ids))
+    return [(r[0], r[1], r[2]) for r in (await session.execute(query)).all()]

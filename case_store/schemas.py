@@ -15,6 +15,7 @@ from case_store.errors import ValidationFailed
 
 MAX_ATTACHMENTS = 10
 MAX_SHORT = 128
+MAX_CAMPAIGN_ANSWER = 500
 
 
 def is_clean_text(value: str) -> bool:
@@ -52,6 +53,8 @@ class CreateInput:
     attachments: tuple[AttachmentIn, ...] = ()
     notify_channel: str | None = None
     notify_address: str | None = None
+    campaign: str | None = None
+    campaign_answers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,19 @@ class RatingInput:
     score: int
     resolved: bool
     comment: str | None = None
+
+
+@dataclass(frozen=True)
+class CentreRatingInput:
+    """A rated visit to a service centre (issue 13): not a request, no reference."""
+
+    score: int
+    pillars: tuple[str, ...]
+    language: str
+    channel: str
+    rater_id: str
+    comment: str | None = None
+    entered_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +171,19 @@ def parse_create(data: Any) -> tuple[CreateInput, bool | None]:
         notify_channel = n.choice("channel", CHANNELS)
         notify_address = n.text("address", max_len=256)
     anonymous = b.flag("anonymous", None)
+    campaign = b.text("campaign", required=False, max_len=64)
+    answers: list[tuple[str, str]] = []
+    raw_answers = b.data.get("campaign_answers")
+    if raw_answers is not None:
+        a = _Body(_object(raw_answers, "campaign_answers"), prefix="campaign_answers.")
+        if len(a.data) > 2:
+            raise ValidationFailed("too_many", "campaign_answers", "at most 2")
+        for qid in sorted(a.data):
+            value = a.text(qid, max_len=MAX_CAMPAIGN_ANSWER)
+            if value is not None and len(qid) <= 64:
+                answers.append((qid, value))
+        if answers and campaign is None:
+            raise ValidationFailed("missing_field", "campaign", "campaign_answers need a campaign")
     result = CreateInput(
         type=type_ or "",
         sector=b.text("sector", max_len=64) or "",
@@ -171,12 +200,22 @@ def parse_create(data: Any) -> tuple[CreateInput, bool | None]:
         attachments=tuple(attachments),
         notify_channel=notify_channel,
         notify_address=notify_address,
+        campaign=campaign,
+        campaign_answers=tuple(answers),
     )
     return result, anonymous
 
 
 def parse_rating(data: Any) -> RatingInput:
     b = _Body(_object(data))
+    score = _score(b)
+    resolved = b.flag("resolved", None)
+    if resolved is None:
+        raise ValidationFailed("missing_field", "resolved")
+    return RatingInput(score, resolved, b.text("comment", required=False, max_len=2000))
+
+
+def _score(b: _Body) -> int:
     score = b.data.get("score")
     if score is None:
         raise ValidationFailed("missing_field", "score")
@@ -184,10 +223,28 @@ def parse_rating(data: Any) -> RatingInput:
         raise ValidationFailed("invalid_type", "score", "expected an integer 1..5")
     if not 1 <= score <= 5:
         raise ValidationFailed("out_of_range", "score", "expected an integer 1..5")
-    resolved = b.flag("resolved", None)
-    if resolved is None:
-        raise ValidationFailed("missing_field", "resolved")
-    return RatingInput(score, resolved, b.text("comment", required=False, max_len=2000))
+    return score
+
+
+def parse_centre_rating(data: Any) -> CentreRatingInput:
+    b = _Body(_object(data))
+    score = _score(b)
+    raw = b.data.get("pillars")
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list) or not all(isinstance(p, str) for p in raw):
+        raise ValidationFailed("invalid_type", "pillars", "expected a list of pillar names (empty: none fell short)")
+    if any(p not in PILLARS for p in raw):
+        raise ValidationFailed("invalid_value", "pillars", f"allowed: {', '.join(PILLARS)}")
+    return CentreRatingInput(
+        score=score,
+        pillars=tuple(sorted(set(raw))),
+        language=b.choice("language", LANGUAGES) or "",
+        channel=b.choice("channel", CHANNELS) or "",
+        rater_id=b.text("rater_id") or "",
+        comment=b.text("comment", required=False, max_len=1000),
+        entered_by=b.text("entered_by", required=False),
+    )
 
 
 def parse_reopen(data: Any) -> str | None:

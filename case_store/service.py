@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import refcode
 from bot.privacy import FieldCipher, phone_tail, requester
 from case_store import repository as repo
+from case_store.campaigns import Campaigns
 from case_store.catalogue import Catalogue, EscalationContact
 from case_store.constants import EVENT_FOR_STATUS, RATABLE, REOPENABLE, TRANSITIONS, UTC
 from case_store.db import Database
@@ -103,9 +104,11 @@ class CaseService:
         sla: SLA,
         encryption_key: bytes,
         clock: Clock = utcnow,
+        campaigns: Campaigns | None = None,
     ) -> None:
         self.db = db
         self.catalogue = catalogue
+        self.campaigns = campaigns or Campaigns([])
         self.sla = sla
         self.cipher = field_cipher(encryption_key)
         self.verifier = Verifier(encryption_key)
@@ -144,7 +147,10 @@ class CaseService:
             "attachments": [{"url": a.url, "media_type": a.media_type} for a in r.attachments],
             "confidential": r.confidential,
             "anonymous": r.anonymous,
+            "campaign": r.campaign,
         }
+        if r.campaign is not None:
+            out["campaign_answers"] = dict(r.campaign_answers or {})
         if not r.confidential:
             out["description"] = r.description
         elif include_private:
@@ -178,8 +184,14 @@ class CaseService:
     def request_digest(self, data: CreateInput, anonymous_given: bool | None, key: str) -> str:
         """Keyed digest of the validated body (so key order, spacing or phone formatting of a
         retry do not matter, but every value does, the requester id included)."""
+        body = dataclasses.asdict(data)
+        # Fields added with campaigns enter the digest only when used, so the digest of every
+        # other body (and of requests filed before them) is what it always was.
+        for name in ("campaign", "campaign_answers"):
+            if not body.get(name):
+                body.pop(name, None)
         canonical = json.dumps(
-            {**dataclasses.asdict(data), "anonymous_given": anonymous_given},
+            {**body, "anonymous_given": anonymous_given},
             sort_keys=True,
             ensure_ascii=False,
             separators=(",", ":"),
@@ -198,6 +210,8 @@ class CaseService:
             raise ValidationFailed("unknown_entity", "entity")
         if entity.sector != data.sector:
             raise ValidationFailed("entity_not_in_sector", "entity")
+        if data.campaign is not None:
+            self._check_campaign(data)
 
         for _ in range(REFERENCE_ATTEMPTS):
             reference = refcode.generate()
@@ -212,6 +226,27 @@ class CaseService:
                 if existing is not None:
                     return self._replay(existing, data, digest)
         raise RuntimeError("could not allocate a unique reference number")
+
+    def _check_campaign(self, data: CreateInput) -> None:
+        """A campaign's request is a complaint to the campaign's entity, answering only its
+        questions (case_store/campaigns.py)."""
+        campaign = self.campaigns.by_id.get(data.campaign or "")
+        if campaign is None or not campaign.active:
+            raise ValidationFailed("unknown_campaign", "campaign")
+        if data.type != "complaint":
+            raise ValidationFailed("campaign_not_complaint", "campaign", "a campaign's requests are complaints")
+        if data.entity != campaign.entity:
+            raise ValidationFailed("entity_not_in_campaign", "entity", f"campaign {campaign.id} goes to {campaign.entity}")
+        asked = {q.id for q in campaign.questions}
+        for qid, _ in data.campaign_answers:
+            if qid not in asked:
+                raise ValidationFailed("invalid_value", f"campaign_answers.{qid}", "not a question of this campaign")
+
+    def _due_at(self, data: CreateInput, now: dt.datetime) -> dt.datetime:
+        campaign = self.campaigns.by_id.get(data.campaign or "")
+        if campaign is not None:
+            return self.sla.due_in_days(campaign.sla_days, now)
+        return self.sla.due_at(data.type, data.importance, now)
 
     def _replay(self, r: Request, data: CreateInput, digest: str) -> CreateResult:
         """The original request for a retry of the same body; 422 for anything else.
@@ -279,8 +314,10 @@ class CaseService:
             status="submitted",
             created_at=now,
             updated_at=now,
-            due_at=self.sla.due_at(data.type, data.importance, now),
+            due_at=self._due_at(data, now),
             escalation_level=0,
+            campaign=data.campaign,
+            campaign_answers=dict(data.campaign_answers) if data.campaign else None,
         )
         r.attachments = [Attachment(url=a.url, media_type=a.media_type) for a in data.attachments]
         r.timeline = []

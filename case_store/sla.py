@@ -75,8 +75,12 @@ class SLA:
         return local.astimezone(UTC)
 
     def due_at(self, type_: str, importance: str, start: dt.datetime) -> dt.datetime:
+        return self.due_in_days(self.table.days(type_, importance), start)
+
+    def due_in_days(self, days: int, start: dt.datetime) -> dt.datetime:
+        """A target given in working days by something other than the table (a campaign's SLA)."""
         local_day = start.astimezone(self.calendar.tz).date()
-        return self._at_end_of_day(self.calendar.add_working_days(local_day, self.table.days(type_, importance)))
+        return self._at_end_of_day(self.calendar.add_working_days(local_day, days))
 
     def extended_due_at(self, type_: str, old_due: dt.datetime, now: dt.datetime) -> dt.datetime:
         """After an escalation: the urgent target of the type, from the later of old due / now."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,9 @@ from sqlalchemy import text
 
 from bot.bounded_json import BadJson, parse_json
 from case_store import schemas
-from case_store.constants import MAX_BODY_BYTES, MAX_ID
-from case_store.errors import ValidationFailed
-from case_store.keys import CATALOGUE, DATABASE, SERVICE
+from case_store.constants import MAX_BODY_BYTES, MAX_ID, UTC
+from case_store.errors import UnknownCentre, ValidationFailed
+from case_store.keys import CAMPAIGNS, CATALOGUE, CENTRE_RATINGS, DATABASE, SERVICE
 from case_store.service import Proof
 
 OPENAPI = Path(__file__).resolve().parent / "openapi.yaml"
@@ -179,6 +180,61 @@ async def ack(request: web.Request) -> web.Response:
     return web.json_response(await request.app[SERVICE].ack(event_id))
 
 
+# --- service centres and campaigns (issue 13) ------------------------------------------------
+
+_CODE = re.compile(r"[0-9]{1,8}")
+
+
+def centre_code(request: web.Request) -> str:
+    """The code in the path; anything that is not a short run of ASCII digits is unknown."""
+    code = request.match_info["code"]
+    if not _CODE.fullmatch(code):
+        raise UnknownCentre()
+    return code
+
+
+def time_param(request: web.Request, name: str) -> dt.datetime | None:
+    raw = text_param(request, name)
+    if raw is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationFailed("invalid_value", name, "expected an ISO date or date-time") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+async def centres(request: web.Request) -> web.Response:
+    service = request.app[CENTRE_RATINGS]
+    return web.json_response({"centres": [service.centre_json(c) for c in service.registry.centres]})
+
+
+async def centre(request: web.Request) -> web.Response:
+    found = await request.app[CENTRE_RATINGS].lookup(centre_code(request), header(request, "X-Requester-Id"))
+    return web.json_response(found)
+
+
+async def rate_centre(request: web.Request) -> web.Response:
+    code = centre_code(request)
+    key = schemas.idempotency_key(request.headers.get("Idempotency-Key"))
+    data = schemas.parse_centre_rating(await read_json(request))
+    result = await request.app[CENTRE_RATINGS].rate(code, data, key)
+    return web.json_response(result.rating, status=201 if result.created else 200)
+
+
+async def centre_rating_summary(request: web.Request) -> web.Response:
+    by = text_param(request, "by") or "centre"
+    body = await request.app[CENTRE_RATINGS].summary(
+        by, time_param(request, "since"), time_param(request, "until"),
+        centre=text_param(request, "centre"), entity=text_param(request, "entity"),
+    )
+    return web.json_response(body)
+
+
+async def campaigns(request: web.Request) -> web.Response:
+    return web.json_response({"campaigns": [c.to_json() for c in request.app[CAMPAIGNS].campaigns if c.active]})
+
+
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/v1/openapi.yaml", openapi)
@@ -192,3 +248,8 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/v1/catalogue/route", route)
     app.router.add_get("/v1/outbox", outbox)
     app.router.add_post("/v1/outbox/{id}/ack", ack)
+    app.router.add_get("/v1/centres", centres)
+    app.router.add_get("/v1/centres/{code}", centre)
+    app.router.add_post("/v1/centres/{code}/ratings", rate_centre)
+    app.router.add_get("/v1/centre-ratings/summary", centre_rating_summary)
+    app.router.add_get("/v1/campaigns", campaigns)

@@ -14,6 +14,7 @@ Nothing here does I/O: channel modules call these and do the sending.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -87,6 +88,36 @@ def is_valid_payload(payload: str | None) -> bool:
         return isinstance(json.loads(payload[brace:]), dict)
     except ValueError:
         return False
+
+
+# --- service-centre ratings (issue 13) ----------------------------------------------------------
+
+# The Messenger link on a centre's poster: m.me/<page>?ref=rate_4127 (Meta allows a-z, 0-9 and
+# +/=-.:_ in a ref). Digits only after the prefix; the case store decides whether the code exists.
+CENTRE_REF_PREFIX = "rate_"
+_CENTRE_REF = re.compile(r"^rate_([0-9]{1,8})$")
+
+
+def centre_ref(code: str) -> str:
+    """The `ref` of a centre's Messenger link (the posters print it as a QR code)."""
+    return CENTRE_REF_PREFIX + code
+
+
+def centre_code_from_ref(ref: object) -> str | None:
+    """"rate_4127" -> "4127"; any other ref (an ad's, a malformed one) -> None."""
+    if not isinstance(ref, str):
+        return None
+    m = _CENTRE_REF.match(ref.strip())
+    return m.group(1) if m else None
+
+
+def rate_centre_payload(code: str, language: str | None = None) -> str:
+    """What a connector hands Rasa to start the survey of a centre: our own intent payload
+    (never user text), with the language of the keyword when the channel knows it."""
+    entities: dict[str, str] = {"centre_code": code}
+    if language in ("ar", "en"):
+        entities["language"] = language
+    return "/rate_centre" + json.dumps(entities, ensure_ascii=True, separators=(",", ":"))
 
 
 def numbered_lines(titles: Sequence[str]) -> str:

@@ -49,11 +49,13 @@ from channels.common import (
     attachment_metadata,
     button_payloads,
     button_titles,
+    centre_code_from_ref,
     is_supported_media,
     is_valid_payload,
     numbered_lines,
     parse_choice,
     problem_reply,
+    rate_centre_payload,
     split_text,
     t,
     truncate,
@@ -179,8 +181,28 @@ def _message_event(psid: str, message: Mapping[str, Any], timestamp: Any) -> Mes
     return MessengerEvent(psid, "text", text=text, mid=mid, timestamp=timestamp)
 
 
+def _centre_code(referral: Any) -> str | None:
+    """The centre code of a rating link's referral (`{"ref": "rate_4127", "source": "SHORTLINK",
+    "type": "OPEN_THREAD"}`), or None for any other referral."""
+    return centre_code_from_ref(referral.get("ref")) if isinstance(referral, dict) else None
+
+
+def _referral_event(psid: str, referral: Mapping[str, Any], timestamp: Any) -> MessengerEvent | None:
+    """A person with a conversation already open followed a rating link (Meta's
+    `messaging_referrals` webhook). Other referrals (ads, chat plugins) start nothing."""
+    code = _centre_code(referral)
+    if code is None:
+        return None
+    return MessengerEvent(psid, "payload", payload=rate_centre_payload(code), timestamp=timestamp)
+
+
 def _postback_event(psid: str, postback: Mapping[str, Any], timestamp: Any) -> MessengerEvent:
     mid = postback.get("mid") if isinstance(postback.get("mid"), str) else None
+    code = _centre_code(postback.get("referral"))
+    if code is not None:
+        # A first conversation opened by a rating link: the Get Started postback carries the
+        # referral, and the survey replaces the greeting.
+        return MessengerEvent(psid, "payload", payload=rate_centre_payload(code), mid=mid, timestamp=timestamp)
     payload = postback.get("payload")
     title: str = postback["title"] if isinstance(postback.get("title"), str) else ""
     if isinstance(payload, str) and is_valid_payload(payload):
@@ -209,7 +231,9 @@ def parse_events(body: Any) -> list[MessengerEvent]:
                 event = _message_event(str(psid), item["message"], timestamp)
             elif isinstance(item.get("postback"), dict):
                 event = _postback_event(str(psid), item["postback"], timestamp)
-            # delivery, read, reaction, optin, referral...: nothing for the bot to do
+            elif isinstance(item.get("referral"), dict):
+                event = _referral_event(str(psid), item["referral"], timestamp)
+            # delivery, read, reaction, optin, other referrals...: nothing for the bot to do
             if event is not None:
                 events.append(event)
     return events

@@ -60,6 +60,7 @@ from channels.common import (
     parse_choice,
     parse_form,
     problem_reply,
+    rate_centre_payload,
     split_text,
     t,
     user_language,
@@ -158,15 +159,19 @@ HELP_EN = frozenset({"help", "info"})
 STOP_AR = frozenset({normalise("توقف"), normalise("إلغاء الاشتراك")})
 START_AR = frozenset({normalise("ابدأ")})
 HELP_AR = frozenset({normalise("مساعدة")})
+# "قيم 4127" / "قيّم ٤١٢٧" / "تقييم 4127" / "RATE 4127": the code printed on a centre's poster
+# (issue 13). Only with a code: a bare "rate" is text for the NLU (rating a request's answer).
+_RATE = re.compile(r"^(rate|" + "|".join(re.escape(normalise(w)) for w in ("قيم", "تقييم")) + r")\s*[:#\-]?\s*([0-9]{1,8})$")
 _STATUS = re.compile(r"^(status|" + re.escape(normalise("حالة")) + r")(?:\s*[:#\-]\s*|\s+|$)(.*)$")
 _TRIM = re.compile(r"^[\s.!?؟،,]+|[\s.!?؟،,]+$")
 
 
 @dataclass(frozen=True)
 class Keyword:
-    kind: str  # stop | start | help | status
+    kind: str  # stop | start | help | status | rate
     language: str  # the keyword's own language
     reference: str | None = None
+    centre_code: str | None = None
 
 
 def keyword(body: str) -> Keyword | None:
@@ -176,6 +181,9 @@ def keyword(body: str) -> Keyword | None:
     for kind, words in (("stop", STOP_EN | STOP_AR), ("start", START_EN | START_AR), ("help", HELP_EN | HELP_AR)):
         if text in words:
             return Keyword(kind, lang)
+    rate = _RATE.match(text)
+    if rate:
+        return Keyword("rate", lang, centre_code=rate.group(2))
     m = _STATUS.match(text)
     if m:
         rest = m.group(2).strip()
@@ -190,6 +198,8 @@ def keyword(body: str) -> Keyword | None:
 def keyword_text(kw: Keyword) -> str:
     if kw.kind == "help":
         return "/help"
+    if kw.kind == "rate" and kw.centre_code:
+        return rate_centre_payload(kw.centre_code, kw.language)
     if kw.reference:
         return "/check_status" + json.dumps({"reference": kw.reference})
     return "/check_status"
@@ -378,7 +388,7 @@ class TwilioSmsInput(InputChannel):
             return [t("ar", "You will no longer get messages from us. Reply START to resume.")] if kw.language == "ar" else []
 
         metadata: dict[str, Any] = {"channel": CASE_CHANNEL, "reply_address": seal_address(sms.phone)}
-        if kw and kw.kind in ("help", "status"):
+        if kw and kw.kind in ("help", "status", "rate"):
             text = keyword_text(kw)
         else:
             cleaned = clean_user_text(sms.body)

@@ -14,6 +14,7 @@ from sanic.response import HTTPResponse
 from backend_client import (
     CaseStoreError,
     CaseStoreUnavailable,
+    Conflict,
     InvalidReference,
     NotFoundOrUnverified,
     RateLimited,
@@ -22,7 +23,14 @@ from backend_client import (
 from bot import refcode
 from bot.arabic import digits_only
 from bot.privacy import anonymous_requester_id, phone_identity
-from channels.agent_console.forms import BadInput, catalogue_query, json_body, parse_new_request, request_view
+from channels.agent_console.forms import (
+    BadInput,
+    catalogue_query,
+    json_body,
+    parse_centre_rating,
+    parse_new_request,
+    request_view,
+)
 from channels.agent_console.page import t
 from channels.agent_console.sending import OptedOut, SendError
 from channels.agent_console.web import CONSOLE_ROLES, SESSION_COOKIE, error, ok
@@ -182,6 +190,55 @@ def register(bp: Blueprint, console: AgentConsoleInput) -> None:
         if created.pin:
             out["pin"] = created.pin
         return ok(out, status=201 if status == 201 else 200)
+
+    @bp.route("/api/centres", methods=["GET"])
+    @as_agent(changes_state=False)
+    async def centre(request: Request, s: Session) -> HTTPResponse:
+        """?code=4127: the centre a caller names, so the agent can confirm it before rating."""
+        code = str(request.args.get("code") or "")
+        if not code.isascii() or not code.isdigit() or len(code) != 4:
+            return error(422, "invalid", fields={"code": "invalid"})
+        try:
+            found = await cases.centre(code)
+        except NotFoundOrUnverified:
+            return error(404, "unknown_centre")
+        except CaseStoreError:
+            return error(502, "case_store_unavailable")
+        return ok({"centre": {"code": found.code, "name_ar": found.name_ar, "name_en": found.name_en, "status": found.status,
+                              "entity": {"id": found.entity.id, "name_ar": found.entity.name_ar, "name_en": found.entity.name_en}}})
+
+    @bp.route("/api/centre_ratings", methods=["POST"])
+    @as_agent(changes_state=True)
+    async def rate_centre(request: Request, s: Session) -> HTTPResponse:
+        """A caller rates a service-centre visit by phone; the agent enters it (issue 13). The
+        rater is the caller's keyed phone id, so the same person cannot also rate that centre
+        by SMS or the IVR the same day."""
+        try:
+            body = json_body(request)
+            form = parse_centre_rating(body)
+        except BadInput as e:
+            return error(422, "invalid", fields=e.fields)
+        key = console.forms.idempotency_key(s.agent.id, body.get("form_token"))
+        if key is None:
+            return error(422, "form_expired")
+        try:
+            created = await cases.rate_centre(
+                form.centre_code, score=form.score, pillars=form.pillars, language=form.language,
+                channel="contact_center", rater_id=phone_identity(form.phone), idempotency_key=key,
+                comment=form.comment, entered_by=f"agent:{s.agent.id}",
+            )
+        except NotFoundOrUnverified:
+            return error(404, "unknown_centre")
+        except Conflict as e:
+            return error(409, e.code or "conflict")
+        except CaseStoreUnavailable:
+            return error(502, "case_store_unavailable")
+        except CaseStoreError as e:
+            logger.warning("case store refused a centre rating: status %s", e.status)
+            return error(502, "case_store_error")
+        await store.run(store.record, s.agent.id, "centre_rated", None, {"centre": form.centre_code, "replay": not created},
+                        console.client_ip(request))
+        return ok({"created": created}, status=201 if created else 200)
 
     @bp.route("/api/lookup", methods=["POST"])
     @as_agent(changes_state=True)

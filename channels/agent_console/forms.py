@@ -88,6 +88,44 @@ def parse_new_request(body: Json) -> NewRequest:
     return NewRequest(normalise_phone(phone), language, rtype, sector, entity, pillar, importance, description, anonymous)
 
 
+@dataclass(frozen=True)
+class NewCentreRating:
+    """A caller's rating of a service-centre visit, entered by an agent (issue 13)."""
+
+    phone: str
+    language: str
+    centre_code: str
+    score: int
+    pillars: tuple[str, ...]
+    comment: str | None
+
+
+def parse_centre_rating(body: Json) -> NewCentreRating:
+    errors: dict[str, str] = {}
+    phone = body.get("caller_phone") if isinstance(body.get("caller_phone"), str) else ""
+    if not phone or not is_plausible_phone(phone):
+        errors["caller_phone"] = "invalid_phone"
+    language = body.get("caller_language")
+    if language not in LANGUAGES:
+        errors["caller_language"] = "required"
+    code = body.get("centre_code")
+    if not isinstance(code, str) or not re.fullmatch(r"[0-9]{4}", code.strip()):
+        errors["centre_code"] = "invalid"
+    score = body.get("score")
+    if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
+        errors["score"] = "invalid"
+    pillars = body.get("pillars") or []
+    if not isinstance(pillars, list) or not all(p in PILLARS for p in pillars):
+        errors["pillars"] = "invalid"
+    comment = body.get("comment")
+    if comment is not None and (not isinstance(comment, str) or len(comment) > 1000):
+        errors["comment"] = "invalid"
+    if errors:
+        raise BadInput(errors)
+    return NewCentreRating(normalise_phone(str(phone)), str(language), str(code).strip(), int(str(score)),
+                           tuple(sorted(set(pillars))), (comment or "").strip() or None)
+
+
 def json_body(request: Request) -> Json:
     if not (request.content_type or "").startswith("application/json"):
         # Also a guard against cross-site form posts: a page elsewhere cannot send JSON without CORS.

@@ -40,6 +40,7 @@ OPTION_PHRASES: dict[str, str] = {
     "/complain": N_("For a complaint, press {digit}."),
     "/report_violation": N_("To report a violation, press {digit}."),
     "/check_status": N_("To follow up on a request, press {digit}."),
+    "/rate_centre": N_("To rate your visit to a service centre, press {digit}."),
     "/human_handoff": N_("To speak with an agent, press {digit}."),
     "/affirm": N_("For yes, press {digit}."),
     "/deny": N_("For no, press {digit}."),

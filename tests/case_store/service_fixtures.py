@@ -18,7 +18,8 @@ from tests.support.case_store import CATALOGUE, Clock, start_case_store
 
 __all__ = ["CATALOGUE", "Clock", "Running", "complaint", "report", "start_case_store"]
 
-TABLES = ("access_log", "attachments", "timeline", "outbox", "lookup_failures", "requests")
+TABLES = ("access_log", "attachments", "timeline", "outbox", "lookup_failures", "requests", "centre_rating_pillars",
+          "centre_ratings")
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,12 @@ def test_rasa_data_validate_passes_and_only_warns_about_utterances_sent_by_actio
     action_code = "".join(p.read_text(encoding="utf-8") for p in (ROOT / "actions").glob("*.py"))
     dead = {u for u in unused if f'"{u}"' not in action_code and not u.startswith("utter_ask_")}
     assert not dead, f"responses nobody sends: {sorted(dead)}"
-    other = [line for line in logs.splitlines() if "UserWarning" in line and "is not used in any story" not in line]
+    # Intents only our own connectors send (never typed, so never trained): Rasa notes they have
+    # no NLU examples, which is the point (issue 13: a rating starts from a link, a keyword or a key).
+    connector_only = [f"The intent '{i}' is listed in the domain file, but is not found in the NLU training data"
+                      for i in CONNECTOR_ONLY_INTENTS]
+    other = [line for line in logs.splitlines() if "UserWarning" in line and "is not used in any story" not in line
+             and not any(c in line for c in connector_only)]
     assert not other, other
 
 
@@ -40,8 +45,17 @@ def test_catalogue_lookup_table_is_generated_from_the_current_catalogue() -> Non
     assert nlu_export.main(["--check"]) == 0, "run `make nlu-catalogue`"
 
 
+CONNECTOR_ONLY_INTENTS = {"rate_centre"}  # channels.common.rate_centre_payload
+# Responses whose whole text is a placeholder the action fills from bilingual data, in the
+# person's language: the question of a campaign (case_store/data/campaigns.yml has ar and en).
+FILLED_BY_ACTIONS = {"utter_ask_campaign_answer"}
+
+
 def test_every_response_speaks_arabic_by_default_and_english_when_asked() -> None:
     for name, variants in DOMAIN["responses"].items():
+        if name in FILLED_BY_ACTIONS:
+            assert all(v["text"].strip() == "{question}" for v in variants), name
+            continue
         english = [v for v in variants if {"type": "slot", "name": "language", "value": "en"} in (v.get("condition") or [])]
         arabic = [v for v in variants if v not in english]
         assert english, f"{name} has no English variant"
@@ -105,7 +119,9 @@ def test_button_payloads_survive_rasas_template_filling() -> None:
                 raw = b["payload"]
                 if "{" in raw:
                     assert "{{" in raw and raw.endswith("}}"), f"{name}: {raw} needs doubled braces"
-                out = interpolate(raw, {})
+                # Placeholders inside a payload (e.g. the centre code of a complaint offer) are
+                # filled by the action that sends the response.
+                out = interpolate(raw, {k: "1" for k in re.findall(r"(?<!\{)\{(\w+)\}(?!\})", raw)})
                 intent, _, body = out.partition("{")
                 assert re.fullmatch(r"/\w+", intent), f"{name}: {out}"
                 if body:

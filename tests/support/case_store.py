@@ -18,6 +18,8 @@ from typing import Any
 from aiohttp import web
 
 CATALOGUE = Path(__file__).resolve().parents[1] / "case_store" / "fixtures" / "catalogue.yml"
+# Centres of the test catalogue's entities (the shipped registry names entities it lacks).
+CENTRES = CATALOGUE.with_name("centres.yml")
 
 _TEMPLATE: dict[str, Path] = {}
 
@@ -113,14 +115,17 @@ class RunningCaseStore:
         await self.runner.cleanup()
 
 
-async def start_case_store(database_url: str, clock: Clock, escalation_interval: float = 0) -> RunningCaseStore:
-    """The case store's aiohttp app on a free loopback port, with the test catalogue (and, when
-    escalation_interval > 0, its scheduled escalation sweep)."""
+async def start_case_store(
+    database_url: str, clock: Clock, escalation_interval: float = 0, campaign_paths: list[Path] | None = None
+) -> RunningCaseStore:
+    """The case store's aiohttp app on a free loopback port, with the test catalogue and centres (and,
+    when escalation_interval > 0, its scheduled escalation sweep)."""
     from bot.settings import get_settings
     from case_store.app import create_app
 
     settings = get_settings()
-    app = create_app(settings, database_url, catalogue_path=CATALOGUE, clock=clock, escalation_interval=escalation_interval)
+    app = create_app(settings, database_url, catalogue_path=CATALOGUE, clock=clock, escalation_interval=escalation_interval,
+                     centres_path=CENTRES, campaign_paths=campaign_paths)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -274,7 +274,7 @@ async def test_login_sets_a_strict_httponly_cookie_and_returns_the_csrf_token(co
             assert r.status == 200
             data = await r.json()
             cookie = r.headers["Set-Cookie"]
-        assert data["agent"] == {"id": console.amal_id, "username": "amal", "display_name": "Amal Haddad", "role": "agent"}
+        assert data["agent"] == {"id": console.amal_id, "username": "amal", "display_name": "Amal Haddad"}
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie
         async with c.get(f"{API}/session") as r:
             assert (await r.json())["csrf_token"] == data["csrf_token"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,9 @@ def test_rasa_picks_only_replies_in_the_conversations_language(channel: str) -> 
     says `request_type: inquiry` would also answer English speakers (it did, one time in three)."""
     wrong = []
     for name, language, request_type, variant in picks(channel):
-        text = (variant.get("text") or "").replace("{summary}", "")
+        # Placeholders are filled in the conversation's language by the action (a campaign's
+        # `{question}` is the whole text); what is left must be in the right language.
+        text = re.sub(r"\{\w+\}", "", variant.get("text") or "").strip()
         if text and message_language(text, language) != language:
             wrong.append((name, language, request_type, text[:40]))
     assert wrong == []

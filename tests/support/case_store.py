@@ -18,6 +18,8 @@ from typing import Any
 from aiohttp import web
 
 CATALOGUE = Path(__file__).resolve().parents[1] / "case_store" / "fixtures" / "catalogue.yml"
+# The shipped catalogue, for tests of a body only it has (the human-rights track's preset body).
+REAL_CATALOGUE = Path(__file__).resolve().parents[2] / "case_store" / "data" / "catalogue.yml"
 
 _TEMPLATE: dict[str, Path] = {}
 
@@ -95,13 +97,13 @@ class RunningCaseStore:
         await self.runner.cleanup()
 
 
-async def start_case_store(database_url: str, clock: Clock) -> RunningCaseStore:
-    """The case store's aiohttp app on a free loopback port, with the test catalogue."""
+async def start_case_store(database_url: str, clock: Clock, catalogue: Path = CATALOGUE) -> RunningCaseStore:
+    """The case store's aiohttp app on a free loopback port, with the test catalogue (or another)."""
     from bot.settings import get_settings
     from case_store.app import create_app
 
     settings = get_settings()
-    app = create_app(settings, database_url, catalogue_path=CATALOGUE, clock=clock)
+    app = create_app(settings, database_url, catalogue_path=catalogue, clock=clock)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

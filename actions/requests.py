@@ -31,6 +31,21 @@ def reset_form_slots() -> list[EventType]:
     return [SlotSet(s, None) for s in FORM_SLOTS]
 
 
+async def preset_entity_events(entity_id: str) -> list[EventType]:
+    """The body an intent names (`request_rules.PRESET_ENTITY`) and its sector, from the catalogue.
+
+    Without the catalogue the form simply asks for the sector and the body."""
+    try:
+        entity = (await common.all_entities()).get(entity_id)
+    except CaseStoreError as err:
+        log.warning("catalogue lookup failed: status=%s code=%s", err.status, err.code)
+        return []
+    if entity is None:
+        log.warning("preset entity %s is not in the catalogue", entity_id)
+        return []
+    return [SlotSet("entity_id", entity.id), SlotSet("sector", entity.sector)]
+
+
 class ActionStartRequest(Action):
     """Begin a request of the type the person asked for, keeping what they already said."""
 
@@ -38,7 +53,9 @@ class ActionStartRequest(Action):
         return "action_start_request"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        rtype = request_rules.INTENT_TO_TYPE.get(common.intent(tracker) or "", "complaint")
+        intent = common.intent(tracker) or ""
+        rtype = request_rules.INTENT_TO_TYPE.get(intent, "complaint")
+        preset = request_rules.PRESET_ENTITY.get(intent)
         events: list[EventType] = reset_form_slots() + [
             SlotSet("request_type", rtype),
             # Made once per request: a retried or repeated submission reuses it, so the case
@@ -48,12 +65,15 @@ class ActionStartRequest(Action):
             SlotSet("requested_slot", None),
         ]
         if rtype == "report":
-            dispatcher.utter_message(response="utter_report_confidential")
+            # A human-rights grievance (the one preset report) says where it goes.
+            dispatcher.utter_message(response="utter_report_human_rights" if preset else "utter_report_confidential")
 
         text = common.user_text(tracker)
         if common.has_content(text):
             events.append(SlotSet("description", text))
-        for value in common.entity_values(tracker, "entity_name"):
+        if preset:
+            events += await preset_entity_events(preset)
+        for value in [] if preset else common.entity_values(tracker, "entity_name"):
             try:
                 found, confident = await resolve_entity(value)
             except CaseStoreError as err:

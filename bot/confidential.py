@@ -3,8 +3,10 @@
 A report of corruption is confidential end to end (DESIGN "Privacy"). Its turns are found by
 facts Rasa itself records, never by looking at the text:
 
-- it opens with the user message that started it: the `report_violation` intent, or the user
-  message before `request_type` was set to "report" or the `report_form` loop was activated;
+- it opens with the user message that started it: an intent that starts a `report`
+  (`report_violation`, or `report_human_rights` for a human-rights grievance: `REPORT_INTENTS`, from
+  `bot.request_rules.INTENT_TO_TYPE`), or the user message before `request_type` was set to
+  "report" or the `report_form` loop was activated;
 - it closes when `request_type` is set to anything else (filed: the submit action clears it;
   cancelled; another request begun), when a session starts or the conversation is reset, when
   the person asks for a human (`human_handoff`: that message stays outside, so the agent can
@@ -19,9 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from bot.request_rules import INTENT_TO_TYPE
+
 PLACEHOLDER = "[confidential]"
-REPORT_INTENT = "report_violation"
 REPORT_TYPE = "report"
+# Every intent that starts a report: a corruption report and a human-rights grievance.
+REPORT_INTENTS = frozenset(intent for intent, rtype in INTENT_TO_TYPE.items() if rtype == REPORT_TYPE)
 REPORT_FORM = "report_form"
 HANDOFF_INTENT = "human_handoff"
 HANDOFF_ACTION = "action_handoff"
@@ -55,7 +60,7 @@ def _intent(e: Event) -> str | None:
 def _opens(e: Event) -> bool:
     kind = e.get("event")
     if kind == "user":
-        return _intent(e) == REPORT_INTENT
+        return _intent(e) in REPORT_INTENTS
     if kind == "slot":
         return e.get("name") == "request_type" and e.get("value") == REPORT_TYPE
     if kind == "active_loop":

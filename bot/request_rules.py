@@ -18,8 +18,17 @@ INTENT_TO_TYPE = {
     "compliment": "compliment",
     "complain": "complaint",
     "report_violation": "report",
+    # The human-rights track (issue 13): a grievance about how officials treated a person is a
+    # `report` (anonymous by default, encrypted, reference + PIN) whose body is preset below.
+    "report_human_rights": "report",
 }
-TYPE_TO_INTENT = {v: k for k, v in INTENT_TO_TYPE.items()}
+# Each type's own intent (the menus' buttons); a type started by several intents keeps the first.
+TYPE_TO_INTENT = {v: k for k, v in reversed(INTENT_TO_TYPE.items())}
+# Intents that also name the body the request goes to, so the form skips sector and entity. The
+# entity is an id of case_store/data/catalogue.yml; its sector comes from the catalogue.
+PRESET_ENTITY = {
+    "report_human_rights": "nchr",  # المركز الوطني لحقوق الإنسان, National Centre for Human Rights
+}
 
 # A description the entity can act on says at least two words; "help!!!!!!!!" or a lone word
 # ("electricity") sends the person back with a question instead of filing an empty request.

@@ -37,13 +37,15 @@ MAX_MENU_ITEMS = 20
 MAX_MENU_TITLE = 30
 MAX_PAYLOAD = 1000
 
-# The five request types, status, then the switch to the other language.
+# The five request types (a report also as a human-rights grievance), status, then the switch to
+# the other language.
 MENU = (
     (N_("Ask the Government"), "/ask_government"),
     (N_("Make a suggestion"), "/suggest"),
     (N_("Send a compliment"), "/compliment"),
     (N_("File a complaint"), "/complain"),
     (N_("Report a violation"), "/report_violation"),
+    (N_("Human-rights grievance"), "/report_human_rights"),
     (N_("Check a request"), "/check_status"),
 )
 # Meta's locale for each of our languages; Arabic is the page's default.

@@ -134,9 +134,21 @@ def register(bp: Blueprint, console: AgentConsoleInput) -> None:
         if key is None:
             return error(422, "form_expired")
         actor = f"agent:{s.agent.id}"
+        sector = form.sector
+        if not sector:  # a preset body (forms.parse_new_request): its sector from the catalogue
+            try:
+                found = [e for e in await cases.entities(limit=500) if e.id == form.entity]
+            except CaseStoreUnavailable:
+                return error(502, "case_store_unavailable")
+            except CaseStoreError as e:
+                logger.warning("case store refused the catalogue: status %s", e.status)
+                return error(502, "case_store_error")
+            if not found:
+                return error(422, "invalid", fields={"entity": "invalid"})
+            sector = found[0].sector
         payload: Json = {
             "type": form.type,
-            "sector": form.sector,
+            "sector": sector,
             "entity": form.entity,
             "importance": form.importance,
             "description": form.description,

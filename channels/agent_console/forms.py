@@ -19,7 +19,7 @@ from backend_client import CaseRequest
 from bot.bounded_json import BadJson, parse_json
 from bot.lang import LANGUAGES
 from bot.privacy import is_anonymous, is_plausible_phone, normalise_phone
-from bot.request_rules import IMPORTANCE, PILLARS, REQUEST_TYPES, description_too_short
+from bot.request_rules import IMPORTANCE, INTENT_TO_TYPE, PILLARS, PRESET_ENTITY, REQUEST_TYPES, description_too_short
 from channels.agents import ABSOLUTE_TIMEOUT
 
 Json = dict[str, Any]
@@ -64,9 +64,18 @@ def parse_new_request(body: Json) -> NewRequest:
     if rtype not in REQUEST_TYPES:
         errors["type"] = "required"
     sector, entity = text("sector"), text("entity")
-    if not sector:
+    # A menu entry that names its body (the human-rights grievance) sends its intent as `track`
+    # and no sector or entity: the body is bot.request_rules' preset, its sector the catalogue's.
+    track = text("track")
+    if track:
+        preset = PRESET_ENTITY.get(track)
+        if preset is None or INTENT_TO_TYPE.get(track) != rtype:
+            errors["type"] = "required"
+        else:
+            sector, entity = "", preset
+    elif not sector:
         errors["sector"] = "required"
-    if not entity:
+    if not entity and not track:
         errors["entity"] = "required"
     pillar = text("pillar") or None
     if rtype == "complaint" and pillar not in PILLARS:

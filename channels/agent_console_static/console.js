@@ -190,10 +190,22 @@ async function loadSectors() {
   }
 }
 
+// The menu entry of a track that names its body (a human-rights grievance) carries its intent in
+// data-track; the server presets the body, so the sector and entity fields step aside.
+function selectedTrack() {
+  const opt = $("req-type").selectedOptions[0];
+  return (opt && opt.dataset.track) || "";
+}
+
 function updateTypeFields() {
   const type = $("req-type").value;
+  const track = selectedTrack();
   $("complaint-fields").hidden = type !== "complaint";
   $("report-fields").hidden = type !== "report";
+  $("human-rights-note").hidden = track !== "report_human_rights";
+  $("sector-field").hidden = !!track;
+  $("entity-field").hidden = !!track;
+  $("req-sector").required = !track;
 }
 $("req-type").addEventListener("change", updateTypeFields);
 $("req-sector").addEventListener("change", () => {
@@ -323,8 +335,9 @@ $("call-form").addEventListener("submit", async (ev) => {
     caller_phone: fd.get("caller_phone"),
     caller_language: fd.get("caller_language"),
     type: fd.get("type"),
-    sector: fd.get("sector"),
-    entity: $("req-entity").value,
+    track: selectedTrack(),
+    sector: selectedTrack() ? "" : fd.get("sector"),
+    entity: selectedTrack() ? "" : $("req-entity").value,
     pillar: fd.get("pillar") || "",
     importance: fd.get("importance") || "normal",
     description: fd.get("description"),

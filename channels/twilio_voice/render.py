@@ -39,6 +39,7 @@ OPTION_PHRASES: dict[str, str] = {
     "/compliment": N_("For a compliment, press {digit}."),
     "/complain": N_("For a complaint, press {digit}."),
     "/report_violation": N_("To report a violation, press {digit}."),
+    "/report_human_rights": N_("For a human-rights grievance, press {digit}."),
     "/check_status": N_("To follow up on a request, press {digit}."),
     "/rate_centre": N_("To rate your visit to a service centre, press {digit}."),
     "/human_handoff": N_("To speak with an agent, press {digit}."),

@@ -13,7 +13,7 @@ import yaml
 
 from actions import common
 from backend_client import CaseStoreClient
-from tests.support.case_store import Clock, RunningCaseStore, migrated_sqlite, start_case_store
+from tests.support.case_store import CATALOGUE, REAL_CATALOGUE, Clock, RunningCaseStore, migrated_sqlite, start_case_store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,12 +32,24 @@ def point_actions_at(url: str, token: str, monkeypatch: pytest.MonkeyPatch) -> C
     return client
 
 
-@pytest.fixture
-async def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RunningCaseStore]:
-    running = await start_case_store(migrated_sqlite(tmp_path), Clock())
+async def _actions_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, catalogue: Path) -> AsyncIterator[RunningCaseStore]:
+    running = await start_case_store(migrated_sqlite(tmp_path), Clock(), catalogue)
     client = point_actions_at(running.url, running.token, monkeypatch)
     try:
         yield running
     finally:
         await client.close()
         await running.stop()
+
+
+@pytest.fixture
+async def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RunningCaseStore]:
+    async for running in _actions_store(tmp_path, monkeypatch, CATALOGUE):
+        yield running
+
+
+@pytest.fixture
+async def real_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RunningCaseStore]:
+    """The same, with the shipped catalogue: for bodies only it has (the human-rights track's)."""
+    async for running in _actions_store(tmp_path, monkeypatch, REAL_CATALOGUE):
+        yield running

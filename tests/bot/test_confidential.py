@@ -30,6 +30,15 @@ def test_a_report_runs_from_its_first_message_to_the_slot_that_closes_it() -> No
     assert segments(events) == [Segment(2, 8, True)]
 
 
+def test_a_human_rights_grievance_is_a_report_from_its_first_message() -> None:
+    # Its opening message is sealed on the intent alone, even before any slot or loop says "report".
+    events = [user("greet"), bot("hi"), user("report_human_rights", "they beat my son in custody")]
+    assert segments(events) == [Segment(2, 2, False)]
+    events += [slot("request_type", "report"), {"event": "active_loop", "name": "report_form"}, user("affirm"),
+               bot("PIN 123456"), slot("request_type", None), user("greet")]
+    assert segments(events) == [Segment(2, 7, True)]
+
+
 def test_a_report_opened_by_a_slot_reaches_back_to_the_message_that_asked_for_it() -> None:
     events = [user("greet"), action("action_start_request"), slot("request_type", "report"), user("inform")]
     assert segments(events) == [Segment(0, 3, False)]

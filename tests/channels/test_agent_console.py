@@ -39,7 +39,7 @@ from channels.agent_console import (
 )
 from channels.agents import AgentStore
 from channels.login_throttle import PAIR_LIMIT
-from tests.support.case_store import Clock, RunningCaseStore, migrated_sqlite, start_case_store
+from tests.support.case_store import CATALOGUE, REAL_CATALOGUE, Clock, RunningCaseStore, migrated_sqlite, start_case_store
 from tests.support.recorder import Recorder
 
 Sanic.test_mode = True  # several apps with the same name in one process
@@ -89,7 +89,8 @@ class Console:
 
 
 async def start_console(
-    tmp_path: Path, clock: Clock | None = None, agent: Any = None, database_url: str | None = None, **creds: Any
+    tmp_path: Path, clock: Clock | None = None, agent: Any = None, database_url: str | None = None,
+    catalogue: Path = CATALOGUE, **creds: Any,
 ) -> tuple[Console, Any]:
     """A running console + the real case store + the recorder; returns (console, stop coroutine
     function). Used by the browser test and the fuzz test too. `database_url`: the console's own
@@ -100,7 +101,7 @@ async def start_console(
     from rasa.shared.core.domain import Domain
 
     clock = clock or ConsoleClock()
-    cases = await start_case_store(migrated_sqlite(tmp_path), clock)
+    cases = await start_case_store(migrated_sqlite(tmp_path), clock, catalogue)
     cloud = Recorder().start()
     store = AgentStore(database_url or f"sqlite:///{tmp_path / 'console.db'}", clock=clock)
     store.throttle.sweep(clock() + dt.timedelta(days=365))  # no counters left by earlier tests
@@ -577,6 +578,30 @@ async def test_anonymous_report_gets_a_pin_and_no_sms(console: Console) -> None:
     [row] = console.backend.store.requests()
     assert row["anonymous"] and row["contact_phone_enc"] is None
     assert row["requester_id"] != phone_identity("+962791234567")  # unlinkable to the phone
+
+
+async def test_a_human_rights_grievance_goes_to_the_national_centre_as_an_anonymous_report(tmp_path: Path) -> None:
+    """The console's human-rights entry sends its intent as `track` and no body: the server presets it."""
+    grievance = complaint(type="report", track="report_human_rights", sector="", entity="", pillar="",
+                          description="احتجز ابني في المركز الأمني ثلاثة أيام دون أن يسمح له بمحام")
+    console, stop = await start_console(tmp_path, catalogue=REAL_CATALOGUE)
+    try:
+        async with console.client() as c:
+            csrf = await login(c)
+            status, out = await file_request(c, csrf, grievance)
+        [row] = console.backend.store.requests()
+    finally:
+        await stop()
+    assert status == 201 and re.fullmatch(r"[0-9]{6}", out["pin"]) and out["sms"] == "skipped_anonymous"
+    assert (row["type"], row["sector"], row["entity"]) == ("report", "justice_integrity", "nchr")
+    assert row["anonymous"] and row["contact_phone_enc"] is None
+
+
+@pytest.mark.parametrize(("rtype", "track"), [("complaint", "report_human_rights"), ("report", "report_violation"), ("report", "nchr")])
+def test_a_track_must_be_a_preset_intent_of_the_type_chosen(rtype: str, track: str) -> None:
+    with pytest.raises(BadInput) as err:
+        parse_new_request(complaint(type=rtype, track=track, sector="", entity="", pillar=""))
+    assert err.value.fields["type"] == "required"
 
 
 @pytest.mark.parametrize("description", ["Streetlights", "الكهرباء مقطوعة".replace(" ", ""), "no water", "  a b  c  "])

@@ -516,8 +516,8 @@ async def test_messenger_profile_payload_shape() -> None:
         items = menus[locale]["call_to_actions"]
         assert menus[locale]["composer_input_disabled"] is False
         assert [i["payload"] for i in items] == [
-            "/ask_government", "/suggest", "/compliment", "/complain", "/report_violation", "/check_status",
-            f'/switch_language{{"language": "{other}"}}',
+            "/ask_government", "/suggest", "/compliment", "/complain", "/report_violation", "/report_human_rights",
+            "/check_status", f'/switch_language{{"language": "{other}"}}',
         ]
         assert all(i["type"] == "postback" and 0 < len(i["title"]) <= 30 for i in items)
     assert menus["default"]["call_to_actions"][3]["title"] == "تقديم شكوى"

@@ -280,3 +280,98 @@ def test_a_report_leaves_no_trace_in_a_postgresql_tracker_store(pg_system: Runni
     for what, pattern in _needles(canary, receipt, with_reference=True).items():
         assert not pattern.search(dump.encode()), what
     assert_filed_and_sealed(pg_system, canary, receipt, "web")
+
+
+# --- the human-rights track: a report preset to the National Centre for Human Rights ------------
+
+GRIEVANCE_AR = "احتجزت الشرطة أخي عشرة أيام دون أي تهمة ومنعته من مقابلة محام، واسمه {canary}"
+GRIEVANCE_EN = "They held my brother in the lockup for ten days without charge and never let him see a lawyer, his name is {canary}"
+NCHR = "nchr"
+
+
+def fill_grievance(system: RunningSystem, sender: str, say: Callable[[str], str], press: Callable[[dict[str, str]], str],
+                   narrative: str) -> Receipt:
+    """The report form after a human-rights opening: it never asks for the sector or the body."""
+    reply = ""
+    for _ in range(8):
+        slots = system.tracker(sender)["slots"]
+        asked = slots.get("requested_slot")
+        if asked is None and slots.get("request_type") is None:
+            return Receipt(reply)
+        assert slots.get("request_type") == "report" and slots.get("entity_id") == NCHR, (asked, reply)
+        assert asked not in ("sector", "entity_id"), f"the body is preset, yet the form asked {asked!r}"
+        if asked == "description":
+            reply = say(narrative)
+            continue
+        wanted = {"contact_phone": "/deny", "confirmed": "/affirm"}.get(asked or "")
+        buttons = [b for b in offered(system, sender) if wanted and wanted in b["payload"]]
+        assert buttons, f"asked {asked!r}, no button for it: {reply!r}"
+        reply = press(buttons[0])
+    raise AssertionError(f"the grievance was never filed; last answer: {reply!r}")
+
+
+def assert_with_the_national_centre(system: RunningSystem, receipt: Receipt) -> None:
+    headers = {"Authorization": f"Bearer {system.case_store_token}", "X-Verify-Pin": receipt.pin}
+    body = requests.get(f"{system.case_store_url}/v1/requests/{receipt.reference}", headers=headers, timeout=10).json()
+    assert (body["type"], body["sector"], body["entity"]["id"], body["anonymous"]) == ("report", "justice_integrity", NCHR, True)
+
+
+def follow_up_by_pin(system: RunningSystem, sender: str, say: Callable[[str], str], receipt: Receipt, ask: str) -> str:
+    """The same channel, no proof of identity (the grievance is anonymous): reference, then PIN."""
+    say(ask.format(reference=format_grouped(receipt.reference)))
+    assert system.tracker(sender)["slots"]["requested_slot"] == "status_proof"
+    return say(receipt.pin)
+
+
+def test_a_human_rights_grievance_over_sms_goes_to_the_centre_and_is_followed_up_by_pin(system: RunningSystem) -> None:
+    """Recognised from the free text of the first SMS, filed to the NCHR, followed up by PIN."""
+    canary, user = new_canary(), SmsUser(system)
+    narrative = GRIEVANCE_AR.format(canary=canary)
+    opening = user.say(narrative)
+    assert "المركز الوطني لحقوق الإنسان" in opening, opening
+    assert system.tracker(user.sender_id)["slots"]["description"] == narrative  # the opening is the narrative
+
+    def press(button: dict[str, str]) -> str:
+        return user.say(str(offered(system, user.sender_id).index(button) + 1))
+
+    receipt = fill_grievance(system, user.sender_id, user.say, press, narrative)
+    assert_filed_and_sealed(system, canary, receipt, "sms")
+    assert_with_the_national_centre(system, receipt)
+    status = follow_up_by_pin(system, user.sender_id, user.say, receipt, "ما حالة بلاغي رقم {reference}؟")
+    assert "المركز الوطني لحقوق الإنسان" in status and format_grouped(receipt.reference) in status, status
+    assert leaks(system.var_dir, canary, None) == []
+
+
+def test_a_human_rights_grievance_from_the_messenger_menu_is_followed_up_by_pin(system: RunningSystem) -> None:
+    """Chosen from the greeting's menu (English), told in English, filed to the NCHR, followed up by PIN."""
+    canary, user = new_canary(), MessengerUser(system)
+
+    def text(messages: list[dict[str, Any]]) -> str:
+        return "\n".join(m.get("text") or "" for m in messages)
+
+    def say(t: str) -> str:
+        return text(user.say(t))
+
+    say("hello")
+    user.tap('/switch_language{"language": "en"}', "English")
+    [entry] = [b for b in offered(system, user.sender_id) if b["payload"] == "/report_human_rights"]
+    assert entry["title"] == "Human rights"
+    opening = text(user.tap(entry["payload"], entry["title"]))
+    assert "National Centre for Human Rights" in opening, opening
+    receipt = fill_grievance(system, user.sender_id, say, lambda b: text(user.tap(b["payload"], b["title"])),
+                             GRIEVANCE_EN.format(canary=canary))
+    assert_filed_and_sealed(system, canary, receipt, "messenger")
+    assert_with_the_national_centre(system, receipt)
+    status = follow_up_by_pin(system, user.sender_id, say, receipt, "what is the status of my report {reference}")
+    assert "National Centre for Human Rights" in status, status
+    assert leaks(system.var_dir, canary, None) == []
+
+
+def test_the_ivr_menu_offers_the_human_rights_track(system: RunningSystem) -> None:
+    caller = Caller(system)
+    caller.send()
+    main = spoken(caller.send(Digits="2"))  # English
+    m = re.search(r"For a human-rights grievance, press (\d)", main)
+    assert m, main
+    caller.send(Digits=m.group(1))
+    assert system.tracker(caller.sender_id)["slots"]["entity_id"] == NCHR

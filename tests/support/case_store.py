@@ -20,6 +20,8 @@ from aiohttp import web
 CATALOGUE = Path(__file__).resolve().parents[1] / "case_store" / "fixtures" / "catalogue.yml"
 # Centres of the test catalogue's entities (the shipped registry names entities it lacks).
 CENTRES = CATALOGUE.with_name("centres.yml")
+# The shipped catalogue, for tests of a body only it has (the human-rights track's preset body).
+REAL_CATALOGUE = Path(__file__).resolve().parents[2] / "case_store" / "data" / "catalogue.yml"
 
 _TEMPLATE: dict[str, Path] = {}
 
@@ -116,16 +118,17 @@ class RunningCaseStore:
 
 
 async def start_case_store(
-    database_url: str, clock: Clock, escalation_interval: float = 0, campaign_paths: list[Path] | None = None
+    database_url: str, clock: Clock, escalation_interval: float = 0, campaign_paths: list[Path] | None = None,
+    catalogue: Path = CATALOGUE,
 ) -> RunningCaseStore:
-    """The case store's aiohttp app on a free loopback port, with the test catalogue and centres (and,
-    when escalation_interval > 0, its scheduled escalation sweep)."""
+    """The case store's aiohttp app on a free loopback port, with the test catalogue and its centres (or
+    another catalogue with the shipped centres), and when escalation_interval > 0 its scheduled sweep."""
     from bot.settings import get_settings
     from case_store.app import create_app
 
     settings = get_settings()
-    app = create_app(settings, database_url, catalogue_path=CATALOGUE, clock=clock, escalation_interval=escalation_interval,
-                     centres_path=CENTRES, campaign_paths=campaign_paths)
+    app = create_app(settings, database_url, catalogue_path=catalogue, clock=clock, escalation_interval=escalation_interval,
+                     centres_path=CENTRES if catalogue == CATALOGUE else None, campaign_paths=campaign_paths)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -535,3 +535,18 @@ def test_the_lease_has_one_holder_even_when_many_race_for_it(db: str, tmp_path: 
     assert holder.acquire() and not any(lease.acquire() for lease in leases if lease is not holder)  # renewal
     holder.release()
     assert leases[0 if holder is not leases[0] else 1].acquire() and not holder.acquire()
+
+
+def test_the_notifier_process_loads_neither_rasa_core_nor_tensorflow() -> None:
+    """It only sends messages: Rasa's core and TensorFlow would cost it about 600 MB (issue 14).
+    Its entry point, in a fresh interpreter, as `python -m channels.notifier` imports it."""
+    import subprocess
+
+    probe = ("import sys, runpy; sys.argv = ['channels.notifier', '--help']\n"
+             "try:\n    runpy.run_module('channels.notifier', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in ('tensorflow', 'rasa.core.agent', 'rasa.core.actions.action') if m in sys.modules))")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"

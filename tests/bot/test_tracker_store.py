@@ -228,10 +228,15 @@ async def test_scrubbing_leaves_no_sealed_bytes_behind_in_the_sqlite_file(tmp_pa
     sealed = [json.loads(r)["bekh_sealed"] for r in _rows(store, sender) if "bekh_sealed" in r]
     assert sealed
     await _turn(store, sender, _submit("report_form", canary))
+
+    def left(tokens: list[str]) -> list[str]:
+        raw = b"".join(p.read_bytes() for p in tmp_path.glob("tracker.db*"))
+        # Any stretch of an old token would do; the middle is ciphertext, not the shared header.
+        return [token for token in tokens if any(token[i:i + 24].encode() in raw for i in range(0, len(token) - 24, 24))]
+
+    assert not left(sealed), "gone while the store is open (the write-ahead log too)"
     store.engine.dispose()
-    raw = b"".join(p.read_bytes() for p in tmp_path.glob("tracker.db*"))
-    # Any stretch of an old token would do; the middle is ciphertext, not the shared header.
-    assert not [token for token in sealed if any(token[i:i + 24].encode() in raw for i in range(0, len(token) - 24, 24))]
+    assert not left(sealed)
 
 
 async def test_a_conversation_still_loads_when_the_key_changed_mid_report(tmp_path: Path, domain: Domain) -> None:

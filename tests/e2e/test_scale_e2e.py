@@ -130,3 +130,37 @@ def test_simultaneous_messages_for_one_person_on_both_processes_lose_nothing(sca
         second_user = kinds.index("user", first_user + 1)
         assert "bot" in kinds[first_user:second_user]
     assert int(r.info("stats")["total_commands_processed"]) > before + len(senders) * 2, "the lock store is Redis"
+
+
+def test_a_conversation_through_haproxy_over_both_processes_files_one_request(scaled: tuple[RunningSystem, Any, str]) -> None:
+    """`make run` with RASA_PROCESSES=2: HAProxy (bot/balancer.py) in front of the two processes.
+    Each keeps its own tracker cache (bot/tracker_store.py); whichever serves a turn must see the
+    turns the other served."""
+    import shutil
+
+    from bot.launcher import free_port
+
+    if not (shutil.which("haproxy") or os.path.exists("/usr/sbin/haproxy")):
+        _unavailable("HAProxy", FileNotFoundError("haproxy (make system-deps)"))
+    running, _, _ = scaled
+    port = free_port()
+    proc = running.system.start_balancer(port)
+    try:
+        url, token = f"http://127.0.0.1:{port}", running.env["RASA_TOKEN"]
+        sender = f"lb-{uuid.uuid4().hex[:8]}"
+        out = turn(url, token, sender, "I want to make a suggestion")
+        sector = next(x["payload"] for x in buttons(out) if '"health"' in x["payload"])
+        out = turn(url, token, sender, sector, button=True)
+        out = turn(url, token, sender, "ministry of health")
+        out = turn(url, token, sender, "Please open the health centres in the evening for people who work")
+        skip = next(x["payload"] for x in buttons(out) if x["payload"] == "/deny")
+        out = turn(url, token, sender, skip, button=True)
+        out = turn(url, token, sender, "/affirm", button=True)
+        text = "\n".join(m.get("text") or "" for m in out)
+        refs = [c for c in refcode.find_candidates(text) if refcode.is_valid_digits(c)]
+        assert refs, text
+        assert len([r for r in running.case_store_requests() if r["reference"] == refs[0]]) == 1
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        running.system.procs.remove(proc)

@@ -104,17 +104,20 @@ class _Cached:
 class ConfidentialSQLTrackerStore(SQLTrackerStore):
     """`SQLTrackerStore` that seals a report while it is open and scrubs it once it is over."""
 
+    engine: Any  # Rasa's, replaced below for SQLite
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._cipher = _cipher()
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._cache_size = get_settings().tracker_cache_size
-        if self.engine.dialect.name == "sqlite":
+        rasas = self.engine
+        if rasas.dialect.name == "sqlite":
             # Rasa's engine opens and closes a connection per query on a SQLite file (SQLAlchemy
             # 1.4's NullPool; each close of the last one checkpoints the log): one kept open
             # instead, shared by the turns of the event loop's thread.
-            self.engine.dispose()
-            self.engine = sa.create_engine(self.engine.url, poolclass=sa.pool.QueuePool, pool_size=1, max_overflow=4,
+            rasas.dispose()
+            self.engine = sa.create_engine(rasas.url, poolclass=sa.pool.QueuePool, pool_size=1, max_overflow=4,
                                            connect_args={"check_same_thread": False})
             # Scrubbing rewrites rows; without this SQLite leaves the old (sealed) bytes in free
             # space of the file, where the key could still open them.

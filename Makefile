@@ -35,17 +35,21 @@ $(STAMP): requirements.txt
 
 install: $(STAMP)
 
-# Debian's Chromium for the agent-console browser tests (never a downloaded browser build).
+# Debian's Chromium for the agent-console browser tests (never a downloaded browser build), and
+# Debian's HAProxy in front of several Rasa processes (RASA_PROCESSES > 1, bot/balancer.py).
 system-deps:
-	@command -v chromium >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "chromium is missing: install Debian's 'chromium' package for the browser tests"; fi; }
+	@missing=""; command -v chromium >/dev/null || missing="chromium"; \
+	  command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    else echo "missing Debian packages:$$missing (chromium: browser tests; haproxy: RASA_PROCESSES > 1)"; fi; fi
 
 train: install
 	$(PY) -m bot.launcher train
 
 run: install train
+	@if [ "$${RASA_PROCESSES:-1}" -gt 1 ]; then $(MAKE) --no-print-directory system-deps; fi
 	$(PY) -m bot.launcher run
 
 status: install

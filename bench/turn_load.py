@@ -3,6 +3,7 @@
     .venv/bin/python bench/turn_load.py                    # everything below
     .venv/bin/python bench/turn_load.py --skip-stock       # ours only
     .venv/bin/python bench/turn_load.py --filings 40 --long 300
+    .venv/bin/python bench/turn_load.py --skip-stock --filings 0 --long 0 --scale 1,2   # HAProxy scale-out
 
 Stock: `rasa init --no-prompt` into a temporary folder (trains the "moodbot"), then `rasa run`
 with its REST channel. Ours: the whole system (tests/e2e/harness.start_system) over our REST
@@ -160,12 +161,56 @@ def long_conversation(target: Target, turns: int) -> dict[str, float]:
     return {"early_ms": early * 1000, "late_ms": late * 1000, "ratio": late / early}
 
 
+def scale_out(counts: list[int], conversations: int) -> None:
+    """Turns/s of 1 and 10 users through HAProxy (bot/balancer.py) over N Rasa processes, for
+    each N, on fresh PostgreSQL databases and the Redis lock store (what RASA_PROCESSES needs).
+    N=1 goes through HAProxy too, so the rows differ only in the processes."""
+    import psycopg2
+
+    from bot.launcher import free_port
+    from tests.e2e.harness import start_system
+
+    admin_url = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    base = admin_url.rsplit("/", 1)[0]
+    print(f"\n{'processes':<10} {'users':>5} {'turns':>6} {'turns/s':>8} {'p50 ms':>8} {'p95 ms':>8}  (through HAProxy; PostgreSQL, Redis)")
+    for n in counts:
+        suffix = uuid.uuid4().hex[:8]
+        dbs = [f"bekh_bench_tracker_{suffix}", f"bekh_bench_cases_{suffix}"]
+        admin = psycopg2.connect(admin_url)
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            for name in dbs:
+                cur.execute(f"CREATE DATABASE {name}")
+        system = start_system({"TRACKER_STORE_URL": f"{base}/{dbs[0]}", "CASE_STORE_DATABASE_URL": f"{base}/{dbs[1]}",
+                               "LOCK_STORE_URL": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/7"),
+                               "LOCK_STORE_PREFIX": f"bench{suffix}"}, rasa_processes=n)
+        try:
+            port = free_port()
+            system.system.start_balancer(port)
+            target = Target(f"{n} proc", f"http://127.0.0.1:{port}", system.env["RASA_TOKEN"], system.system.named["rasa"].pid)
+            with requests.Session() as s:
+                for url in system.system.rasa_urls:  # warm every process, not only the one HAProxy picks
+                    for text in SHORT:
+                        Target("warm", url, system.env["RASA_TOKEN"], 0).post(s, f"warm-{uuid.uuid4().hex}", text)
+            for users in (1, 10):
+                r = short_load(target, users, conversations)
+                print(f"{n:<10} {users:>5} {r['turns']:>6} {r['turns_per_s']:>8.1f} {r['p50']:>8.0f} {r['p95']:>8.0f}", flush=True)
+            print("  RSS: " + ", ".join(f"{name} {rss_mb(p.pid):.0f} MB" for name, p in system.system.named.items() if p.poll() is None))
+        finally:
+            system.stop()
+            with admin.cursor() as cur:
+                for name in dbs:
+                    cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            admin.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--conversations", type=int, default=5, help="conversations of 4 turns per user")
     parser.add_argument("--filings", type=int, default=40, help="concurrent filing conversations (ours)")
     parser.add_argument("--long", type=int, default=300, help="turns of the long conversation (ours)")
     parser.add_argument("--skip-stock", action="store_true")
+    parser.add_argument("--scale", default="", help="e.g. 1,2: Rasa processes behind HAProxy, measured after the rest")
     args = parser.parse_args(argv)
 
     from tests.e2e.harness import start_system
@@ -213,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         if stock_proc is not None:
             stock_proc.terminate()
             stock_proc.wait(30)
+    if args.scale:
+        scale_out([int(n) for n in args.scale.split(",")], args.conversations)
     print(json.dumps({"done": True}))
     return 0
 

@@ -6,7 +6,7 @@
     python -m bot.launcher endpoints  # print the endpoints.yml the environment selects
 
 Used by `make run`, the e2e tests and the benchmarks, so all three start the same way.
-Environment (README "Configuration"): TRACKER_STORE_URL, LOCK_STORE_URL, RASA_PORT,
+Environment (README "Configuration"): TRACKER_STORE_URL, LOCK_STORE_URL, RASA_PORT, RASA_PROCESSES,
 ACTION_SERVER_PORT, CASE_STORE_PORT, CASE_STORE_DATABASE_URL, RASA_TOKEN, ...
 """
 
@@ -242,6 +242,21 @@ class System:
         self.procs[self.procs.index(old)] = new
         return new
 
+    @property
+    def rasa_ports(self) -> list[int]:
+        return [self.rasa_port, *self.extra_rasa_ports]
+
+    def start_balancer(self, listen_port: int) -> subprocess.Popen:
+        """HAProxy on `listen_port` in front of every Rasa process (bot/balancer.py), once they
+        have loaded their model; returns when it answers."""
+        from bot import balancer
+
+        cfg = balancer.write(Path(self.env.get("BEKH_VAR_DIR", str(VAR))) / "haproxy.cfg", "127.0.0.1", listen_port,
+                             [("127.0.0.1", p) for p in self.rasa_ports])
+        proc = self._spawn("haproxy", balancer.command(cfg))
+        self._wait_model_loaded(listen_port, proc, 60)
+        return proc
+
     def start(self, rasa_processes: int = 1, timeout: float = 180) -> System:
         """Case store, action server and `rasa_processes` Rasa servers (0: none, for `rasa shell`)."""
         cs = self._spawn("case_store", [PYTHON, "-m", "case_store", "serve", "--host", "127.0.0.1", "--port", str(self.case_store_port)])
@@ -312,7 +327,7 @@ def system_env(overrides: dict[str, str] | None = None) -> dict[str, str]:
 
 
 # Stop order for the supervisor: entry points first, so turns in flight finish against live backends.
-STOP_ORDER = {"case_store": 0, "actions": 1, "notifier": 2, "insights": 2}
+STOP_ORDER = {"case_store": 0, "actions": 1, "notifier": 2, "insights": 2, "haproxy": 4}  # HAProxy (RASA_PROCESSES > 1) before Rasa
 RASA_ORDER = 3
 STATE_FILE = VAR / "processes.json"
 
@@ -375,21 +390,32 @@ def main(argv: list[str] | None = None) -> int:
             extra = f"  pid {s['pid']}, restarts {s['restarts']}{', CRASH LOOP' if s.get('crash_loop') else ''}" if s else ""
             print(f"{name:<11} {'ready' if ok else 'NOT READY':<10} {what} ({detail}){extra}")
         return 0 if all(ok for *_, ok, _ in rows) else 1
-    train_if_needed()
+    from bot import balancer
+
     ports = _ports_from_env()
     e = system_env({"RASA_URL": f"http://127.0.0.1:{ports['rasa']}"})
-    system = System(rasa_port=ports["rasa"], action_port=ports["actions"], case_store_port=ports["case_store"], env=e)
+    processes = max(1, int(env("RASA_PROCESSES", "1") or 1))
+    balancer.check_shared_stores(e, processes)
+    if processes > 1:
+        balancer.haproxy_binary()  # before training: say what is missing first
+    train_if_needed()
+    # With several Rasa processes, HAProxy takes RASA_PORT and the processes get free ports.
+    system = System(rasa_port=ports["rasa"] if processes == 1 else free_port(), action_port=ports["actions"],
+                    case_store_port=ports["case_store"], env=e)
     supervisor = Supervisor(state_file=STATE_FILE)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
-        system.start()
+        system.start(rasa_processes=processes)
+        if processes > 1:
+            system.start_balancer(ports["rasa"])
         # The notifier sends case-store updates to citizens on the channel they used.
         system._spawn("notifier", [PYTHON, "-m", "channels.notifier", "--interval", env("NOTIFIER_INTERVAL", "5") or "5"])
         # The dashboards, and the reader of Rasa's event broker that feeds their conversation figures.
         system._spawn("insights", [PYTHON, "-m", "insights", "serve", "--host", "127.0.0.1", "--port", str(ports["insights"])])
         for name, proc in system.named.items():
             supervisor.add(name, lambda n=name: system.respawn(n), STOP_ORDER.get(name, RASA_ORDER), proc)
-        print(f"ready: Rasa {system.rasa_url}  actions :{system.action_port}  case store {system.case_store_url}", flush=True)
+        rasa_at = f"http://127.0.0.1:{ports['rasa']}" + (f" (HAProxy over {processes} Rasa processes)" if processes > 1 else "")
+        print(f"ready: Rasa {rasa_at}  actions :{system.action_port}  case store {system.case_store_url}", flush=True)
         print(f"dashboards: http://127.0.0.1:{ports['insights']}/public (citizens), /login (operations room, ministers, "
               "entities; accounts: python -m channels.agents create NAME --role ops_room)", flush=True)
         print(f"logs in {system.log_dir}; a crashed process is restarted; Ctrl-C or SIGTERM stops everything", flush=True)

@@ -12,6 +12,13 @@ Each patch keeps Rasa's behaviour and fixes a cost; `tests/bot/test_rasa_patches
   turn, straight through the output channel, and the error then takes Rasa's own path (the
   action's events are dropped), so the form and its slots stay as they were and the next message
   after the action server is back carries on. A rejection (validation said no) is still Rasa's.
+- What the action server gets: Rasa sends the whole session's events with every action call
+  (1,500 events, about 360 KB of JSON to write, send and parse, at turn 300 of a conversation).
+  The actions read the slots, the latest message and the recent events only (the latest user
+  event, the slots just extracted, the handoff transcript's last 40 lines), so they get the
+  events of the last `ACTION_EVENT_LINES` user and bot messages, cut at a user message outside
+  every report (bot/confidential.py): the actions find the same report turns in what they get as
+  in the whole session, so a report's narrative never reaches the handoff transcript.
 """
 
 from __future__ import annotations
@@ -20,7 +27,12 @@ import functools
 from collections import OrderedDict
 from typing import Any
 
+from bot import confidential
+
 _applied = False
+# User and bot messages whose events the action server gets at least (the handoff transcript,
+# actions/conversation.py, shows 40 lines).
+ACTION_EVENT_LINES = 100
 
 
 @functools.lru_cache(maxsize=1)
@@ -46,6 +58,37 @@ def _validate_action_result(self: Any, result: dict[str, Any]) -> bool:
         )
         raise error
     return True
+
+
+def events_for_actions(events: list[dict[str, Any]], lines: int = ACTION_EVENT_LINES) -> list[dict[str, Any]]:
+    """The tail of `events` holding the last `lines` user and bot messages, starting at a user
+    message that no report segment spans (so the segments of the tail are those of the whole)."""
+    seen, cut = 0, 0
+    for i in range(len(events) - 1, -1, -1):
+        if events[i].get("event") in ("user", "bot"):
+            seen += 1
+            if seen >= lines:
+                cut = i
+                break
+    if cut == 0:
+        return events
+    spans = [(s.start, s.end) for s in confidential.segments(events)]
+    for k in range(cut, 0, -1):
+        if events[k].get("event") == "user" and not any(start <= k <= end for start, end in spans):
+            return events[k:]
+    return events
+
+
+def _make_action_call_format(stock: Any) -> Any:
+    def _action_call_format(self: Any, tracker: Any, domain: Any) -> dict[str, Any]:
+        result: dict[str, Any] = stock(self, tracker, domain)
+        state = result.get("tracker") or {}
+        if isinstance(state.get("events"), list):
+            state["events"] = events_for_actions(state["events"])
+        return result
+
+    _action_call_format.__wrapped__ = stock  # type: ignore[attr-defined]
+    return _action_call_format
 
 
 UNAVAILABLE_RESPONSE = "utter_backend_unavailable"
@@ -89,4 +132,5 @@ def apply() -> None:
 
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
     RemoteAction.run = _make_run(RemoteAction.run)  # type: ignore[method-assign]
+    RemoteAction._action_call_format = _make_action_call_format(RemoteAction._action_call_format)  # type: ignore[method-assign]
     _applied = True

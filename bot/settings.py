@@ -83,6 +83,7 @@ class Settings:
     sender_id_key: bytes
     public_base_url: str
     timezone: str
+    tracker_cache_size: int = 500
 
     @property
     def production(self) -> bool:
@@ -116,4 +117,5 @@ def get_settings() -> Settings:
         sender_id_key=secret("SENDER_ID_KEY").encode(),
         public_base_url=(env("PUBLIC_BASE_URL", "http://127.0.0.1:5005") or "").rstrip("/"),
         timezone=timezone_name(),
+        tracker_cache_size=max(0, _int("TRACKER_CACHE_SIZE", 500)),
     )

@@ -17,6 +17,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.confidential import PLACEHOLDER
 from bot.privacy import seal_address
+from bot.settings import get_settings
 from bot.tracker_store import ConfidentialSQLTrackerStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,6 +56,15 @@ async def _turn(store: ConfidentialSQLTrackerStore, sender: str, events: list[Ev
         tracker.update(e)
     await store.save(tracker)
     return tracker
+
+
+def _twin(store: ConfidentialSQLTrackerStore) -> ConfidentialSQLTrackerStore:
+    """Another process's store on the same database (its own memory)."""
+    url = store.engine.url
+    if url.get_backend_name() == "sqlite":
+        return ConfidentialSQLTrackerStore(domain=store.domain, dialect="sqlite", db=url.database)
+    return ConfidentialSQLTrackerStore(domain=store.domain, dialect="postgresql", host=url.host, port=url.port or 5432,
+                                       db=url.database, username=url.username, password=url.password)
 
 
 def _rows(store: ConfidentialSQLTrackerStore, sender: str) -> list[str]:
@@ -218,10 +228,15 @@ async def test_scrubbing_leaves_no_sealed_bytes_behind_in_the_sqlite_file(tmp_pa
     sealed = [json.loads(r)["bekh_sealed"] for r in _rows(store, sender) if "bekh_sealed" in r]
     assert sealed
     await _turn(store, sender, _submit("report_form", canary))
+
+    def left(tokens: list[str]) -> list[str]:
+        raw = b"".join(p.read_bytes() for p in tmp_path.glob("tracker.db*"))
+        # Any stretch of an old token would do; the middle is ciphertext, not the shared header.
+        return [token for token in tokens if any(token[i:i + 24].encode() in raw for i in range(0, len(token) - 24, 24))]
+
+    assert not left(sealed), "gone while the store is open (the write-ahead log too)"
     store.engine.dispose()
-    raw = b"".join(p.read_bytes() for p in tmp_path.glob("tracker.db*"))
-    # Any stretch of an old token would do; the middle is ciphertext, not the shared header.
-    assert not [token for token in sealed if any(token[i:i + 24].encode() in raw for i in range(0, len(token) - 24, 24))]
+    assert not left(sealed)
 
 
 async def test_a_conversation_still_loads_when_the_key_changed_mid_report(tmp_path: Path, domain: Domain) -> None:
@@ -230,9 +245,133 @@ async def test_a_conversation_still_loads_when_the_key_changed_mid_report(tmp_pa
     store = ConfidentialSQLTrackerStore(domain=domain, dialect="sqlite", db=str(tmp_path / "tracker.db"))
     sender, canary = "sms_" + uuid.uuid4().hex, "CANARY-" + uuid.uuid4().hex
     await _turn(store, sender, _opening(canary, "report_violation", "report", "report_form"))
+    store = _twin(store)  # the process restarted with the new key
     store._cipher = FieldCipher(b"a-rotated-sender-id-key-0123456789", purpose="tracker-events")
     tracker = await store.retrieve(sender)
     assert tracker is not None and tracker.get_slot("description") is None
     assert [e.intent_name for e in tracker.events if isinstance(e, UserUttered)] == ["report_violation"]
     await _turn(store, sender, _submit("report_form", canary))
     assert "bekh_sealed" not in "\n".join(_rows(store, sender))
+
+
+# The per-process tracker cache (bot/tracker_store.py): a turn gets the tracker this process saved
+# last only while the stored session is unchanged, and always exactly what a read would give.
+
+def _state(tracker: DialogueStateTracker | None) -> dict[str, Any]:
+    from rasa.shared.core.trackers import EventVerbosity
+
+    assert tracker is not None
+    return tracker.current_state(EventVerbosity.ALL)
+
+
+def _greeting(text: str) -> list[Event]:
+    return [_user(text, "greet"), BotUttered("Hi"), ActionExecuted("action_listen")]
+
+
+async def _read(store: ConfidentialSQLTrackerStore, sender: str) -> DialogueStateTracker | None:
+    """What the database holds: a fresh process's read."""
+    other = _twin(store)
+    try:
+        return await other.retrieve(sender)
+    finally:
+        other.engine.dispose()
+
+
+async def test_the_next_turn_gets_the_saved_tracker_as_a_read_would_give_it(store: ConfidentialSQLTrackerStore) -> None:
+    sender, canary = "sms_" + uuid.uuid4().hex, "CANARY-" + uuid.uuid4().hex
+    await _turn(store, sender, [ActionExecuted("action_listen"), *_greeting("hello")])
+    await _turn(store, sender, _greeting("hello again"))  # read from the database (a session started in turn 1)
+    await _turn(store, sender, _opening(canary, "report_violation", "report", "report_form"))
+    saved = await _turn(store, sender, _deny_phone("report_form"))
+
+    again = await store.retrieve(sender)
+    assert again is saved, "an unchanged session is not read and replayed again"
+    assert _state(again) == _state(await _read(store, sender))
+    assert again.get_slot("description") == f"the clerk took a bribe {canary}"  # the open report, unsealed
+    assert await store.retrieve(sender) is not saved, "handed out once: the caller owns it until it saves"
+
+
+async def test_a_turn_served_by_another_process_is_seen_by_the_next_turn_here(store: ConfidentialSQLTrackerStore) -> None:
+    other = _twin(store)
+    sender = "sms_" + uuid.uuid4().hex
+    await _turn(store, sender, [ActionExecuted("action_listen"), *_greeting("hello")])
+    await _turn(store, sender, _greeting("from A"))
+    await _turn(other, sender, [*_greeting("from B"), SlotSet("language", "ar")])
+    here = await store.retrieve(sender)
+    assert here is not None and here.get_slot("language") == "ar"
+    assert [e.text for e in here.events if isinstance(e, UserUttered)][-2:] == ["from A", "from B"]
+    await _turn(store, sender, _greeting("from A again"))  # and the other way round
+    there = await other.retrieve(sender)
+    assert there is not None and [e.text for e in there.events if isinstance(e, UserUttered)][-1] == "from A again"
+    assert _state(there) == _state(await _read(store, sender))
+    other.engine.dispose()
+
+
+async def test_a_filed_report_is_not_kept_in_memory(store: ConfidentialSQLTrackerStore) -> None:
+    sender, canary = "sms_" + uuid.uuid4().hex, "CANARY-" + uuid.uuid4().hex
+    await _turn(store, sender, [ActionExecuted("action_listen"), *_greeting("hello")])
+    await _turn(store, sender, _opening(canary, "report_violation", "report", "report_form"))
+    await _turn(store, sender, _deny_phone("report_form"))
+    filed = await _turn(store, sender, _submit("report_form", canary))
+
+    tracker = await store.retrieve(sender)
+    assert tracker is not filed
+    dump = json.dumps(_state(tracker))
+    for secret in _secrets(canary)[:4]:
+        assert secret not in dump, secret
+    # Later turns of the same session are kept again, scrubbed as the database has them.
+    assert tracker is not None
+    for e in _greeting("thanks"):
+        tracker.update(e)
+    await store.save(tracker)
+    kept = await store.retrieve(sender)
+    assert kept is tracker and canary not in json.dumps(_state(kept))
+    assert _state(kept) == _state(await _read(store, sender))
+
+
+async def test_a_new_session_is_read_back_as_the_new_session_only(store: ConfidentialSQLTrackerStore) -> None:
+    sender = "sms_" + uuid.uuid4().hex
+    await _turn(store, sender, [ActionExecuted("action_listen"), *_greeting("hello")])
+    await _turn(store, sender, _greeting("yesterday"))
+    await _turn(store, sender, [ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen"),
+                                *_greeting("today")])
+    tracker = await store.retrieve(sender)
+    assert [e.text for e in tracker.events if isinstance(e, UserUttered)] == ["today"]  # type: ignore[union-attr]
+    assert _state(tracker) == _state(await _read(store, sender))
+
+
+async def test_a_tracker_mutated_after_its_save_is_not_handed_out(store: ConfidentialSQLTrackerStore) -> None:
+    sender = "sms_" + uuid.uuid4().hex
+    await _turn(store, sender, [ActionExecuted("action_listen"), *_greeting("hello")])
+    saved = await _turn(store, sender, _greeting("again"))
+    saved.update(UserUttered("never saved", intent={"name": "greet"}))
+    tracker = await store.retrieve(sender)
+    assert tracker is not saved and _state(tracker) == _state(await _read(store, sender))
+
+
+@pytest.fixture
+def cache_size(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    def set_size(n: int) -> None:
+        monkeypatch.setenv("TRACKER_CACHE_SIZE", str(n))
+        get_settings.cache_clear()
+
+    yield set_size
+    get_settings.cache_clear()
+
+
+async def test_the_cache_is_bounded_and_can_be_turned_off(tmp_path: Path, domain: Domain, cache_size: Any) -> None:
+    cache_size(2)
+    store = ConfidentialSQLTrackerStore(domain=domain, dialect="sqlite", db=str(tmp_path / "tracker.db"))
+    senders = ["sms_" + uuid.uuid4().hex for _ in range(3)]
+    saved = {}
+    for s in senders:
+        await _turn(store, s, [ActionExecuted("action_listen"), *_greeting("hello")])
+        saved[s] = await _turn(store, s, _greeting("again"))
+    assert await store.retrieve(senders[0]) is not saved[senders[0]], "the least recently saved went first"
+    assert await store.retrieve(senders[2]) is saved[senders[2]]
+
+    cache_size(0)
+    off = ConfidentialSQLTrackerStore(domain=domain, dialect="sqlite", db=str(tmp_path / "tracker.db"))
+    kept = await _turn(off, senders[1], _greeting("once more"))
+    tracker = await off.retrieve(senders[1])
+    assert tracker is not kept and _state(tracker) == _state(kept)

@@ -571,3 +571,18 @@ async def test_an_escalation_tells_the_citizen_in_their_language_and_the_next_le
         for ref in (a, e)
     ]
     assert "ست ساعات" not in str(rec.snapshot())
+
+
+def test_the_notifier_process_loads_neither_rasa_core_nor_tensorflow() -> None:
+    """It only sends messages: Rasa's core and TensorFlow would cost it about 600 MB (issue 14).
+    Its entry point, in a fresh interpreter, as `python -m channels.notifier` imports it."""
+    import subprocess
+
+    probe = ("import sys, runpy; sys.argv = ['channels.notifier', '--help']\n"
+             "try:\n    runpy.run_module('channels.notifier', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in ('tensorflow', 'rasa.core.agent', 'rasa.core.actions.action') if m in sys.modules))")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -81,24 +81,35 @@ def buttons(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
     return [b for m in messages for b in (m.get("buttons") or [])]
 
 
-def test_a_conversation_hopping_between_two_rasa_processes_files_one_request(scaled: tuple[RunningSystem, Any, str]) -> None:
-    running, _, tracker_url = scaled
-    a, b = running.system.rasa_urls
-    sender = f"scale-{uuid.uuid4().hex[:8]}"
-    token = running.env["RASA_TOKEN"]
-    out = turn(a, token, sender, "I want to make a suggestion")
+def file_a_suggestion(urls: list[str], token: str, sender: str) -> list[dict[str, Any]]:
+    """A whole suggestion, turn i sent to urls[i % len(urls)]; the replies to the last turn."""
+    def send(i: int, text: str, button: bool = False) -> list[dict[str, Any]]:
+        return turn(urls[i % len(urls)], token, sender, text, button=button)
+
+    out = send(0, "I want to make a suggestion")
     sector = next(x["payload"] for x in buttons(out) if '"health"' in x["payload"])
-    out = turn(b, token, sender, sector, button=True)
-    out = turn(a, token, sender, "ministry of health")
-    out = turn(b, token, sender, "Please open the health centres in the evening for people who work")
+    out = send(1, sector, button=True)
+    out = send(2, "ministry of health")
+    out = send(3, "Please open the health centres in the evening for people who work")
     skip = next(x["payload"] for x in buttons(out) if x["payload"] == "/deny")
-    out = turn(a, token, sender, skip, button=True)
-    out = turn(b, token, sender, "/affirm", button=True)
+    out = send(4, skip, button=True)
+    return send(5, "/affirm", button=True)
+
+
+def filed_once(running: RunningSystem, out: list[dict[str, Any]]) -> None:
     text = "\n".join(m.get("text") or "" for m in out)
     refs = [c for c in refcode.find_candidates(text) if refcode.is_valid_digits(c)]
     assert refs, text
     rows = [r for r in running.case_store_requests() if r["reference"] == refs[0]]
     assert len(rows) == 1 and rows[0]["type"] == "suggestion"
+
+
+def test_a_conversation_hopping_between_two_rasa_processes_files_one_request(scaled: tuple[RunningSystem, Any, str]) -> None:
+    """Each process keeps its own tracker cache (bot/tracker_store.py): every turn here is served
+    by the other process than the one before, which must see it."""
+    running, _, tracker_url = scaled
+    sender = f"scale-{uuid.uuid4().hex[:8]}"
+    filed_once(running, file_a_suggestion(running.system.rasa_urls, running.env["RASA_TOKEN"], sender))
 
     import psycopg2
 
@@ -130,3 +141,24 @@ def test_simultaneous_messages_for_one_person_on_both_processes_lose_nothing(sca
         second_user = kinds.index("user", first_user + 1)
         assert "bot" in kinds[first_user:second_user]
     assert int(r.info("stats")["total_commands_processed"]) > before + len(senders) * 2, "the lock store is Redis"
+
+
+def test_a_conversation_through_haproxy_over_both_processes_files_one_request(scaled: tuple[RunningSystem, Any, str]) -> None:
+    """`make run` with RASA_PROCESSES=2: HAProxy (bot/balancer.py) in front of the two processes.
+    Each keeps its own tracker cache (bot/tracker_store.py); whichever serves a turn must see the
+    turns the other served."""
+    import shutil
+
+    from bot.launcher import free_port
+
+    if not (shutil.which("haproxy") or os.path.exists("/usr/sbin/haproxy")):
+        _unavailable("HAProxy", FileNotFoundError("haproxy (make system-deps)"))
+    running, _, _ = scaled
+    port = free_port()
+    proc = running.system.start_balancer(port)
+    try:
+        filed_once(running, file_a_suggestion([f"http://127.0.0.1:{port}"], running.env["RASA_TOKEN"], f"lb-{uuid.uuid4().hex[:8]}"))
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        running.system.procs.remove(proc)

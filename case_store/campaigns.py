@@ -20,7 +20,7 @@ import yaml
 
 from bot.arabic import normalise
 from bot.request_rules import PILLARS
-from case_store.catalogue import Catalogue
+from case_store.catalogue import Catalogue, string_list, text_field
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "campaigns.yml"
 MAX_QUESTIONS = 2
@@ -73,17 +73,11 @@ class Campaign:
 
 
 def _text(item: dict[str, Any], key: str, where: str) -> str:
-    value = item.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise CampaignError(f"{where}: '{key}' is missing or empty")
-    return value.strip()
+    return text_field(item, key, where, CampaignError)
 
 
 def _phrases(item: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
-    value = item.get(key) or []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise CampaignError(f"{where}: '{key}' must be a list of strings")
-    out = tuple(v.strip() for v in value if v.strip())
+    out = string_list(item, key, where, CampaignError)
     for phrase in out:
         if len(normalise(phrase)) < 3:
             raise CampaignError(f"{where}: trigger {phrase!r} is too short to match safely (3+ letters)")

@@ -144,11 +144,23 @@ class Routing:
         }
 
 
-def _text(item: dict[str, Any], key: str, where: str) -> str:
+def text_field(item: dict[str, Any], key: str, where: str, error: type[ValueError] = CatalogueError, hint: str = "") -> str:
+    """A required non-empty string of a data file's item (the catalogue, centres, campaigns)."""
     value = item.get(key)
     if not isinstance(value, str) or not value.strip():
-        raise CatalogueError(f"{where}: '{key}' is missing or empty")
+        raise error(f"{where}: '{key}' is missing or empty{hint}")
     return value.strip()
+
+
+def string_list(item: dict[str, Any], key: str, where: str, error: type[ValueError] = CatalogueError) -> tuple[str, ...]:
+    """An optional list of strings of a data file's item, stripped, empty ones dropped."""
+    value = item.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise error(f"{where}: '{key}' must be a list of strings")
+    return tuple(v.strip() for v in value if v.strip())
+
+
+_text = text_field
 
 
 def _escalation(item: dict[str, Any], where: str) -> tuple[EscalationContact, ...]:
@@ -173,11 +185,7 @@ def _escalation(item: dict[str, Any], where: str) -> tuple[EscalationContact, ..
     return tuple(contacts)
 
 
-def _aliases(item: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
-    value = item.get(key) or []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise CatalogueError(f"{where}: '{key}' must be a list of strings")
-    return tuple(v.strip() for v in value if v.strip())
+_aliases = string_list
 
 
 class Catalogue:

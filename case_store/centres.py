@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from case_store.catalogue import Catalogue
+from case_store.catalogue import Catalogue, text_field
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "centres.yml"
 CODE = re.compile(r"[0-9]{4}")
@@ -65,10 +65,7 @@ class Centre:
 
 
 def _text(item: dict[str, Any], key: str, where: str) -> str:
-    value = item.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise CentreError(f"{where}: '{key}' is missing or empty (write codes in quotes: code: \"4127\")")
-    return value.strip()
+    return text_field(item, key, where, CentreError, hint=' (write codes in quotes: code: "4127")')
 
 
 class Registry:

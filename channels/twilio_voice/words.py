@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from bot import choices
 from bot.arabic import normalise
 from channels.twilio_voice.turn import Turn
 
@@ -15,8 +16,10 @@ AGENT_WORDS = {
     "ar": ("موظف", "الموظف", "خدمة العملاء", "مندوب", "شخص"),
     "en": ("agent", "operator", "representative", "human", "person"),
 }
-YES_WORDS = ("نعم", "اي", "ايوه", "ايوا", "اكيد", "تمام", "موافق", "yes", "yeah", "yep", "sure", "ok", "okay", "correct")
-NO_WORDS = ("لا", "كلا", "مش", "no", "nope", "not")
+# Yes and no are bot.choices' words (the one home, shared with the typed channels); spoken, a bare
+# "not ..." / "مش ..." at a yes/no question is a no as well.
+YES_WORDS = choices.YES.phrases
+NO_WORDS = choices.NO.phrases + ("مش", "not")
 DIGIT_WORDS = {
     "0": ("صفر", "zero"), "1": ("واحد", "one"), "2": ("اثنين", "اتنين", "two"), "3": ("ثلاثه", "تلاته", "three"),
     "4": ("اربعه", "four"), "5": ("خمسه", "five"), "6": ("سته", "six"), "7": ("سبعه", "seven"),

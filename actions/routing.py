@@ -23,6 +23,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import common
 from backend_client import Entity, Routing
+from bot import request_rules
 
 MAX_BUTTONS = 13  # Messenger's quick-reply limit; SMS shows them as a numbered list
 # The search's score bands (case_store/openapi.yaml): exact 3..4, prefix 2..3, substring 1..2, fuzzy 0..1.
@@ -111,6 +112,8 @@ async def from_opening(tracker: Tracker) -> dict[str, Any]:
     text = common.user_text(tracker)
     if not text or common.is_payload(text):
         return {}
+    if request_rules.PRESET_ENTITY.get(common.intent(tracker) or ""):
+        return {}  # the track names its body (a grievance goes to the NCHR whatever office it names)
     found = await route(text)
     if found.entity is not None:
         return chose(found.entity)

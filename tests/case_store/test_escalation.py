@@ -161,6 +161,7 @@ def two_processes(postgres_migrated: str) -> Iterator[tuple[str, list[str]]]:
     url = postgres_migrated
     ports = [free_port(), free_port()]
     env = {**os.environ, "CASE_STORE_DATABASE_URL": url, "CASE_STORE_CATALOGUE": str(CATALOGUE),
+           "CASE_STORE_CENTRES": str(CATALOGUE.with_name("centres.yml")),
            "CASE_STORE_ESCALATION_INTERVAL": "0.2", "PYTHONPATH": str(ROOT)}
     procs = [subprocess.Popen([sys.executable, "-m", "case_store", "serve", "--port", str(p)], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for p in ports]

@@ -127,6 +127,9 @@ def cluster() -> Iterator[tuple[dict[str, Pod], Recorder, dict[str, str], Path]]
         "tracker-store-url": f"{base}/{dbs['tracker']}", "case-store-database-url": f"{base}/{dbs['cases']}",
         "channel-state-database-url": f"{base}/{dbs['channels']}", "agent-console-database-url": f"{base}/{dbs['console']}",
         "lock-store-url": REDIS_URL, "twilio-account-sid": "AC" + "0" * 32,
+        # The dashboards' pod is not started here; Rasa publishes to no broker in this test.
+        "event-broker-url": "none", "insights-database-url": f"{base}/{dbs['cases']}",
+        "insights-case-store-database-url": f"{base}/{dbs['cases']}",
         **{k: secrets.token_urlsafe(24) for k in (
             "rasa-token", "case-store-token", "case-store-encryption-key", "sender-id-key", "agent-console-internal-token",
             "messenger-app-secret", "messenger-verify-token", "messenger-page-access-token", "twilio-auth-token")},

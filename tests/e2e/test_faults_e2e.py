@@ -54,7 +54,7 @@ def test_case_store_down_at_the_sms_yes_answers_in_arabic_and_one_yes_files_once
     stop_case_store(system)
     try:
         reply = user.say("نعم")
-        assert "ما قدرنا نرسل طلبك" in reply and "محفوظة" in reply, reply
+        assert "تعذّر إرسال طلبك" in reply and "محفوظة" in reply, reply
         assert not valid_refs(reply)
     finally:
         start_case_store(system)

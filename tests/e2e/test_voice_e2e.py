@@ -129,8 +129,8 @@ def test_an_english_caller_checks_a_status_by_keypad(system: Any) -> None:
     caller.send()
     main = caller.send(Digits="2")
     assert 'voice="Polly.Joanna"' in main and 'language="en-US"' in main
-    assert "To follow up on a request, press 6." in spoken(main)
-    prompt = caller.send(Digits="6")
+    assert "To follow up on a request, press 7." in spoken(main)
+    prompt = caller.send(Digits="7")
     assert 'finishOnKey="#"' in prompt and "10-digit request number" in spoken(prompt)
     wrong = reference[:-1] + str((int(reference[-1]) + 1) % 10)
     again = caller.send(Digits=wrong + "#")

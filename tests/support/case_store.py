@@ -118,8 +118,8 @@ class RunningCaseStore:
 
 
 async def start_case_store(
-    database_url: str, clock: Clock, escalation_interval: float = 0, campaign_paths: list[Path] | None = None,
-    catalogue: Path = CATALOGUE,
+    database_url: str, clock: Clock, catalogue: Path = CATALOGUE, *, escalation_interval: float = 0,
+    campaign_paths: list[Path] | None = None,
 ) -> RunningCaseStore:
     """The case store's aiohttp app on a free loopback port, with the test catalogue and its centres (or
     another catalogue with the shipped centres), and when escalation_interval > 0 its scheduled sweep."""

@@ -52,7 +52,9 @@ async def test_report_with_opt_in_keeps_the_phone_encrypted(store: Running, http
     assert body["anonymous"] is False
     async with store.service.db.read() as s:
         row = (await s.execute(text("SELECT contact_phone_enc, phone_tail_hash FROM requests"))).one()
-    assert row[0] and "2233" not in row[0] and row[1] and "2233" not in row[1]
+    # Ciphertext and a keyed hash (random-looking text may contain "2233" by chance: it did once).
+    assert row[0].startswith("v2:") and body.get("contact_phone") is None
+    assert row[1] and row[1] != "2233" and len(row[1]) >= 32
     async with http.get(f"/v1/requests/{body['reference']}", headers={"X-Verify-Phone-Tail": "2233"}) as resp:
         assert resp.status == 200
 

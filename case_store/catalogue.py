@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from bot.arabic import normalise
+from bot.lang import LANGUAGES
 
 DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "catalogue.yml"
 FUZZY_CUTOFF = 0.72
@@ -160,8 +161,6 @@ def string_list(item: dict[str, Any], key: str, where: str, error: type[ValueErr
     return tuple(v.strip() for v in value if v.strip())
 
 
-_text = text_field
-
 
 def _escalation(item: dict[str, Any], where: str) -> tuple[EscalationContact, ...]:
     raw = item.get("escalation") or []
@@ -175,17 +174,16 @@ def _escalation(item: dict[str, Any], where: str) -> tuple[EscalationContact, ..
         level = c.get("level")
         if not isinstance(level, int) or isinstance(level, bool) or level != len(contacts) + 1:
             raise CatalogueError(f"{at}: 'level' must be {len(contacts) + 1} (levels count up from 1 without gaps), got {level!r}")
-        channel = _text(c, "channel", at)
+        channel = text_field(c, "channel", at)
         if channel not in ESCALATION_CHANNELS:
             raise CatalogueError(f"{at}: channel {channel!r} is not one the notifier delivers to ({', '.join(ESCALATION_CHANNELS)})")
         language = str(c.get("language") or "ar")
-        if language not in ("ar", "en"):
+        if language not in LANGUAGES:
             raise CatalogueError(f"{at}: language must be ar or en, got {language!r}")
-        contacts.append(EscalationContact(level, _text(c, "role", at), channel, _text(c, "address", at), language))
+        contacts.append(EscalationContact(level, text_field(c, "role", at), channel, text_field(c, "address", at), language))
     return tuple(contacts)
 
 
-_aliases = string_list
 
 
 class Catalogue:
@@ -238,35 +236,35 @@ class Catalogue:
             at = f"{where}: sectors[{i}]"
             if not isinstance(item, dict):
                 raise CatalogueError(f"{at}: expected a mapping with id, name_ar, name_en")
-            sid = _text(item, "id", at)
+            sid = text_field(item, "id", at)
             if sid in seen:
                 raise CatalogueError(f"{at}: duplicate sector id {sid!r}")
             seen.add(sid)
-            sectors.append(Sector(sid, _text(item, "name_ar", at), _text(item, "name_en", at)))
-            sector_aliases[sid] = _aliases(item, "aliases", at)
+            sectors.append(Sector(sid, text_field(item, "name_ar", at), text_field(item, "name_en", at)))
+            sector_aliases[sid] = string_list(item, "aliases", at)
         entities: list[Entity] = []
         seen_entities: set[str] = set()
         for i, item in enumerate(raw_entities):
             at = f"{where}: entities[{i}]"
             if not isinstance(item, dict):
                 raise CatalogueError(f"{at}: expected a mapping with id, sector, name_ar, name_en")
-            eid = _text(item, "id", at)
+            eid = text_field(item, "id", at)
             at = f"{at} ({eid})"
             if eid in seen_entities:
                 raise CatalogueError(f"{at}: duplicate entity id {eid!r}")
             seen_entities.add(eid)
-            sector = _text(item, "sector", at)
+            sector = text_field(item, "sector", at)
             if sector not in seen:
                 raise CatalogueError(f"{at}: sector {sector!r} is not one of the sectors listed under 'sectors:'")
             entities.append(
                 Entity(
                     id=eid,
                     sector=sector,
-                    name_ar=_text(item, "name_ar", at),
-                    name_en=_text(item, "name_en", at),
-                    aliases_ar=_aliases(item, "aliases_ar", at),
-                    aliases_en=_aliases(item, "aliases_en", at),
-                    aliases_latin=_aliases(item, "aliases_latin", at),
+                    name_ar=text_field(item, "name_ar", at),
+                    name_en=text_field(item, "name_en", at),
+                    aliases_ar=string_list(item, "aliases_ar", at),
+                    aliases_en=string_list(item, "aliases_en", at),
+                    aliases_latin=string_list(item, "aliases_latin", at),
                     escalation=_escalation(item, at),
                     parent=_optional_id(item, "parent", at),
                     serves=_ids(item, "serves", place_ids, "place", at),
@@ -414,10 +412,10 @@ def _places(raw: Any, where: str) -> list[Place]:
         at = f"{where}: places[{i}]"
         if not isinstance(item, dict):
             raise CatalogueError(f"{at}: expected a mapping with id and names")
-        names = _aliases(item, "names", at)
+        names = string_list(item, "names", at)
         if not names:
             raise CatalogueError(f"{at}: 'names' is missing or empty")
-        out.append(Place(_text(item, "id", at), names))
+        out.append(Place(text_field(item, "id", at), names))
     if len({p.id for p in out}) != len(out):
         raise CatalogueError(f"{where}: duplicate place id in 'places'")
     return out
@@ -433,8 +431,8 @@ def _groups(raw: Any, entity_ids: set[str], where: str) -> list[Group]:
         at = f"{where}: groups[{i}]"
         if not isinstance(item, dict):
             raise CatalogueError(f"{at}: expected a mapping with id, words and bodies")
-        gid = _text(item, "id", at)
-        words = _aliases(item, "words", at)
+        gid = text_field(item, "id", at)
+        words = string_list(item, "words", at)
         bodies = _ids(item, "bodies", entity_ids, "entity", at)
         if not words or len(bodies) < 2:
             raise CatalogueError(f"{at} ({gid}): a group needs words and at least two bodies")
@@ -452,7 +450,7 @@ def _optional_id(item: dict[str, Any], key: str, where: str) -> str | None:
 
 
 def _ids(item: dict[str, Any], key: str, known: set[str], kind: str, where: str) -> tuple[str, ...]:
-    values = _aliases(item, key, where)
+    values = string_list(item, key, where)
     for v in values:
         if v not in known:
             raise CatalogueError(f"{where}: '{key}' names {v!r}, which is not a {kind} id")

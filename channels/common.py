@@ -23,7 +23,7 @@ from urllib.parse import parse_qs
 from bot import i18n
 from bot.choices import parse_choice  # noqa: F401  (the channels' typed choices; the home is bot.choices)
 from bot.inbound import is_button_payload
-from bot.lang import DEFAULT, detect, first_message_language
+from bot.lang import DEFAULT, LANGUAGES, detect, first_message_language
 
 DOMAIN = "channels"
 
@@ -115,7 +115,7 @@ def rate_centre_payload(code: str, language: str | None = None) -> str:
     """What a connector hands Rasa to start the survey of a centre: our own intent payload
     (never user text), with the language of the keyword when the channel knows it."""
     entities: dict[str, str] = {"centre_code": code}
-    if language in ("ar", "en"):
+    if language in LANGUAGES:
         entities["language"] = language
     return "/rate_centre" + json.dumps(entities, ensure_ascii=True, separators=(",", ":"))
 

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 from bot import business_hours
 from bot.arabic import arabic_ratio
 from bot.confidential import PLACEHOLDER
-from bot.lang import detect
+from bot.lang import LANGUAGES, detect
 from bot.request_rules import REQUEST_TYPES
 from bot.settings import get_settings
 from insights.analytics_tables import conversations, cursors, forms, handoffs, turns
@@ -33,7 +33,6 @@ Json = dict[str, Any]
 FORMS = {f"{t}_form": t for t in REQUEST_TYPES}
 FILED_UTTERANCES = ("utter_submitted", "utter_submitted_report")
 FALLBACK_INTENT = "nlu_fallback"
-LANGUAGES = ("ar", "en")
 _LATIN = re.compile(r"[A-Za-z]")
 ARABIZI = "ar_latn"  # Arabic typed in Latin letters ("3ndi shakwa"): a variety of its own in the figures
 

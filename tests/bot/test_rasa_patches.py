@@ -30,6 +30,7 @@ def _action() -> RemoteAction:
 def test_patch_is_installed_by_importing_the_channels() -> None:
     """As in `rasa run`: Rasa's core is loaded, then credentials.yml imports our connectors. In a
     fresh interpreter, since this one may have imported `channels` before Rasa's core."""
+    import os
     import subprocess
     import sys
     from pathlib import Path
@@ -40,7 +41,7 @@ def test_patch_is_installed_by_importing_the_channels() -> None:
              "from bot import rasa_patches\n"
              "print(RemoteAction._validate_action_result is rasa_patches._validate_action_result)")
     out = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, timeout=300,
-                         env={**__import__("os").environ, "PYTHONPATH": str(root)})
+                         env={**os.environ, "PYTHONPATH": str(root)})
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "True"
 

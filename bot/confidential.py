@@ -12,6 +12,21 @@ facts Rasa itself records, never by looking at the text:
   the person asks for a human (`human_handoff`: that message stays outside, so the agent can
   reply to it) or `action_handoff` runs.
 
+A follow-up is confidential too: checking a request's status, rating it, reopening it. What the
+person types there (the reference, the PIN of an anonymous report, the last digits of a phone) and
+what the bot answers (status, the body's reply) would otherwise sit in clear beside the keyed
+sender id, and tie an anonymous report to a chat identity. The tracker cannot know whether a typed
+reference is a report's, so every follow-up is treated alike:
+
+- it opens with the user message that started it (`check_status`, `rate_request`, `reopen`), or the
+  user message before a follow-up form or action ran (a typed answer to an offer, a prefilled
+  reference);
+- it goes on while a follow-up form is active, and afterwards through the short answers its offers
+  invite (yes, no, a number, another follow-up), so "rate it?" and "reopen it?" still have their
+  reference on the next turn;
+- it closes before any other user message, before another form or request begins (then the user
+  message that began it stays outside, as the request's own), and as a report closes.
+
 Events are the dicts of Rasa's `Event.as_dict()`, which is also what the action server gets,
 so the tracker store and the actions share this module.
 """
@@ -37,6 +52,15 @@ SECRET_SLOTS = frozenset({
     "status_reference", "status_proof", "rating_reference", "rating_comment",
 })
 _RESETS = frozenset({"session_started", "restart", "reset_slots"})
+
+FOLLOW_UP_INTENTS = frozenset({"check_status", "rate_request", "reopen"})
+FOLLOW_UP_FORMS = frozenset({"status_form", "rating_form"})
+FOLLOW_UP_ACTIONS = frozenset({
+    "action_start_status", "action_check_status", "action_start_rating", "action_submit_rating", "action_reopen_request",
+})
+# Once its form is over, what keeps a follow-up going: the answers its offers invite.
+FOLLOW_UP_REPLIES = FOLLOW_UP_INTENTS | {"affirm", "deny", "inform"}
+REPORT, FOLLOW_UP = "report", "follow_up"
 
 Event = Mapping[str, Any]
 
@@ -82,23 +106,61 @@ def _closes_after(e: Event) -> bool:
     return kind == "action" and e.get("name") == HANDOFF_ACTION
 
 
+def _opens_follow_up(e: Event) -> bool:
+    kind = e.get("event")
+    if kind == "user":
+        return _intent(e) in FOLLOW_UP_INTENTS
+    if kind == "active_loop":
+        return e.get("name") in FOLLOW_UP_FORMS
+    return kind == "action" and e.get("name") in FOLLOW_UP_ACTIONS
+
+
+def _leaves_follow_up(e: Event, loop: str | None) -> bool:
+    """A follow-up ends before this event (a user message), or before its turn (anything else)."""
+    kind = e.get("event")
+    if kind == "user":
+        return loop not in FOLLOW_UP_FORMS and _intent(e) not in FOLLOW_UP_REPLIES
+    if kind == "active_loop":
+        return e.get("name") is not None and e.get("name") not in FOLLOW_UP_FORMS
+    return kind == "slot" and e.get("name") == "request_type" and e.get("value") is not None
+
+
 def segments(events: Sequence[Event]) -> list[Segment]:
+    """The report and follow-up segments, in order; they never overlap."""
     found: list[Segment] = []
     start: int | None = None
+    kind: str | None = None
     floor = 0  # a new segment never reaches back before the previous one's end
     last_user: int | None = None
+    loop: str | None = None  # the active loop, as the events so far set it
+
+    def close(end: int) -> None:
+        nonlocal start, kind, floor
+        assert start is not None
+        if end >= start:
+            found.append(Segment(start, end, True))
+        start, kind, floor = None, None, max(end + 1, start)
+
     for i, e in enumerate(events):
         if start is not None and _closes_before(e):
-            found.append(Segment(start, i - 1, True))
-            start, floor = None, i + 1
+            close(i - 1)
+            floor = i + 1
+        elif kind == FOLLOW_UP and _leaves_follow_up(e, loop):
+            # Another request began in this turn: its user message is the request's, not ours.
+            close(i - 1 if e.get("event") == "user" or last_user is None or last_user <= start else last_user - 1)
         if e.get("event") == "user":
             last_user = i
+        elif e.get("event") == "active_loop":
+            loop = e.get("name")
         if start is None:
+            back = last_user if last_user is not None and last_user >= floor else i
             if _opens(e) and not _closes_before(e):
-                start = last_user if last_user is not None and last_user >= floor else i
-        elif _closes_after(e):
+                start, kind = back, REPORT
+            elif _opens_follow_up(e):
+                start, kind = back, FOLLOW_UP
+        elif kind == REPORT and _closes_after(e):
             found.append(Segment(start, i, True))
-            start, floor = None, i + 1
+            start, kind, floor = None, None, i + 1
     if start is not None:
         found.append(Segment(start, len(events) - 1, False))
     return found

@@ -71,3 +71,61 @@ def test_scrub_keeps_the_shape_and_nothing_else() -> None:
     b = scrub(bot("PIN 123456"))
     assert b["text"] == PLACEHOLDER and b["data"] == {} and b["metadata"] == {"utter_action": "utter_x"}
     assert scrub(slot("pin", "123456"))["value"] is None and scrub(slot("sector", "health"))["value"] == "health"
+
+
+# --- follow-ups: status, rating, reopen -----------------------------------------------------------
+
+def loop(name: str | None) -> dict[str, Any]:
+    return {"event": "active_loop", "name": name}
+
+
+def test_a_status_check_is_confidential_from_its_message_through_the_form() -> None:
+    # The reference and the PIN typed into the status form, and the status the bot reads out.
+    events = [user("greet"), bot("hi"), user("check_status", "status of 482 910 3756"), action("action_start_status"),
+              slot("status_reference", "4829103756"), action("status_form"), loop("status_form"), bot("Your PIN?"),
+              user("inform", "123456"), slot("status_proof", "123456"), loop(None), action("action_check_status"),
+              bot("Request 482 910 3756: answered"), slot("last_reference", "4829103756")]
+    assert segments(events) == [Segment(2, 13, False)]
+    # Any other message ends it, and stays outside it.
+    assert segments(events + [user("greet"), bot("hi")]) == [Segment(2, 13, True)]
+
+
+def test_a_follow_up_keeps_its_reference_through_the_offers_it_makes() -> None:
+    # "Rate it?" -> yes -> the rating form -> "Reopen it?" -> yes: one follow-up, open all along.
+    events = [user("check_status"), loop("status_form"), user("inform", "123456"), loop(None), action("action_check_status"),
+              bot("rate it?"), user("affirm", "yes"), action("action_answer_offer"), action("action_start_rating"),
+              loop("rating_form"), user("inform", "2"), user("complain", "they never answered, useless"), loop(None),
+              action("action_submit_rating"), bot("reopen?"), user("affirm", "yes please"), action("action_reopen_request")]
+    assert segments(events) == [Segment(0, 16, False)]
+
+
+def test_a_typed_answer_that_runs_a_follow_up_action_reaches_back_to_its_message() -> None:
+    events = [user("greet"), bot("hi"), user("inform", "open 482 910 3756 again"), action("action_answer_offer"),
+              action("action_reopen_request"), bot("reopened")]
+    assert segments(events) == [Segment(2, 5, False)]
+
+
+def test_a_request_begun_after_a_follow_up_keeps_its_own_opening_message() -> None:
+    # A complaint typed straight after a status check: its opening is the complaint's (prefilled
+    # description), not part of the follow-up that is scrubbed.
+    events = [user("check_status"), loop("status_form"), user("inform", "123456"), loop(None), action("action_check_status"),
+              user("complain", "the garbage was not collected"), action("action_start_request"), slot("request_type", "complaint")]
+    assert segments(events) == [Segment(0, 4, True)]
+    # Or a message the NLU took for a short answer, which then began a request in the same turn.
+    events = [user("check_status"), loop("status_form"), user("inform", "123456"), loop(None), action("action_check_status"),
+              user("inform", "no water in my street"), slot("request_type", "complaint")]
+    assert segments(events) == [Segment(0, 4, True)]
+
+
+def test_a_report_after_a_follow_up_is_a_report_of_its_own_and_a_new_session_closes_both() -> None:
+    events = [user("check_status"), loop("status_form"), user("inform", "123456"), loop(None),
+              user("report_violation", "bribe"), slot("request_type", "report"), user("inform", "details")]
+    assert segments(events) == [Segment(0, 3, True), Segment(4, 6, False)]
+    events = [user("rate_request"), loop("rating_form"), user("inform", "5"), {"event": "session_started"}, user("greet")]
+    assert segments(events) == [Segment(0, 2, True)]
+    assert confidential_indices(events) == {0, 1, 2}
+
+
+def test_asking_for_a_person_during_a_follow_up_hands_over_without_the_pin() -> None:
+    events = [user("check_status"), loop("status_form"), user("inform", "123456"), user("human_handoff"), action("action_handoff")]
+    assert segments(events) == [Segment(0, 2, True)]

@@ -162,6 +162,53 @@ async def test_a_filed_report_is_scrubbed_for_good(store: ConfidentialSQLTracker
     assert len(rows) == len(tracker.events)
 
 
+def _status_check() -> list[list[Event]]:
+    """A reporter follows up from the same chat: the reference, then the PIN; the status is read out."""
+    return [
+        [_user("status of 482 910 3756", "check_status", reference="482 910 3756"), ActionExecuted("action_start_status"),
+         SlotSet("status_reference", REFERENCE), SlotSet("status_proof", None), ActionExecuted("status_form"),
+         ActiveLoop("status_form"), SlotSet("requested_slot", "status_proof"), BotUttered("Your PIN?"), ActionExecuted("action_listen")],
+        [_user(PIN, "inform"), ActionExecuted("status_form"), SlotSet("status_proof", PIN), ActiveLoop(None),
+         SlotSet("requested_slot", None), ActionExecuted("action_check_status"),
+         BotUttered("Request 482 910 3756: answered. Reply: the clerk was suspended"), SlotSet("last_reference", REFERENCE),
+         BotUttered("Would you like to rate the answer?"), ActionExecuted("action_listen")],
+    ]
+
+
+async def test_following_up_a_report_by_reference_and_pin_is_sealed_then_scrubbed(store: ConfidentialSQLTrackerStore) -> None:
+    """The reference and PIN typed into a status check would tie an anonymous report to this chat."""
+    sender, canary = "sms_" + uuid.uuid4().hex, "CANARY-" + uuid.uuid4().hex
+    await _turn(store, sender, _opening(canary, "report_violation", "report", "report_form"))
+    await _turn(store, sender, _deny_phone("report_form"))
+    await _turn(store, sender, _submit("report_form", canary))
+    for turn in _status_check():
+        await _turn(store, sender, turn)
+
+    secrets = [PIN, REFERENCE, "482 910 3756", "suspended", "sealed:"]
+    raw = "\n".join(_rows(store, sender))
+    assert [s for s in secrets if s in raw] == []
+    # Sealed, not lost: "rate it?" -> "yes" still has the reference and the proof next turn.
+    tracker = await _twin(store).retrieve(sender)
+    assert tracker is not None
+    assert (tracker.get_slot("status_reference"), tracker.get_slot("status_proof")) == (REFERENCE, PIN)
+    await _turn(store, sender, [_user("yes", "affirm"), ActionExecuted("action_answer_offer"), ActionExecuted("action_start_rating"),
+                                SlotSet("rating_reference", REFERENCE), ActionExecuted("rating_form"), ActiveLoop("rating_form"),
+                                BotUttered("Your score?"), ActionExecuted("action_listen")])
+    # Anything else ends the follow-up: scrubbed for good, the new message in clear.
+    await _turn(store, sender, [ActiveLoop(None), _user("hello", "greet"), BotUttered("Hi"), ActionExecuted("action_listen")])
+    rows = _rows(store, sender)
+    raw = "\n".join(rows)
+    assert [s for s in secrets[:-1] if s in raw] == [] and "bekh_sealed" not in raw
+    # Of the whole conversation, only the greeting after it keeps its (sealed) reply address.
+    assert [json.loads(r)["text"] for r in rows if "sealed:" in r] == ["hello"]
+    tracker = await _twin(store).retrieve(sender)
+    assert tracker is not None
+    assert tracker.get_slot("status_reference") is None and tracker.get_slot("rating_reference") is None
+    users = [e for e in tracker.events if isinstance(e, UserUttered)]
+    assert [u.text for u in users][-5:] == [PLACEHOLDER, PLACEHOLDER, PLACEHOLDER, PLACEHOLDER, "hello"]
+    assert len(rows) == len(tracker.events)
+
+
 async def test_an_ordinary_complaint_is_stored_as_rasa_stores_it(store: ConfidentialSQLTrackerStore) -> None:
     sender, canary = "sms_" + uuid.uuid4().hex, "CANARY-" + uuid.uuid4().hex
     await _turn(store, sender, _opening(canary, "complain", "complaint", "complaint_form"))

@@ -339,7 +339,10 @@ def test_a_human_rights_grievance_over_sms_goes_to_the_centre_and_is_followed_up
     assert_with_the_national_centre(system, receipt)
     status = follow_up_by_pin(system, user.sender_id, user.say, receipt, "ما حالة بلاغي رقم {reference}؟")
     assert "المركز الوطني لحقوق الإنسان" in status and format_grouped(receipt.reference) in status, status
-    assert leaks(system.var_dir, canary, None) == []
+    # The reference and PIN typed to follow it up would tie the anonymous grievance to this phone.
+    assert leaks(system.var_dir, canary, receipt) == []
+    user.say("شكرا")
+    assert leaks(system.var_dir, canary, receipt) == []
 
 
 def test_a_human_rights_grievance_from_the_messenger_menu_is_followed_up_by_pin(system: RunningSystem) -> None:
@@ -364,7 +367,9 @@ def test_a_human_rights_grievance_from_the_messenger_menu_is_followed_up_by_pin(
     assert_with_the_national_centre(system, receipt)
     status = follow_up_by_pin(system, user.sender_id, say, receipt, "what is the status of my report {reference}")
     assert "National Centre for Human Rights" in status, status
-    assert leaks(system.var_dir, canary, None) == []
+    assert leaks(system.var_dir, canary, receipt) == []
+    say("hello")
+    assert leaks(system.var_dir, canary, receipt) == []
 
 
 def test_the_ivr_menu_offers_the_human_rights_track(system: RunningSystem) -> None:

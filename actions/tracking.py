@@ -360,7 +360,9 @@ def typed_offer_answer(tracker: Tracker) -> str | None:
         words = (str(b.get("title") or ""), *choices.OFFERS.get(_intent_of(payload), ()))
         options.append(choices.Option(payload, tuple(w for w in words if w)))
     # No numbers here: over SMS the channel itself turns "2" into the listed button's payload.
-    picked = choices.pick(text, options, numbered=False)
+    # The reference typed with it is read on its own (_typed_references); without it, the words
+    # around it make the phrase ("open 482 910 3756 again please").
+    picked = choices.pick(refcode.without_candidates(text), options, numbered=False)
     if picked:
         return picked
     positive = [str(b["payload"]) for b in buttons if _intent_of(str(b["payload"])) not in ("deny", "cancel")]

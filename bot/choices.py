@@ -239,7 +239,8 @@ def says_change(text: str) -> bool:
 OFFERS: dict[str, tuple[str, ...]] = {
     "reopen": ("reopen", "reopen it", "reopen the request", "reopen request", "open it again", "open again",
                "re-open", "اعاده فتح", "اعد فتح", "اعيدوا فتح", "افتحوه", "افتحه من جديد", "فتح الطلب من جديد",
-               "رجعوا فتحوه", "e3adet fat7", "e3ado fat7o", "rja3o fat7o", "eftaho", "efta7o"),
+               "رجعوا فتحوه", "e3adet fat7", "e3ado fat7o", "e3ado fat7", "e3edo fat7", "rja3o fat7o", "eftaho", "efta7o",
+               "ifta7 el talab", "efta7 el talab"),
     "rate_request": ("rate", "rate it", "rating", "rate the answer", "evaluate", "تقييم", "قيم", "اقيم", "بقيم",
                      "قيّم الرد", "ta2yeem", "taqyeem", "a2ayem", "2ayyem"),
     "deny": NO.phrases,

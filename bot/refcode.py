@@ -96,3 +96,9 @@ CANDIDATE_RE = re.compile(rf"(?<!{_D})({_D}(?:[\s\-.]?{_D}){{9}})(?!{_D})")
 def find_candidates(text: str) -> list[str]:
     """All 10-digit runs in `text` (valid or not), canonicalised; used by the NLU extractor."""
     return [canonical_digits(m.group(1)) for m in CANDIDATE_RE.finditer(text)]
+
+
+def without_candidates(text: str) -> str:
+    """`text` with every 10-digit run taken out, so the words around a reference read as one
+    phrase ("open 482 910 3756 again" -> "open again")."""
+    return " ".join(CANDIDATE_RE.sub(" ", text).split())

@@ -327,9 +327,11 @@ async def test_a_typed_yes_or_the_offers_words_press_its_button(text: str, inten
     assert (events, messages) == (pressed("/reopen"), [])
 
 
-async def test_reopen_with_the_reference_typed_carries_the_reference() -> None:
+@pytest.mark.parametrize("template", ["reopen request {ref}", "open {ref} again please", "e3ado fat7 {ref} law sama7t",
+                                      "اعيدوا فتح {ref} من فضلكم"])
+async def test_reopen_with_the_reference_typed_carries_the_reference(template: str) -> None:
     reference = refcode.generate()
-    text = f"reopen request {refcode.format_grouped(reference)}"
+    text = template.format(ref=refcode.format_grouped(reference))
     events, _ = await run(ActionAnswerOffer(), tracker(text, "nlu_fallback", history=REOPEN_OFFER))
     assert events == pressed("/reopen", [{"entity": "reference", "value": reference}])
 

@@ -159,8 +159,6 @@ def test_a_status_answer_offering_a_rating_takes_a_typed_yes(system: RunningSyst
     assert chat.slots().get("requested_slot") == "rating_score", chat.text
 
 
-@pytest.mark.xfail(reason="known bug (2026-11-30): after the rating's reopen offer, 'open <reference> again please' "
-                   "is not taken as the offer's answer with the merged model; see the closing note of issue 15", strict=False)
 def test_reopen_typed_with_its_reference_after_the_offer(system: RunningSystem) -> None:
     chat = Chat(system, "typed-reopen")
     reference = answered_inquiry(system, chat)

@@ -30,6 +30,17 @@ PRESET_ENTITY = {
     "report_human_rights": "nchr",  # المركز الوطني لحقوق الإنسان, National Centre for Human Rights
 }
 
+
+def track_of(request_type: str, entity_id: str | None) -> str:
+    """The menu entry a filed request belongs to, as an intent: a request of a preset track's type
+    addressed to its body is that track's (a report to the National Centre for Human Rights is a
+    human-rights grievance), any other the type's own (a report elsewhere: `report_violation`).
+    Pages that name a request's type name it by this, so a grievance is never shown as a violation."""
+    for intent, entity in PRESET_ENTITY.items():
+        if entity == entity_id and INTENT_TO_TYPE[intent] == request_type:
+            return intent
+    return TYPE_TO_INTENT.get(request_type, request_type)
+
 # A description the entity can act on says at least two words; "help!!!!!!!!" or a lone word
 # ("electricity") sends the person back with a question instead of filing an empty request.
 MIN_DESCRIPTION_CHARS = 12

@@ -19,7 +19,15 @@ from backend_client import CaseRequest
 from bot.bounded_json import BadJson, parse_json
 from bot.lang import LANGUAGES
 from bot.privacy import is_anonymous, is_plausible_phone, normalise_phone
-from bot.request_rules import IMPORTANCE, INTENT_TO_TYPE, PILLARS, PRESET_ENTITY, REQUEST_TYPES, description_too_short
+from bot.request_rules import (
+    IMPORTANCE,
+    INTENT_TO_TYPE,
+    PILLARS,
+    PRESET_ENTITY,
+    REQUEST_TYPES,
+    description_too_short,
+    track_of,
+)
 from channels.agents import ABSOLUTE_TIMEOUT
 
 Json = dict[str, Any]
@@ -177,6 +185,8 @@ def request_view(r: CaseRequest) -> Json:
         "reference": r.reference,
         "reference_display": r.reference_display,
         "type": r.type,
+        # The menu entry it came from (bot.request_rules.track_of): the page names the type by it.
+        "track": track_of(r.type, r.entity.id),
         "status": r.status,
         "sector": r.sector,
         "entity": {"id": r.entity.id, "name_ar": r.entity.name_ar, "name_en": r.entity.name_en},

@@ -400,13 +400,14 @@ const STATUS = {
   rejected: "Rejected",
   reopened: "Reopened",
 };
-const TYPES = {
-  inquiry: "Ask the Government",
-  suggestion: "Suggestion",
-  compliment: "Compliment",
-  complaint: "Complaint",
-  report: "Report a violation",
-};
+// A request's type in the words of the "new call" menu (one set of words for both): by the entry of
+// its track (a report to the National Centre for Human Rights is a "Human-rights grievance", not a
+// "Report a violation"), else by its type's own entry.
+function typeLabel(type, track) {
+  const options = Array.from($("req-type").options).filter((o) => o.value === type);
+  const entry = options.find((o) => o.dataset.track && o.dataset.track === track) || options.find((o) => !o.dataset.track);
+  return entry ? entry.textContent.trim() : type;
+}
 
 function fmtDate(iso) {
   if (!iso) return "";
@@ -452,7 +453,7 @@ function showLookup(r) {
     if (v) dl.append(el("dt", {}, k), el("dd", {}, v));
   };
   add(t("Status"), t(STATUS[r.status] || r.status));
-  add(t("Type"), t(TYPES[r.type] || r.type));
+  add(t("Type"), typeLabel(r.type, r.track));
   add(t("Government entity"), r.entity ? entityName(r.entity) : "");
   add(t("Filed on"), fmtDate(r.created_at));
   add(t("Due by"), fmtDate(r.due_at));

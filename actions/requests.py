@@ -121,12 +121,12 @@ async def _centre_or_campaign(dispatcher: CollectingDispatcher, tracker: Tracker
         ]
         # Prefilled only from the rating of this same centre, still in the slots.
         if tracker.get_slot("centre_code") == centre.code:
-            short = [p for p in (tracker.get_slot("centre_pillars") or "").split(",") if p in request_rules.PILLARS]
-            if len(short) == 1:
-                found.append(SlotSet("pillar", short[0]))
-            comment = tracker.get_slot("centre_comment")
-            if comment and comment != "-" and not request_rules.description_too_short(comment):
-                found.append(SlotSet("description", comment))
+            pillar, description = request_rules.complaint_from_visit(
+                (tracker.get_slot("centre_pillars") or "").split(","), tracker.get_slot("centre_comment"))
+            if pillar:
+                found.append(SlotSet("pillar", pillar))
+            if description:
+                found.append(SlotSet("description", description))
         return found
     events: list[EventType] = []
     if not text or common.is_payload(text):
@@ -513,7 +513,7 @@ async def _with_centre(code: str, description: str, lang: str) -> str:
         centre = await common.client().centre(code)
     except CaseStoreError:
         return description
-    return labels.phrase(lang, "Visit to {centre}: {text}", centre=centre.name(lang), text=description)
+    return labels.visit_complaint(lang, centre.name(lang), description)
 
 
 class ActionCancelRequest(Action):

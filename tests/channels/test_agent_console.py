@@ -242,6 +242,9 @@ def test_every_page_and_script_string_is_in_both_catalogs() -> None:
     wanted = set(re.findall(r"\{\{t:(.+?)\}\}", (root / "index.html").read_text()))
     js = (root / "console.js").read_text()
     wanted |= set(re.findall(r'\bt\("((?:[^"\\]|\\.)*)"', js))
+    # Messages kept in a table and translated where they are shown (FIELD_MESSAGES, RATE_MESSAGES...).
+    for table in re.findall(r"const \w+_MESSAGES = \{(.*?)\};", js, re.DOTALL):
+        wanted |= set(re.findall(r':\s*"((?:[^"\\]|\\.)*)"', table))
     for language in ("ar", "en"):
         catalog = translations("console", language)._catalog  # type: ignore[attr-defined]
         missing = sorted(m for m in wanted if m not in catalog)

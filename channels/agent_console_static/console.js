@@ -431,10 +431,11 @@ function resetRate() {
   newRateToken().catch(() => {}); // fetched again on submit if this fails
 }
 
+// The typed code's 4 digits (spaces dropped, as in "41 31"), or null.
 function typedCode() {
-  const raw = $("rate-centre").value.trim();
+  const raw = $("rate-centre").value.replace(/\s/g, "");
   const digits = raw.match(ANY_DIGIT) || [];
-  return digits.length === 4 && digits.join("") === raw.replace(/\s/g, "") ? raw : null;
+  return digits.length === 4 && digits.join("") === raw ? raw : null;
 }
 
 // The centre the typed code names, shown with its entity; null (and a field error) if there is
@@ -589,6 +590,8 @@ $("rate-again").addEventListener("click", () => {
 $("rate-complain").addEventListener("click", async () => {
   if (!rateOffer) return;
   const { offer, phone, language, centre } = rateOffer;
+  rateOffer = null; // offered once: the form it opens is the one complaint
+  $("rate-offer").hidden = true;
   selectTab("tab-call");
   resetCall();
   $("caller-phone").value = phone;

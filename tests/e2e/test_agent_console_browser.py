@@ -316,6 +316,7 @@ async def test_agent_enters_a_bad_visit_by_keyboard_and_files_the_offered_compla
     assert row is not None and row["description"] == f"زيارة {OPEN_CENTRE['ar']}: انتظرت ثلاث ساعات ولم يُنجز طلبي"
     # The same caller, the same centre, the same day: refused, nothing stored.
     await page.keyboard.press("Alt+r")
+    assert await page.is_hidden("#rate-offer")  # offered once: no second complaint from the same rating
     await page.click("#rate-again")
     await page.fill("#rate-phone", phone)
     await _type_code(page, OPEN_CENTRE["code"])

@@ -480,7 +480,8 @@ $("rate-centre").addEventListener("input", () => {
 $("rate-centre").addEventListener("keydown", async (ev) => {
   if (ev.key === "Enter" && !ev.ctrlKey) {
     ev.preventDefault(); // Enter confirms the code and moves on to the score, it does not submit
-    if (await lookUpCentre()) focusScore();
+    const known = rateCentre && rateCentre.status === "open" && typedCode() ? rateCentre : null;
+    if (known || (await lookUpCentre())) focusScore();
   }
 });
 

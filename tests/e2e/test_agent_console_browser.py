@@ -241,6 +241,13 @@ async def _wait_text(page: Any, selector: str, text: str) -> None:
         await expect(located).not_to_be_empty(timeout=15_000)
 
 
+async def _wait_focus(page: Any, selector: str) -> None:
+    """Until `selector` has the focus (it moves after the page's request returns)."""
+    from playwright.async_api import expect
+
+    await expect(page.locator(selector)).to_be_focused(timeout=15_000)
+
+
 async def _active(page: Any) -> str:
     return str(await page.evaluate("document.activeElement.id || document.activeElement.name + '=' + document.activeElement.value"))
 
@@ -275,7 +282,7 @@ async def test_agent_enters_a_bad_visit_by_keyboard_and_files_the_offered_compla
     assert OPEN_CENTRE["ar"] in found and OPEN_CENTRE["entity_ar"] in found
     assert (await page.text_content("#rate-centre-error") or "") == ""
     await page.keyboard.press("Enter")  # confirms the code, moves to the score (does not submit)
-    assert await _active(page) == "score=1"
+    await _wait_focus(page, "input[name=score][value='1']")
     await page.keyboard.press("2")  # the keys 1 to 5 pick the score
     assert await page.is_checked("input[name=score][value='2']")
     await page.keyboard.press("Tab")  # the pillars: the first box, then the second
@@ -297,7 +304,7 @@ async def test_agent_enters_a_bad_visit_by_keyboard_and_files_the_offered_compla
     assert "لا يُعطى التقييم رقماً مرجعياً" in (await page.text_content("#rate-result-text") or "")
     offer = await page.text_content("#rate-offer-text") or ""
     assert OPEN_CENTRE["entity_ar"] in offer
-    assert await _active(page) == "rate-complain"  # the one-step offer has the focus
+    await _wait_focus(page, "#rate-complain")  # the one-step offer has the focus
     await page.screenshot(path=str(ARTIFACTS / "agent_console_centre_rating_offer_ar.png"), full_page=True)
     await page.keyboard.press("Enter")
     # The "new call" form, filled in from the rating: the agent checks it and sends it.
@@ -307,7 +314,7 @@ async def test_agent_enters_a_bad_visit_by_keyboard_and_files_the_offered_compla
     assert await page.input_value("#req-entity-q") == OPEN_CENTRE["entity_ar"]
     assert await page.input_value("#req-pillar") == "delivery_time"  # the one pillar that fell short
     assert await page.input_value("#req-description") == "انتظرت ثلاث ساعات ولم يُنجز طلبي"
-    assert await _active(page) == "req-description"
+    await _wait_focus(page, "#req-description")
     await page.screenshot(path=str(ARTIFACTS / "agent_console_centre_complaint_ar.png"), full_page=True)
     await page.keyboard.press("Control+Enter")
     await page.wait_for_selector("#call-result:not([hidden])")
@@ -341,7 +348,7 @@ async def test_agent_enters_a_good_visit_in_english_with_no_complaint_offer(site
     # Sent without a score: the score is marked and focused, nothing is stored.
     await page.keyboard.press("Control+Enter")
     await _wait_text(page, "#rate-score-error", "Choose a score")
-    assert await _active(page) == "score=1"
+    await _wait_focus(page, "input[name=score][value='1']")
     await page.keyboard.press("5")
     assert await page.is_checked("input[name=score][value='5']")
     assert (await page.text_content("#rate-error") or "") == ""  # nothing is marked any more
@@ -353,7 +360,7 @@ async def test_agent_enters_a_good_visit_in_english_with_no_complaint_offer(site
     await page.wait_for_selector("#rate-result:not([hidden])")
     assert "is recorded" in (await page.text_content("#rate-result-text") or "")
     assert await page.is_hidden("#rate-offer")  # a good visit offers no complaint
-    assert await _active(page) == "rate-again"
+    await _wait_focus(page, "#rate-again")
     assert await _ratings_of(site, OPEN_CENTRE["code"]) == before + 1
 
 

@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 INTERRUPTIONS = {"help", "cancel", "switch_language", "human_handoff"}
 SURVEY_SLOTS = ("centre_score", "centre_pillars", "centre_pillar_picks", "centre_comment")
 NONE = "none"
-BAD_SCORE = 2  # a visit scored this or lower is offered as a complaint
 # The survey's numbering of the pillars on every channel (buttons, SMS numbers, IVR keys):
 # 1..5 in the vocabulary's order, 6 for "nothing (else) fell short".
 DONE_CHOICE = str(len(request_rules.PILLARS) + 1)
@@ -229,7 +228,7 @@ class ActionSubmitCentreRating(Action):
             dispatcher.utter_message(response="utter_backend_unavailable")
             return done
         dispatcher.utter_message(response="utter_centre_rating_thanks", centre_label=centre.name(lang))
-        if int(score) <= BAD_SCORE:
+        if int(score) <= request_rules.BAD_VISIT_SCORE:
             dispatcher.utter_message(
                 response="utter_centre_offer_complaint", entity_label=centre.entity.name(lang), centre_code=centre.code
             )

@@ -13,7 +13,14 @@ from rasa_sdk.types import DomainDict
 
 from actions import common, routing
 from actions.forms import editable_fields, resolve_entity
-from backend_client import CaseStoreError, CaseStoreUnavailable, NotFoundOrUnverified, campaign_for
+from backend_client import (
+    Campaign,
+    CampaignQuestion,
+    CaseStoreError,
+    CaseStoreUnavailable,
+    NotFoundOrUnverified,
+    campaign_for,
+)
 from bot import labels, privacy, refcode, request_rules
 from bot.i18n import format_day
 from bot.privacy import normalise_phone, phone_tail
@@ -114,12 +121,12 @@ async def _centre_or_campaign(dispatcher: CollectingDispatcher, tracker: Tracker
         ]
         # Prefilled only from the rating of this same centre, still in the slots.
         if tracker.get_slot("centre_code") == centre.code:
-            short = [p for p in (tracker.get_slot("centre_pillars") or "").split(",") if p in request_rules.PILLARS]
-            if len(short) == 1:
-                found.append(SlotSet("pillar", short[0]))
-            comment = tracker.get_slot("centre_comment")
-            if comment and comment != "-" and not request_rules.description_too_short(comment):
-                found.append(SlotSet("description", comment))
+            pillar, description = request_rules.complaint_from_visit(
+                (tracker.get_slot("centre_pillars") or "").split(","), tracker.get_slot("centre_comment"))
+            if pillar:
+                found.append(SlotSet("pillar", pillar))
+            if description:
+                found.append(SlotSet("description", description))
         return found
     events: list[EventType] = []
     if not text or common.is_payload(text):
@@ -239,23 +246,35 @@ SWITCH_AT_SUMMARY = {"complaint": "compliment", "compliment": "complaint"}
 EXCERPT = 120
 # Over SMS the whole answer (this summary, the response around it, the numbered Send / Change /
 # Cancel and the channel's "reply with a number") must fit two segments: 134 characters of
-# Arabic (UCS-2), 306 of English (GSM-7). The response and the list take about 70 of them, so the
-# summary gets the rest: the headline, a complaint's topic and urgency, and as much of the
-# description as still fits (nothing when under a dozen characters would be left).
+# Arabic (UCS-2), 306 of English (GSM-7). The response and the list take about 70 of them in
+# Arabic and 85 in English, so the summary gets the rest: the headline, a complaint's topic and
+# urgency, a campaign's answers (sms_answers), and as much of the description as still fits
+# (nothing when under a dozen characters would be left).
 SMS_SUMMARY_BUDGET = {"ar": 60, "en": 200}
 SMS_MIN_EXCERPT = 12
+# An English SMS stays GSM-7 (160 characters a segment) only if every character is in its alphabet:
+# the summary quotes and cuts with ASCII there (« » and … are not in it, and one of them made the
+# whole message UCS-2, 70 a segment: four SMS), and folds the typographic punctuation phones type
+# ("don’t", “smart quotes”). Arabic is UCS-2 anyway.
+SMS_MARKS = {"ar": ("«", "»", "…"), "en": ('"', '"', "...")}
+_ASCII_PUNCTUATION = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-", "…": "...", "\u00a0": " "})
 
 
-def excerpt(text: str, limit: int) -> str:
+def excerpt(text: str, limit: int, mark: str = "…") -> str:
     """The first `limit` characters of a description, cut at a word where one is near."""
     text = " ".join(text.split())
     if len(text) <= limit:
         return text
-    cut = text[: limit - 1]
+    cut = text[: limit - len(mark)]
     space = cut.rfind(" ")
     if space >= limit // 2:
         cut = cut[:space]
-    return cut.rstrip(" ,.،") + "…"
+    return cut.rstrip(" ,.،") + mark
+
+
+def sms_text(text: str, lang: str) -> str:
+    """What a person typed, as an SMS summary shows it (English folded to ASCII punctuation)."""
+    return " ".join((text.translate(_ASCII_PUNCTUATION) if lang == "en" else text).split())
 
 
 def switch_button(rtype: str, language: str) -> dict[str, str]:
@@ -275,12 +294,18 @@ async def summary_text(tracker: Tracker) -> str:
     head = labels.phrase(lang, HEADLINES[rtype], entity=entity_label)
     description = tracker.get_slot("description") or ""
     phone = tracker.get_slot("contact_phone")
+    # A campaign's complaint (issue 13) shows its answers ("place: ..."); it asks no urgency, and
+    # a topic only when the campaign file gives one.
+    campaign, answered = await _campaign_answers(tracker) if rtype == "complaint" else (None, [])
     if common.channel(tracker) == "sms":
-        return _sms_summary(tracker, lang, rtype, head, description)
+        return _sms_summary(tracker, lang, rtype, head, description, campaign is not None, answered)
     rows: list[tuple[str, str]] = []
-    if rtype == "complaint":
+    if rtype == "complaint" and campaign is None:
         rows.append((labels.label("field", "pillar", lang), labels.label("pillar", tracker.get_slot("pillar"), lang)))
         rows.append((labels.label("field", "importance", lang), labels.label("importance", tracker.get_slot("importance"), lang)))
+    elif campaign is not None and tracker.get_slot("pillar"):
+        rows.append((labels.label("field", "pillar", lang), labels.label("pillar", tracker.get_slot("pillar"), lang)))
+    rows += [(question.label(lang), excerpt(answer, EXCERPT)) for question, answer in answered]
     # A confidential report's narrative is never echoed back (a shared phone, a shoulder).
     if rtype != "report":
         rows.append((labels.label("field", "description", lang), excerpt(description, EXCERPT)))
@@ -291,20 +316,48 @@ async def summary_text(tracker: Tracker) -> str:
     return head + "\n" + "\n".join(f"{k}: {v}" for k, v in rows)
 
 
-def _sms_summary(tracker: Tracker, lang: str, rtype: str, head: str, description: str) -> str:
+def _sms_summary(
+    tracker: Tracker, lang: str, rtype: str, head: str, description: str,
+    in_campaign: bool = False, answered: list[tuple[CampaignQuestion, str]] | None = None,
+) -> str:
     """The summary over SMS: the same headline, then values without their labels (the person
-    is texting from the phone the updates go to, so no phone line)."""
+    is texting from the phone the updates go to, so no phone line); a campaign's answers before
+    the description, which gets what room is left."""
     lines = [head]
-    if rtype == "complaint":
-        comma = "، " if lang == "ar" else ", "
+    comma = "، " if lang == "ar" else ", "
+    if rtype == "complaint" and not in_campaign:
         lines.append(labels.label("pillar", tracker.get_slot("pillar"), lang) + comma
                      + labels.label("importance", tracker.get_slot("importance"), lang))
+    elif rtype == "complaint" and tracker.get_slot("pillar"):
+        lines.append(labels.label("pillar", tracker.get_slot("pillar"), lang))
     elif rtype == "report" and tracker.get_slot("contact_phone") in (None, "none"):
         lines.append(labels.phrase(lang, "none (anonymous)"))
+    if answered:
+        lines += sms_answers(answered, lang, SMS_SUMMARY_BUDGET[lang] - len("\n".join(lines)))
     left = SMS_SUMMARY_BUDGET[lang] - len("\n".join(lines)) - 3  # a new line and the quotes
     if rtype != "report" and description and left >= SMS_MIN_EXCERPT:
-        lines.append("«" + excerpt(description, left) + "»")
+        opening, closing, cut = SMS_MARKS[lang]
+        lines.append(opening + excerpt(sms_text(description, lang), left, cut) + closing)
     return "\n".join(lines)
+
+
+def sms_answers(answered: list[tuple[CampaignQuestion, str]], lang: str, room: int) -> list[str]:
+    """A campaign's answers in `room` characters (a new line before each): named ("place: ...")
+    when they all fit so, else their values alone, the shortest first, each cut to a fair share of
+    what is left; an answer whose share would be under a dozen characters is left out."""
+    values = [sms_text(answer, lang) for _, answer in answered]
+    named = [f"{question.label(lang)}: {value}" for (question, _), value in zip(answered, values)]
+    if sum(len(line) + 1 for line in named) <= room:
+        return named
+    shown: dict[int, str] = {}
+    left = room
+    order = sorted(range(len(values)), key=lambda i: len(values[i]))
+    for n, i in enumerate(order):
+        share = left // (len(order) - n) - 1
+        if share >= SMS_MIN_EXCERPT:
+            shown[i] = excerpt(values[i], share, SMS_MARKS[lang][2])
+            left -= len(shown[i]) + 1
+    return [shown[i] for i in sorted(shown)]
 
 
 class ActionAskConfirmed(Action):
@@ -428,21 +481,30 @@ class ActionSubmitRequest(Action):
         ]
 
 
-async def _campaign_fields(tracker: Tracker) -> tuple[str | None, dict[str, str] | None]:
-    """The campaign tag and answers, only while the request still goes to the campaign's entity
-    (a person who changed the entity in the summary filed an ordinary complaint)."""
+async def _campaign_answers(tracker: Tracker) -> tuple[Campaign | None, list[tuple[CampaignQuestion, str]]]:
+    """The campaign a complaint is filed under and its answered questions, in the file's order,
+    only while the request still goes to the campaign's entity (a person who changed the entity in
+    the summary files an ordinary complaint). A skipped question ("-") has no answer."""
     try:
         campaign = (await common.campaigns()).get(tracker.get_slot("campaign") or "")
     except CaseStoreError:
-        return None, None
+        return None, []
     if campaign is None or campaign.entity != tracker.get_slot("entity_id"):
-        return None, None
-    answers = {}
+        return None, []
+    answered = []
     for question, slot in zip(campaign.questions, ("campaign_answer_1", "campaign_answer_2")):
         value = tracker.get_slot(slot)
         if value and value != "-":
-            answers[question.id] = value
-    return campaign.id, answers or None
+            answered.append((question, value))
+    return campaign, answered
+
+
+async def _campaign_fields(tracker: Tracker) -> tuple[str | None, dict[str, str] | None]:
+    """The campaign tag and answers the request is filed with."""
+    campaign, answered = await _campaign_answers(tracker)
+    if campaign is None:
+        return None, None
+    return campaign.id, {question.id: value for question, value in answered} or None
 
 
 async def _with_centre(code: str, description: str, lang: str) -> str:
@@ -451,7 +513,7 @@ async def _with_centre(code: str, description: str, lang: str) -> str:
         centre = await common.client().centre(code)
     except CaseStoreError:
         return description
-    return labels.phrase(lang, "Visit to {centre}: {text}", centre=centre.name(lang), text=description)
+    return labels.visit_complaint(lang, centre.name(lang), description)
 
 
 class ActionCancelRequest(Action):

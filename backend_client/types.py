@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,9 +189,24 @@ class CampaignQuestion:
     id: str
     ar: str
     en: str
+    label_ar: str | None = None
+    label_en: str | None = None
+
+    @classmethod
+    def from_json(cls, q: dict[str, Any]) -> CampaignQuestion:
+        return cls(q["id"], q["ar"], q["en"], q.get("label_ar"), q.get("label_en"))
 
     def text(self, language: str) -> str:
         return self.ar if language == "ar" else self.en
+
+    def label(self, language: str) -> str:
+        """What the summary calls the answer: the file's short label, else the question's first
+        sentence without its question mark ("Which street is the pothole on")."""
+        own = self.label_ar if language == "ar" else self.label_en
+        if own:
+            return own
+        first = re.split(r"(?<=[?؟.])\s", self.text(language).strip(), maxsplit=1)[0]
+        return first.rstrip("?؟.").strip()
 
 
 @dataclass(frozen=True)
@@ -212,7 +228,7 @@ class Campaign:
         return cls(
             d["id"], d["name_ar"], d["name_en"], d["entity"], d["sector"], d.get("pillar"),
             tuple(dict.fromkeys(p for p in (normalise(x) for x in phrases) if p)),
-            tuple(CampaignQuestion(q["id"], q["ar"], q["en"]) for q in d.get("questions") or ()),
+            tuple(CampaignQuestion.from_json(q) for q in d.get("questions") or ()),
         )
 
     def name(self, language: str) -> str:

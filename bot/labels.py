@@ -65,3 +65,9 @@ def label(kind: str, key: str | None, language: str) -> str:
 def phrase(language: str, message: str, **params: object) -> str:
     """A fragment an action puts inside a response (a summary row's value, a status line)."""
     return gettext(DOMAIN, language, message, **params)
+
+
+def visit_complaint(language: str, centre: str, text: str) -> str:
+    """The description of a complaint made from a bad service-centre rating: it names the centre,
+    so the entity knows which branch (the chat's and the agent console's)."""
+    return phrase(language, "Visit to {centre}: {text}", centre=centre, text=text)

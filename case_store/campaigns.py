@@ -32,14 +32,24 @@ class CampaignError(ValueError):
     pass
 
 
+MAX_LABEL = 30  # a short name of what a question asks, shown before its answer in the summary
+
+
 @dataclass(frozen=True)
 class Question:
     id: str
     ar: str
     en: str
+    label_ar: str | None = None
+    label_en: str | None = None
 
     def to_json(self) -> dict[str, str]:
-        return {"id": self.id, "ar": self.ar, "en": self.en}
+        out = {"id": self.id, "ar": self.ar, "en": self.en}
+        if self.label_ar:
+            out["label_ar"] = self.label_ar
+        if self.label_en:
+            out["label_en"] = self.label_en
+        return out
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,16 @@ def _phrases(item: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
     return out
 
 
+def _label(q: dict[str, Any], key: str, where: str) -> str | None:
+    """An optional short name of the question (label_ar / label_en), e.g. "place": one line, 30 characters."""
+    value = q.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or "\n" in value.strip() or len(value.strip()) > MAX_LABEL:
+        raise CampaignError(f"{where}: {key} must be a short name of what the question asks, one line of at most {MAX_LABEL} characters")
+    return value.strip()
+
+
 def _campaign(item: Any, where: str, catalogue: Catalogue) -> Campaign:
     if not isinstance(item, dict):
         raise CampaignError(f"{where}: expected a mapping with id, name_ar, name_en, entity, sla_days, triggers")
@@ -118,7 +138,7 @@ def _campaign(item: Any, where: str, catalogue: Catalogue) -> Campaign:
         qid = _text(q, "id", at)
         if not _ID.fullmatch(qid) or qid in {x.id for x in questions}:
             raise CampaignError(f"{at}: id {qid!r} must be unique, a-z, 0-9 and _")
-        questions.append(Question(qid, _text(q, "ar", at), _text(q, "en", at)))
+        questions.append(Question(qid, _text(q, "ar", at), _text(q, "en", at), _label(q, "label_ar", at), _label(q, "label_en", at)))
     return Campaign(
         id=cid,
         name_ar=_text(item, "name_ar", where),

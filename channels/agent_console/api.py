@@ -22,10 +22,14 @@ from backend_client import (
 )
 from bot import refcode
 from bot.arabic import digits_only
+from bot.labels import visit_complaint
 from bot.privacy import anonymous_requester_id, phone_identity
+from bot.request_rules import BAD_VISIT_SCORE, complaint_from_visit
 from channels.agent_console.forms import (
     BadInput,
     catalogue_query,
+    centre_code_of,
+    centre_view,
     json_body,
     parse_centre_rating,
     parse_new_request,
@@ -135,6 +139,21 @@ def register(bp: Blueprint, console: AgentConsoleInput) -> None:
             return error(422, "form_expired")
         actor = f"agent:{s.agent.id}"
         sector = form.sector
+        description = form.description
+        if form.centre_code:  # a complaint from a bad centre rating: the description names the centre
+            try:
+                centre = await cases.centre(form.centre_code)
+            except NotFoundOrUnverified:
+                return error(422, "invalid", fields={"centre_code": "invalid"})
+            except CaseStoreUnavailable:
+                return error(502, "case_store_unavailable")
+            except CaseStoreError as e:
+                logger.warning("case store refused a centre lookup: status %s", e.status)
+                return error(502, "case_store_error")
+            # Only while it still goes to the centre's entity: an agent who changed the body files
+            # an ordinary complaint (as the chat's campaign rule).
+            if centre.entity.id == form.entity:
+                description = visit_complaint(form.language, centre.name(form.language), description)
         if not sector:  # a preset body (forms.parse_new_request): its sector from the catalogue
             try:
                 found = [e for e in await cases.entities(limit=500) if e.id == form.entity]
@@ -151,7 +170,7 @@ def register(bp: Blueprint, console: AgentConsoleInput) -> None:
             "sector": sector,
             "entity": form.entity,
             "importance": form.importance,
-            "description": form.description,
+            "description": description,
             "language": form.language,
             "channel": "contact_center",
             "entered_by": actor,
@@ -194,7 +213,8 @@ def register(bp: Blueprint, console: AgentConsoleInput) -> None:
         await store.run(
             # A report's reference stays out of the console's tables (it is confidential).
             store.record, s.agent.id, "request_created", None if form.type == "report" else reference,
-            {"type": form.type, "entity": form.entity, "sms": sms, "replay": status == 200}, console.client_ip(request),
+            {"type": form.type, "entity": form.entity, "sms": sms, "replay": status == 200, "centre": form.centre_code},
+            console.client_ip(request),
         )
         due = created.request.due_at
         out = {"reference": reference, "reference_display": display, "sms": sms, "due_at": due.isoformat() if due else None,
@@ -206,9 +226,9 @@ def register(bp: Blueprint, console: AgentConsoleInput) -> None:
     @bp.route("/api/centres", methods=["GET"])
     @as_agent(changes_state=False)
     async def centre(request: Request, s: Session) -> HTTPResponse:
-        """?code=4127: the centre a caller names, so the agent can confirm it before rating."""
-        code = str(request.args.get("code") or "")
-        if not code.isascii() or not code.isdigit() or len(code) != 4:
+        """?code=4127 (or ٤١٢٧): the centre a caller names, so the agent can confirm it before rating."""
+        code = centre_code_of(request.args.get("code"))
+        if code is None:
             return error(422, "invalid", fields={"code": "invalid"})
         try:
             found = await cases.centre(code)
@@ -216,8 +236,7 @@ def register(bp: Blueprint, console: AgentConsoleInput) -> None:
             return error(404, "unknown_centre")
         except CaseStoreError:
             return error(502, "case_store_unavailable")
-        return ok({"centre": {"code": found.code, "name_ar": found.name_ar, "name_en": found.name_en, "status": found.status,
-                              "entity": {"id": found.entity.id, "name_ar": found.entity.name_ar, "name_en": found.entity.name_en}}})
+        return ok({"centre": centre_view(found)})
 
     @bp.route("/api/centre_ratings", methods=["POST"])
     @as_agent(changes_state=True)
@@ -234,6 +253,8 @@ def register(bp: Blueprint, console: AgentConsoleInput) -> None:
         if key is None:
             return error(422, "form_expired")
         try:
+            # The centre first: the answer names it, and a bad visit's complaint offer needs its entity.
+            centre = await cases.centre(form.centre_code)
             created = await cases.rate_centre(
                 form.centre_code, score=form.score, pillars=form.pillars, language=form.language,
                 channel="contact_center", rater_id=phone_identity(form.phone), idempotency_key=key,
@@ -250,7 +271,13 @@ def register(bp: Blueprint, console: AgentConsoleInput) -> None:
             return error(502, "case_store_error")
         await store.run(store.record, s.agent.id, "centre_rated", None, {"centre": form.centre_code, "replay": not created},
                         console.client_ip(request))
-        return ok({"created": created}, status=201 if created else 200)
+        out: Json = {"created": created, "centre": centre_view(centre)}
+        if form.score <= BAD_VISIT_SCORE:
+            # The one-step complaint the chat offers too (bot.request_rules), for the page to prefill.
+            pillar, description = complaint_from_visit(form.pillars, form.comment)
+            out["complaint_offer"] = {"centre_code": centre.code, "sector": centre.sector, "entity": centre_view(centre)["entity"],
+                                      "pillar": pillar, "description": description}
+        return ok(out, status=201 if created else 200)
 
     @bp.route("/api/lookup", methods=["POST"])
     @as_agent(changes_state=True)

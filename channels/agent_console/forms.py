@@ -15,11 +15,20 @@ from typing import Any
 
 from sanic.request import Request
 
-from backend_client import CaseRequest
+from backend_client import CaseRequest, Centre
+from bot.arabic import fold_digits
 from bot.bounded_json import BadJson, parse_json
 from bot.lang import LANGUAGES
 from bot.privacy import is_anonymous, is_plausible_phone, normalise_phone
-from bot.request_rules import IMPORTANCE, INTENT_TO_TYPE, PILLARS, PRESET_ENTITY, REQUEST_TYPES, description_too_short
+from bot.request_rules import (
+    IMPORTANCE,
+    INTENT_TO_TYPE,
+    PILLARS,
+    PRESET_ENTITY,
+    REQUEST_TYPES,
+    description_too_short,
+    track_of,
+)
 from channels.agents import ABSOLUTE_TIMEOUT
 
 Json = dict[str, Any]
@@ -44,6 +53,17 @@ class NewRequest:
     importance: str
     description: str
     anonymous: bool
+    # A complaint made from a caller's bad centre rating (the rating form's one-step offer): the
+    # centre's 4-digit code, so the description names the centre as the chat's does.
+    centre_code: str | None = None
+
+
+def centre_code_of(value: object) -> str | None:
+    """A centre's 4-digit code as typed (Arabic-Indic digits folded, spaces ignored), or None."""
+    if not isinstance(value, str):
+        return None
+    code = fold_digits(value).strip()
+    return code if re.fullmatch(r"[0-9]{4}", code) else None
 
 
 def parse_new_request(body: Json) -> NewRequest:
@@ -92,9 +112,15 @@ def parse_new_request(body: Json) -> NewRequest:
         errors["description"] = "too_long"
     # A report is anonymous unless the caller agrees to be contacted (bot/privacy.py).
     anonymous = is_anonymous(rtype, False if body.get("contact_ok") is True else None)
+    centre_code = None
+    if body.get("centre_code") not in (None, ""):
+        centre_code = centre_code_of(body.get("centre_code"))
+        if centre_code is None or rtype != "complaint":
+            errors["centre_code"] = "invalid"
     if errors:
         raise BadInput(errors)
-    return NewRequest(normalise_phone(phone), language, rtype, sector, entity, pillar, importance, description, anonymous)
+    return NewRequest(normalise_phone(phone), language, rtype, sector, entity, pillar, importance, description, anonymous,
+                      centre_code)
 
 
 @dataclass(frozen=True)
@@ -117,8 +143,8 @@ def parse_centre_rating(body: Json) -> NewCentreRating:
     language = body.get("caller_language")
     if language not in LANGUAGES:
         errors["caller_language"] = "required"
-    code = body.get("centre_code")
-    if not isinstance(code, str) or not re.fullmatch(r"[0-9]{4}", code.strip()):
+    code = centre_code_of(body.get("centre_code"))
+    if code is None:
         errors["centre_code"] = "invalid"
     score = body.get("score")
     if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
@@ -131,7 +157,7 @@ def parse_centre_rating(body: Json) -> NewCentreRating:
         errors["comment"] = "invalid"
     if errors:
         raise BadInput(errors)
-    return NewCentreRating(normalise_phone(str(phone)), str(language), str(code).strip(), int(str(score)),
+    return NewCentreRating(normalise_phone(str(phone)), str(language), str(code), int(str(score)),
                            tuple(sorted(set(pillars))), (comment or "").strip() or None)
 
 
@@ -177,6 +203,8 @@ def request_view(r: CaseRequest) -> Json:
         "reference": r.reference,
         "reference_display": r.reference_display,
         "type": r.type,
+        # The menu entry it came from (bot.request_rules.track_of): the page names the type by it.
+        "track": track_of(r.type, r.entity.id),
         "status": r.status,
         "sector": r.sector,
         "entity": {"id": r.entity.id, "name_ar": r.entity.name_ar, "name_en": r.entity.name_en},
@@ -188,6 +216,12 @@ def request_view(r: CaseRequest) -> Json:
         "timeline": [{"at": t.at.isoformat(), "status": t.status, "note": t.note} for t in r.timeline],
         "confidential": r.confidential,
     }
+
+
+def centre_view(c: Centre) -> Json:
+    """A service centre as the page shows it: both names, open or closed, its entity and sector."""
+    return {"code": c.code, "name_ar": c.name_ar, "name_en": c.name_en, "status": c.status, "sector": c.sector,
+            "entity": {"id": c.entity.id, "name_ar": c.entity.name_ar, "name_en": c.entity.name_en}}
 
 
 class FormTokens:

@@ -14,6 +14,12 @@ let entityTimer = null;
 let entityActive = -1;
 let queueTimer = null;
 let openHandoff = null;
+let rateToken = null; // the server's token for the open centre-rating form
+let rateCentre = null; // the centre its code names, as /api/centres answered (open or closed)
+let centreTimer = null;
+let centreSeq = 0; // an answer to an older lookup is ignored
+let rateOffer = null; // a bad visit's complaint offer, with the caller it is for
+let callCentre = null; // {code, entity}: the "new call" complaint was prefilled from a bad rating
 
 class ApiError extends Error {
   constructor(status, body) {
@@ -73,6 +79,9 @@ function errorText(err) {
     form_expired: t("This form has expired. Check it and submit it again."),
     form_already_submitted: t("This form was already filed. Start a new call."),
     csrf_token_missing_or_wrong: t("Your session has ended. Please sign in again."),
+    already_rated_today: t("This caller has already rated this centre today. A centre is rated once a day per caller."),
+    centre_closed: t("This centre is closed: its visits cannot be rated."),
+    unknown_centre: t("No service centre has this code. Check the code with the caller."),
   };
   return map[code] || t("Something went wrong. Try again.");
 }
@@ -97,11 +106,12 @@ function showApp(agent) {
   $("agent-name").textContent = t("Signed in as {name}", { name: agent.display_name });
   loadSectors();
   resetCall();
+  resetRate();
   selectTab("tab-call");
   startQueue();
 }
 
-const TABS = ["tab-call", "tab-lookup", "tab-queue"];
+const TABS = ["tab-call", "tab-rate", "tab-lookup", "tab-queue"];
 function selectTab(id) {
   for (const tab of TABS) {
     const on = tab === id;
@@ -110,7 +120,7 @@ function selectTab(id) {
     el.tabIndex = on ? 0 : -1;
     $(el.getAttribute("aria-controls")).hidden = !on;
   }
-  const first = { "tab-call": "caller-phone", "tab-lookup": "lookup-reference", "tab-queue": "queue-list" }[id];
+  const first = { "tab-call": "caller-phone", "tab-rate": "rate-phone", "tab-lookup": "lookup-reference", "tab-queue": "queue-list" }[id];
   const target = $(first);
   if (id === "tab-queue") {
     refreshQueue();
@@ -166,6 +176,7 @@ function resetCall() {
   clearFieldErrors($("call-form"));
   $("call-error").textContent = "";
   updateTypeFields();
+  forgetCallCentre();
   callToken = null;
   newFormToken().catch(() => {}); // fetched again on submit if this fails
 }
@@ -207,11 +218,15 @@ function updateTypeFields() {
   $("entity-field").hidden = !!track;
   $("req-sector").required = !track;
 }
-$("req-type").addEventListener("change", updateTypeFields);
+$("req-type").addEventListener("change", () => {
+  updateTypeFields();
+  if ($("req-type").value !== "complaint") forgetCallCentre();
+});
 $("req-sector").addEventListener("change", () => {
   $("req-entity").value = "";
   $("req-entity-q").value = "";
   closeEntityList();
+  forgetCallCentre();
 });
 
 function closeEntityList() {
@@ -223,6 +238,7 @@ function closeEntityList() {
 }
 
 function chooseEntity(li) {
+  if (callCentre && li.dataset.id !== callCentre.entity) forgetCallCentre(); // another body: an ordinary complaint
   $("req-entity").value = li.dataset.id;
   $("req-entity-q").value = li.textContent;
   if (li.dataset.sector && !$("req-sector").value) $("req-sector").value = li.dataset.sector;
@@ -342,6 +358,7 @@ $("call-form").addEventListener("submit", async (ev) => {
     importance: fd.get("importance") || "normal",
     description: fd.get("description"),
     contact_ok: $("req-contact-ok").checked,
+    centre_code: callCentre ? callCentre.code : "",
   };
   const button = form.querySelector("button[type=submit]");
   button.disabled = true;
@@ -390,6 +407,218 @@ $("new-call").addEventListener("click", () => {
   $("caller-phone").focus();
 });
 
+// --- centre rating -------------------------------------------------------------------------------
+// A caller rates a service-centre visit (issue 13): the code names the centre (in the agent's
+// language) before anything is sent; a bad score offers the complaint the chat offers, prefilled.
+
+const ANY_DIGIT = /[0-9\u0660-\u0669\u06F0-\u06F9]/g; // the server folds Arabic-Indic digits
+
+async function newRateToken() {
+  rateToken = (await api("GET", "/api/form_token")).form_token;
+  return rateToken;
+}
+
+function resetRate() {
+  $("rate-form").reset();
+  $("rate-form").hidden = false;
+  $("rate-result").hidden = true;
+  clearFieldErrors($("rate-form"));
+  $("rate-error").textContent = "";
+  $("rate-centre-found").textContent = "";
+  rateCentre = null;
+  rateOffer = null;
+  rateToken = null;
+  newRateToken().catch(() => {}); // fetched again on submit if this fails
+}
+
+// The typed code's 4 digits (spaces dropped, as in "41 31"), or null.
+function typedCode() {
+  const raw = $("rate-centre").value.replace(/\s/g, "");
+  const digits = raw.match(ANY_DIGIT) || [];
+  return digits.length === 4 && digits.join("") === raw ? raw : null;
+}
+
+// The centre the typed code names, shown with its entity; null (and a field error) if there is
+// no such centre or it is closed. Answers to an earlier code are dropped.
+async function lookUpCentre() {
+  clearTimeout(centreTimer);
+  rateCentre = null;
+  $("rate-centre-found").textContent = "";
+  setFieldError("rate-centre", "");
+  const code = typedCode();
+  if (!code) {
+    setFieldError("rate-centre", $("rate-centre").value.trim() ? t("A centre code has 4 digits.") : t("This field is required."));
+    return null;
+  }
+  const seq = ++centreSeq;
+  try {
+    const data = await api("GET", "/api/centres?" + new URLSearchParams({ code }).toString());
+    if (seq !== centreSeq) return null;
+    rateCentre = data.centre;
+    if (data.centre.status !== "open") {
+      setFieldError("rate-centre", t("{centre} is closed: its visits cannot be rated.", { centre: entityName(data.centre) }));
+      return null;
+    }
+    $("rate-centre-found").textContent = t("{centre} ({entity})", { centre: entityName(data.centre), entity: entityName(data.centre.entity) });
+    return data.centre;
+  } catch (err) {
+    if (seq !== centreSeq) return null;
+    setFieldError("rate-centre", err.status === 404
+      ? t("No service centre has the code {code}. Check the code with the caller.", { code })
+      : err.status === 422 ? t("A centre code has 4 digits.") : errorText(err));
+    return null;
+  }
+}
+
+$("rate-centre").addEventListener("input", () => {
+  rateCentre = null;
+  $("rate-centre-found").textContent = "";
+  setFieldError("rate-centre", "");
+  clearTimeout(centreTimer);
+  if (typedCode()) centreTimer = setTimeout(lookUpCentre, 150);
+});
+$("rate-centre").addEventListener("keydown", async (ev) => {
+  if (ev.key === "Enter" && !ev.ctrlKey) {
+    ev.preventDefault(); // Enter confirms the code and moves on to the score, it does not submit
+    const known = rateCentre && rateCentre.status === "open" && typedCode() ? rateCentre : null;
+    if (known || (await lookUpCentre())) focusScore();
+  }
+});
+
+function focusScore() {
+  ($("rate-form").querySelector("input[name=score]:checked") || $("rate-form").querySelector("input[name=score]")).focus();
+}
+
+// The keys 1 to 5 pick the score (by physical key, so the Arabic layout works too).
+$("rate-score").addEventListener("keydown", (ev) => {
+  const m = /^(?:Digit|Numpad)([1-5])$/.exec(ev.code);
+  if (!m || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+  ev.preventDefault();
+  const radio = $("rate-form").querySelector(`input[name=score][value="${m[1]}"]`);
+  radio.checked = true;
+  radio.focus();
+  scoreChosen();
+});
+$("rate-score").addEventListener("change", scoreChosen);
+
+function scoreChosen() {
+  setFieldError("rate-score", "");
+  // The form-wide "correct the marked fields" goes once nothing is marked any more.
+  if (!$("rate-form").querySelector("[aria-invalid=true]")) $("rate-error").textContent = "";
+}
+
+const RATE_FIELDS = { caller_phone: "rate-phone", centre_code: "rate-centre", score: "rate-score", comment: "rate-comment" };
+const RATE_MESSAGES = {
+  caller_phone: "Enter a valid phone number.",
+  centre_code: "A centre code has 4 digits.",
+  score: "Choose a score from 1 to 5.",
+  comment: "The comment is too long (1,000 characters at most).",
+};
+
+$("rate-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const form = $("rate-form");
+  clearFieldErrors(form);
+  $("rate-error").textContent = "";
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    const code = typedCode();
+    const centre = rateCentre && rateCentre.status === "open" && code ? rateCentre : await lookUpCentre();
+    const score = form.querySelector("input[name=score]:checked");
+    if (!score) setFieldError("rate-score", t("Choose a score from 1 to 5."));
+    if (!centre || !score) {
+      $("rate-error").textContent = t("Please correct the marked fields.");
+      (!centre ? $("rate-centre") : form.querySelector("input[name=score]")).focus();
+      return;
+    }
+    const body = {
+      form_token: rateToken || (await newRateToken()),
+      caller_phone: $("rate-phone").value,
+      caller_language: new FormData(form).get("rate_language"),
+      centre_code: code,
+      score: Number(score.value),
+      pillars: Array.from(form.querySelectorAll("input[name=pillars]:checked"), (b) => b.value),
+      comment: $("rate-comment").value.trim() || null,
+    };
+    const data = await api("POST", "/api/centre_ratings", body);
+    showRateResult(data, body);
+  } catch (err) {
+    if (err.status === 422 && err.body.fields) {
+      let first = null;
+      for (const field of Object.keys(err.body.fields)) {
+        const id = RATE_FIELDS[field];
+        if (!id) continue;
+        setFieldError(id, t(RATE_MESSAGES[field]));
+        first = first || (id === "rate-score" ? form.querySelector("input[name=score]") : $(id));
+      }
+      $("rate-error").textContent = t("Please correct the marked fields.");
+      if (first) first.focus();
+    } else if (["unknown_centre", "centre_closed"].includes(err.body.error)) {
+      setFieldError("rate-centre", errorText(err));
+      $("rate-centre").focus();
+    } else {
+      if (err.body.error === "form_expired") rateToken = null; // the next submit gets a fresh one
+      $("rate-error").textContent = errorText(err);
+    }
+  } finally {
+    button.disabled = false;
+  }
+});
+
+function showRateResult(data, sent) {
+  $("rate-form").hidden = true;
+  $("rate-result-text").textContent = data.created
+    ? t("The rating of {centre} is recorded. A rating gets no reference.", { centre: entityName(data.centre) })
+    : t("This rating was already recorded.");
+  const offer = data.complaint_offer || null;
+  rateOffer = offer && { offer, phone: sent.caller_phone, language: sent.caller_language, centre: data.centre };
+  $("rate-offer").hidden = !offer;
+  if (offer) {
+    $("rate-offer-text").textContent = t("A low score: offer the caller a complaint to {entity}, filled in with what they said.",
+      { entity: entityName(offer.entity) });
+  }
+  $("rate-result").hidden = false;
+  (offer ? $("rate-complain") : $("rate-again")).focus();
+}
+
+$("rate-again").addEventListener("click", () => {
+  resetRate();
+  $("rate-phone").focus();
+});
+
+// The one-step complaint: the "new call" form, filled in from the rating, for the agent to check and send.
+$("rate-complain").addEventListener("click", async () => {
+  if (!rateOffer) return;
+  const { offer, phone, language, centre } = rateOffer;
+  rateOffer = null; // offered once: the form it opens is the one complaint
+  $("rate-offer").hidden = true;
+  selectTab("tab-call");
+  resetCall();
+  $("caller-phone").value = phone;
+  const lang = $("call-form").querySelector(`input[name=caller_language][value="${language}"]`);
+  if (lang) lang.checked = true;
+  $("req-type").value = "complaint";
+  updateTypeFields();
+  await loadSectors();
+  $("req-sector").value = offer.sector;
+  $("req-entity").value = offer.entity.id;
+  $("req-entity-q").value = entityName(offer.entity);
+  $("req-pillar").value = offer.pillar || "";
+  $("req-description").value = offer.description || "";
+  callCentre = { code: offer.centre_code, entity: offer.entity.id };
+  $("from-rating").textContent = t("This complaint follows the caller's rating of {centre}: its description will start with the centre's name.",
+    { centre: entityName(centre) });
+  $("from-rating").hidden = false;
+  $(offer.pillar ? "req-description" : "req-pillar").focus();
+});
+
+function forgetCallCentre() {
+  callCentre = null;
+  $("from-rating").hidden = true;
+  $("from-rating").textContent = "";
+}
+
 // --- look up -----------------------------------------------------------------------------------
 
 const STATUS = {
@@ -400,13 +629,14 @@ const STATUS = {
   rejected: "Rejected",
   reopened: "Reopened",
 };
-const TYPES = {
-  inquiry: "Ask the Government",
-  suggestion: "Suggestion",
-  compliment: "Compliment",
-  complaint: "Complaint",
-  report: "Report a violation",
-};
+// A request's type in the words of the "new call" menu (one set of words for both): by the entry of
+// its track (a report to the National Centre for Human Rights is a "Human-rights grievance", not a
+// "Report a violation"), else by its type's own entry.
+function typeLabel(type, track) {
+  const options = Array.from($("req-type").options).filter((o) => o.value === type);
+  const entry = options.find((o) => o.dataset.track && o.dataset.track === track) || options.find((o) => !o.dataset.track);
+  return entry ? entry.textContent.trim() : type;
+}
 
 function fmtDate(iso) {
   if (!iso) return "";
@@ -452,7 +682,7 @@ function showLookup(r) {
     if (v) dl.append(el("dt", {}, k), el("dd", {}, v));
   };
   add(t("Status"), t(STATUS[r.status] || r.status));
-  add(t("Type"), t(TYPES[r.type] || r.type));
+  add(t("Type"), typeLabel(r.type, r.track));
   add(t("Government entity"), r.entity ? entityName(r.entity) : "");
   add(t("Filed on"), fmtDate(r.created_at));
   add(t("Due by"), fmtDate(r.due_at));
@@ -606,7 +836,7 @@ $("app-view").querySelector("[role=tablist]").addEventListener("keydown", (ev) =
 });
 
 // Alt+letter shortcuts by physical key (ev.code), so they work with the Arabic keyboard layout.
-const SHORTCUTS = { KeyN: "tab-call", KeyL: "tab-lookup", KeyQ: "tab-queue" };
+const SHORTCUTS = { KeyN: "tab-call", KeyR: "tab-rate", KeyL: "tab-lookup", KeyQ: "tab-queue" };
 document.addEventListener("keydown", (ev) => {
   if (ev.altKey && !ev.ctrlKey && !ev.metaKey) {
     if (SHORTCUTS[ev.code] && !$("app-view").hidden) {

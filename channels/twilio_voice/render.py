@@ -41,7 +41,10 @@ OPTION_PHRASES: dict[str, str] = {
     "/report_violation": N_("To report a violation, press {digit}."),
     "/report_human_rights": N_("For a human-rights grievance, press {digit}."),
     "/check_status": N_("To follow up on a request, press {digit}."),
+    "/rate_request": N_("To rate the answer to a request, press {digit}."),
     "/rate_centre": N_("To rate your visit to a service centre, press {digit}."),
+    "/reopen": N_("To reopen the request, press {digit}."),
+    "/cancel": N_("To cancel, press {digit}."),
     "/human_handoff": N_("To speak with an agent, press {digit}."),
     "/affirm": N_("For yes, press {digit}."),
     "/deny": N_("For no, press {digit}."),
@@ -49,6 +52,9 @@ OPTION_PHRASES: dict[str, str] = {
     '/switch_language{"language":"en"}': N_("For English, press {digit}."),
 }
 GENERIC_OPTION = N_("For {title}, press {digit}.")
+# A score menu (the buttons /inform{"rating": "1"} .. "5", in order: the key is the score) is read
+# as one scale, not as "for 1, press 1" five times.
+SCALE_PHRASE = N_("Press a number from {first}, very bad, to {last}, excellent.")
 
 
 def t(language: str, message: str, **params: object) -> str:
@@ -60,11 +66,21 @@ def spoken_digit(digit: str, language: str) -> str:
 
 
 def option_phrase(button: Mapping[str, Any], digit: str, language: str) -> str:
-    template = OPTION_PHRASES.get(payload_key(str(button.get("payload", ""))))
+    key = payload_key(str(button.get("payload", "")))
+    # An intent button with our own entities (the bad-visit offer's '/complain{"centre_code": ..}')
+    # is read as its intent.
+    template = OPTION_PHRASES.get(key) or OPTION_PHRASES.get(key.split("{", 1)[0])
     if template:
         return t(language, template, digit=spoken_digit(digit, language))
     title = str(button.get("title", "")).strip().rstrip(".")
     return t(language, GENERIC_OPTION, title=title, digit=spoken_digit(digit, language))
+
+
+def scale_length(buttons: Sequence[Mapping[str, Any]]) -> int:
+    """n when the buttons are the score scale 1..n in order (so the key pressed is the score), else 0."""
+    keys = [payload_key(str(b.get("payload", ""))) for b in buttons]
+    scale = [payload_key(f'/inform{{"rating": "{i}"}}') for i in range(1, len(keys) + 1)]
+    return len(keys) if len(keys) >= 2 and keys == scale else 0
 
 
 def _valid_references(text: str) -> list[re.Match[str]]:
@@ -269,6 +285,9 @@ def render(messages: Sequence[Mapping[str, Any]], call_state: Mapping[str, Any],
         if kind == "offer_sms" and not turn.numbered:
             lines = [t(last_lang, "To receive the number by text message, press {one}. Otherwise, press {two}.",
                        one=spoken_digit("1", last_lang), two=spoken_digit("2", last_lang))]
+        elif scale_length(page_buttons) and turn.pages == 1:
+            lines = [t(last_lang, SCALE_PHRASE, first=spoken_digit("1", last_lang),
+                       last=spoken_digit(str(len(page_buttons)), last_lang))]
         else:
             lines = [option_phrase(b, str(i + 1), last_lang) for i, b in enumerate(page_buttons)]
             if turn.pages > 1:

@@ -25,7 +25,7 @@ from actions.requests import (
 from bot import refcode
 from bot.i18n import format_day
 from bot.privacy import phone_identity
-from channels.common import sms_segments
+from channels.common import sms_encoding, sms_segments
 from channels.twilio_sms import render_sms
 from tests.support.case_store import RunningCaseStore, start_case_store
 from tests.support.trackers import said, tracker
@@ -189,6 +189,123 @@ async def test_the_summary_over_sms_is_short_and_fits_two_segments(store: Runnin
     [response, *_] = [v for v in variants if v.get("channel") == "twilio_sms" and {"name": "language", "type": "slot", "value": "ar"} in v.get("condition", [])] or variants
     body = render_sms([{"text": response["text"].replace("{summary}", summary), "buttons": response["buttons"]}]).bodies
     assert len(body) == 1 and sms_segments(body[0]) <= 2, (len(body[0]), body[0])
+
+
+# --- a campaign's complaint: its answers in the summary (issue 13) ---------------------------------
+
+PLACE = {"ar": "مقهى الربوة في جبل عمّان، الطابق الأرضي", "en": "Rabweh Cafe, Jabal Amman, ground floor"}
+WHEN = {"ar": "مساء الجمعة", "en": "Friday evening around 9"}
+SMOKE = {"ar": "الزبائن يدخنون الأرجيلة داخل المقهى المغلق", "en": "customers smoke shisha inside the closed cafe"}
+
+
+def smoking(language: str, **over: Any) -> dict[str, Any]:
+    """The slots at the summary of the shipped smoking campaign's complaint (no pillar, no urgency asked)."""
+    values = {"campaign": "smoking_public_places", "pillar": None, "importance": None, "campaign_answer_1": PLACE[language],
+              "campaign_answer_2": WHEN[language], "description": SMOKE[language], **over}
+    return slots("complaint", language, **values)
+
+
+def whole_sms(summary: str, language: str) -> list[str]:
+    """The SMS bodies of the summary question as Rasa picks its variant for an SMS conversation."""
+    from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
+    from rasa.shared.core.domain import Domain
+
+    nlg = TemplatedNaturalLanguageGenerator(Domain.load(str(Path(__file__).resolve().parents[2] / "domain.yml")).responses)
+    message = nlg.generate_from_slots("utter_ask_confirmed", {"language": language}, "twilio_sms", summary=summary)
+    return render_sms([message]).bodies
+
+
+@pytest.mark.parametrize(
+    ("language", "summary"),
+    [
+        ("en", "You are filing a complaint about Ministry of Health\nplace: Rabweh Cafe, Jabal Amman, ground floor\n"
+               f"when: Friday evening around 9\ndetails: {SMOKE['en']}\nphone: …4567"),
+        ("ar", "ستقدّم شكوى بحق وزارة الصحة\nالمكان: مقهى الربوة في جبل عمّان، الطابق الأرضي\nالوقت: مساء الجمعة\n"
+               f"التفاصيل: {SMOKE['ar']}\nرقم الهاتف: …4567"),
+    ],
+)
+async def test_a_campaign_complaints_summary_shows_its_answers(store: RunningCaseStore, language: str, summary: str) -> None:
+    """Where and when (the smoking campaign's questions), named by the campaign file's labels; no
+    topic or urgency row, since a campaign asks neither (once "topic: -" and "importance: -")."""
+    _, [message] = await run(ActionAskConfirmed(), tracker(slots=smoking(language)))
+    assert message["summary"] == summary
+
+
+@pytest.mark.parametrize(
+    ("language", "summary"),
+    [
+        # English has room to name them and add the description.
+        ("en", "You are filing a complaint about Ministry of Health\nplace: Rabweh Cafe, Jabal Amman, ground floor\n"
+               'when: Friday evening around 9\n"customers smoke shisha inside the closed cafe"'),
+        # Arabic (UCS-2, 134 characters in two SMS): the values alone, the longer one cut.
+        ("ar", "ستقدّم شكوى بحق وزارة الصحة\nمقهى الربوة في جبل…\nمساء الجمعة"),
+    ],
+)
+async def test_a_campaign_complaints_sms_summary_shows_its_answers_in_two_segments(
+    store: RunningCaseStore, language: str, summary: str,
+) -> None:
+    t = tracker(slots=smoking(language), connector="twilio_sms", address=PHONE)
+    _, [message] = await run(ActionAskConfirmed(), t)
+    assert message["summary"] == summary
+    [body] = whole_sms(summary, language)
+    assert sms_segments(body) <= 2, (len(body), body)
+
+
+@pytest.mark.parametrize("language", ["ar", "en"])
+@pytest.mark.parametrize("length", [1, 12, 40, 500])
+async def test_any_campaign_answers_keep_the_sms_summary_in_two_segments(store: RunningCaseStore, language: str, length: int) -> None:
+    word = "حرف " if language == "ar" else "word "
+    long = (word * length)[: max(length, 1)].strip() or "x"
+    t = tracker(slots=smoking(language, campaign_answer_1=long, campaign_answer_2=long, description=long * 3),
+                connector="twilio_sms", address=PHONE)
+    _, [message] = await run(ActionAskConfirmed(), t)
+    [body] = whole_sms(message["summary"], language)
+    assert sms_segments(body) <= 2, (len(body), body)
+
+
+async def test_an_english_sms_summary_stays_gsm7_whatever_the_phone_typed(store: RunningCaseStore) -> None:
+    """« », … and a phone's curly quotes made the whole SMS UCS-2: 70 characters a segment, four SMS."""
+    typed = {"campaign_answer_1": "McDonald’s – Mecca Street", "description": "they’re smoking “everywhere” inside… " * 6}
+    summaries = []
+    for filled in (smoking("en", **typed), slots("complaint", "en", description=typed["description"])):
+        _, [message] = await run(ActionAskConfirmed(), tracker(slots=filled, connector="twilio_sms", address=PHONE))
+        [body] = whole_sms(message["summary"], "en")
+        assert sms_encoding(body) == "GSM-7" and sms_segments(body) <= 2, body
+        summaries.append(message["summary"])
+    assert "place: McDonald's - Mecca Street" in summaries[0] and summaries[1].endswith('..."')
+
+
+async def test_a_skipped_campaign_question_has_no_row(store: RunningCaseStore) -> None:
+    _, [message] = await run(ActionAskConfirmed(), tracker(slots=smoking("en", campaign_answer_2="-")))
+    assert "place: Rabweh Cafe" in message["summary"] and "when:" not in message["summary"]
+
+
+async def test_a_campaign_question_without_a_label_is_named_by_its_question(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A campaign file may leave the labels out (the potholes fixture): the question's first sentence names the answer."""
+    from case_store.campaigns import DEFAULT_PATH
+    from tests.actions.conftest import point_actions_at
+    from tests.support.case_store import Clock, migrated_sqlite
+
+    potholes = Path(__file__).resolve().parents[1] / "case_store" / "fixtures" / "campaign_potholes.yml"
+    running = await start_case_store(migrated_sqlite(tmp_path), Clock(), campaign_paths=[DEFAULT_PATH, potholes])
+    client = point_actions_at(running.url, running.token, monkeypatch)
+    try:
+        t = tracker(slots=slots("complaint", "en", campaign="potholes_amman", sector="municipal", entity_id="gam",
+                                pillar="infrastructure", importance=None, campaign_answer_1="Wasfi Al Tal Street",
+                                description="a deep pothole broke my wheel"))
+        _, [message] = await run(ActionAskConfirmed(), t)
+    finally:
+        await client.close()
+        await running.stop()
+    assert message["summary"] == ("You are filing a complaint about Greater Amman Municipality\ntopic: infrastructure\n"
+                                  "Which street is the pothole on: Wasfi Al Tal Street\n"
+                                  "details: a deep pothole broke my wheel\nphone: …4567")
+
+
+async def test_a_complaint_moved_off_the_campaigns_entity_is_summarised_as_an_ordinary_one(store: RunningCaseStore) -> None:
+    _, [message] = await run(ActionAskConfirmed(), tracker(slots=smoking("en", entity_id="jfda", pillar="procedures",
+                                                                         importance="normal")))
+    assert "place:" not in message["summary"] and "topic: procedures\nimportance: normal" in message["summary"]
 
 
 async def test_a_reporter_who_leaves_a_number_sees_its_last_digits_not_the_story(store: RunningCaseStore) -> None:

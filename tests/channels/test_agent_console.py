@@ -242,6 +242,9 @@ def test_every_page_and_script_string_is_in_both_catalogs() -> None:
     wanted = set(re.findall(r"\{\{t:(.+?)\}\}", (root / "index.html").read_text()))
     js = (root / "console.js").read_text()
     wanted |= set(re.findall(r'\bt\("((?:[^"\\]|\\.)*)"', js))
+    # Messages kept in a table and translated where they are shown (FIELD_MESSAGES, RATE_MESSAGES...).
+    for table in re.findall(r"const \w+_MESSAGES = \{(.*?)\};", js, re.DOTALL):
+        wanted |= set(re.findall(r':\s*"((?:[^"\\]|\\.)*)"', table))
     for language in ("ar", "en"):
         catalog = translations("console", language)._catalog  # type: ignore[attr-defined]
         missing = sorted(m for m in wanted if m not in catalog)
@@ -589,12 +592,23 @@ async def test_a_human_rights_grievance_goes_to_the_national_centre_as_an_anonym
         async with console.client() as c:
             csrf = await login(c)
             status, out = await file_request(c, csrf, grievance)
-        [row] = console.backend.store.requests()
+            # Looked up, it is named as a grievance (its track), not as a report of a violation.
+            async with c.post(f"{API}/lookup", json={"reference": out["reference"], "pin": out["pin"]},
+                              headers={"X-CSRF-Token": csrf}) as r:
+                found = (await r.json())["request"]
+            _, violation = await file_request(c, csrf, complaint(type="report", pillar="", entity="moh", sector="health",
+                                                                 description="موظف يطلب مبلغاً مقابل إنجاز المعاملة"))
+            async with c.post(f"{API}/lookup", json={"reference": violation["reference"], "pin": violation["pin"]},
+                              headers={"X-CSRF-Token": csrf}) as r:
+                other = (await r.json())["request"]
+        row = next(r for r in console.backend.store.requests() if r["reference"] == out["reference"])
     finally:
         await stop()
     assert status == 201 and re.fullmatch(r"[0-9]{6}", out["pin"]) and out["sms"] == "skipped_anonymous"
     assert (row["type"], row["sector"], row["entity"]) == ("report", "justice_integrity", "nchr")
     assert row["anonymous"] and row["contact_phone_enc"] is None
+    assert (found["type"], found["track"]) == ("report", "report_human_rights")
+    assert (other["type"], other["track"]) == ("report", "report_violation")
 
 
 @pytest.mark.parametrize(("rtype", "track"), [("complaint", "report_human_rights"), ("report", "report_violation"), ("report", "nchr")])

@@ -58,6 +58,7 @@ class Site:
     start_handoff: Callable[[], Any]  # coroutine: a Messenger user asks for a person
     messenger_texts: Callable[[], list[str]]  # texts sent to Messenger so far
     requests_by_reference: Callable[[str], Any]
+    case_store: tuple[str, str]  # its URL and bearer token (the centre-rating figures)
 
 
 @pytest.fixture
@@ -72,7 +73,9 @@ async def site(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         yield _system_site(system)
         return
     fakes = _fakes()
-    console, stop = await fakes.start_console(tmp_path)
+    # The shipped catalogue and centres, as the running system has them (the rating form's codes,
+    # the human-rights track's body).
+    console, stop = await fakes.start_console(tmp_path, catalogue=fakes.REAL_CATALOGUE)
     sender = "messenger_" + uuid.uuid4().hex
 
     async def start_handoff() -> None:
@@ -85,6 +88,7 @@ async def site(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         start_handoff=start_handoff,
         messenger_texts=lambda: [r["json"]["message"]["text"] for r in console.backend.messenger()],
         requests_by_reference=lambda ref: console.backend.cases.get(ref),
+        case_store=(console.backend.store.url, console.backend.store.token),
     )
     await stop()
 
@@ -122,7 +126,8 @@ def _system_site(system: Any) -> Site:
     def by_reference(ref: str) -> Any:
         return next((row for row in system.case_store_requests() if str(row.get("reference")) == ref), None)
 
-    return Site(system.rasa_url, username, start_handoff, messenger_texts, by_reference)
+    return Site(system.rasa_url, username, start_handoff, messenger_texts, by_reference,
+                (system.case_store_url, system.case_store_token))
 
 
 @pytest.fixture
@@ -202,3 +207,178 @@ async def test_agent_takes_a_handed_off_messenger_conversation_and_replies(site:
             break
         await asyncio.sleep(0.1)
     assert reply in site.messenger_texts()
+
+
+# --- the centre rating form (issue 13) -------------------------------------------------------------
+# The shipped registry (case_store/data/centres.yml): an open centre and the closed one.
+OPEN_CENTRE = {"code": "4131", "ar": "مكتب الأحوال المدنية والجوازات - إربد", "en": "Civil Status and Passports Office - Irbid",
+               "entity_ar": "دائرة الأحوال المدنية والجوازات", "entity_en": "Civil Status and Passports Department"}
+CLOSED_CENTRE = "5222"
+
+
+def _new_phone() -> str:
+    """A caller no earlier run has used: one rating per person per centre per day."""
+    return "079" + "".join(str(int(c, 16) % 10) for c in uuid.uuid4().hex[:7])
+
+
+async def _ratings_of(site: Site, code: str) -> int:
+    url, token = site.case_store
+    async with aiohttp.ClientSession() as s:
+        async with s.get(f"{url}/v1/centre-ratings/summary", params={"by": "centre", "centre": code},
+                         headers={"Authorization": f"Bearer {token}"}) as r:
+            assert r.status == 200, await r.text()
+            return int((await r.json())["ratings"])
+
+
+async def _wait_text(page: Any, selector: str, text: str) -> None:
+    """Until the element shows `text` (any text when ""); polled from here: the page's CSP forbids eval."""
+    from playwright.async_api import expect
+
+    located = page.locator(selector)
+    if text:
+        await expect(located).to_contain_text(text, timeout=15_000)
+    else:
+        await expect(located).not_to_be_empty(timeout=15_000)
+
+
+async def _wait_focus(page: Any, selector: str) -> None:
+    """Until `selector` has the focus (it moves after the page's request returns)."""
+    from playwright.async_api import expect
+
+    await expect(page.locator(selector)).to_be_focused(timeout=15_000)
+
+
+async def _active(page: Any) -> str:
+    return str(await page.evaluate("document.activeElement.id || document.activeElement.name + '=' + document.activeElement.value"))
+
+
+async def _type_code(page: Any, code: str) -> None:
+    await page.fill("#rate-centre", "")
+    await page.focus("#rate-centre")
+    await page.keyboard.type(code)
+
+
+async def test_agent_enters_a_bad_visit_by_keyboard_and_files_the_offered_complaint_in_arabic(site: Site, page: Any) -> None:
+    phone = _new_phone()
+    before = await _ratings_of(site, OPEN_CENTRE["code"])
+    await _sign_in(page, site, "ar")
+    await page.keyboard.press("Alt+r")  # the tab's shortcut; focus lands on the caller's phone
+    await page.wait_for_selector("#rate-view:not([hidden])")
+    assert await _active(page) == "rate-phone"
+    await page.keyboard.type(phone)
+    await page.keyboard.press("Tab")  # the caller's language (Arabic, checked)
+    await page.keyboard.press("Tab")
+    assert await _active(page) == "rate-centre"
+    # A closed centre and an unknown code are refused at once, with the reason, in the agent's language.
+    await page.keyboard.type(CLOSED_CENTRE)
+    await _wait_text(page, "#rate-centre-error", "مغلق")
+    await _type_code(page, "9999")
+    await _wait_text(page, "#rate-centre-error", "9999")
+    assert "لا يوجد مركز خدمة بالرمز 9999" in (await page.text_content("#rate-centre-error") or "")
+    # The code as an Arabic keyboard types it; the centre and its entity are named before anything is sent.
+    await _type_code(page, "٤١٣١")
+    await _wait_text(page, "#rate-centre-found", "")
+    found = await page.text_content("#rate-centre-found") or ""
+    assert OPEN_CENTRE["ar"] in found and OPEN_CENTRE["entity_ar"] in found
+    assert (await page.text_content("#rate-centre-error") or "") == ""
+    await page.keyboard.press("Enter")  # confirms the code, moves to the score (does not submit)
+    await _wait_focus(page, "input[name=score][value='1']")
+    await page.keyboard.press("2")  # the keys 1 to 5 pick the score
+    assert await page.is_checked("input[name=score][value='2']")
+    await page.keyboard.press("Tab")  # the pillars: the first box, then the second
+    await page.keyboard.press("Tab")
+    assert await _active(page) == "pillars=delivery_time"
+    await page.keyboard.press("Space")
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Tab")
+    assert await _active(page) == "rate-comment"
+    await page.keyboard.type("انتظرت ثلاث ساعات ولم يُنجز طلبي")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "agent_console_centre_rating_ar.png"), full_page=True)
+    assert await _ratings_of(site, OPEN_CENTRE["code"]) == before  # nothing sent yet
+    await page.keyboard.press("Control+Enter")
+    await page.wait_for_selector("#rate-result:not([hidden])")
+    assert await _ratings_of(site, OPEN_CENTRE["code"]) == before + 1
+    assert "لا يُعطى التقييم رقماً مرجعياً" in (await page.text_content("#rate-result-text") or "")
+    offer = await page.text_content("#rate-offer-text") or ""
+    assert OPEN_CENTRE["entity_ar"] in offer
+    await _wait_focus(page, "#rate-complain")  # the one-step offer has the focus
+    await page.screenshot(path=str(ARTIFACTS / "agent_console_centre_rating_offer_ar.png"), full_page=True)
+    await page.keyboard.press("Enter")
+    # The "new call" form, filled in from the rating: the agent checks it and sends it.
+    await page.wait_for_selector("#call-view:not([hidden]) #from-rating:not([hidden])")
+    assert await page.input_value("#caller-phone") == phone
+    assert await page.input_value("#req-type") == "complaint"
+    assert await page.input_value("#req-entity-q") == OPEN_CENTRE["entity_ar"]
+    assert await page.input_value("#req-pillar") == "delivery_time"  # the one pillar that fell short
+    assert await page.input_value("#req-description") == "انتظرت ثلاث ساعات ولم يُنجز طلبي"
+    await _wait_focus(page, "#req-description")
+    await page.screenshot(path=str(ARTIFACTS / "agent_console_centre_complaint_ar.png"), full_page=True)
+    await page.keyboard.press("Control+Enter")
+    await page.wait_for_selector("#call-result:not([hidden])")
+    reference = (await page.text_content("#result-reference") or "").replace(" ", "")
+    row = site.requests_by_reference(reference)
+    assert row is not None and row["description"] == f"زيارة {OPEN_CENTRE['ar']}: انتظرت ثلاث ساعات ولم يُنجز طلبي"
+    # The same caller, the same centre, the same day: refused, nothing stored.
+    await page.keyboard.press("Alt+r")
+    assert await page.is_hidden("#rate-offer")  # offered once: no second complaint from the same rating
+    await page.click("#rate-again")
+    await page.fill("#rate-phone", phone)
+    await _type_code(page, OPEN_CENTRE["code"])
+    await _wait_text(page, "#rate-centre-found", "")
+    await page.check("input[name=score][value='4']")
+    await page.keyboard.press("Control+Enter")
+    await _wait_text(page, "#rate-error", "سبق أن قيّم")
+    assert await _ratings_of(site, OPEN_CENTRE["code"]) == before + 1
+
+
+async def test_agent_enters_a_good_visit_in_english_with_no_complaint_offer(site: Site, page: Any) -> None:
+    before = await _ratings_of(site, OPEN_CENTRE["code"])
+    await _sign_in(page, site, "en")
+    await page.click("#tab-rate")
+    assert await _active(page) == "rate-phone"
+    await page.keyboard.type(_new_phone())
+    await page.check("input[name=rate_language][value=en]")
+    await _type_code(page, OPEN_CENTRE["code"])
+    await _wait_text(page, "#rate-centre-found", "")
+    found = await page.text_content("#rate-centre-found") or ""
+    assert OPEN_CENTRE["en"] in found and OPEN_CENTRE["entity_en"] in found
+    # Sent without a score: the score is marked and focused, nothing is stored.
+    await page.keyboard.press("Control+Enter")
+    await _wait_text(page, "#rate-score-error", "Choose a score")
+    await _wait_focus(page, "input[name=score][value='1']")
+    await page.keyboard.press("5")
+    assert await page.is_checked("input[name=score][value='5']")
+    assert (await page.text_content("#rate-error") or "") == ""  # nothing is marked any more
+    await page.fill("#rate-comment", "Quick and polite, thank you")
+    await page.focus("#rate-comment")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / "agent_console_centre_rating_en.png"), full_page=True)
+    await page.keyboard.press("Control+Enter")
+    await page.wait_for_selector("#rate-result:not([hidden])")
+    assert "is recorded" in (await page.text_content("#rate-result-text") or "")
+    assert await page.is_hidden("#rate-offer")  # a good visit offers no complaint
+    await _wait_focus(page, "#rate-again")
+    assert await _ratings_of(site, OPEN_CENTRE["code"]) == before + 1
+
+
+async def test_a_human_rights_grievance_is_named_as_one_when_looked_up(site: Site, page: Any) -> None:
+    """Once shown as "Report a violation": the page names a request's type by its track's menu entry."""
+    await _sign_in(page, site, "ar")
+    await page.keyboard.type(_new_phone())
+    await page.select_option("#req-type", label="تظلم في حقوق الإنسان")
+    await page.fill("#req-description", "احتجز ابني في المركز الأمني ثلاثة أيام دون أن يسمح له بمحام")
+    await page.keyboard.press("Control+Enter")
+    await page.wait_for_selector("#call-result:not([hidden])")
+    reference = (await page.text_content("#result-reference") or "").replace(" ", "")
+    pin = (await page.text_content("#result-pin") or "").strip()
+    await page.keyboard.press("Alt+l")
+    await page.fill("#lookup-reference", reference)
+    await page.fill("#lookup-pin", pin)
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector("#lookup-result:not([hidden])")
+    shown = await page.eval_on_selector_all("#lookup-result dt", "dts => dts.map(dt => [dt.textContent, dt.nextElementSibling.textContent])")
+    assert ["النوع", "تظلم في حقوق الإنسان"] in shown, shown
+    await page.screenshot(path=str(ARTIFACTS / "agent_console_grievance_lookup_ar.png"), full_page=True)

@@ -139,3 +139,18 @@ def test_multi_reply_turns_fit_two_sms(turn: str, language: str) -> None:
     messages = [nlg.generate_from_slots(name, {"language": language}, CHANNEL) for name in TURNS[turn]]
     (body,) = render_sms(messages).bodies
     assert sms_segments(body) <= MAX_SEGMENTS, body
+
+
+@pytest.mark.parametrize("language", ["ar", "en"])
+def test_the_summary_question_leaves_the_summary_its_whole_budget(language: str) -> None:
+    """actions.requests cuts an SMS summary (headline, topic, a campaign's answers, description) to
+    SMS_SUMMARY_BUDGET characters, GSM-7 in English: any summary that long still fits two SMS
+    with the summary question around it (the placeholder above is short; this is the longest)."""
+    from actions.requests import SMS_SUMMARY_BUDGET
+
+    nlg = TemplatedNaturalLanguageGenerator(DOMAIN.responses)
+    line = "ستقدّم شكوى بحق وزارة الصحة" if language == "ar" else "You are filing a complaint about Ministry of Health"
+    summary = "\n".join([line] * 10)[: SMS_SUMMARY_BUDGET[language]]
+    message = nlg.generate_from_slots("utter_ask_confirmed", {"language": language}, CHANNEL, summary=summary)
+    (body,) = render_sms([message]).bodies
+    assert sms_segments(body) <= MAX_SEGMENTS, (len(body), body)

@@ -56,7 +56,29 @@ class MessengerUser:
 
     def post(self, event: dict[str, Any]) -> int:
         body, headers = self.signed(event)
+        self.users_before = self._user_events()
         return requests.post(self.url, data=body, headers=headers, timeout=10).status_code
+
+    def _user_events(self) -> int | None:
+        try:
+            events = self.system.tracker(self.sender_id).get("events") or []
+        except Exception:  # noqa: BLE001 - no tracker yet, or Rasa busy: judged by replies alone
+            return None
+        return sum(1 for e in events if e.get("event") == "user")
+
+    def _turn_saved(self) -> bool:
+        """Rasa saves a turn when it is over: one more user message than before the post, and
+        the bot listening again. (Messenger replies leave as they are made, so the first one can
+        arrive long before the turn's last on a busy machine.)"""
+        before = getattr(self, "users_before", None)
+        if before is None:
+            return True
+        try:
+            events = self.system.tracker(self.sender_id).get("events") or []
+        except Exception:  # noqa: BLE001
+            return False
+        users = sum(1 for e in events if e.get("event") == "user")
+        return users > before and bool(events) and events[-1].get("event") == "action_listen"
 
     def replies(self) -> list[dict[str, Any]]:
         return [r["json"] for r in self.system.recorder.snapshot()
@@ -69,6 +91,9 @@ class MessengerUser:
             if time.monotonic() > deadline:
                 raise TimeoutError("no reply from the bot")
             time.sleep(0.05)
+        saved_by = min(deadline, time.monotonic() + 20.0)
+        while not self._turn_saved() and time.monotonic() < saved_by:
+            time.sleep(0.1)
         count = len(self.replies())
         settle = time.monotonic() + quiet
         while time.monotonic() < settle:

@@ -422,6 +422,17 @@ def _since_last_user(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return events
 
 
+def _receipt_reference(transcript: list[tuple[str, str]]) -> str | None:
+    """The valid reference in the bot's replies of the last turn, if any."""
+    from bot import refcode
+
+    last: list[str] = []
+    for who, text in transcript:
+        last = [] if who == "user" else last + [text]
+    found = [c for t in last for c in refcode.find_candidates(t) if refcode.is_valid_digits(c)]
+    return found[-1] if found else None
+
+
 def _uttered(events: list[dict[str, Any]]) -> list[str]:
     return [(e.get("metadata") or {}).get("utter_action") or "" for e in _since_last_user(events) if e.get("event") == "bot"]
 
@@ -512,6 +523,11 @@ def run_conversation(conv: dict[str, Any], target: Target, sector_of: dict[str, 
         loop = (tr.get("active_loop") or {}).get("name")
         form_seen = form_seen or bool(loop)
         # --- terminal states
+        # A report's receipt is scrubbed from the tracker as it is filed (bot/confidential.py): its
+        # slots are null and its text a placeholder, so its reference is read from what the person got.
+        report_ref = _receipt_reference(res.transcript) if "utter_submitted_report" in uttered else None
+        if report_ref:
+            slots = {**slots, "last_reference": report_ref}
         done = (
             (res.outcome == "filed" and slots.get("last_reference") and slots.get("last_reference") != last_reference)
             or (res.outcome == "status" and "utter_status" in uttered)

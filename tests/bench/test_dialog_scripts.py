@@ -14,6 +14,7 @@ from bench.dialog_report import (
     OUTCOMES,
     TYPES,
     VARIETIES,
+    _receipt_reference,
     catalogue,
     load_conversations,
     validate,
@@ -82,3 +83,15 @@ def test_a_correction_names_the_field_it_changes() -> None:
     conv = _by_id("dialect-10")
     conv.pop("edit")
     assert any("edit must be one of" in p for p in validate(conv, ENTITY_IDS))
+
+
+def test_a_reports_reference_is_read_from_the_receipt_the_person_got() -> None:
+    """A report's tracker is scrubbed as it is filed, so the benchmark reads the receipt."""
+    from bot import refcode
+
+    ref = refcode.generate()
+    bad = ref[:-1] + str((int(ref[-1]) + 1) % 10)
+    transcript = [("user", f"status of {refcode.format_grouped(bad)}"), ("bot", "not found"), ("user", "yes send it"),
+                  ("bot", f"Received. Reference: {refcode.format_grouped(ref)} PIN: 123456")]
+    assert _receipt_reference(transcript) == ref
+    assert _receipt_reference(transcript[:2]) is None, "a mistyped reference is no receipt"

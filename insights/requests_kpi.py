@@ -35,14 +35,16 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, and_, case, cast, func, literal_column, select, tuple_
+import numpy as np
+from sqlalchemy import Date, Integer, and_, case, cast, func, literal_column, select, text, tuple_
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ColumnElement
 
 from bot.settings import local_timezone
+from case_store import kpi_rollup
 from case_store.constants import OPEN_STATUSES, UTC
-from case_store.models import Escalation, Request
+from case_store.models import Escalation, KpiDaily, Request
 from insights.scope import Scope, check_breakdown, suppressed
 
 GRAINS = ("day", "week", "month")
@@ -73,6 +75,8 @@ Cells = dict[tuple[Any, Any], dict[str, Any]]
 Percentiles = dict[tuple[Any, Any], tuple[Any, Any]]
 Bind = Engine | Connection
 _R = Request.__table__.c
+_K = KpiDaily.__table__.c
+SOURCES = ("auto", "rollup", "raw")
 
 
 # --- the shape of every query ------------------------------------------------------------------
@@ -187,6 +191,165 @@ def _envelope(kind: str, scope: Scope, since: dt.date, until: dt.date, grain: st
     }
 
 
+# --- the daily rollup (case_store/kpi_rollup.py) -------------------------------------------------
+# Every figure but "overdue" (which moves with the clock) and the percentiles (a histogram per
+# cell) is a sum or a max over kpi_daily's rows, which the case store's triggers keep equal to the
+# requests. The functions below read it when it is usable and fall back to the requests (the
+# queries further down) when it is paused (a seed is loading), missing, or cut in another zone.
+
+
+def _use_rollup(conn: Connection, source: str) -> bool:
+    if source not in SOURCES:
+        raise ValueError(f"source {source!r} is not one of {', '.join(SOURCES)}")
+    if source == "raw":
+        return False
+    usable = kpi_rollup.usable(conn, local_timezone())
+    if source == "rollup" and not usable:
+        raise RuntimeError("the kpi_daily rollup is paused, missing or cut in another time zone; "
+                           "rebuild it with `python -m case_store rollup --rebuild`")
+    return usable
+
+
+def _day_period(dialect: str, grain: str, day: Any) -> ColumnElement[Any]:
+    """The local date that starts the period of a rollup day (weeks start on Sunday)."""
+    if dialect == "postgresql":
+        if grain == "day":
+            return day
+        # date minus whole days: no cast to a timestamp (with a zone) and back for every row; no
+        # bound parameter either (asyncpg would number it twice, see _period)
+        if grain == "week":
+            return day - cast(func.extract("dow", day), Integer)
+        return day - (cast(func.extract("day", day), Integer) - literal_column("1"))
+    if grain == "day":
+        return func.date(day)
+    if grain == "week":
+        return func.date(day, "-6 days", "weekday 0")
+    return func.strftime("%Y-%m-01", day)
+
+
+def _concat(dialect: str, column: Any) -> ColumnElement[Any]:
+    return func.string_agg(column, literal_column("''")) if dialect == "postgresql" else func.group_concat(column, "")
+
+
+def _rollup_cells(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, by: str | None,
+                  columns: list[ColumnElement[Any]], with_hist: bool = False) -> Cells:
+    """One read of the rollup: `columns` (labelled aggregates of kpi_daily) per (period, group)."""
+    dialect = conn.dialect.name
+    dim = by if by in kpi_rollup.DIMENSIONS else ""
+    period = _day_period(dialect, grain, _K.day).label("period")
+    groups = [(_K.value if dim else _K[by]).label(by)] if by else []
+    where = [_K.dim == dim, _K.day >= since, _K.day <= until]
+    if scope.entity:
+        where.append(_K.entity == scope.entity)
+    if scope.sector:
+        where.append(_K.sector == scope.sector)
+    extra = [_concat(dialect, _K.hist).label("hist")] if with_hist else []
+    query = select(period, *groups, *columns, *extra).where(*where).group_by(period, *groups)
+    cells: Cells = {}
+    for r in conn.execute(query):
+        m = dict(r._mapping)
+        group = m[by] if by else None
+        if dim == "pillar" and group == "":
+            group = None  # requests without a pillar, as the raw query groups them
+        m[by or "group"] = group
+        cells[(_iso(m["period"]), group)] = m
+    return dict(sorted(cells.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))))
+
+
+def _sums(**labels: str) -> list[ColumnElement[Any]]:
+    """sum(kpi_daily.<column>) AS <label>, for label=column pairs."""
+    return [func.sum(_K[column]).label(label) for label, column in labels.items()]
+
+
+_VOLUME_SUMS = _sums(received="received", open="open", answered="answered", closed="closed", rejected="rejected",
+                     reopened="reopened")
+_SAT_SUMS_ROLLUP = _sums(rated="rated", score_sum="score_sum", s1="s1", s2="s2", s3="s3", s4="s4", s5="s5",
+                         resolved_known="resolved_known", resolved="resolved", reopened="reopened_answered")
+_DELAY_SUMS_ROLLUP = [
+    *_sums(count="received", open="open", escalated="escalated", level_1="level_1", level_2="level_2",
+           level_3_plus="level_3_plus", with_answer="with_answer", within_sla="within_sla"),
+    func.max(_K.max_level).label("max_level"),
+]
+
+# Minutes each histogram bucket stands for (its lower bound; kpi_rollup.py says how close that is).
+_BUCKET_MINUTES = np.array([kpi_rollup.lower_bound(b) for b in range(kpi_rollup.BUCKETS)], dtype=np.float64)
+_EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+
+
+def _parse_hist(hexes: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """(buckets, counts) of a concatenation of `bbbnnnnn` hex entries."""
+    if not hexes:
+        return _EMPTY
+    entries = np.frombuffer(bytes.fromhex(hexes), dtype=">u4").astype(np.int64)
+    return entries >> 20, entries & 0xFFFFF
+
+
+def _dense(buckets: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Counts per bucket (entries of one bucket may repeat: they add up)."""
+    return np.bincount(buckets, weights=counts, minlength=kpi_rollup.BUCKETS).astype(np.float64, copy=False)
+
+
+def _hist_percentiles(dense: np.ndarray) -> tuple[float | None, float | None]:
+    """Median and 90th percentile in hours: percentile_cont over the durations taken as their
+    buckets' lower bounds."""
+    cum = np.cumsum(dense)
+    total = int(round(cum[-1]))
+    if total == 0:
+        return None, None
+    out = []
+    for q in (0.5, 0.9):
+        pos = (total - 1) * q
+        lo, hi = math.floor(pos), math.ceil(pos)
+        v_lo = _BUCKET_MINUTES[np.searchsorted(cum, lo + 0.5)]  # the first bucket holding rank lo
+        v_hi = _BUCKET_MINUTES[np.searchsorted(cum, hi + 0.5)]
+        out.append(float(v_lo + (v_hi - v_lo) * (pos - lo)) / 60.0)
+    return out[0], out[1]
+
+
+# Literal values, not bound parameters: the planners (SQLite's above all) then see that the
+# partial index ix_requests_open_due (migration 0005) covers the query. Checked names, no user text.
+_IS_OPEN_LITERAL = text("requests.status IN (" + ", ".join(f"'{s}'" for s in OPEN_STATUSES) + ")")
+
+
+def _overdue_cells(conn: Connection, scope: Scope, start: dt.datetime, end: dt.datetime, now: dt.datetime, grain: str,
+                   by: str | None, tz: ZoneInfo) -> Cells:
+    """What the clock changes without any write: the open requests past due, live from the
+    requests (a few percent of them; ix_requests_status_due finds them)."""
+    dialect = conn.dialect.name
+    period = _period(dialect, grain, tz, end).label("period")
+    groups = _group_cols(by)
+    due = _epoch(dialect, Request.due_at)
+    query = (
+        select(period, *groups, func.count().label("overdue"), func.sum(due).label("overdue_due_sum"),
+               func.min(due).label("overdue_due_min"))
+        .where(*_where(scope, start, end), _IS_OPEN_LITERAL, Request.due_at < now)
+        .group_by(period, *groups)
+    )
+    return {(_iso(r._mapping["period"]), r._mapping[by] if by else None): dict(r._mapping) for r in conn.execute(query)}
+
+
+def _delay_query_rollup(conn: Connection, scope: Scope, since: dt.date, until: dt.date, now: dt.datetime, grain: str,
+                        by: str | None, tz: ZoneInfo, with_satisfaction: bool = False) -> tuple[Cells, Percentiles]:
+    """_delay_query's figures from the rollup, the overdue ones live, the percentiles from the
+    cells' histograms (per cell and per group over the whole range)."""
+    start, end = _utc_bounds(since, until, tz)
+    columns = _DELAY_SUMS_ROLLUP + (_SAT_SUMS_ROLLUP if with_satisfaction else [])
+    cells = _rollup_cells(conn, scope, since, until, grain, by, columns, with_hist=True)
+    for key, late in _overdue_cells(conn, scope, start, end, now, grain, by, tz).items():
+        cell = cells.setdefault(key, {})
+        cell.update({k: late[k] for k in ("overdue", "overdue_due_sum", "overdue_due_min")})
+    pct: Percentiles = {}
+    whole: dict[Any, np.ndarray] = {}
+    for key, cell in cells.items():
+        dense = _dense(*_parse_hist(cell.pop("hist", None)))
+        pct[key] = _hist_percentiles(dense)
+        whole[key[1]] = whole[key[1]] + dense if key[1] in whole else dense
+    for group, dense in whole.items():
+        pct[(TOTAL, group)] = _hist_percentiles(dense)
+    return cells, pct
+
+
+
 # --- volume --------------------------------------------------------------------------------------
 
 _VOLUME_FIELDS = ("received", "open", "answered", "closed", "rejected", "reopened")
@@ -215,12 +378,17 @@ def _volume_columns() -> list[ColumnElement[Any]]:
     ]
 
 
-def volume(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = None) -> dict[str, Any]:
+def volume(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = None,
+           *, source: str = "auto") -> dict[str, Any]:
     _check(grain, by, since, until, scope)
 
     def work(conn: Connection) -> dict[str, Any]:
         rows, totals = [], defaultdict(lambda: dict.fromkeys(_VOLUME_FIELDS, 0))
-        for (period, group), m in _grouped(conn, scope, since, until, grain, by, _volume_columns()).items():
+        if _use_rollup(conn, source):
+            cells = _rollup_cells(conn, scope, since, until, grain, by, _VOLUME_SUMS)
+        else:
+            cells = _grouped(conn, scope, since, until, grain, by, _volume_columns())
+        for (period, group), m in cells.items():
             row = {"period": period, "group": group, **{f: int(m[f] or 0) for f in _VOLUME_FIELDS}}
             for f in _VOLUME_FIELDS:
                 totals[group][f] += row[f]
@@ -364,10 +532,13 @@ def _merge(into: dict[str, Any], sums: dict[str, Any]) -> None:
 
 
 def _delays(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, by: str | None,
-            now: dt.datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            now: dt.datetime, source: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     tz = local_timezone()
-    start, end = _utc_bounds(since, until, tz)
-    cells, pct = _delay_query(conn, scope, start, end, now, grain, by, tz)
+    if _use_rollup(conn, source):
+        cells, pct = _delay_query_rollup(conn, scope, since, until, now, grain, by, tz)
+    else:
+        start, end = _utc_bounds(since, until, tz)
+        cells, pct = _delay_query(conn, scope, start, end, now, grain, by, tz)
     return _delay_rows(cells, pct, scope, now)
 
 
@@ -386,10 +557,10 @@ def _delay_rows(cells: Cells, pct: Percentiles, scope: Scope, now: dt.datetime
 
 
 def delays(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = None,
-           now: dt.datetime | None = None) -> dict[str, Any]:
+           now: dt.datetime | None = None, *, source: str = "auto") -> dict[str, Any]:
     _check(grain, by, since, until, scope)
     now = now or dt.datetime.now(UTC)
-    rows, totals = _run(bind, lambda conn: _delays(conn, scope, since, until, grain, by, now))
+    rows, totals = _run(bind, lambda conn: _delays(conn, scope, since, until, grain, by, now, source))
     return _envelope("delays", scope, since, until, grain, by, as_of=now.isoformat(), hours="calendar hours",
                      overdue_days="calendar days", rows=rows, totals=totals)
 
@@ -431,8 +602,11 @@ def _sat_columns() -> list[ColumnElement[Any]]:
     ]
 
 
-def _satisfaction(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, by: str | None
-                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _satisfaction(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, by: str | None,
+                  source: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    if _use_rollup(conn, source):
+        columns = _sums(count="received", with_answer="with_answer") + _SAT_SUMS_ROLLUP
+        return _sat_rows(_rollup_cells(conn, scope, since, until, grain, by, columns), scope)
     columns = [func.count().label("count"),
                func.sum(case((Request.answered_at.is_not(None), 1), else_=0)).label("with_answer"),
                *_sat_columns()]
@@ -450,10 +624,10 @@ def _sat_rows(cells: Cells, scope: Scope) -> tuple[list[dict[str, Any]], list[di
     return [_hide(r, scope, _SAT_HIDE) for r in rows], [_hide(r, scope, _SAT_HIDE) for r in totals]
 
 
-def satisfaction(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = None
-                 ) -> dict[str, Any]:
+def satisfaction(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = None,
+                 *, source: str = "auto") -> dict[str, Any]:
     _check(grain, by, since, until, scope)
-    rows, totals = _run(bind, lambda conn: _satisfaction(conn, scope, since, until, grain, by))
+    rows, totals = _run(bind, lambda conn: _satisfaction(conn, scope, since, until, grain, by, source))
     return _envelope("satisfaction", scope, since, until, grain, by, rows=rows, totals=totals)
 
 
@@ -461,11 +635,14 @@ def satisfaction(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain
 
 
 def _league(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, rank_by: str,
-            now: dt.datetime) -> list[dict[str, Any]]:
-    # One scan for both the delay and the satisfaction sums, plus the percentiles' scan.
+            now: dt.datetime, source: str) -> list[dict[str, Any]]:
+    # One read for both the delay and the satisfaction sums (and the percentiles).
     tz = local_timezone()
-    start, end = _utc_bounds(since, until, tz)
-    cells, pct = _delay_query(conn, scope, start, end, now, grain, "entity", tz, with_satisfaction=True)
+    if _use_rollup(conn, source):
+        cells, pct = _delay_query_rollup(conn, scope, since, until, now, grain, "entity", tz, with_satisfaction=True)
+    else:
+        start, end = _utc_bounds(since, until, tz)
+        cells, pct = _delay_query(conn, scope, start, end, now, grain, "entity", tz, with_satisfaction=True)
     d_rows, d_totals = _delay_rows(cells, pct, scope, now)
     s_rows, s_totals = _sat_rows(cells, scope)
     sat = {r["group"]: r for r in s_totals}
@@ -505,7 +682,7 @@ def _league(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grai
 
 
 def league(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = "entity",
-           rank_by: str = "within_sla_share", now: dt.datetime | None = None) -> dict[str, Any]:
+           rank_by: str = "within_sla_share", now: dt.datetime | None = None, *, source: str = "auto") -> dict[str, Any]:
     """Entities ranked on `rank_by` (see LEAGUE_METRICS); `by` is accepted for the common
     signature and must be None or "entity"."""
     if by not in (None, "entity"):
@@ -514,7 +691,7 @@ def league(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str 
         raise ValueError(f"rank_by {rank_by!r} is not one of {', '.join(LEAGUE_METRICS)}")
     _check(grain, "entity", since, until, scope)
     now = now or dt.datetime.now(UTC)
-    rows = _run(bind, lambda conn: _league(conn, scope, since, until, grain, rank_by, now))
+    rows = _run(bind, lambda conn: _league(conn, scope, since, until, grain, rank_by, now, source))
     return _envelope("league", scope, since, until, grain, "entity", rank_by=rank_by,
                      higher_is_better=LEAGUE_METRICS[rank_by], as_of=now.isoformat(), rows=rows)
 

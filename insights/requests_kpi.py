@@ -45,7 +45,7 @@ from bot.settings import local_timezone
 from case_store import kpi_rollup
 from case_store.constants import OPEN_STATUSES, UTC
 from case_store.models import Escalation, KpiDaily, Request
-from insights.scope import Scope, check_breakdown, suppressed
+from insights.scope import MIN_RANKED_PUBLIC, NATIONAL, WHOLE, Hidden, Scope, check_breakdown, hidden_cells, suppressed
 
 GRAINS = ("day", "week", "month")
 BREAKDOWNS = ("channel", "sector", "entity", "type", "pillar", "importance", "language")
@@ -177,6 +177,60 @@ def _hide(row: dict[str, Any], scope: Scope, fields_by_base: dict[str, Iterable[
             row[base] = None
     row["suppressed"] = hidden
     return row
+
+
+# What each view's figures are computed from, for the public page's suppression (the first is the
+# request count: what it hides, it hides whole).
+_PUBLIC_BASES = ("count", "open", "with_answer", "rated")
+Suppress = Callable[[list[dict[str, Any]], list[dict[str, Any]]], tuple[list[dict[str, Any]], list[dict[str, Any]]]]
+
+
+def _public_hidden(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, source: str
+                   ) -> dict[str, Hidden]:
+    """The public page's hidden cells for this range and grain: decided on the per-entity table
+    and its margins (insights/scope.py), so a national view and a per-entity view of the same
+    range hide consistently and neither gives away what the other hides."""
+    if _use_rollup(conn, source):
+        columns = _sums(count="received", open="open", with_answer="with_answer", rated="rated")
+        cells = _rollup_cells(conn, scope, since, until, grain, "entity", columns)
+    else:
+        columns = [func.count().label("count"),
+                   func.sum(case((Request.status.in_(OPEN_STATUSES), 1), else_=0)).label("open"),
+                   func.sum(case((Request.answered_at.is_not(None), 1), else_=0)).label("with_answer"),
+                   func.count(Request.rating_score).label("rated")]
+        cells = _grouped(conn, scope, since, until, grain, "entity", columns)
+    return hidden_cells(cells, _PUBLIC_BASES)
+
+
+def _suppressor(scope: Scope, by: str | None, hidden: dict[str, Hidden] | None,
+                fields_by_base: dict[str, Iterable[str]]) -> Suppress:
+    """(rows, totals) -> the same with what this scope may not see set to None (`suppressed`)."""
+    if not scope.suppress_small_cells or hidden is None:
+        return lambda rows, totals: ([_hide(r, scope, fields_by_base) for r in rows], [_hide(r, scope, fields_by_base) for r in totals])
+    every = [f for fields in fields_by_base.values() for f in fields] + list(_PUBLIC_BASES)
+
+    def hide(row: dict[str, Any], is_hidden: Callable[[Hidden], bool]) -> dict[str, Any]:
+        # Fewer than MIN_PUBLIC_CELL requests: nothing of the cell. Otherwise each base's figures
+        # (and the base count itself, else subtraction would rebuild it) as that base decides.
+        whole = is_hidden(hidden[WHOLE])
+        row["suppressed"] = False
+        for base in _PUBLIC_BASES:
+            if not whole and (base not in fields_by_base and base != "count" or not is_hidden(hidden[base])):
+                continue
+            row["suppressed"] = True
+            for f in every if whole else (*fields_by_base.get(base, ()), base):
+                if f in row:
+                    row[f] = None
+        return row
+
+    def apply(rows: list[dict[str, Any]], totals: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        if by == "entity":
+            return ([hide(r, lambda h, r=r: (r["period"], r["group"]) in h.cells) for r in rows],
+                    [hide(r, lambda h, r=r: r["group"] in h.totals) for r in totals])
+        return ([hide(r, lambda h, r=r: r["period"] in h.national) for r in rows],
+                [hide(r, lambda h: NATIONAL in h.national) for r in totals])
+
+    return apply
 
 
 def _envelope(kind: str, scope: Scope, since: dt.date, until: dt.date, grain: str, by: str | None, **extra: Any) -> dict[str, Any]:
@@ -384,6 +438,7 @@ def volume(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str 
 
     def work(conn: Connection) -> dict[str, Any]:
         rows, totals = [], defaultdict(lambda: dict.fromkeys(_VOLUME_FIELDS, 0))
+        hidden = _public_hidden(conn, scope, since, until, grain, source) if scope.suppress_small_cells else None
         if _use_rollup(conn, source):
             cells = _rollup_cells(conn, scope, since, until, grain, by, _VOLUME_SUMS)
         else:
@@ -394,13 +449,9 @@ def volume(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str 
                 totals[group][f] += row[f]
             row["count"] = row["received"]
             rows.append(row)
-        fields = {"count": _VOLUME_FIELDS}
         total_rows = [{"group": g, **t, "count": t["received"]} for g, t in sorted(totals.items(), key=lambda kv: str(kv[0]))]
-        return _envelope(
-            "volume", scope, since, until, grain, by,
-            rows=[_hide(r, scope, fields) for r in rows],
-            totals=[_hide(r, scope, fields) for r in total_rows],
-        )
+        rows, total_rows = _suppressor(scope, by, hidden, {"count": _VOLUME_FIELDS})(rows, total_rows)
+        return _envelope("volume", scope, since, until, grain, by, rows=rows, totals=total_rows)
 
     return _run(bind, work)
 
@@ -534,15 +585,16 @@ def _merge(into: dict[str, Any], sums: dict[str, Any]) -> None:
 def _delays(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, by: str | None,
             now: dt.datetime, source: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     tz = local_timezone()
+    hidden = _public_hidden(conn, scope, since, until, grain, source) if scope.suppress_small_cells else None
     if _use_rollup(conn, source):
         cells, pct = _delay_query_rollup(conn, scope, since, until, now, grain, by, tz)
     else:
         start, end = _utc_bounds(since, until, tz)
         cells, pct = _delay_query(conn, scope, start, end, now, grain, by, tz)
-    return _delay_rows(cells, pct, scope, now)
+    return _delay_rows(cells, pct, now, _suppressor(scope, by, hidden, _DELAY_HIDE))
 
 
-def _delay_rows(cells: Cells, pct: Percentiles, scope: Scope, now: dt.datetime
+def _delay_rows(cells: Cells, pct: Percentiles, now: dt.datetime, suppress: Suppress
                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     now_epoch = now.timestamp()
     none = (None, None)
@@ -553,7 +605,7 @@ def _delay_rows(cells: Cells, pct: Percentiles, scope: Scope, now: dt.datetime
         _merge(group_sums[group], sums)
     totals = [{"group": g, **_delay_row(s, pct.get((TOTAL, g), none), now_epoch)}
               for g, s in sorted(group_sums.items(), key=lambda kv: str(kv[0]))]
-    return [_hide(r, scope, _DELAY_HIDE) for r in rows], [_hide(r, scope, _DELAY_HIDE) for r in totals]
+    return suppress(rows, totals)
 
 
 def delays(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = None,
@@ -604,16 +656,18 @@ def _sat_columns() -> list[ColumnElement[Any]]:
 
 def _satisfaction(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, by: str | None,
                   source: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    hidden = _public_hidden(conn, scope, since, until, grain, source) if scope.suppress_small_cells else None
+    suppress = _suppressor(scope, by, hidden, _SAT_HIDE)
     if _use_rollup(conn, source):
         columns = _sums(count="received", with_answer="with_answer") + _SAT_SUMS_ROLLUP
-        return _sat_rows(_rollup_cells(conn, scope, since, until, grain, by, columns), scope)
+        return _sat_rows(_rollup_cells(conn, scope, since, until, grain, by, columns), suppress)
     columns = [func.count().label("count"),
                func.sum(case((Request.answered_at.is_not(None), 1), else_=0)).label("with_answer"),
                *_sat_columns()]
-    return _sat_rows(_grouped(conn, scope, since, until, grain, by, columns), scope)
+    return _sat_rows(_grouped(conn, scope, since, until, grain, by, columns), suppress)
 
 
-def _sat_rows(cells: Cells, scope: Scope) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _sat_rows(cells: Cells, suppress: Suppress) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     rows: list[dict[str, Any]] = []
     group_sums: dict[Any, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_SAT_SUMS, 0))
     for (period, group), m in sorted(cells.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
@@ -621,7 +675,7 @@ def _sat_rows(cells: Cells, scope: Scope) -> tuple[list[dict[str, Any]], list[di
         for k in _SAT_SUMS:
             group_sums[group][k] += int(m.get(k) or 0)
     totals = [{"group": g, **_sat_row(s)} for g, s in sorted(group_sums.items(), key=lambda kv: str(kv[0]))]
-    return [_hide(r, scope, _SAT_HIDE) for r in rows], [_hide(r, scope, _SAT_HIDE) for r in totals]
+    return suppress(rows, totals)
 
 
 def satisfaction(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = None,
@@ -635,16 +689,17 @@ def satisfaction(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain
 
 
 def _league(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, rank_by: str,
-            now: dt.datetime, source: str) -> list[dict[str, Any]]:
+            now: dt.datetime, source: str, min_volume: int) -> list[dict[str, Any]]:
     # One read for both the delay and the satisfaction sums (and the percentiles).
     tz = local_timezone()
+    hidden = _public_hidden(conn, scope, since, until, grain, source) if scope.suppress_small_cells else None
     if _use_rollup(conn, source):
         cells, pct = _delay_query_rollup(conn, scope, since, until, now, grain, "entity", tz, with_satisfaction=True)
     else:
         start, end = _utc_bounds(since, until, tz)
         cells, pct = _delay_query(conn, scope, start, end, now, grain, "entity", tz, with_satisfaction=True)
-    d_rows, d_totals = _delay_rows(cells, pct, scope, now)
-    s_rows, s_totals = _sat_rows(cells, scope)
+    d_rows, d_totals = _delay_rows(cells, pct, now, _suppressor(scope, "entity", hidden, _DELAY_HIDE))
+    s_rows, s_totals = _sat_rows(cells, _suppressor(scope, "entity", hidden, _SAT_HIDE))
     sat = {r["group"]: r for r in s_totals}
     trend: dict[str, list[dict[str, Any]]] = defaultdict(list)
     base = _LEAGUE_BASE[rank_by]
@@ -674,26 +729,39 @@ def _league(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grai
         }
         table.append(row)
     higher_better = LEAGUE_METRICS[rank_by]
-    # Entities without the figure (or with it suppressed) go last, in catalogue-id order.
-    table.sort(key=lambda r: (r[rank_by] is None, -(r[rank_by] or 0) if higher_better else (r[rank_by] or 0), r["entity"]))
-    for i, row in enumerate(table, 1):
-        row["rank"] = i if row[rank_by] is not None else None
+
+    def ranked(r: dict[str, Any]) -> bool:  # a figure, from enough requests to mean something
+        return r[rank_by] is not None and (r[base] or 0) >= min_volume
+
+    # Ranked entities first; then those with too few requests behind the figure (in the figure's
+    # order, unranked), then those without it (or with it suppressed), in catalogue-id order.
+    table.sort(key=lambda r: (not ranked(r), r[rank_by] is None, -(r[rank_by] or 0) if higher_better else (r[rank_by] or 0),
+                              r["entity"]))
+    n = 0
+    for row in table:
+        n += ranked(row)
+        row["rank"] = n if ranked(row) else None
     return table
 
 
 def league(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = "entity",
-           rank_by: str = "within_sla_share", now: dt.datetime | None = None, *, source: str = "auto") -> dict[str, Any]:
+           rank_by: str = "within_sla_share", now: dt.datetime | None = None, *, source: str = "auto",
+           min_volume: int | None = None) -> dict[str, Any]:
     """Entities ranked on `rank_by` (see LEAGUE_METRICS); `by` is accepted for the common
-    signature and must be None or "entity"."""
+    signature and must be None or "entity". Only entities with at least `min_volume` requests
+    behind the ranked figure get a rank (default: MIN_RANKED_PUBLIC on the public page, 1
+    elsewhere); the others are listed after them, unranked."""
     if by not in (None, "entity"):
         raise ValueError(f"the league table ranks entities; by must be 'entity' or None, got {by!r}")
     if rank_by not in LEAGUE_METRICS:
         raise ValueError(f"rank_by {rank_by!r} is not one of {', '.join(LEAGUE_METRICS)}")
     _check(grain, "entity", since, until, scope)
     now = now or dt.datetime.now(UTC)
-    rows = _run(bind, lambda conn: _league(conn, scope, since, until, grain, rank_by, now, source))
+    minimum = max(1, min_volume if min_volume is not None else MIN_RANKED_PUBLIC if scope.suppress_small_cells else 1)
+    rows = _run(bind, lambda conn: _league(conn, scope, since, until, grain, rank_by, now, source, minimum))
     return _envelope("league", scope, since, until, grain, "entity", rank_by=rank_by,
-                     higher_is_better=LEAGUE_METRICS[rank_by], as_of=now.isoformat(), rows=rows)
+                     higher_is_better=LEAGUE_METRICS[rank_by], min_volume=minimum, ranked_on=_LEAGUE_BASE[rank_by],
+                     as_of=now.isoformat(), rows=rows)
 
 
 # --- escalations ---------------------------------------------------------------------------------
@@ -710,7 +778,7 @@ def escalations(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain:
     tz = local_timezone()
     start, end = _utc_bounds(since, until, tz)
 
-    def work(conn: Connection) -> dict[str, Any]:
+    def rows_by(conn: Connection, by: str | None) -> list[dict[str, Any]]:
         period = _period(conn.dialect.name, grain, tz, end, Escalation.at).label("period")
         groups = [Escalation.entity.label("entity")] if by == "entity" else [Request.sector.label("sector")] if by == "sector" else []
         where = [Escalation.at >= start, Escalation.at < end]
@@ -741,8 +809,19 @@ def escalations(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain:
                 "escalations": int(m["escalations"]),
                 "levels": {"1": int(m["level_1"] or 0), "2": int(m["level_2"] or 0), "3+": int(m["level_3_plus"] or 0)},
             })
+        return rows
+
+    def work(conn: Connection) -> dict[str, Any]:
+        rows = rows_by(conn, by)
         hide = {"count": ("escalations", "levels")}
-        return _envelope("escalations", scope, since, until, grain, by, rows=[_hide(r, scope, hide) for r in rows])
+        hidden = None
+        if scope.suppress_small_cells:  # decided per entity, so the national rows give nothing away either
+            per_entity = rows if by == "entity" else rows_by(conn, "entity")
+            hidden = hidden_cells({(r["period"], r["group"]): {"count": r["count"]} for r in per_entity}, ("count",),
+                                  with_totals=False)
+            hidden = {b: hidden["count"] for b in (WHOLE, *_PUBLIC_BASES)}
+        rows, _ = _suppressor(scope, by, hidden, hide)(rows, [])
+        return _envelope("escalations", scope, since, until, grain, by, rows=rows)
 
     return _run(bind, work)
 

@@ -2,11 +2,20 @@
 
 Every KPI query takes a Scope; every page and export builds one from the signed-in account's role
 (channels/accounts.py holds accounts and roles) or uses PUBLIC for the citizens' page.
+
+The public page never shows a figure computed from fewer than MIN_PUBLIC_CELL requests (primary
+suppression), and no such figure can be worked out from what it does show (complementary
+suppression, `hidden_cells`): a hidden cell is never the only hidden part of a visible total
+(the national figure minus the entities shown, an entity's range total minus its periods shown),
+the hidden parts of a visible total add up to at least MIN_PUBLIC_CELL requests, and their sum
+does not pin any one of them (two hidden parts of 1 and 1, or 4 and 4, would).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 # The public page never shows a figure computed from fewer requests than this.
 MIN_PUBLIC_CELL = 5
@@ -63,3 +72,122 @@ def check_breakdown(scope: Scope, by: str | None) -> None:
     """Refuse a breakdown this scope may not see (ValueError naming what is allowed)."""
     if scope.role == "public" and by not in PUBLIC_BREAKDOWNS:
         raise ValueError(f"the public scope shows national and per-entity figures only; by must be None or 'entity', got {by!r}")
+
+
+# --- complementary suppression -----------------------------------------------------------------
+
+# The league table ranks only entities with at least this many requests behind the ranked figure
+# (an entity with 2 answered requests, both in time, is not "the best" of the country). Public
+# page; the operations room's table may pass its own minimum.
+MIN_RANKED_PUBLIC = 30
+
+Cell = tuple[Hashable, Hashable]  # (period, group)
+NATIONAL = "*"  # the period key of the national range total
+WHOLE = ""  # hidden_cells' key of the cells from which nothing may be shown
+
+
+@dataclass
+class Hidden:
+    """What the public may not see of one figure's base: (period, group) cells, group totals over
+    the range, national (period) cells and the national range total."""
+
+    cells: set[Cell] = field(default_factory=set)
+    totals: set[Hashable] = field(default_factory=set)
+    national: set[Hashable] = field(default_factory=set)  # periods, and NATIONAL for the range total
+
+
+def _pinned(values: Sequence[int], primary: Sequence[bool], floor: int) -> bool:
+    """True when the sum of these hidden parts fixes one of them: each primary part is known to
+    lie in [floor, MIN_PUBLIC_CELL - 1], each complementary one to be at least MIN_PUBLIC_CELL."""
+    top = 10**12
+    lo = [floor if p else MIN_PUBLIC_CELL for p in primary]
+    hi = [MIN_PUBLIC_CELL - 1 if p else top for p in primary]
+    total, sum_lo, sum_hi = sum(values), sum(lo), sum(hi)
+    for i in range(len(values)):
+        low = max(lo[i], total - (sum_hi - hi[i]))
+        high = min(hi[i], total - (sum_lo - lo[i]))
+        if low >= high:
+            return True
+    return False
+
+
+def _protect(counts: Mapping[Hashable, int], families: Sequence[tuple[Hashable, Sequence[Hashable]]],
+             hidden: set[Hashable], floor: int) -> set[Hashable]:
+    """Grow `hidden` until every family (a total and its parts, all keys of `counts`) whose total
+    is visible either hides none of its parts or hides parts adding up to at least
+    MIN_PUBLIC_CELL that the sum does not pin. A failing family hides its smallest visible part,
+    or its total when that part is the last one visible (a table of nothing but dashes under a
+    visible total helps no one). Deterministic: ties broken by the key's text."""
+    primary = {k for k, n in counts.items() if n < MIN_PUBLIC_CELL}
+    hidden = set(hidden) | primary
+    changed = True
+    while changed:
+        changed = False
+        for total, parts in families:
+            if total in hidden:
+                continue
+            gone = [k for k in parts if k in hidden]
+            if not gone:
+                continue
+            values = [counts[k] for k in gone]
+            if len(gone) >= 2 and sum(values) >= MIN_PUBLIC_CELL and not _pinned(values, [k in primary for k in gone], floor):
+                continue
+            visible = sorted((k for k in parts if k not in hidden), key=lambda k: (counts[k], str(k)))
+            hidden.add(visible[0] if len(visible) > 1 else total)
+            changed = True
+    return hidden
+
+
+def hidden_cells(cells: Mapping[Cell, Mapping[str, int]], bases: Sequence[str], *, with_totals: bool = True,
+                 floor: Mapping[str, int] | None = None) -> dict[str, Hidden]:
+    """Primary and complementary suppression of a table of entity cells (period, entity) for each
+    base count in `bases`; the first is the cells' request count. The table's margins are what the
+    public page can also see: each entity's total over the range (when `with_totals`), the national
+    figure of each period and the national range total (sums of the cells), so the same answer
+    serves the national view and the per-entity one.
+
+    Returns, per base, the cells, entity totals and national cells whose figures of that base must
+    not be shown, and under WHOLE those computed from fewer than MIN_PUBLIC_CELL requests, of which
+    nothing may be shown. `floor`: the smallest value a present cell of that base can have (1 for
+    the request count: a listed cell has a request; 0 for the others)."""
+    floor = {bases[0]: 1, **(floor or {})}
+    out: dict[str, Hidden] = {}
+    first: set[Hashable] = set()
+    for base in bases:
+        counts: dict[Hashable, int] = {}
+        totals: dict[Hashable, int] = defaultdict(int)
+        national: dict[Hashable, int] = defaultdict(int)
+        for (period, group), values in cells.items():
+            n = int(values.get(base) or 0)
+            counts[("cell", period, group)] = n
+            totals[group] += n
+            national[period] += n
+        families: list[tuple[Hashable, Sequence[Hashable]]] = []
+        by_period: dict[Hashable, list[Hashable]] = defaultdict(list)
+        by_group: dict[Hashable, list[Hashable]] = defaultdict(list)
+        for (period, group) in cells:
+            by_period[period].append(("cell", period, group))
+            by_group[group].append(("cell", period, group))
+        counts.update({("national", p): n for p, n in national.items()})
+        counts[("national", NATIONAL)] = sum(national.values())
+        families += [(("national", p), parts) for p, parts in by_period.items()]
+        if with_totals:
+            counts.update({("total", g): n for g, n in totals.items()})
+            families += [(("total", g), parts) for g, parts in by_group.items()]
+            families.append((("national", NATIONAL), [("total", g) for g in totals]))
+            families.append((("national", NATIONAL), [("national", p) for p in national]))
+        hidden = _protect(counts, families, first, floor.get(base, 0))
+        if base == bases[0]:  # too few requests: every figure of the cell goes, whatever its base
+            first = {k for k, n in counts.items() if n < MIN_PUBLIC_CELL}
+            out[WHOLE] = Hidden(
+                cells={(k[1], k[2]) for k in first if k[0] == "cell"},
+                totals={k[1] for k in first if k[0] == "total"},
+                national={k[1] for k in first if k[0] == "national"},
+            )
+        out[base] = Hidden(
+            cells={(k[1], k[2]) for k in hidden if k[0] == "cell"},
+            totals={k[1] for k in hidden if k[0] == "total"},
+            national={k[1] for k in hidden if k[0] == "national"},
+        )
+    return out
+

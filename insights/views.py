@@ -183,6 +183,11 @@ def _request_part(d: Dashboard, src: Sources, scope: Scope, now: dt.datetime) ->
     if public:
         d.notes.insert(0, t(lang, "Figures computed from fewer than {n} requests are not shown (a dash), so that no one can be recognised.",
                          n=fmt(MIN_PUBLIC_CELL, "int", lang)))
+        d.notes.insert(1, t(lang, "Some other figures are hidden too where needed, so that a hidden one cannot be worked out by "
+                               "subtracting the ones shown."))
+    if league.get("min_volume", 1) > 1:
+        d.notes.append(t(lang, "Only entities with at least {n} requests behind the figure are ranked; the others follow, without a rank.",
+                         n=fmt(league["min_volume"], "int", lang)))
 
 
 # --- conversations -------------------------------------------------------------------------------

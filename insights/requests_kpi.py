@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -160,7 +160,7 @@ def _mean(total: float | None, n: int | None) -> float | None:
     return round(total / n, 4) if n and total is not None else None
 
 
-def _hide(row: dict[str, Any], scope: Scope, fields_by_base: dict[str, Iterable[str]]) -> dict[str, Any]:
+def _hide(row: dict[str, Any], scope: Scope, fields_by_base: Mapping[str, Iterable[str]]) -> dict[str, Any]:
     """Public scope: every figure whose base count is under the threshold becomes None."""
     if not scope.suppress_small_cells:
         row["suppressed"] = False
@@ -185,11 +185,17 @@ _PUBLIC_BASES = ("count", "open", "with_answer", "rated")
 Suppress = Callable[[list[dict[str, Any]], list[dict[str, Any]]], tuple[list[dict[str, Any]], list[dict[str, Any]]]]
 
 
-def _public_hidden(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, source: str
-                   ) -> dict[str, Hidden]:
+def _public_hidden(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, source: str,
+                   per_entity: Cells | None = None) -> dict[str, Hidden]:
     """The public page's hidden cells for this range and grain: decided on the per-entity table
     and its margins (insights/scope.py), so a national view and a per-entity view of the same
-    range hide consistently and neither gives away what the other hides."""
+    range hide consistently and neither gives away what the other hides. `per_entity`: the
+    view's own cells when it is broken down by entity (else they are read here)."""
+    if per_entity is not None:
+        table: dict[Any, dict[str, int | None]] = {
+            key: {"count": m.get("count", m.get("received")), **{b: m.get(b) for b in _PUBLIC_BASES[1:]}}
+            for key, m in per_entity.items()}
+        return hidden_cells(table, _PUBLIC_BASES)
     if _use_rollup(conn, source):
         columns = _sums(count="received", open="open", with_answer="with_answer", rated="rated")
         cells = _rollup_cells(conn, scope, since, until, grain, "entity", columns)
@@ -203,10 +209,14 @@ def _public_hidden(conn: Connection, scope: Scope, since: dt.date, until: dt.dat
 
 
 def _suppressor(scope: Scope, by: str | None, hidden: dict[str, Hidden] | None,
-                fields_by_base: dict[str, Iterable[str]]) -> Suppress:
+                fields_by_base: Mapping[str, Iterable[str]]) -> Suppress:
     """(rows, totals) -> the same with what this scope may not see set to None (`suppressed`)."""
     if not scope.suppress_small_cells or hidden is None:
-        return lambda rows, totals: ([_hide(r, scope, fields_by_base) for r in rows], [_hide(r, scope, fields_by_base) for r in totals])
+        def primary_only(rows: list[dict[str, Any]], totals: list[dict[str, Any]]
+                         ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            return [_hide(r, scope, fields_by_base) for r in rows], [_hide(r, scope, fields_by_base) for r in totals]
+
+        return primary_only
     every = [f for fields in fields_by_base.values() for f in fields] + list(_PUBLIC_BASES)
 
     def hide(row: dict[str, Any], is_hidden: Callable[[Hidden], bool]) -> dict[str, Any]:
@@ -215,7 +225,7 @@ def _suppressor(scope: Scope, by: str | None, hidden: dict[str, Hidden] | None,
         whole = is_hidden(hidden[WHOLE])
         row["suppressed"] = False
         for base in _PUBLIC_BASES:
-            if not whole and (base not in fields_by_base and base != "count" or not is_hidden(hidden[base])):
+            if not whole and ((base not in fields_by_base and base != "count") or not is_hidden(hidden[base])):
                 continue
             row["suppressed"] = True
             for f in every if whole else (*fields_by_base.get(base, ()), base):
@@ -224,11 +234,21 @@ def _suppressor(scope: Scope, by: str | None, hidden: dict[str, Hidden] | None,
         return row
 
     def apply(rows: list[dict[str, Any]], totals: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        if by == "entity":
-            return ([hide(r, lambda h, r=r: (r["period"], r["group"]) in h.cells) for r in rows],
-                    [hide(r, lambda h, r=r: r["group"] in h.totals) for r in totals])
-        return ([hide(r, lambda h, r=r: r["period"] in h.national) for r in rows],
-                [hide(r, lambda h: NATIONAL in h.national) for r in totals])
+        out_rows, out_totals = [], []
+        def in_cells(key: Any) -> Callable[[Hidden], bool]:
+            return lambda h: key in h.cells
+
+        def in_national(period: Any) -> Callable[[Hidden], bool]:
+            return lambda h: period in h.national
+
+        def in_totals(group: Any) -> Callable[[Hidden], bool]:
+            return lambda h: group in h.totals
+
+        for r in rows:
+            out_rows.append(hide(r, in_cells((r["period"], r["group"])) if by == "entity" else in_national(r["period"])))
+        for r in totals:
+            out_totals.append(hide(r, in_totals(r["group"]) if by == "entity" else in_national(NATIONAL)))
+        return out_rows, out_totals
 
     return apply
 
@@ -347,7 +367,7 @@ def _hist_percentiles(dense: np.ndarray) -> tuple[float | None, float | None]:
     """Median and 90th percentile in hours: percentile_cont over the durations taken as their
     buckets' lower bounds."""
     cum = np.cumsum(dense)
-    total = int(round(cum[-1]))
+    total = round(float(cum[-1]))
     if total == 0:
         return None, None
     out = []
@@ -383,7 +403,8 @@ def _overdue_cells(conn: Connection, scope: Scope, start: dt.datetime, end: dt.d
 
 
 def _delay_query_rollup(conn: Connection, scope: Scope, since: dt.date, until: dt.date, now: dt.datetime, grain: str,
-                        by: str | None, tz: ZoneInfo, with_satisfaction: bool = False) -> tuple[Cells, Percentiles]:
+                        by: str | None, tz: ZoneInfo, with_satisfaction: bool = False, cell_percentiles: bool = True
+                        ) -> tuple[Cells, Percentiles]:
     """_delay_query's figures from the rollup, the overdue ones live, the percentiles from the
     cells' histograms (per cell and per group over the whole range)."""
     start, end = _utc_bounds(since, until, tz)
@@ -396,7 +417,7 @@ def _delay_query_rollup(conn: Connection, scope: Scope, since: dt.date, until: d
     whole: dict[Any, np.ndarray] = {}
     for key, cell in cells.items():
         dense = _dense(*_parse_hist(cell.pop("hist", None)))
-        pct[key] = _hist_percentiles(dense)
+        pct[key] = _hist_percentiles(dense) if cell_percentiles else (None, None)
         whole[key[1]] = whole[key[1]] + dense if key[1] in whole else dense
     for group, dense in whole.items():
         pct[(TOTAL, group)] = _hist_percentiles(dense)
@@ -438,11 +459,12 @@ def volume(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str 
 
     def work(conn: Connection) -> dict[str, Any]:
         rows, totals = [], defaultdict(lambda: dict.fromkeys(_VOLUME_FIELDS, 0))
-        hidden = _public_hidden(conn, scope, since, until, grain, source) if scope.suppress_small_cells else None
         if _use_rollup(conn, source):
             cells = _rollup_cells(conn, scope, since, until, grain, by, _VOLUME_SUMS)
         else:
             cells = _grouped(conn, scope, since, until, grain, by, _volume_columns())
+        hidden = (_public_hidden(conn, scope, since, until, grain, source, cells if by == "entity" else None)
+                  if scope.suppress_small_cells else None)
         for (period, group), m in cells.items():
             row = {"period": period, "group": group, **{f: int(m[f] or 0) for f in _VOLUME_FIELDS}}
             for f in _VOLUME_FIELDS:
@@ -585,12 +607,13 @@ def _merge(into: dict[str, Any], sums: dict[str, Any]) -> None:
 def _delays(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, by: str | None,
             now: dt.datetime, source: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     tz = local_timezone()
-    hidden = _public_hidden(conn, scope, since, until, grain, source) if scope.suppress_small_cells else None
     if _use_rollup(conn, source):
         cells, pct = _delay_query_rollup(conn, scope, since, until, now, grain, by, tz)
     else:
         start, end = _utc_bounds(since, until, tz)
         cells, pct = _delay_query(conn, scope, start, end, now, grain, by, tz)
+    hidden = (_public_hidden(conn, scope, since, until, grain, source, cells if by == "entity" else None)
+              if scope.suppress_small_cells else None)
     return _delay_rows(cells, pct, now, _suppressor(scope, by, hidden, _DELAY_HIDE))
 
 
@@ -656,15 +679,17 @@ def _sat_columns() -> list[ColumnElement[Any]]:
 
 def _satisfaction(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, by: str | None,
                   source: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    hidden = _public_hidden(conn, scope, since, until, grain, source) if scope.suppress_small_cells else None
-    suppress = _suppressor(scope, by, hidden, _SAT_HIDE)
     if _use_rollup(conn, source):
         columns = _sums(count="received", with_answer="with_answer") + _SAT_SUMS_ROLLUP
-        return _sat_rows(_rollup_cells(conn, scope, since, until, grain, by, columns), suppress)
-    columns = [func.count().label("count"),
-               func.sum(case((Request.answered_at.is_not(None), 1), else_=0)).label("with_answer"),
-               *_sat_columns()]
-    return _sat_rows(_grouped(conn, scope, since, until, grain, by, columns), suppress)
+        cells = _rollup_cells(conn, scope, since, until, grain, by, columns)
+    else:
+        columns = [func.count().label("count"),
+                   func.sum(case((Request.answered_at.is_not(None), 1), else_=0)).label("with_answer"),
+                   *_sat_columns()]
+        cells = _grouped(conn, scope, since, until, grain, by, columns)
+    hidden = (_public_hidden(conn, scope, since, until, grain, source, cells if by == "entity" else None)
+              if scope.suppress_small_cells else None)
+    return _sat_rows(cells, _suppressor(scope, by, hidden, _SAT_HIDE))
 
 
 def _sat_rows(cells: Cells, suppress: Suppress) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -692,12 +717,14 @@ def _league(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grai
             now: dt.datetime, source: str, min_volume: int) -> list[dict[str, Any]]:
     # One read for both the delay and the satisfaction sums (and the percentiles).
     tz = local_timezone()
-    hidden = _public_hidden(conn, scope, since, until, grain, source) if scope.suppress_small_cells else None
     if _use_rollup(conn, source):
-        cells, pct = _delay_query_rollup(conn, scope, since, until, now, grain, "entity", tz, with_satisfaction=True)
+        # the periods' percentiles only matter when they are the trend
+        cells, pct = _delay_query_rollup(conn, scope, since, until, now, grain, "entity", tz, with_satisfaction=True,
+                                         cell_percentiles=rank_by == "median_hours_to_answer")
     else:
         start, end = _utc_bounds(since, until, tz)
         cells, pct = _delay_query(conn, scope, start, end, now, grain, "entity", tz, with_satisfaction=True)
+    hidden = _public_hidden(conn, scope, since, until, grain, source, cells) if scope.suppress_small_cells else None
     d_rows, d_totals = _delay_rows(cells, pct, now, _suppressor(scope, "entity", hidden, _DELAY_HIDE))
     s_rows, s_totals = _sat_rows(cells, _suppressor(scope, "entity", hidden, _SAT_HIDE))
     sat = {r["group"]: r for r in s_totals}

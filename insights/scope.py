@@ -14,8 +14,9 @@ does not pin any one of them (two hidden parts of 1 and 1, or 4 and 4, would).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 # The public page never shows a figure computed from fewer requests than this.
 MIN_PUBLIC_CELL = 5
@@ -111,8 +112,8 @@ def _pinned(values: Sequence[int], primary: Sequence[bool], floor: int) -> bool:
     return False
 
 
-def _protect(counts: Mapping[Hashable, int], families: Sequence[tuple[Hashable, Sequence[Hashable]]],
-             hidden: set[Hashable], floor: int) -> set[Hashable]:
+def _protect(counts: Mapping[Any, int], families: Sequence[tuple[Any, Sequence[Any]]],
+             hidden: set[Any], floor: int) -> set[Any]:
     """Grow `hidden` until every family (a total and its parts, all keys of `counts`) whose total
     is visible either hides none of its parts or hides parts adding up to at least
     MIN_PUBLIC_CELL that the sum does not pin. A failing family hides its smallest visible part,
@@ -138,7 +139,7 @@ def _protect(counts: Mapping[Hashable, int], families: Sequence[tuple[Hashable, 
     return hidden
 
 
-def hidden_cells(cells: Mapping[Cell, Mapping[str, int]], bases: Sequence[str], *, with_totals: bool = True,
+def hidden_cells(cells: Mapping[Cell, Mapping[str, int | None]], bases: Sequence[str], *, with_totals: bool = True,
                  floor: Mapping[str, int] | None = None) -> dict[str, Hidden]:
     """Primary and complementary suppression of a table of entity cells (period, entity) for each
     base count in `bases`; the first is the cells' request count. The table's margins are what the
@@ -152,9 +153,9 @@ def hidden_cells(cells: Mapping[Cell, Mapping[str, int]], bases: Sequence[str], 
     the request count: a listed cell has a request; 0 for the others)."""
     floor = {bases[0]: 1, **(floor or {})}
     out: dict[str, Hidden] = {}
-    first: set[Hashable] = set()
+    first: set[Any] = set()
     for base in bases:
-        counts: dict[Hashable, int] = {}
+        counts: dict[Any, int] = {}
         totals: dict[Hashable, int] = defaultdict(int)
         national: dict[Hashable, int] = defaultdict(int)
         for (period, group), values in cells.items():
@@ -162,9 +163,9 @@ def hidden_cells(cells: Mapping[Cell, Mapping[str, int]], bases: Sequence[str], 
             counts[("cell", period, group)] = n
             totals[group] += n
             national[period] += n
-        families: list[tuple[Hashable, Sequence[Hashable]]] = []
-        by_period: dict[Hashable, list[Hashable]] = defaultdict(list)
-        by_group: dict[Hashable, list[Hashable]] = defaultdict(list)
+        families: list[tuple[Any, Sequence[Any]]] = []
+        by_period: dict[Hashable, list[Any]] = defaultdict(list)
+        by_group: dict[Hashable, list[Any]] = defaultdict(list)
         for (period, group) in cells:
             by_period[period].append(("cell", period, group))
             by_group[group].append(("cell", period, group))

@@ -1,5 +1,8 @@
 """The daily KPI rollup: `kpi_daily`, one row per (local day of receipt, entity, dimension, value).
 
+(And per sector: an entity's requests all have its sector, unless someone changed one by hand,
+which the rollup then follows too.)
+
 The operations room's year-long views used to aggregate every request of the year (half a million
 rows on PostgreSQL with a million requests, 3-6 s; bench/kpi_load.py). This table holds the same
 sums per local day and entity, once for all requests of the cell (dimension '') and once per value
@@ -164,14 +167,15 @@ def fill_sql(dialect: str, where: str, day: str) -> str:
     return (
         f"INSERT INTO {TABLE} ({columns}) "
         f"SELECT a.day, a.entity, a.sector, a.dim, a.value, {', '.join('a.' + s for s in SUMS)}, a.max_level, hs.hist FROM "
-        f"(SELECT x.day AS day, x.entity AS entity, max(x.sector) AS sector, x.dim AS dim, x.value AS value, {_aggregates()}, "
-        f"max(x.escalation_level) AS max_level FROM ({src}) x GROUP BY x.day, x.entity, x.dim, x.value) a "
-        f"LEFT JOIN (SELECT e.day AS day, e.entity AS entity, e.dim AS dim, e.value AS value, {_concat_sql(dialect, 'e.entry')} AS hist "
-        f"FROM (SELECT h.day AS day, h.entity AS entity, h.dim AS dim, h.value AS value, {entry} AS entry "
-        f"FROM ({src}) h WHERE h.b IS NOT NULL GROUP BY h.day, h.entity, h.dim, h.value, h.b) e "
-        f"GROUP BY e.day, e.entity, e.dim, e.value) hs "
-        f"ON hs.day = a.day AND hs.entity = a.entity AND hs.dim = a.dim AND hs.value = a.value "
-        f"ORDER BY a.dim, a.day, a.entity, a.value"  # rows laid down in the order they are read
+        f"(SELECT x.day AS day, x.entity AS entity, x.sector AS sector, x.dim AS dim, x.value AS value, {_aggregates()}, "
+        f"max(x.escalation_level) AS max_level FROM ({src}) x GROUP BY x.day, x.entity, x.sector, x.dim, x.value) a "
+        f"LEFT JOIN (SELECT e.day AS day, e.entity AS entity, e.sector AS sector, e.dim AS dim, e.value AS value, "
+        f"{_concat_sql(dialect, 'e.entry')} AS hist "
+        f"FROM (SELECT h.day AS day, h.entity AS entity, h.sector AS sector, h.dim AS dim, h.value AS value, {entry} AS entry "
+        f"FROM ({src}) h WHERE h.b IS NOT NULL GROUP BY h.day, h.entity, h.sector, h.dim, h.value, h.b) e "
+        f"GROUP BY e.day, e.entity, e.sector, e.dim, e.value) hs "
+        f"ON hs.day = a.day AND hs.entity = a.entity AND hs.sector = a.sector AND hs.dim = a.dim AND hs.value = a.value "
+        f"ORDER BY a.dim, a.day, a.entity, a.sector, a.value"  # rows laid down in the order they are read
     )
 
 
@@ -301,6 +305,8 @@ def rebuild(conn: Connection, zone: ZoneInfo) -> int:
     conn.execute(text(f"DELETE FROM {TABLE}"))
     dialect = conn.dialect.name
     conn.execute(text(fill_sql(dialect, "1 = 1", local_day_sql(dialect, "r.created_at"))))
+    if conn.dialect.has_table(conn, ESC_TABLE):  # since migration 0006
+        rebuild_escalations(conn)
     conn.execute(text(f"UPDATE {META} SET paused = :paused WHERE id = 1"), {"paused": False})
     return int(conn.execute(text(f"SELECT count(*) FROM {TABLE}")).scalar() or 0)
 
@@ -326,3 +332,171 @@ def usable(conn: Connection, zone: ZoneInfo) -> bool:
     if s is None or s["paused"] or s["zone"] != zone.key:
         return False
     return conn.dialect.name == "postgresql" or s["utc_offset_minutes"] == utc_offset_minutes(zone)
+
+
+# --- the escalations log by day: kpi_escalations_daily (migration 0006) ----------------------------
+# One row per (local day of the escalation, entity, the request's sector): how many escalations, by level reached, and
+# how many distinct requests were escalated that day, and how many of those had not been escalated
+# earlier in the same local week (from Sunday) or month. A period's distinct requests are then the
+# sum of its days' "new in the period" counts, exactly (the "new" look only backwards, so a range
+# that ends mid-period is exact too; one that starts mid-period has its first period counted from
+# the log, see insights/requests_kpi.py). The sector is the request's. Recomputed per cell by
+# triggers like kpi_daily: on a change to the log, the cells of the same request's escalations in
+# the following 32 days are recomputed too (their "new" may change).
+
+ESC_TABLE = "kpi_escalations_daily"
+ESC_SUMS = ("escalations", "level_1", "level_2", "level_3_plus", "requests_day", "requests_new_week", "requests_new_month")
+ESC_TRIGGERS = ("kpi_esc_insert", "kpi_esc_delete", "kpi_esc_update", "kpi_esc_sector", "kpi_esc_truncate")
+
+
+def _utc_of_local_day(dialect: str, day: str, shift: str = "") -> str:
+    """The UTC instant of local midnight starting `day` (moved by a SQLite date modifier `shift`)."""
+    if dialect == "postgresql":
+        return f"(CAST({day} AS timestamp) AT TIME ZONE (SELECT zone FROM {META} WHERE id = 1))"
+    offset = f"(SELECT printf('%+d minutes', -utc_offset_minutes) FROM {META} WHERE id = 1)"
+    return f"datetime({day}{', ' + shift if shift else ''}, {offset})"
+
+
+def _week_start(dialect: str, day: str) -> str:
+    if dialect == "postgresql":
+        return _utc_of_local_day(dialect, f"({day} - CAST(extract(dow FROM {day}) AS integer))")
+    return _utc_of_local_day(dialect, day, "'-6 days', 'weekday 0'")
+
+
+def _month_start(dialect: str, day: str) -> str:
+    if dialect == "postgresql":
+        return _utc_of_local_day(dialect, f"CAST(date_trunc('month', CAST({day} AS timestamp)) AS date)")
+    return _utc_of_local_day(dialect, day, "'start of month'")
+
+
+def esc_fill_sql(dialect: str, cells: str | None) -> str:
+    """INSERT the rows of the cells listed by `cells` (a SELECT of day, entity), or of every cell."""
+    day = local_day_sql(dialect, "e.at")
+    first = "NOT EXISTS (SELECT 1 FROM escalations p WHERE p.request_id = e.request_id AND p.at < e.at AND p.at >= {start})"
+    join = ""
+    if cells is not None:
+        lo, hi = _utc_of_local_day(dialect, "c.day"), (_utc_of_local_day(dialect, "c.day + 1") if dialect == "postgresql"
+                                                       else _utc_of_local_day(dialect, "c.day", "'+1 day'"))
+        join = f"JOIN ({cells}) c ON e.entity = c.entity AND e.at >= {lo} AND e.at < {hi} "
+    source = (f"SELECT e.request_id AS request_id, e.entity AS entity, e.level AS level, r.sector AS sector, {day} AS day, "
+              f"CASE WHEN {first.format(start=_week_start(dialect, day))} THEN 1 ELSE 0 END AS new_week, "
+              f"CASE WHEN {first.format(start=_month_start(dialect, day))} THEN 1 ELSE 0 END AS new_month "
+              f"FROM escalations e JOIN requests r ON r.id = e.request_id {join}")
+    return (
+        f"INSERT INTO {ESC_TABLE} (day, entity, sector, {', '.join(ESC_SUMS)}) "
+        f"SELECT x.day, x.entity, x.sector, count(*), "
+        f"sum(CASE WHEN x.level = 1 THEN 1 ELSE 0 END), sum(CASE WHEN x.level = 2 THEN 1 ELSE 0 END), "
+        f"sum(CASE WHEN x.level >= 3 THEN 1 ELSE 0 END), count(DISTINCT x.request_id), "
+        f"count(DISTINCT CASE WHEN x.new_week = 1 THEN x.request_id END), "
+        f"count(DISTINCT CASE WHEN x.new_month = 1 THEN x.request_id END) "
+        f"FROM ({source}) x GROUP BY x.day, x.entity, x.sector ORDER BY x.day, x.entity, x.sector"
+    )
+
+
+def _esc_cells(dialect: str, request: str, at: str, entity: str) -> str:
+    """The cell of one escalation (at, entity) and those of the request's escalations in the 32
+    days after it."""
+    e2_day = local_day_sql(dialect, "e2.at")
+    own_day = local_day_sql(dialect, at)
+    horizon = f"{at} + interval '32 days'" if dialect == "postgresql" else f"datetime({at}, '+32 days')"
+    return (f"SELECT {own_day} AS day, {entity} AS entity UNION "
+            f"SELECT {e2_day} AS day, e2.entity AS entity FROM escalations e2 "
+            f"WHERE e2.request_id = {request} AND e2.at > {at} AND e2.at < {horizon}")
+
+
+def _esc_refresh_statements(dialect: str, cells: str) -> list[str]:
+    return [f"DELETE FROM {ESC_TABLE} WHERE (day, entity) IN (SELECT day, entity FROM ({cells}) c)", esc_fill_sql(dialect, cells)]
+
+
+def _esc_sqlite_triggers() -> list[str]:
+    active = f"(SELECT paused FROM {META} WHERE id = 1) = 0"
+
+    def trigger(name: str, event: str, table: str, when: str, cell_sets: list[str]) -> str:
+        body = "; ".join(s for cells in cell_sets for s in _esc_refresh_statements("sqlite", cells))
+        return f"CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW WHEN {when} BEGIN {body}; END"
+
+    every_of_request = ("SELECT {day} AS day, e2.entity AS entity FROM escalations e2 WHERE e2.request_id = NEW.id"
+                        .format(day=local_day_sql("sqlite", "e2.at")))
+    return [
+        trigger("kpi_esc_insert", "INSERT", "escalations", active, [_esc_cells("sqlite", "NEW.request_id", "NEW.at", "NEW.entity")]),
+        trigger("kpi_esc_delete", "DELETE", "escalations", active, [_esc_cells("sqlite", "OLD.request_id", "OLD.at", "OLD.entity")]),
+        trigger("kpi_esc_update", "UPDATE OF at, entity, level, request_id", "escalations", active,
+                [_esc_cells("sqlite", "OLD.request_id", "OLD.at", "OLD.entity"), _esc_cells("sqlite", "NEW.request_id", "NEW.at", "NEW.entity")]),
+        trigger("kpi_esc_sector", "UPDATE OF sector", "requests", f"{active} AND OLD.sector IS NOT NEW.sector", [every_of_request]),
+    ]
+
+
+def _esc_postgres() -> list[str]:
+    def cells(request: str, at: str, entity: str) -> str:
+        return _esc_cells("postgresql", request, at, entity)
+
+    every_of_request = ("SELECT {day} AS day, e2.entity AS entity FROM escalations e2 WHERE e2.request_id = NEW.id"
+                        .format(day=local_day_sql("postgresql", "e2.at")))
+
+    def refresh(cell_sql: str) -> str:
+        # One writer per cell at a time, as for kpi_daily.
+        return (f"PERFORM pg_advisory_xact_lock(hashtext('kpi_esc:' || c.entity), c.day - DATE '2000-01-01') "
+                f"FROM ({cell_sql}) c;\n    " + ";\n    ".join(_esc_refresh_statements("postgresql", cell_sql)) + ";")
+
+    return [
+        f"""CREATE OR REPLACE FUNCTION kpi_esc_on_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF (SELECT paused FROM {META} WHERE id = 1) THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+    {refresh(cells("OLD.request_id", "OLD.at", "OLD.entity"))}
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    {refresh(cells("NEW.request_id", "NEW.at", "NEW.entity"))}
+    END IF;
+    RETURN NULL;
+END
+$$""",
+        f"""CREATE OR REPLACE FUNCTION kpi_esc_on_sector() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF (SELECT paused FROM {META} WHERE id = 1) OR OLD.sector IS NOT DISTINCT FROM NEW.sector THEN
+        RETURN NULL;
+    END IF;
+    {refresh(every_of_request)}
+    RETURN NULL;
+END
+$$""",
+        f"""CREATE OR REPLACE FUNCTION kpi_esc_on_truncate() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    TRUNCATE {ESC_TABLE};
+    RETURN NULL;
+END
+$$""",
+        "CREATE TRIGGER kpi_esc_insert AFTER INSERT ON escalations FOR EACH ROW EXECUTE FUNCTION kpi_esc_on_change()",
+        "CREATE TRIGGER kpi_esc_delete AFTER DELETE ON escalations FOR EACH ROW EXECUTE FUNCTION kpi_esc_on_change()",
+        "CREATE TRIGGER kpi_esc_update AFTER UPDATE OF at, entity, level, request_id ON escalations FOR EACH ROW "
+        "EXECUTE FUNCTION kpi_esc_on_change()",
+        "CREATE TRIGGER kpi_esc_sector AFTER UPDATE OF sector ON requests FOR EACH ROW EXECUTE FUNCTION kpi_esc_on_sector()",
+        "CREATE TRIGGER kpi_esc_truncate AFTER TRUNCATE ON escalations FOR EACH STATEMENT EXECUTE FUNCTION kpi_esc_on_truncate()",
+    ]
+
+
+def drop_esc_triggers(conn: Connection) -> None:
+    dialect = conn.dialect.name
+    for name in ESC_TRIGGERS:
+        table = "requests" if name == "kpi_esc_sector" else "escalations"
+        conn.execute(text(f"DROP TRIGGER IF EXISTS {name} ON {table}" if dialect == "postgresql" else f"DROP TRIGGER IF EXISTS {name}"))
+    if dialect == "postgresql":
+        for fn in ("kpi_esc_on_change()", "kpi_esc_on_sector()", "kpi_esc_on_truncate()"):
+            conn.execute(text(f"DROP FUNCTION IF EXISTS {fn}"))
+
+
+def install_esc_triggers(conn: Connection) -> None:
+    drop_esc_triggers(conn)
+    for statement in _esc_postgres() if conn.dialect.name == "postgresql" else _esc_sqlite_triggers():
+        conn.execute(text(statement))
+
+
+def rebuild_escalations(conn: Connection) -> int:
+    conn.execute(text(f"DELETE FROM {ESC_TABLE}"))
+    conn.execute(text(esc_fill_sql(conn.dialect.name, None)))
+    return int(conn.execute(text(f"SELECT count(*) FROM {ESC_TABLE}")).scalar() or 0)

@@ -164,7 +164,7 @@ class KpiDaily(Base):
     dim = Column(String(16), primary_key=True)  # '' (the whole cell), channel, type, pillar, importance, language
     day = Column(Date, primary_key=True)  # local day of receipt (kpi_rollup_meta.zone)
     entity = Column(String(64), primary_key=True)
-    sector = Column(String(64), nullable=False)
+    sector = Column(String(64), primary_key=True)  # the entity's (unless changed by hand)
     value = Column(String(32), primary_key=True)  # the dimension's value ('' for '' and for no pillar)
     received = Column(Integer, nullable=False)
     open = Column(Integer, nullable=False)
@@ -195,6 +195,30 @@ class KpiDaily(Base):
         Index("ix_kpi_daily_sector_dim_day", "sector", "dim", "day"),
         Index("ix_kpi_daily_entity_dim_day", "entity", "dim", "day"),
         {"postgresql_partition_by": "LIST (dim)", "sqlite_with_rowid": False},
+    )
+
+
+class KpiEscalationsDaily(Base):
+    """The escalations log per local day and entity, kept by triggers (case_store/kpi_rollup.py,
+    migration 0006)."""
+
+    __tablename__ = "kpi_escalations_daily"
+
+    day = Column(Date, primary_key=True)  # local day of the escalation
+    entity = Column(String(64), primary_key=True)
+    sector = Column(String(64), primary_key=True)  # the request's
+    escalations = Column(Integer, nullable=False)
+    level_1 = Column(Integer, nullable=False)
+    level_2 = Column(Integer, nullable=False)
+    level_3_plus = Column(Integer, nullable=False)
+    requests_day = Column(Integer, nullable=False)  # distinct requests escalated that day
+    requests_new_week = Column(Integer, nullable=False)  # ... not escalated earlier that local week
+    requests_new_month = Column(Integer, nullable=False)  # ... nor earlier that local month
+
+    __table_args__ = (
+        Index("ix_kpi_escalations_daily_sector_day", "sector", "day"),
+        Index("ix_kpi_escalations_daily_entity_day", "entity", "day"),
+        {"sqlite_with_rowid": False},
     )
 
 

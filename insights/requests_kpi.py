@@ -44,7 +44,7 @@ from sqlalchemy.sql import ColumnElement
 from bot.settings import local_timezone
 from case_store import kpi_rollup
 from case_store.constants import OPEN_STATUSES, UTC
-from case_store.models import Escalation, KpiDaily, Request
+from case_store.models import Escalation, KpiDaily, KpiEscalationsDaily, Request
 from insights.scope import MIN_RANKED_PUBLIC, NATIONAL, WHOLE, Hidden, Scope, check_breakdown, hidden_cells, suppressed
 
 GRAINS = ("day", "week", "month")
@@ -794,8 +794,44 @@ def league(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str 
 # --- escalations ---------------------------------------------------------------------------------
 
 
-def escalations(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = None
-                ) -> dict[str, Any]:
+def _period_start(day: dt.date, grain: str) -> dt.date:
+    if grain == "week":
+        return day - dt.timedelta(days=(day.weekday() + 1) % 7)  # back to Sunday
+    return day.replace(day=1) if grain == "month" else day
+
+
+def _esc_rollup_rows(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str,
+                     by: str | None) -> list[dict[str, Any]]:
+    """The escalations view from kpi_escalations_daily: sums, and a period's distinct requests as
+    the sum of its days' requests new in that period."""
+    e = KpiEscalationsDaily.__table__.c
+    period = _day_period(conn.dialect.name, grain, e.day).label("period")
+    groups = [e.entity.label("entity")] if by == "entity" else [e.sector.label("sector")] if by == "sector" else []
+    new = {"day": e.requests_day, "week": e.requests_new_week, "month": e.requests_new_month}[grain]
+    where = [e.day >= since, e.day <= until]
+    if scope.entity:
+        where.append(e.entity == scope.entity)
+    if scope.sector:
+        where.append(e.sector == scope.sector)
+    query = (
+        select(period, *groups, func.sum(e.escalations).label("escalations"), func.sum(new).label("count"),
+               func.sum(e.level_1).label("level_1"), func.sum(e.level_2).label("level_2"),
+               func.sum(e.level_3_plus).label("level_3_plus"))
+        .where(*where).group_by(period, *groups).order_by(period, *groups)
+    )
+    return [_esc_row(r._mapping, by) for r in conn.execute(query)]
+
+
+def _esc_row(m: Any, by: str | None) -> dict[str, Any]:
+    return {
+        "period": _iso(m["period"]), "group": m[by] if by else None, "count": int(m["count"] or 0),
+        "escalations": int(m["escalations"] or 0),
+        "levels": {"1": int(m["level_1"] or 0), "2": int(m["level_2"] or 0), "3+": int(m["level_3_plus"] or 0)},
+    }
+
+
+def escalations(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = None,
+                *, source: str = "auto") -> dict[str, Any]:
     """Escalations that happened in the range (the `escalations` log, by the local date of the
     escalation, not of the receipt): how many, by level reached (1, 2, 3+), and how many distinct
     requests. `by` may be None, entity or sector (or, for the public page, None or entity)."""
@@ -806,6 +842,20 @@ def escalations(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain:
     start, end = _utc_bounds(since, until, tz)
 
     def rows_by(conn: Connection, by: str | None) -> list[dict[str, Any]]:
+        if _use_rollup(conn, source) and conn.dialect.has_table(conn, kpi_rollup.ESC_TABLE):
+            rows = _esc_rollup_rows(conn, scope, since, until, grain, by)
+            first = _period_start(since, grain)
+            if first < since:  # a first period cut by the range: its distinct requests from the log
+                cut = min(until, _period_start(first + dt.timedelta(days=32), grain) - dt.timedelta(days=1)
+                          if grain == "month" else first + dt.timedelta(days=6))
+                exact = {r["group"]: r["count"] for r in raw_rows(conn, by, *_utc_bounds(since, cut, tz))}
+                for r in rows:
+                    if r["period"] == first.isoformat():
+                        r["count"] = exact.get(r["group"], 0)
+            return rows
+        return raw_rows(conn, by, start, end)
+
+    def raw_rows(conn: Connection, by: str | None, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
         period = _period(conn.dialect.name, grain, tz, end, Escalation.at).label("period")
         groups = [Escalation.entity.label("entity")] if by == "entity" else [Request.sector.label("sector")] if by == "sector" else []
         where = [Escalation.at >= start, Escalation.at < end]
@@ -828,15 +878,7 @@ def escalations(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain:
         )
         if by == "sector" or scope.sector:  # the log keeps the entity; the sector is on the request
             query = query.join(Request, Request.id == Escalation.request_id)
-        rows = []
-        for r in conn.execute(query):
-            m = r._mapping
-            rows.append({
-                "period": _iso(m["period"]), "group": m[by] if by else None, "count": int(m["count"]),
-                "escalations": int(m["escalations"]),
-                "levels": {"1": int(m["level_1"] or 0), "2": int(m["level_2"] or 0), "3+": int(m["level_3_plus"] or 0)},
-            })
-        return rows
+        return [_esc_row(r._mapping, by) for r in conn.execute(query)]
 
     def work(conn: Connection) -> dict[str, Any]:
         rows = rows_by(conn, by)

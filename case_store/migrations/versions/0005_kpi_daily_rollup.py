@@ -57,7 +57,7 @@ def upgrade() -> None:
         *[sa.Column(name, sa.Integer(), nullable=False) for name in kpi_rollup.SUMS],
         sa.Column("max_level", sa.Integer(), nullable=False),
         sa.Column("hist", sa.Text(), nullable=True),
-        sa.PrimaryKeyConstraint("dim", "day", "entity", "value", name=op.f("pk_kpi_daily")),
+        sa.PrimaryKeyConstraint("dim", "day", "entity", "sector", "value", name=op.f("pk_kpi_daily")),
         postgresql_partition_by="LIST (dim)",
         sqlite_with_rowid=False,
     )

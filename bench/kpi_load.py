@@ -102,7 +102,7 @@ def views(top_entity: str, top_sector: str, today: dt.date) -> list[tuple[str, C
         ("entity: satisfaction 12 mo", lambda e: kpi.satisfaction(e, ent, year, today, "month", **src)),
         ("public: volume 12 mo by entity", lambda e: kpi.volume(e, PUBLIC, year, today, "month", "entity", **src)),
         ("public: league 12 mo", lambda e: kpi.league(e, PUBLIC, year, today, "month", **src)),
-        ("ops: escalations 12 mo by entity", lambda e: kpi.escalations(e, OPS_ROOM, year, today, "month", "entity")),
+        ("ops: escalations 12 mo by entity", lambda e: kpi.escalations(e, OPS_ROOM, year, today, "month", "entity", **src)),
     ]
 
 

@@ -22,8 +22,16 @@ What the figures mean (the cohort is always "requests received in the range"):
 Rows carry the counts they were computed from (`count` = received; `open`; `with_answer`: those
 answered at least once, whatever their status now; `rated`) where a figure is a share or mean.
 For the public scope a figure computed from fewer than MIN_PUBLIC_CELL requests is None and its
-row says `suppressed: true`. No free text (a description, an answer, a comment) is ever read by
-these queries.
+row says `suppressed: true`, and so is any figure that would give such a one back by subtraction
+(insights/scope.py decides, on the range's per-entity table). No free text (a description, an
+answer, a comment) is ever read by these queries.
+
+Where the figures come from (`source`): the daily rollups the case store's triggers keep
+(kpi_daily, kpi_escalations_daily; case_store/kpi_rollup.py) when they are live, else the
+requests themselves ("auto", the default); "raw" forces the requests, "rollup" refuses to fall
+back. Both give the same figures (tests/insights/test_kpi_rollup.py), except the median and 90th
+percentile of the time to answer, which the rollup gives from histograms: never above the exact
+figure, below it by less than 0.78 % plus one minute. "Overdue" is always counted live.
 """
 
 from __future__ import annotations

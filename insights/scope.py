@@ -78,8 +78,8 @@ def check_breakdown(scope: Scope, by: str | None) -> None:
 # --- complementary suppression -----------------------------------------------------------------
 
 # The league table ranks only entities with at least this many requests behind the ranked figure
-# (an entity with 2 answered requests, both in time, is not "the best" of the country). Public
-# page; the operations room's table may pass its own minimum.
+# (an entity with 2 answered requests, both in time, is not "the best" of the country): the
+# default on the public page, and what every dashboard's league table passes.
 MIN_RANKED_PUBLIC = 30
 
 Cell = tuple[Hashable, Hashable]  # (period, group)

@@ -13,7 +13,7 @@ does not pin any one of them (two hidden parts of 1 and 1, or 4 and 4, would).
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,29 +113,37 @@ def _pinned(values: Sequence[int], primary: Sequence[bool], floor: int) -> bool:
 
 
 def _protect(counts: Mapping[Any, int], families: Sequence[tuple[Any, Sequence[Any]]],
-             hidden: set[Any], floor: int) -> set[Any]:
+             member_of: Mapping[Any, Sequence[int]], hidden: set[Any], floor: int) -> set[Any]:
     """Grow `hidden` until every family (a total and its parts, all keys of `counts`) whose total
     is visible either hides none of its parts or hides parts adding up to at least
     MIN_PUBLIC_CELL that the sum does not pin. A failing family hides its smallest visible part,
     or its total when that part is the last one visible (a table of nothing but dashes under a
-    visible total helps no one). Deterministic: ties broken by the key's text."""
+    visible total helps no one). `member_of`: the families each key is in (as a part or the
+    total), to look again only at those a new hidden key touches. Deterministic for the same
+    table: families are taken in order, ties broken by the key's text."""
     primary = {k for k, n in counts.items() if n < MIN_PUBLIC_CELL}
     hidden = set(hidden) | primary
-    changed = True
-    while changed:
-        changed = False
-        for total, parts in families:
-            if total in hidden:
-                continue
-            gone = [k for k in parts if k in hidden]
-            if not gone:
-                continue
-            values = [counts[k] for k in gone]
-            if len(gone) >= 2 and sum(values) >= MIN_PUBLIC_CELL and not _pinned(values, [k in primary for k in gone], floor):
-                continue
-            visible = sorted((k for k in parts if k not in hidden), key=lambda k: (counts[k], str(k)))
-            hidden.add(visible[0] if len(visible) > 1 else total)
-            changed = True
+    queue = deque(range(len(families)))
+    queued = set(queue)
+    while queue:
+        i = queue.popleft()
+        queued.discard(i)
+        total, parts = families[i]
+        if total in hidden:
+            continue
+        gone = [k for k in parts if k in hidden]
+        if not gone:
+            continue
+        values = [counts[k] for k in gone]
+        if len(gone) >= 2 and sum(values) >= MIN_PUBLIC_CELL and not _pinned(values, [k in primary for k in gone], floor):
+            continue
+        visible = [k for k in parts if k not in hidden]
+        pick = min(visible, key=lambda k: (counts[k], str(k))) if len(visible) > 1 else total
+        hidden.add(pick)
+        for j in (*member_of.get(pick, ()), i):
+            if j not in queued:
+                queue.append(j)
+                queued.add(j)
     return hidden
 
 
@@ -145,50 +153,58 @@ def hidden_cells(cells: Mapping[Cell, Mapping[str, int | None]], bases: Sequence
     base count in `bases`; the first is the cells' request count. The table's margins are what the
     public page can also see: each entity's total over the range (when `with_totals`), the national
     figure of each period and the national range total (sums of the cells), so the same answer
-    serves the national view and the per-entity one.
+    serves the national view and the per-entity one (whatever order the cells come in).
 
     Returns, per base, the cells, entity totals and national cells whose figures of that base must
     not be shown, and under WHOLE those computed from fewer than MIN_PUBLIC_CELL requests, of which
     nothing may be shown. `floor`: the smallest value a present cell of that base can have (1 for
     the request count: a listed cell has a request; 0 for the others)."""
     floor = {bases[0]: 1, **(floor or {})}
+    keys = sorted(cells, key=lambda k: (str(k[0]), str(k[1])))
+    periods = sorted({p for p, _ in keys}, key=str)
+    groups = sorted({g for _, g in keys}, key=str)
+    # The families are the same for every base: build them once.
+    by_period: dict[Hashable, list[Any]] = defaultdict(list)
+    by_group: dict[Hashable, list[Any]] = defaultdict(list)
+    for period, group in keys:
+        by_period[period].append(("cell", period, group))
+        by_group[group].append(("cell", period, group))
+    families: list[tuple[Any, Sequence[Any]]] = [(("national", p), by_period[p]) for p in periods]
+    if with_totals:
+        families += [(("total", g), by_group[g]) for g in groups]
+        families.append((("national", NATIONAL), [("total", g) for g in groups]))
+        families.append((("national", NATIONAL), [("national", p) for p in periods]))
+    member_of: dict[Any, list[int]] = defaultdict(list)
+    for i, (total, parts) in enumerate(families):
+        member_of[total].append(i)
+        for k in parts:
+            member_of[k].append(i)
+
     out: dict[str, Hidden] = {}
     first: set[Any] = set()
     for base in bases:
         counts: dict[Any, int] = {}
-        totals: dict[Hashable, int] = defaultdict(int)
-        national: dict[Hashable, int] = defaultdict(int)
-        for (period, group), values in cells.items():
-            n = int(values.get(base) or 0)
+        totals: dict[Hashable, int] = dict.fromkeys(groups, 0)
+        national: dict[Hashable, int] = dict.fromkeys(periods, 0)
+        for period, group in keys:
+            n = int(cells[(period, group)].get(base) or 0)
             counts[("cell", period, group)] = n
             totals[group] += n
             national[period] += n
-        families: list[tuple[Any, Sequence[Any]]] = []
-        by_period: dict[Hashable, list[Any]] = defaultdict(list)
-        by_group: dict[Hashable, list[Any]] = defaultdict(list)
-        for (period, group) in cells:
-            by_period[period].append(("cell", period, group))
-            by_group[group].append(("cell", period, group))
         counts.update({("national", p): n for p, n in national.items()})
         counts[("national", NATIONAL)] = sum(national.values())
-        families += [(("national", p), parts) for p, parts in by_period.items()]
         if with_totals:
             counts.update({("total", g): n for g, n in totals.items()})
-            families += [(("total", g), parts) for g, parts in by_group.items()]
-            families.append((("national", NATIONAL), [("total", g) for g in totals]))
-            families.append((("national", NATIONAL), [("national", p) for p in national]))
-        hidden = _protect(counts, families, first, floor.get(base, 0))
+        hidden = _protect(counts, families, member_of, first, floor.get(base, 0))
         if base == bases[0]:  # too few requests: every figure of the cell goes, whatever its base
             first = {k for k, n in counts.items() if n < MIN_PUBLIC_CELL}
-            out[WHOLE] = Hidden(
-                cells={(k[1], k[2]) for k in first if k[0] == "cell"},
-                totals={k[1] for k in first if k[0] == "total"},
-                national={k[1] for k in first if k[0] == "national"},
-            )
-        out[base] = Hidden(
-            cells={(k[1], k[2]) for k in hidden if k[0] == "cell"},
-            totals={k[1] for k in hidden if k[0] == "total"},
-            national={k[1] for k in hidden if k[0] == "national"},
-        )
+            out[WHOLE] = _split(first)
+        out[base] = _split(hidden)
     return out
+
+
+def _split(keys: set[Any]) -> Hidden:
+    return Hidden(cells={(k[1], k[2]) for k in keys if k[0] == "cell"},
+                  totals={k[1] for k in keys if k[0] == "total"},
+                  national={k[1] for k in keys if k[0] == "national"})
 

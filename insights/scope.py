@@ -13,7 +13,8 @@ does not pin any one of them (two hidden parts of 1 and 1, or 4 and 4, would).
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
+import threading
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,8 +148,32 @@ def _protect(counts: Mapping[Any, int], families: Sequence[tuple[Any, Sequence[A
     return hidden
 
 
+_MEMO: OrderedDict[Hashable, dict[str, Hidden]] = OrderedDict()
+_MEMO_SIZE = 32
+_MEMO_LOCK = threading.Lock()
+
+
 def hidden_cells(cells: Mapping[Cell, Mapping[str, int | None]], bases: Sequence[str], *, with_totals: bool = True,
                  floor: Mapping[str, int] | None = None) -> dict[str, Hidden]:
+    """_hidden_cells, remembered for the last few tables: a page asks it for the same table once
+    per view (volume, delays, satisfaction, league). The key is the whole table, so a changed
+    figure is a new question; the answer is not to be modified."""
+    key = (tuple(sorted(((str(p), str(g), *(int(v.get(b) or 0) for b in bases)) for (p, g), v in cells.items()))),
+           tuple(bases), with_totals, tuple(sorted((floor or {}).items())))
+    with _MEMO_LOCK:  # pages are built in worker threads
+        if key in _MEMO:
+            _MEMO.move_to_end(key)
+            return _MEMO[key]
+    answer = _hidden_cells(cells, bases, with_totals=with_totals, floor=floor)
+    with _MEMO_LOCK:
+        _MEMO[key] = answer
+        if len(_MEMO) > _MEMO_SIZE:
+            _MEMO.popitem(last=False)
+    return answer
+
+
+def _hidden_cells(cells: Mapping[Cell, Mapping[str, int | None]], bases: Sequence[str], *, with_totals: bool = True,
+                  floor: Mapping[str, int] | None = None) -> dict[str, Hidden]:
     """Primary and complementary suppression of a table of entity cells (period, entity) for each
     base count in `bases`; the first is the cells' request count. The table's margins are what the
     public page can also see: each entity's total over the range (when `with_totals`), the national

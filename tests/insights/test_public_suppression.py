@@ -211,3 +211,10 @@ def test_the_public_page_says_what_it_hides_and_why(engine: Engine) -> None:
         d = views.build("public", PUBLIC, lang, "90d", src, now=NOW, span=(SINCE, UNTIL, "month"))
         notes = " ".join(d.notes)
         assert all(w in notes for w in words), notes
+
+
+def test_a_changed_table_is_a_new_question_for_the_remembered_answers() -> None:
+    cells = {("p", "a"): {"count": 50}, ("p", "b"): {"count": 40}, ("p", "c"): {"count": 60}}
+    assert not hidden_cells(cells, ("count",))["count"].cells
+    cells[("p", "b")] = {"count": 3}  # one figure changes: the answer must follow
+    assert {("p", "b"), ("p", "a")} <= hidden_cells(cells, ("count",))["count"].cells

@@ -1,4 +1,4 @@
-"""`python -m case_store serve|migrate|list|show|move|escalate|seed|centres` (see --help of each).
+"""`python -m case_store serve|migrate|list|show|move|escalate|seed|rollup|centres` (see --help of each).
 
 The admin commands stand in for the back office of the national platform: `move` is an entity
 answering, `escalate` one SLA sweep by hand (`serve` also sweeps by itself every
@@ -144,6 +144,33 @@ def cmd_seed(args: argparse.Namespace) -> int:
         print(str(exc), file=sys.stderr)
         return 2
     print(f"seeded {done.requests} request(s) and {done.escalations} escalation(s) in {done.seconds:.1f} s")
+    return 0
+def cmd_rollup(args: argparse.Namespace) -> int:
+    from sqlalchemy import create_engine, text
+
+    from bot.settings import local_timezone
+    from case_store import kpi_rollup
+    from case_store.db import sync_url
+
+    url = _database_url(args)
+    migrate.upgrade(url)
+    engine = create_engine(sync_url(url), future=True)
+    try:
+        with engine.begin() as conn:
+            if args.rebuild:
+                rows = kpi_rollup.rebuild(conn, local_timezone())
+                print(f"rebuilt the KPI rollup: {rows} row(s), days in {local_timezone().key}")
+            state = kpi_rollup.status(conn) or {}
+            rows = conn.execute(text(f"SELECT count(*) FROM {kpi_rollup.TABLE}")).scalar()
+    finally:
+        engine.dispose()
+    live = "paused (the KPIs read the requests)" if state.get("paused") else "live"
+    print(f"kpi_daily: {rows} row(s), days in {state.get('zone')} (UTC offset {state.get('utc_offset_minutes')} min), {live}")
+    if not args.rebuild and (state.get("paused") or state.get("zone") != local_timezone().key):
+        print(f"the KPIs will not use it: rebuild it for {local_timezone().key} with --rebuild")
+    return 0
+
+
 # --- service centres (issue 13) -----------------------------------------------------------------
 
 def _catalogue_and_centres(args: argparse.Namespace) -> tuple[Catalogue, Any]:
@@ -246,6 +273,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=1, help="random seed (the same seed gives the same history)")
     s.add_argument("--days", type=int, default=730, help="spread over the last DAYS days (default 730)")
     s.set_defaults(func=cmd_seed)
+    s = sub.add_parser("rollup", help="the KPI rollup (kpi_daily): its state, or --rebuild it from the requests")
+    s.add_argument("--rebuild", action="store_true", help="recompute it (after a change of BEKH_TIMEZONE or a failed seed)")
+    s.set_defaults(func=cmd_rollup)
     centres = sub.add_parser("centres", help="service centres: the registry, their ratings, printable posters")
     csub = centres.add_subparsers(dest="centres_command", required=True)
     s = csub.add_parser("list", help="the registry (case_store/data/centres.yml or CASE_STORE_CENTRES)")

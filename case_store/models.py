@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -24,12 +25,13 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import declarative_base, relationship
 
 from bot.lang import LANGUAGES
 from bot.request_rules import IMPORTANCE, PILLARS, REQUEST_TYPES
-from case_store.constants import CHANNELS, EVENTS, STATUSES, UTC
+from case_store.constants import CHANNELS, EVENTS, OPEN_STATUSES, STATUSES, UTC
 
 # Deterministic constraint names, so Alembic migrations can refer to them on both databases.
 metadata = MetaData(
@@ -146,7 +148,91 @@ class Request(Base):
         Index("ix_requests_kpi", "created_at", *KPI_COLUMNS),
         Index("ix_requests_entity_created", "entity", "created_at"),
         Index("ix_requests_sector_created", "sector", "created_at"),
+        # The live "overdue" figures read only open requests (migration 0005; INCLUDE on PostgreSQL).
+        Index("ix_requests_open_due", "due_at", "created_at", "entity", "sector", "channel", "type", "pillar",
+              "importance", "language", sqlite_where=text(_in("status", OPEN_STATUSES)),
+              postgresql_where=text(_in("status", OPEN_STATUSES))),
     )
+
+
+class KpiDaily(Base):
+    """The request KPIs' daily rollup, kept by triggers (case_store/kpi_rollup.py, migration 0005).
+    Never written by the application: the database keeps it equal to the requests."""
+
+    __tablename__ = "kpi_daily"
+
+    dim = Column(String(16), primary_key=True)  # '' (the whole cell), channel, type, pillar, importance, language
+    day = Column(Date, primary_key=True)  # local day of receipt (kpi_rollup_meta.zone)
+    entity = Column(String(64), primary_key=True)
+    sector = Column(String(64), primary_key=True)  # the entity's (unless changed by hand)
+    value = Column(String(32), primary_key=True)  # the dimension's value ('' for '' and for no pillar)
+    received = Column(Integer, nullable=False)
+    open = Column(Integer, nullable=False)
+    answered = Column(Integer, nullable=False)
+    closed = Column(Integer, nullable=False)
+    rejected = Column(Integer, nullable=False)
+    reopened = Column(Integer, nullable=False)
+    escalated = Column(Integer, nullable=False)
+    level_1 = Column(Integer, nullable=False)
+    level_2 = Column(Integer, nullable=False)
+    level_3_plus = Column(Integer, nullable=False)
+    with_answer = Column(Integer, nullable=False)
+    within_sla = Column(Integer, nullable=False)
+    rated = Column(Integer, nullable=False)
+    score_sum = Column(Integer, nullable=False)
+    s1 = Column(Integer, nullable=False)
+    s2 = Column(Integer, nullable=False)
+    s3 = Column(Integer, nullable=False)
+    s4 = Column(Integer, nullable=False)
+    s5 = Column(Integer, nullable=False)
+    resolved_known = Column(Integer, nullable=False)
+    resolved = Column(Integer, nullable=False)
+    reopened_answered = Column(Integer, nullable=False)
+    max_level = Column(Integer, nullable=False)
+    hist = Column(Text, nullable=True)  # minutes to answer: 8 hex characters per (bucket, count)
+
+    __table_args__ = (
+        Index("ix_kpi_daily_sector_dim_day", "sector", "dim", "day"),
+        Index("ix_kpi_daily_entity_dim_day", "entity", "dim", "day"),
+        {"postgresql_partition_by": "LIST (dim)", "sqlite_with_rowid": False},
+    )
+
+
+class KpiEscalationsDaily(Base):
+    """The escalations log per local day and entity, kept by triggers (case_store/kpi_rollup.py,
+    migration 0006)."""
+
+    __tablename__ = "kpi_escalations_daily"
+
+    day = Column(Date, primary_key=True)  # local day of the escalation
+    entity = Column(String(64), primary_key=True)
+    sector = Column(String(64), primary_key=True)  # the request's
+    escalations = Column(Integer, nullable=False)
+    level_1 = Column(Integer, nullable=False)
+    level_2 = Column(Integer, nullable=False)
+    level_3_plus = Column(Integer, nullable=False)
+    requests_day = Column(Integer, nullable=False)  # distinct requests escalated that day
+    requests_new_week = Column(Integer, nullable=False)  # ... not escalated earlier that local week
+    requests_new_month = Column(Integer, nullable=False)  # ... nor earlier that local month
+
+    __table_args__ = (
+        Index("ix_kpi_escalations_daily_sector_day", "sector", "day"),
+        Index("ix_kpi_escalations_daily_entity_day", "entity", "day"),
+        {"sqlite_with_rowid": False},
+    )
+
+
+class KpiRollupMeta(Base):
+    """The one row: the zone the rollup's days were cut in, and whether its triggers are paused."""
+
+    __tablename__ = "kpi_rollup_meta"
+
+    id = Column(Integer, primary_key=True)
+    zone = Column(String(64), nullable=False)
+    utc_offset_minutes = Column(Integer, nullable=False)
+    paused = Column(Boolean, nullable=False)
+
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
 
 
 class TimelineEntry(Base):
@@ -177,7 +263,10 @@ class Escalation(Base):
     contact_role = Column(String(64), nullable=True)  # NULL: the catalogue has no contact for this level
     actor = Column(String(128), nullable=False)
 
-    __table_args__ = (CheckConstraint("level >= 1", name="level"),)
+    __table_args__ = (
+        CheckConstraint("level >= 1", name="level"),
+        Index("ix_escalations_kpi", "at", "entity", "level", "request_id"),  # the escalations view (0005)
+    )
 
 
 class Attachment(Base):

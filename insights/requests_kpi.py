@@ -22,8 +22,16 @@ What the figures mean (the cohort is always "requests received in the range"):
 Rows carry the counts they were computed from (`count` = received; `open`; `with_answer`: those
 answered at least once, whatever their status now; `rated`) where a figure is a share or mean.
 For the public scope a figure computed from fewer than MIN_PUBLIC_CELL requests is None and its
-row says `suppressed: true`. No free text (a description, an answer, a comment) is ever read by
-these queries.
+row says `suppressed: true`, and so is any figure that would give such a one back by subtraction
+(insights/scope.py decides, on the range's per-entity table). No free text (a description, an
+answer, a comment) is ever read by these queries.
+
+Where the figures come from (`source`): the daily rollups the case store's triggers keep
+(kpi_daily, kpi_escalations_daily; case_store/kpi_rollup.py) when they are live, else the
+requests themselves ("auto", the default); "raw" forces the requests, "rollup" refuses to fall
+back. Both give the same figures (tests/insights/test_kpi_rollup.py), except the median and 90th
+percentile of the time to answer, which the rollup gives from histograms: never above the exact
+figure, below it by less than 0.78 % plus one minute. "Overdue" is always counted live.
 """
 
 from __future__ import annotations
@@ -31,19 +39,21 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, and_, case, cast, func, literal_column, select, tuple_
+import numpy as np
+from sqlalchemy import Date, Integer, and_, case, cast, func, literal_column, select, text, tuple_
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ColumnElement
 
 from bot.settings import local_timezone
+from case_store import kpi_rollup
 from case_store.constants import OPEN_STATUSES, UTC
-from case_store.models import Escalation, Request
-from insights.scope import Scope, check_breakdown, suppressed
+from case_store.models import Escalation, KpiDaily, KpiEscalationsDaily, Request
+from insights.scope import MIN_RANKED_PUBLIC, NATIONAL, WHOLE, Hidden, Scope, check_breakdown, hidden_cells, suppressed
 
 GRAINS = ("day", "week", "month")
 BREAKDOWNS = ("channel", "sector", "entity", "type", "pillar", "importance", "language")
@@ -73,6 +83,8 @@ Cells = dict[tuple[Any, Any], dict[str, Any]]
 Percentiles = dict[tuple[Any, Any], tuple[Any, Any]]
 Bind = Engine | Connection
 _R = Request.__table__.c
+_K = KpiDaily.__table__.c
+SOURCES = ("auto", "rollup", "raw")
 
 
 # --- the shape of every query ------------------------------------------------------------------
@@ -156,7 +168,7 @@ def _mean(total: float | None, n: int | None) -> float | None:
     return round(total / n, 4) if n and total is not None else None
 
 
-def _hide(row: dict[str, Any], scope: Scope, fields_by_base: dict[str, Iterable[str]]) -> dict[str, Any]:
+def _hide(row: dict[str, Any], scope: Scope, fields_by_base: Mapping[str, Iterable[str]]) -> dict[str, Any]:
     """Public scope: every figure whose base count is under the threshold becomes None."""
     if not scope.suppress_small_cells:
         row["suppressed"] = False
@@ -175,6 +187,80 @@ def _hide(row: dict[str, Any], scope: Scope, fields_by_base: dict[str, Iterable[
     return row
 
 
+# What each view's figures are computed from, for the public page's suppression (the first is the
+# request count: what it hides, it hides whole).
+_PUBLIC_BASES = ("count", "open", "with_answer", "rated")
+Suppress = Callable[[list[dict[str, Any]], list[dict[str, Any]]], tuple[list[dict[str, Any]], list[dict[str, Any]]]]
+
+
+def _public_hidden(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, source: str,
+                   per_entity: Cells | None = None) -> dict[str, Hidden]:
+    """The public page's hidden cells for this range and grain: decided on the per-entity table
+    and its margins (insights/scope.py), so a national view and a per-entity view of the same
+    range hide consistently and neither gives away what the other hides. `per_entity`: the
+    view's own cells when it is broken down by entity (else they are read here)."""
+    if per_entity is not None:
+        table: dict[Any, dict[str, int | None]] = {
+            key: {"count": m.get("count", m.get("received")), **{b: m.get(b) for b in _PUBLIC_BASES[1:]}}
+            for key, m in per_entity.items()}
+        return hidden_cells(table, _PUBLIC_BASES)
+    if _use_rollup(conn, source):
+        columns = _sums(count="received", open="open", with_answer="with_answer", rated="rated")
+        cells = _rollup_cells(conn, scope, since, until, grain, "entity", columns)
+    else:
+        columns = [func.count().label("count"),
+                   func.sum(case((Request.status.in_(OPEN_STATUSES), 1), else_=0)).label("open"),
+                   func.sum(case((Request.answered_at.is_not(None), 1), else_=0)).label("with_answer"),
+                   func.count(Request.rating_score).label("rated")]
+        cells = _grouped(conn, scope, since, until, grain, "entity", columns)
+    return hidden_cells(cells, _PUBLIC_BASES)
+
+
+def _suppressor(scope: Scope, by: str | None, hidden: dict[str, Hidden] | None,
+                fields_by_base: Mapping[str, Iterable[str]]) -> Suppress:
+    """(rows, totals) -> the same with what this scope may not see set to None (`suppressed`)."""
+    if not scope.suppress_small_cells or hidden is None:
+        def primary_only(rows: list[dict[str, Any]], totals: list[dict[str, Any]]
+                         ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            return [_hide(r, scope, fields_by_base) for r in rows], [_hide(r, scope, fields_by_base) for r in totals]
+
+        return primary_only
+    every = [f for fields in fields_by_base.values() for f in fields] + list(_PUBLIC_BASES)
+
+    def hide(row: dict[str, Any], is_hidden: Callable[[Hidden], bool]) -> dict[str, Any]:
+        # Fewer than MIN_PUBLIC_CELL requests: nothing of the cell. Otherwise each base's figures
+        # (and the base count itself, else subtraction would rebuild it) as that base decides.
+        whole = is_hidden(hidden[WHOLE])
+        row["suppressed"] = False
+        for base in _PUBLIC_BASES:
+            if not whole and ((base not in fields_by_base and base != "count") or not is_hidden(hidden[base])):
+                continue
+            row["suppressed"] = True
+            for f in every if whole else (*fields_by_base.get(base, ()), base):
+                if f in row:
+                    row[f] = None
+        return row
+
+    def apply(rows: list[dict[str, Any]], totals: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        out_rows, out_totals = [], []
+        def in_cells(key: Any) -> Callable[[Hidden], bool]:
+            return lambda h: key in h.cells
+
+        def in_national(period: Any) -> Callable[[Hidden], bool]:
+            return lambda h: period in h.national
+
+        def in_totals(group: Any) -> Callable[[Hidden], bool]:
+            return lambda h: group in h.totals
+
+        for r in rows:
+            out_rows.append(hide(r, in_cells((r["period"], r["group"])) if by == "entity" else in_national(r["period"])))
+        for r in totals:
+            out_totals.append(hide(r, in_totals(r["group"]) if by == "entity" else in_national(NATIONAL)))
+        return out_rows, out_totals
+
+    return apply
+
+
 def _envelope(kind: str, scope: Scope, since: dt.date, until: dt.date, grain: str, by: str | None, **extra: Any) -> dict[str, Any]:
     return {
         "kpi": kind,
@@ -185,6 +271,166 @@ def _envelope(kind: str, scope: Scope, since: dt.date, until: dt.date, grain: st
         "by": by,
         **extra,
     }
+
+
+# --- the daily rollup (case_store/kpi_rollup.py) -------------------------------------------------
+# Every figure but "overdue" (which moves with the clock) and the percentiles (a histogram per
+# cell) is a sum or a max over kpi_daily's rows, which the case store's triggers keep equal to the
+# requests. The functions below read it when it is usable and fall back to the requests (the
+# queries further down) when it is paused (a seed is loading), missing, or cut in another zone.
+
+
+def _use_rollup(conn: Connection, source: str) -> bool:
+    if source not in SOURCES:
+        raise ValueError(f"source {source!r} is not one of {', '.join(SOURCES)}")
+    if source == "raw":
+        return False
+    usable = kpi_rollup.usable(conn, local_timezone())
+    if source == "rollup" and not usable:
+        raise RuntimeError("the kpi_daily rollup is paused, missing or cut in another time zone; "
+                           "rebuild it with `python -m case_store rollup --rebuild`")
+    return usable
+
+
+def _day_period(dialect: str, grain: str, day: Any) -> ColumnElement[Any]:
+    """The local date that starts the period of a rollup day (weeks start on Sunday)."""
+    if dialect == "postgresql":
+        if grain == "day":
+            return day
+        # date minus whole days: no cast to a timestamp (with a zone) and back for every row; no
+        # bound parameter either (asyncpg would number it twice, see _period)
+        if grain == "week":
+            return day - cast(func.extract("dow", day), Integer)
+        return day - (cast(func.extract("day", day), Integer) - literal_column("1"))
+    if grain == "day":
+        return func.date(day)
+    if grain == "week":
+        return func.date(day, "-6 days", "weekday 0")
+    return func.strftime("%Y-%m-01", day)
+
+
+def _concat(dialect: str, column: Any) -> ColumnElement[Any]:
+    return func.string_agg(column, literal_column("''")) if dialect == "postgresql" else func.group_concat(column, "")
+
+
+def _rollup_cells(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, by: str | None,
+                  columns: list[ColumnElement[Any]], with_hist: bool = False) -> Cells:
+    """One read of the rollup: `columns` (labelled aggregates of kpi_daily) per (period, group)."""
+    dialect = conn.dialect.name
+    dim = by if by in kpi_rollup.DIMENSIONS else ""
+    period = _day_period(dialect, grain, _K.day).label("period")
+    groups = [(_K.value if dim else _K[by]).label(by)] if by else []
+    where = [_K.dim == dim, _K.day >= since, _K.day <= until]
+    if scope.entity:
+        where.append(_K.entity == scope.entity)
+    if scope.sector:
+        where.append(_K.sector == scope.sector)
+    extra = [_concat(dialect, _K.hist).label("hist")] if with_hist else []
+    query = select(period, *groups, *columns, *extra).where(*where).group_by(period, *groups)
+    cells: Cells = {}
+    for r in conn.execute(query):
+        m = dict(r._mapping)
+        group = m[by] if by else None
+        if dim == "pillar" and group == "":
+            group = None  # requests without a pillar, as the raw query groups them
+        m[by or "group"] = group
+        cells[(_iso(m["period"]), group)] = m
+    return dict(sorted(cells.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))))
+
+
+def _sums(**labels: str) -> list[ColumnElement[Any]]:
+    """sum(kpi_daily.<column>) AS <label>, for label=column pairs."""
+    return [func.sum(_K[column]).label(label) for label, column in labels.items()]
+
+
+_VOLUME_SUMS = _sums(received="received", open="open", answered="answered", closed="closed", rejected="rejected",
+                     reopened="reopened")
+_SAT_SUMS_ROLLUP = _sums(rated="rated", score_sum="score_sum", s1="s1", s2="s2", s3="s3", s4="s4", s5="s5",
+                         resolved_known="resolved_known", resolved="resolved", reopened="reopened_answered")
+_DELAY_SUMS_ROLLUP = [
+    *_sums(count="received", open="open", escalated="escalated", level_1="level_1", level_2="level_2",
+           level_3_plus="level_3_plus", with_answer="with_answer", within_sla="within_sla"),
+    func.max(_K.max_level).label("max_level"),
+]
+
+# Minutes each histogram bucket stands for (its lower bound; kpi_rollup.py says how close that is).
+_BUCKET_MINUTES = np.array([kpi_rollup.lower_bound(b) for b in range(kpi_rollup.BUCKETS)], dtype=np.float64)
+_EMPTY = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+
+
+def _parse_hist(hexes: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """(buckets, counts) of a concatenation of `bbbnnnnn` hex entries."""
+    if not hexes:
+        return _EMPTY
+    entries = np.frombuffer(bytes.fromhex(hexes), dtype=">u4").astype(np.int64)
+    return entries >> 20, entries & 0xFFFFF
+
+
+def _dense(buckets: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Counts per bucket (entries of one bucket may repeat: they add up)."""
+    return np.bincount(buckets, weights=counts, minlength=kpi_rollup.BUCKETS).astype(np.float64, copy=False)
+
+
+def _hist_percentiles(dense: np.ndarray) -> tuple[float | None, float | None]:
+    """Median and 90th percentile in hours: percentile_cont over the durations taken as their
+    buckets' lower bounds."""
+    cum = np.cumsum(dense)
+    total = round(float(cum[-1]))
+    if total == 0:
+        return None, None
+    out = []
+    for q in (0.5, 0.9):
+        pos = (total - 1) * q
+        lo, hi = math.floor(pos), math.ceil(pos)
+        v_lo = _BUCKET_MINUTES[np.searchsorted(cum, lo + 0.5)]  # the first bucket holding rank lo
+        v_hi = _BUCKET_MINUTES[np.searchsorted(cum, hi + 0.5)]
+        out.append(float(v_lo + (v_hi - v_lo) * (pos - lo)) / 60.0)
+    return out[0], out[1]
+
+
+# Literal values, not bound parameters: the planners (SQLite's above all) then see that the
+# partial index ix_requests_open_due (migration 0005) covers the query. Checked names, no user text.
+_IS_OPEN_LITERAL = text("requests.status IN (" + ", ".join(f"'{s}'" for s in OPEN_STATUSES) + ")")
+
+
+def _overdue_cells(conn: Connection, scope: Scope, start: dt.datetime, end: dt.datetime, now: dt.datetime, grain: str,
+                   by: str | None, tz: ZoneInfo) -> Cells:
+    """What the clock changes without any write: the open requests past due, live from the
+    requests (a few percent of them; ix_requests_status_due finds them)."""
+    dialect = conn.dialect.name
+    period = _period(dialect, grain, tz, end).label("period")
+    groups = _group_cols(by)
+    due = _epoch(dialect, Request.due_at)
+    query = (
+        select(period, *groups, func.count().label("overdue"), func.sum(due).label("overdue_due_sum"),
+               func.min(due).label("overdue_due_min"))
+        .where(*_where(scope, start, end), _IS_OPEN_LITERAL, Request.due_at < now)
+        .group_by(period, *groups)
+    )
+    return {(_iso(r._mapping["period"]), r._mapping[by] if by else None): dict(r._mapping) for r in conn.execute(query)}
+
+
+def _delay_query_rollup(conn: Connection, scope: Scope, since: dt.date, until: dt.date, now: dt.datetime, grain: str,
+                        by: str | None, tz: ZoneInfo, with_satisfaction: bool = False, cell_percentiles: bool = True
+                        ) -> tuple[Cells, Percentiles]:
+    """_delay_query's figures from the rollup, the overdue ones live, the percentiles from the
+    cells' histograms (per cell and per group over the whole range)."""
+    start, end = _utc_bounds(since, until, tz)
+    columns = _DELAY_SUMS_ROLLUP + (_SAT_SUMS_ROLLUP if with_satisfaction else [])
+    cells = _rollup_cells(conn, scope, since, until, grain, by, columns, with_hist=True)
+    for key, late in _overdue_cells(conn, scope, start, end, now, grain, by, tz).items():
+        cell = cells.setdefault(key, {})
+        cell.update({k: late[k] for k in ("overdue", "overdue_due_sum", "overdue_due_min")})
+    pct: Percentiles = {}
+    whole: dict[Any, np.ndarray] = {}
+    for key, cell in cells.items():
+        dense = _dense(*_parse_hist(cell.pop("hist", None)))
+        pct[key] = _hist_percentiles(dense) if cell_percentiles else (None, None)
+        whole[key[1]] = whole[key[1]] + dense if key[1] in whole else dense
+    for group, dense in whole.items():
+        pct[(TOTAL, group)] = _hist_percentiles(dense)
+    return cells, pct
+
 
 
 # --- volume --------------------------------------------------------------------------------------
@@ -215,24 +461,27 @@ def _volume_columns() -> list[ColumnElement[Any]]:
     ]
 
 
-def volume(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = None) -> dict[str, Any]:
+def volume(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = None,
+           *, source: str = "auto") -> dict[str, Any]:
     _check(grain, by, since, until, scope)
 
     def work(conn: Connection) -> dict[str, Any]:
         rows, totals = [], defaultdict(lambda: dict.fromkeys(_VOLUME_FIELDS, 0))
-        for (period, group), m in _grouped(conn, scope, since, until, grain, by, _volume_columns()).items():
+        if _use_rollup(conn, source):
+            cells = _rollup_cells(conn, scope, since, until, grain, by, _VOLUME_SUMS)
+        else:
+            cells = _grouped(conn, scope, since, until, grain, by, _volume_columns())
+        hidden = (_public_hidden(conn, scope, since, until, grain, source, cells if by == "entity" else None)
+                  if scope.suppress_small_cells else None)
+        for (period, group), m in cells.items():
             row = {"period": period, "group": group, **{f: int(m[f] or 0) for f in _VOLUME_FIELDS}}
             for f in _VOLUME_FIELDS:
                 totals[group][f] += row[f]
             row["count"] = row["received"]
             rows.append(row)
-        fields = {"count": _VOLUME_FIELDS}
         total_rows = [{"group": g, **t, "count": t["received"]} for g, t in sorted(totals.items(), key=lambda kv: str(kv[0]))]
-        return _envelope(
-            "volume", scope, since, until, grain, by,
-            rows=[_hide(r, scope, fields) for r in rows],
-            totals=[_hide(r, scope, fields) for r in total_rows],
-        )
+        rows, total_rows = _suppressor(scope, by, hidden, {"count": _VOLUME_FIELDS})(rows, total_rows)
+        return _envelope("volume", scope, since, until, grain, by, rows=rows, totals=total_rows)
 
     return _run(bind, work)
 
@@ -364,14 +613,19 @@ def _merge(into: dict[str, Any], sums: dict[str, Any]) -> None:
 
 
 def _delays(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, by: str | None,
-            now: dt.datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            now: dt.datetime, source: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     tz = local_timezone()
-    start, end = _utc_bounds(since, until, tz)
-    cells, pct = _delay_query(conn, scope, start, end, now, grain, by, tz)
-    return _delay_rows(cells, pct, scope, now)
+    if _use_rollup(conn, source):
+        cells, pct = _delay_query_rollup(conn, scope, since, until, now, grain, by, tz)
+    else:
+        start, end = _utc_bounds(since, until, tz)
+        cells, pct = _delay_query(conn, scope, start, end, now, grain, by, tz)
+    hidden = (_public_hidden(conn, scope, since, until, grain, source, cells if by == "entity" else None)
+              if scope.suppress_small_cells else None)
+    return _delay_rows(cells, pct, now, _suppressor(scope, by, hidden, _DELAY_HIDE))
 
 
-def _delay_rows(cells: Cells, pct: Percentiles, scope: Scope, now: dt.datetime
+def _delay_rows(cells: Cells, pct: Percentiles, now: dt.datetime, suppress: Suppress
                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     now_epoch = now.timestamp()
     none = (None, None)
@@ -382,14 +636,14 @@ def _delay_rows(cells: Cells, pct: Percentiles, scope: Scope, now: dt.datetime
         _merge(group_sums[group], sums)
     totals = [{"group": g, **_delay_row(s, pct.get((TOTAL, g), none), now_epoch)}
               for g, s in sorted(group_sums.items(), key=lambda kv: str(kv[0]))]
-    return [_hide(r, scope, _DELAY_HIDE) for r in rows], [_hide(r, scope, _DELAY_HIDE) for r in totals]
+    return suppress(rows, totals)
 
 
 def delays(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = None,
-           now: dt.datetime | None = None) -> dict[str, Any]:
+           now: dt.datetime | None = None, *, source: str = "auto") -> dict[str, Any]:
     _check(grain, by, since, until, scope)
     now = now or dt.datetime.now(UTC)
-    rows, totals = _run(bind, lambda conn: _delays(conn, scope, since, until, grain, by, now))
+    rows, totals = _run(bind, lambda conn: _delays(conn, scope, since, until, grain, by, now, source))
     return _envelope("delays", scope, since, until, grain, by, as_of=now.isoformat(), hours="calendar hours",
                      overdue_days="calendar days", rows=rows, totals=totals)
 
@@ -431,15 +685,22 @@ def _sat_columns() -> list[ColumnElement[Any]]:
     ]
 
 
-def _satisfaction(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, by: str | None
-                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    columns = [func.count().label("count"),
-               func.sum(case((Request.answered_at.is_not(None), 1), else_=0)).label("with_answer"),
-               *_sat_columns()]
-    return _sat_rows(_grouped(conn, scope, since, until, grain, by, columns), scope)
+def _satisfaction(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, by: str | None,
+                  source: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    if _use_rollup(conn, source):
+        columns = _sums(count="received", with_answer="with_answer") + _SAT_SUMS_ROLLUP
+        cells = _rollup_cells(conn, scope, since, until, grain, by, columns)
+    else:
+        columns = [func.count().label("count"),
+                   func.sum(case((Request.answered_at.is_not(None), 1), else_=0)).label("with_answer"),
+                   *_sat_columns()]
+        cells = _grouped(conn, scope, since, until, grain, by, columns)
+    hidden = (_public_hidden(conn, scope, since, until, grain, source, cells if by == "entity" else None)
+              if scope.suppress_small_cells else None)
+    return _sat_rows(cells, _suppressor(scope, by, hidden, _SAT_HIDE))
 
 
-def _sat_rows(cells: Cells, scope: Scope) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _sat_rows(cells: Cells, suppress: Suppress) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     rows: list[dict[str, Any]] = []
     group_sums: dict[Any, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_SAT_SUMS, 0))
     for (period, group), m in sorted(cells.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
@@ -447,13 +708,13 @@ def _sat_rows(cells: Cells, scope: Scope) -> tuple[list[dict[str, Any]], list[di
         for k in _SAT_SUMS:
             group_sums[group][k] += int(m.get(k) or 0)
     totals = [{"group": g, **_sat_row(s)} for g, s in sorted(group_sums.items(), key=lambda kv: str(kv[0]))]
-    return [_hide(r, scope, _SAT_HIDE) for r in rows], [_hide(r, scope, _SAT_HIDE) for r in totals]
+    return suppress(rows, totals)
 
 
-def satisfaction(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = None
-                 ) -> dict[str, Any]:
+def satisfaction(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = None,
+                 *, source: str = "auto") -> dict[str, Any]:
     _check(grain, by, since, until, scope)
-    rows, totals = _run(bind, lambda conn: _satisfaction(conn, scope, since, until, grain, by))
+    rows, totals = _run(bind, lambda conn: _satisfaction(conn, scope, since, until, grain, by, source))
     return _envelope("satisfaction", scope, since, until, grain, by, rows=rows, totals=totals)
 
 
@@ -461,13 +722,19 @@ def satisfaction(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain
 
 
 def _league(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str, rank_by: str,
-            now: dt.datetime) -> list[dict[str, Any]]:
-    # One scan for both the delay and the satisfaction sums, plus the percentiles' scan.
+            now: dt.datetime, source: str, min_volume: int) -> list[dict[str, Any]]:
+    # One read for both the delay and the satisfaction sums (and the percentiles).
     tz = local_timezone()
-    start, end = _utc_bounds(since, until, tz)
-    cells, pct = _delay_query(conn, scope, start, end, now, grain, "entity", tz, with_satisfaction=True)
-    d_rows, d_totals = _delay_rows(cells, pct, scope, now)
-    s_rows, s_totals = _sat_rows(cells, scope)
+    if _use_rollup(conn, source):
+        # the periods' percentiles only matter when they are the trend
+        cells, pct = _delay_query_rollup(conn, scope, since, until, now, grain, "entity", tz, with_satisfaction=True,
+                                         cell_percentiles=rank_by == "median_hours_to_answer")
+    else:
+        start, end = _utc_bounds(since, until, tz)
+        cells, pct = _delay_query(conn, scope, start, end, now, grain, "entity", tz, with_satisfaction=True)
+    hidden = _public_hidden(conn, scope, since, until, grain, source, cells) if scope.suppress_small_cells else None
+    d_rows, d_totals = _delay_rows(cells, pct, now, _suppressor(scope, "entity", hidden, _DELAY_HIDE))
+    s_rows, s_totals = _sat_rows(cells, _suppressor(scope, "entity", hidden, _SAT_HIDE))
     sat = {r["group"]: r for r in s_totals}
     trend: dict[str, list[dict[str, Any]]] = defaultdict(list)
     base = _LEAGUE_BASE[rank_by]
@@ -497,33 +764,82 @@ def _league(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grai
         }
         table.append(row)
     higher_better = LEAGUE_METRICS[rank_by]
-    # Entities without the figure (or with it suppressed) go last, in catalogue-id order.
-    table.sort(key=lambda r: (r[rank_by] is None, -(r[rank_by] or 0) if higher_better else (r[rank_by] or 0), r["entity"]))
-    for i, row in enumerate(table, 1):
-        row["rank"] = i if row[rank_by] is not None else None
+
+    def ranked(r: dict[str, Any]) -> bool:  # a figure, from enough requests to mean something
+        return r[rank_by] is not None and (r[base] or 0) >= min_volume
+
+    # Ranked entities first; then those with too few requests behind the figure (in the figure's
+    # order, unranked), then those without it (or with it suppressed), in catalogue-id order.
+    table.sort(key=lambda r: (not ranked(r), r[rank_by] is None, -(r[rank_by] or 0) if higher_better else (r[rank_by] or 0),
+                              r["entity"]))
+    n = 0
+    for row in table:
+        n += ranked(row)
+        row["rank"] = n if ranked(row) else None
     return table
 
 
 def league(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = "entity",
-           rank_by: str = "within_sla_share", now: dt.datetime | None = None) -> dict[str, Any]:
+           rank_by: str = "within_sla_share", now: dt.datetime | None = None, *, source: str = "auto",
+           min_volume: int | None = None) -> dict[str, Any]:
     """Entities ranked on `rank_by` (see LEAGUE_METRICS); `by` is accepted for the common
-    signature and must be None or "entity"."""
+    signature and must be None or "entity". Only entities with at least `min_volume` requests
+    behind the ranked figure get a rank (default: MIN_RANKED_PUBLIC on the public page, 1
+    elsewhere); the others are listed after them, unranked."""
     if by not in (None, "entity"):
         raise ValueError(f"the league table ranks entities; by must be 'entity' or None, got {by!r}")
     if rank_by not in LEAGUE_METRICS:
         raise ValueError(f"rank_by {rank_by!r} is not one of {', '.join(LEAGUE_METRICS)}")
     _check(grain, "entity", since, until, scope)
     now = now or dt.datetime.now(UTC)
-    rows = _run(bind, lambda conn: _league(conn, scope, since, until, grain, rank_by, now))
+    minimum = max(1, min_volume if min_volume is not None else MIN_RANKED_PUBLIC if scope.suppress_small_cells else 1)
+    rows = _run(bind, lambda conn: _league(conn, scope, since, until, grain, rank_by, now, source, minimum))
     return _envelope("league", scope, since, until, grain, "entity", rank_by=rank_by,
-                     higher_is_better=LEAGUE_METRICS[rank_by], as_of=now.isoformat(), rows=rows)
+                     higher_is_better=LEAGUE_METRICS[rank_by], min_volume=minimum, ranked_on=_LEAGUE_BASE[rank_by],
+                     as_of=now.isoformat(), rows=rows)
 
 
 # --- escalations ---------------------------------------------------------------------------------
 
 
-def escalations(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = None
-                ) -> dict[str, Any]:
+def _period_start(day: dt.date, grain: str) -> dt.date:
+    if grain == "week":
+        return day - dt.timedelta(days=(day.weekday() + 1) % 7)  # back to Sunday
+    return day.replace(day=1) if grain == "month" else day
+
+
+def _esc_rollup_rows(conn: Connection, scope: Scope, since: dt.date, until: dt.date, grain: str,
+                     by: str | None) -> list[dict[str, Any]]:
+    """The escalations view from kpi_escalations_daily: sums, and a period's distinct requests as
+    the sum of its days' requests new in that period."""
+    e = KpiEscalationsDaily.__table__.c
+    period = _day_period(conn.dialect.name, grain, e.day).label("period")
+    groups = [e.entity.label("entity")] if by == "entity" else [e.sector.label("sector")] if by == "sector" else []
+    new = {"day": e.requests_day, "week": e.requests_new_week, "month": e.requests_new_month}[grain]
+    where = [e.day >= since, e.day <= until]
+    if scope.entity:
+        where.append(e.entity == scope.entity)
+    if scope.sector:
+        where.append(e.sector == scope.sector)
+    query = (
+        select(period, *groups, func.sum(e.escalations).label("escalations"), func.sum(new).label("count"),
+               func.sum(e.level_1).label("level_1"), func.sum(e.level_2).label("level_2"),
+               func.sum(e.level_3_plus).label("level_3_plus"))
+        .where(*where).group_by(period, *groups).order_by(period, *groups)
+    )
+    return [_esc_row(r._mapping, by) for r in conn.execute(query)]
+
+
+def _esc_row(m: Any, by: str | None) -> dict[str, Any]:
+    return {
+        "period": _iso(m["period"]), "group": m[by] if by else None, "count": int(m["count"] or 0),
+        "escalations": int(m["escalations"] or 0),
+        "levels": {"1": int(m["level_1"] or 0), "2": int(m["level_2"] or 0), "3+": int(m["level_3_plus"] or 0)},
+    }
+
+
+def escalations(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain: str = "month", by: str | None = None,
+                *, source: str = "auto") -> dict[str, Any]:
     """Escalations that happened in the range (the `escalations` log, by the local date of the
     escalation, not of the receipt): how many, by level reached (1, 2, 3+), and how many distinct
     requests. `by` may be None, entity or sector (or, for the public page, None or entity)."""
@@ -533,7 +849,21 @@ def escalations(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain:
     tz = local_timezone()
     start, end = _utc_bounds(since, until, tz)
 
-    def work(conn: Connection) -> dict[str, Any]:
+    def rows_by(conn: Connection, by: str | None) -> list[dict[str, Any]]:
+        if _use_rollup(conn, source) and conn.dialect.has_table(conn, kpi_rollup.ESC_TABLE):
+            rows = _esc_rollup_rows(conn, scope, since, until, grain, by)
+            first = _period_start(since, grain)
+            if first < since:  # a first period cut by the range: its distinct requests from the log
+                cut = min(until, _period_start(first + dt.timedelta(days=32), grain) - dt.timedelta(days=1)
+                          if grain == "month" else first + dt.timedelta(days=6))
+                exact = {r["group"]: r["count"] for r in raw_rows(conn, by, *_utc_bounds(since, cut, tz))}
+                for r in rows:
+                    if r["period"] == first.isoformat():
+                        r["count"] = exact.get(r["group"], 0)
+            return rows
+        return raw_rows(conn, by, start, end)
+
+    def raw_rows(conn: Connection, by: str | None, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
         period = _period(conn.dialect.name, grain, tz, end, Escalation.at).label("period")
         groups = [Escalation.entity.label("entity")] if by == "entity" else [Request.sector.label("sector")] if by == "sector" else []
         where = [Escalation.at >= start, Escalation.at < end]
@@ -556,16 +886,19 @@ def escalations(bind: Bind, scope: Scope, since: dt.date, until: dt.date, grain:
         )
         if by == "sector" or scope.sector:  # the log keeps the entity; the sector is on the request
             query = query.join(Request, Request.id == Escalation.request_id)
-        rows = []
-        for r in conn.execute(query):
-            m = r._mapping
-            rows.append({
-                "period": _iso(m["period"]), "group": m[by] if by else None, "count": int(m["count"]),
-                "escalations": int(m["escalations"]),
-                "levels": {"1": int(m["level_1"] or 0), "2": int(m["level_2"] or 0), "3+": int(m["level_3_plus"] or 0)},
-            })
+        return [_esc_row(r._mapping, by) for r in conn.execute(query)]
+
+    def work(conn: Connection) -> dict[str, Any]:
+        rows = rows_by(conn, by)
         hide = {"count": ("escalations", "levels")}
-        return _envelope("escalations", scope, since, until, grain, by, rows=[_hide(r, scope, hide) for r in rows])
+        hidden = None
+        if scope.suppress_small_cells:  # decided per entity, so the national rows give nothing away either
+            per_entity = rows if by == "entity" else rows_by(conn, "entity")
+            hidden = hidden_cells({(r["period"], r["group"]): {"count": r["count"]} for r in per_entity}, ("count",),
+                                  with_totals=False)
+            hidden = {b: hidden["count"] for b in (WHOLE, *_PUBLIC_BASES)}
+        rows, _ = _suppressor(scope, by, hidden, hide)(rows, [])
+        return _envelope("escalations", scope, since, until, grain, by, rows=rows)
 
     return _run(bind, work)
 

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from bot.i18n import N_, format_decimal1, format_month, format_number, format_percent, format_short_day, gettext, lang_or_default
 from bot.request_rules import REQUEST_TYPES
 from insights import charts, conversation_kpi, requests_kpi
-from insights.scope import MIN_PUBLIC_CELL, Scope
+from insights.scope import MIN_PUBLIC_CELL, MIN_RANKED_PUBLIC, Scope
 
 DOMAIN = "insights"
 DASH = "—"
@@ -106,7 +106,8 @@ def _request_part(d: Dashboard, src: Sources, scope: Scope, now: dt.datetime) ->
     vol = requests_kpi.volume(*args)
     dly = requests_kpi.delays(*args, now=now)
     sat = requests_kpi.satisfaction(*args)
-    league = requests_kpi.league(*args, now=now)
+    # Every viewer's league table ranks only entities with enough requests behind the figure.
+    league = requests_kpi.league(*args, now=now, min_volume=MIN_RANKED_PUBLIC)
     v = (vol["totals"] or [{}])[0]
     dl = (dly["totals"] or [{}])[0]
     s = (sat["totals"] or [{}])[0]
@@ -178,11 +179,17 @@ def _request_part(d: Dashboard, src: Sources, scope: Scope, now: dt.datetime) ->
     note = N_("A dash: computed from fewer than {n} requests, not shown to protect privacy.") if public else None
     d.tables.append(Table("league", N_("Entities") if public else N_("League table of entities"), cols, rows, note))
     if public and hidden:
-        d.notes.append(t(lang, "{count} entities received fewer than {n} requests in this period and are not listed.",
+        d.notes.append(t(lang, "{count} entities are not listed: they received fewer than {n} requests in this period, "
+                               "or their figures would let a hidden one be worked out.",
                          count=fmt(hidden, "int", lang), n=fmt(MIN_PUBLIC_CELL, "int", lang)))
     if public:
         d.notes.insert(0, t(lang, "Figures computed from fewer than {n} requests are not shown (a dash), so that no one can be recognised.",
                          n=fmt(MIN_PUBLIC_CELL, "int", lang)))
+        d.notes.insert(1, t(lang, "Some other figures are hidden too where needed, so that a hidden one cannot be worked out by "
+                               "subtracting the ones shown."))
+    if league.get("min_volume", 1) > 1:
+        d.notes.append(t(lang, "Only entities with at least {n} requests behind the figure are ranked; the others follow, without a rank.",
+                         n=fmt(league["min_volume"], "int", lang)))
 
 
 # --- conversations -------------------------------------------------------------------------------

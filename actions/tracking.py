@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import logging
+import re
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -22,7 +23,7 @@ from backend_client import (
     RateLimited,
 )
 from bot import choices, labels, refcode
-from bot.arabic import digits_only
+from bot.arabic import fold_digits
 from bot.i18n import format_day, format_number
 from bot.inbound import is_button_payload
 
@@ -73,6 +74,27 @@ def _typed_references(tracker: Tracker) -> list[str]:
     return common.entity_values(tracker, "reference") or ([] if common.is_payload(text) else refcode.find_candidates(text))
 
 
+# A number standing on its own: not the digits of an Arabizi word ("ar2am", "3ashan").
+_DIGIT_RUN = re.compile(r"(?<![^\W\d_])\d+(?![^\W\d_])")
+
+
+def proof_digits(text: str) -> str | None:
+    """The phone's last 4 digits or the 6-digit PIN in an answer: all its digits when they make
+    4 or 6 ("33 06"), else the one run of 4 or 6 said among other numbers ("the last 4 are 3306",
+    "اخر ٤ ارقام 6072"), else the last 4 of a whole mobile number typed instead ("0782143306")."""
+    runs = [r for r in _DIGIT_RUN.findall(fold_digits(text)) if r.isascii()]
+    whole = "".join(runs)
+    if len(whole) in (4, 6):
+        return whole
+    picks = {r for r in runs if len(r) in (4, 6)}
+    if len(picks) == 1:
+        return picks.pop()
+    phones = {r for r in runs if (len(r) == 10 and r.startswith("07")) or (len(r) == 12 and r.startswith("9627"))}
+    if not picks and len(phones) == 1:
+        return phones.pop()[-4:]
+    return None
+
+
 class ReferenceFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
     """Shared by the status and rating forms: reference first, then proof when needed.
     Abstract, so rasa-sdk does not register it as an action of its own."""
@@ -103,8 +125,8 @@ class ReferenceFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
     async def extract_status_proof(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         if tracker.get_slot("requested_slot") != "status_proof" or common.intent(tracker) in INTERRUPTIONS:
             return {}
-        digits = digits_only(common.user_text(tracker))
-        if len(digits) in (4, 6):
+        digits = proof_digits(common.user_text(tracker))
+        if digits:
             return {"status_proof": digits}
         dispatcher.utter_message(response="utter_ask_status_proof")
         return {"status_proof": None}

@@ -117,14 +117,18 @@ async def test_the_status_form_checks_the_digit_and_the_owner(store: RunningCase
     assert await run(form, asked(reference, STRANGER), domain) == ([SlotSet("status_reference", reference)], [])
 
 
-@pytest.mark.parametrize(("text", "proof"), [("4567", "4567"), ("٤٥٦٧", "4567"), ("the pin is 123 456", "123456")])
+@pytest.mark.parametrize(("text", "proof"), [("4567", "4567"), ("٤٥٦٧", "4567"), ("the pin is 123 456", "123456"),
+                                             ("last 4 digits are 3306", "3306"), ("اخر ٤ ارقام من رقمي 6072", "6072"),
+                                             ("akher 4 ar2am 9911", "9911"), ("my number is 0782143306", "3306"),
+                                             ("+962 78 214 3306", "3306")])
 async def test_the_proof_is_four_or_six_digits(domain: dict[str, Any], text: str, proof: str) -> None:
     t = tracker(text, slots={"requested_slot": "status_proof", "status_reference": "1"}, active_loop="status_form")
     assert await run(ValidateStatusForm(), t, domain) == ([SlotSet("status_proof", proof)], [])
 
 
-async def test_a_proof_of_another_length_is_asked_again(domain: dict[str, Any]) -> None:
-    t = tracker("45", slots={"requested_slot": "status_proof", "status_reference": "1"}, active_loop="status_form")
+@pytest.mark.parametrize("text", ["45", "1234 or 5678", "ar2am 3ashan"])
+async def test_a_proof_of_another_length_is_asked_again(domain: dict[str, Any], text: str) -> None:
+    t = tracker(text, slots={"requested_slot": "status_proof", "status_reference": "1"}, active_loop="status_form")
     assert await run(ValidateStatusForm(), t, domain) == ([SlotSet("status_proof", None)], [{"response": "utter_ask_status_proof"}])
 
 

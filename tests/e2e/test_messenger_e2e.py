@@ -62,7 +62,7 @@ class MessengerUser:
     def _user_events(self) -> int | None:
         try:
             events = self.system.tracker(self.sender_id).get("events") or []
-        except Exception:  # noqa: BLE001 - no tracker yet, or Rasa busy: judged by replies alone
+        except Exception:
             return None
         return sum(1 for e in events if e.get("event") == "user")
 
@@ -75,7 +75,7 @@ class MessengerUser:
             return True
         try:
             events = self.system.tracker(self.sender_id).get("events") or []
-        except Exception:  # noqa: BLE001
+        except Exception:
             return False
         users = sum(1 for e in events if e.get("event") == "user")
         return users > before and bool(events) and events[-1].get("event") == "action_listen"

@@ -6,8 +6,6 @@ answers to the offers made outside a form (rate it? reopen it?)."""
 
 from __future__ import annotations
 
-import pytest
-
 from bot import refcode
 from channels.common import sms_segments
 from tests.e2e.harness import RunningSystem, case_store_cli

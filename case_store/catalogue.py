@@ -501,9 +501,21 @@ def _core(token: str) -> str:
     return token
 
 
+# Arabizi has no spelling: the ways people write a name's common words, to one form each.
+_ARABIZI_SPELLINGS = {
+    **dict.fromkeys(("wazaret", "wizaret", "wazarat", "wizarat", "wzaret", "wezarat", "wizaarat", "wazart"), "wezaret"),
+    **dict.fromkeys(("da2iret", "da2eret", "dayret", "da2irat", "daeret", "da2ert"), "da2eret"),
+    **dict.fromkeys(("baladiyet", "baladiyyet", "baladiet", "baladeyet", "baladiyat", "baladyat"), "baladiyat"),
+    **dict.fromkeys(("mudeeriyet", "mudiriyet", "modeeriyet", "modiriyet", "mudiriyat"), "mudeeriyet"),
+    **dict.fromkeys(("idaret", "edaret", "idarat", "edart", "idart"), "edaret"),
+    **dict.fromkeys(("sear", "sayr", "seir"), "seer"),
+}
+
+
 def _phrase(text: str) -> tuple[str, ...]:
     """The words of `text` for matching: normalised, articles and clitics off, fillers out."""
-    return tuple(c for c in (_core(t) for t in _WORD.findall(normalise(text))) if c not in _STOP)
+    words = (_core(t) for t in _WORD.findall(normalise(text)))
+    return tuple(_ARABIZI_SPELLINGS.get(c, c) for c in words if c not in _STOP)
 
 
 def _same(word: str, name_word: str) -> bool:

@@ -182,3 +182,26 @@ async def test_route_endpoint(http: aiohttp.ClientSession) -> None:
 async def test_route_endpoint_refuses_bad_bodies(http: aiohttp.ClientSession, body: dict, field: str) -> None:
     async with http.post("/v1/catalogue/route", json=body) as resp:
         assert resp.status == 400 and (await resp.json())["field"] == field
+
+
+# --- Arabizi has no spelling -------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "entity"), [
+    ("wazaret el 3amal", "mol"), ("wizaret el siya7a", "mota"), ("baladiyet el zar2a", "zarqa_municipality"),
+    ("da2iret mura2abet el sharikat", "ccd"), ("idaret el sear", "central_traffic"),
+])
+def test_a_body_typed_in_arabizi_as_people_spell_it(real: Catalogue, text: str, entity: str) -> None:
+    assert where(real, text)[:2] == ("named", entity)
+
+
+@pytest.mark.parametrize(("text", "sector"), [
+    ("sear", "transport_licensing"), ("tijara", "economy_trade_investment"), ("siya7a", "tourism_culture_religion"),
+    ("3amal", "labour_social"), ("daman", "labour_social"), ("الضرائب", "finance_tax"), ("zira3a", "agriculture_environment"),
+    ("jawazat", "civil_status_identity"), ("ittisalat", "digital_telecom"),
+])
+def test_a_sector_answered_in_arabizi_or_dialect_names_only_the_sector(real: Catalogue, text: str, sector: str) -> None:
+    assert where(real, text) == ("sector", None, [sector])
+
+
+def test_an_english_sir_is_not_the_traffic_department(real: Catalogue) -> None:
+    assert where(real, "thank you sir, the clerk was very helpful")[1] is None

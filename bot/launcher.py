@@ -274,7 +274,9 @@ class System:
         for i, port in enumerate([self.rasa_port, *self.extra_rasa_ports]):
             rasa_cmd = [RASA, "run", "--model", str(MODEL), "--endpoints", str(ep), "--credentials", "credentials.yml",
                         "--interface", "127.0.0.1", "--port", str(port), "--enable-api",
-                        "--auth-token", self.env["RASA_TOKEN"]]
+                        # One argument: a generated token may start with "-" (token_urlsafe), which
+                        # argparse would take for an option after a separate "--auth-token".
+                        f"--auth-token={self.env['RASA_TOKEN']}"]
             rasas.append((port, self._spawn("rasa" if i == 0 else f"rasa{i + 1}", rasa_cmd)))
         wait_http(f"{self.case_store_url}/healthz", 60, cs)
         wait_ready(self.actions_ready_url, 60, act)

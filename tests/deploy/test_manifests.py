@@ -268,6 +268,21 @@ def test_rasa_ready_only_with_a_loaded_model(renderer: Callable[[Path], list[Doc
         assert "models/bekh.tar.gz" in command_line(c)
 
 
+def test_the_rasa_token_is_one_argument_whatever_it_starts_with(renderer: Callable[[Path], list[Doc]]) -> None:
+    """A generated token may start with "-" (secrets.token_urlsafe): after a separate
+    `--auth-token` argparse takes it for an option and Rasa exits (seen once in 64 pod starts)."""
+    import shlex
+
+    from rasa.__main__ import create_argument_parser
+
+    for _, c in rasa_deployments(renderer(PRODUCTION)):
+        line = command_line(c)
+        assert '--auth-token="$RASA_TOKEN"' in line, line
+        run = line[line.index("rasa run"):].replace("$RASA_TOKEN", "-Ab3_token").replace("$BEKH_VAR_DIR", "/tmp/x")
+        args = create_argument_parser().parse_args(shlex.split(run)[1:])
+        assert args.auth_token == "-Ab3_token"
+
+
 def test_lite_renderer_matches_kubectl() -> None:
     if not KUBECTL:
         pytest.skip("kubectl is not installed")

@@ -270,7 +270,7 @@ def test_rasa_ready_only_with_a_loaded_model(renderer: Callable[[Path], list[Doc
 
 def test_the_rasa_token_is_one_argument_whatever_it_starts_with(renderer: Callable[[Path], list[Doc]]) -> None:
     """A generated token may start with "-" (secrets.token_urlsafe): after a separate
-    `--auth-token` argparse takes it for an option and Rasa exits (seen once in 64 pod starts)."""
+    `--auth-token` argparse takes it for an option and Rasa exits (about one token in 64; seen in a CI rehearsal)."""
     import shlex
 
     from rasa.__main__ import create_argument_parser

@@ -134,20 +134,19 @@ def segments(events: Sequence[Event]) -> list[Segment]:
     last_user: int | None = None
     loop: str | None = None  # the active loop, as the events so far set it
 
-    def close(end: int) -> None:
+    def close(end: int, next_floor: int) -> None:
         nonlocal start, kind, floor
-        assert start is not None
-        if end >= start:
-            found.append(Segment(start, end, True))
-        start, kind, floor = None, None, max(end + 1, start)
+        assert start is not None and end >= start
+        found.append(Segment(start, end, True))
+        start, kind, floor = None, None, next_floor
 
     for i, e in enumerate(events):
         if start is not None and _closes_before(e):
-            close(i - 1)
-            floor = i + 1
+            close(i - 1, i + 1)
         elif kind == FOLLOW_UP and _leaves_follow_up(e, loop):
             # Another request began in this turn: its user message is the request's, not ours.
-            close(i - 1 if e.get("event") == "user" or last_user is None or last_user <= start else last_user - 1)
+            end = i - 1 if e.get("event") == "user" or last_user is None or last_user <= start else last_user - 1
+            close(end, end + 1)
         if e.get("event") == "user":
             last_user = i
         elif e.get("event") == "active_loop":
@@ -159,8 +158,7 @@ def segments(events: Sequence[Event]) -> list[Segment]:
             elif _opens_follow_up(e):
                 start, kind = back, FOLLOW_UP
         elif kind == REPORT and _closes_after(e):
-            found.append(Segment(start, i, True))
-            start, kind, floor = None, None, i + 1
+            close(i, i + 1)
     if start is not None:
         found.append(Segment(start, len(events) - 1, False))
     return found

@@ -269,13 +269,19 @@ TRIGGER_NAMES = ("kpi_daily_insert", "kpi_daily_update", "kpi_daily_update_new",
                  "kpi_daily_delete", "kpi_daily_truncate")
 
 
-def drop_triggers(conn: Connection) -> None:
-    dialect = conn.dialect.name
-    for name in TRIGGER_NAMES:
-        conn.execute(text(f"DROP TRIGGER IF EXISTS {name} ON requests" if dialect == "postgresql" else f"DROP TRIGGER IF EXISTS {name}"))
-    if dialect == "postgresql":
-        for fn in ("kpi_daily_on_change()", "kpi_daily_on_truncate()", "kpi_daily_refresh(text, date)"):
+def _drop(conn: Connection, triggers: dict[str, str], functions: tuple[str, ...]) -> None:
+    """Drop these triggers (name -> its table) and, on PostgreSQL, the functions behind them."""
+    postgres = conn.dialect.name == "postgresql"
+    for name, table in triggers.items():
+        conn.execute(text(f"DROP TRIGGER IF EXISTS {name}" + (f" ON {table}" if postgres else "")))
+    if postgres:
+        for fn in functions:
             conn.execute(text(f"DROP FUNCTION IF EXISTS {fn}"))
+
+
+def drop_triggers(conn: Connection) -> None:
+    _drop(conn, dict.fromkeys(TRIGGER_NAMES, "requests"),
+          ("kpi_daily_on_change()", "kpi_daily_on_truncate()", "kpi_daily_refresh(text, date)"))
 
 
 def install_triggers(conn: Connection) -> None:
@@ -481,13 +487,8 @@ $$""",
 
 
 def drop_esc_triggers(conn: Connection) -> None:
-    dialect = conn.dialect.name
-    for name in ESC_TRIGGERS:
-        table = "requests" if name == "kpi_esc_sector" else "escalations"
-        conn.execute(text(f"DROP TRIGGER IF EXISTS {name} ON {table}" if dialect == "postgresql" else f"DROP TRIGGER IF EXISTS {name}"))
-    if dialect == "postgresql":
-        for fn in ("kpi_esc_on_change()", "kpi_esc_on_sector()", "kpi_esc_on_truncate()"):
-            conn.execute(text(f"DROP FUNCTION IF EXISTS {fn}"))
+    _drop(conn, {name: "requests" if name == "kpi_esc_sector" else "escalations" for name in ESC_TRIGGERS},
+          ("kpi_esc_on_change()", "kpi_esc_on_sector()", "kpi_esc_on_truncate()"))
 
 
 def install_esc_triggers(conn: Connection) -> None:

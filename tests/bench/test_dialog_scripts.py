@@ -91,7 +91,8 @@ def test_a_reports_reference_is_read_from_the_receipt_the_person_got() -> None:
 
     ref = refcode.generate()
     bad = ref[:-1] + str((int(ref[-1]) + 1) % 10)
-    transcript = [("user", f"status of {refcode.format_grouped(bad)}"), ("bot", "not found"), ("user", "yes send it"),
+    transcript = [("user", f"status of {refcode.format_grouped(ref)}"), ("bot", f"{refcode.format_grouped(bad)}: not found"),
+                  ("user", "yes send it"),
                   ("bot", f"Received. Reference: {refcode.format_grouped(ref)} PIN: 123456")]
     assert _receipt_reference(transcript) == ref
-    assert _receipt_reference(transcript[:2]) is None, "a mistyped reference is no receipt"
+    assert _receipt_reference(transcript[:2]) is None, "a mistyped reference is no receipt, nor what the person typed"

@@ -59,12 +59,16 @@ class MessengerUser:
         self.users_before = self._user_events()
         return requests.post(self.url, data=body, headers=headers, timeout=10).status_code
 
-    def _user_events(self) -> int | None:
+    def _events(self) -> list[dict[str, Any]] | None:
+        """The tracker's events, or None (no tracker yet, or Rasa busy)."""
         try:
-            events = self.system.tracker(self.sender_id).get("events") or []
+            return self.system.tracker(self.sender_id).get("events") or []
         except Exception:
             return None
-        return sum(1 for e in events if e.get("event") == "user")
+
+    def _user_events(self) -> int | None:
+        events = self._events()
+        return None if events is None else sum(1 for e in events if e.get("event") == "user")
 
     def _turn_saved(self) -> bool:
         """Rasa saves a turn when it is over: one more user message than before the post, and
@@ -73,12 +77,11 @@ class MessengerUser:
         before = getattr(self, "users_before", None)
         if before is None:
             return True
-        try:
-            events = self.system.tracker(self.sender_id).get("events") or []
-        except Exception:
+        events = self._events()
+        if not events:
             return False
         users = sum(1 for e in events if e.get("event") == "user")
-        return users > before and bool(events) and events[-1].get("event") == "action_listen"
+        return users > before and events[-1].get("event") == "action_listen"
 
     def replies(self) -> list[dict[str, Any]]:
         return [r["json"] for r in self.system.recorder.snapshot()

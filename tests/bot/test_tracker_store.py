@@ -267,6 +267,37 @@ async def test_the_event_broker_never_gets_a_reports_content(tmp_path: Path, dom
     assert "report_violation" in raw  # the shape (intents, actions) still reaches analytics
 
 
+async def test_the_event_broker_gets_every_event_once_without_the_session_being_read_back(
+        tmp_path: Path, domain: Domain) -> None:
+    """The broker gets each turn's new events, once, also when another process served the
+    previous turn; and a save reads row ids only, never the stored events (Rasa rebuilt the whole
+    session from the database on every save to tell which events were new)."""
+    from rasa.core.brokers.sql import SQLEventBroker
+
+    broker = SQLEventBroker(dialect="sqlite", db=str(tmp_path / "broker.db"))
+    store = ConfidentialSQLTrackerStore(domain=domain, dialect="sqlite", db=str(tmp_path / "tracker.db"), event_broker=broker)
+    other = ConfidentialSQLTrackerStore(domain=domain, dialect="sqlite", db=str(tmp_path / "tracker.db"), event_broker=broker)
+    sender = "sms_" + uuid.uuid4().hex
+    statements: list[str] = []
+    sa.event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    sent = []
+    for n, s in enumerate([store, store, other, store]):
+        turn = [ActionExecuted("action_listen"), _user(f"message {n}", "greet"), BotUttered(f"reply {n}")]
+        sent += [e.as_dict() for e in turn]
+        tracker = await s.retrieve(sender) or DialogueStateTracker(sender, domain.slots)
+        for e in turn:
+            tracker.update(e)
+        statements.clear()
+        await s.save(tracker)
+        # Only the sealed rows' data may be read (to scrub them), never the session's.
+        reads = [q for q in statements if q.lstrip().upper().startswith("SELECT") and "data" in q.split("FROM")[0]]
+        assert all("data LIKE" in q for q in reads), reads
+
+    with broker.engine.connect() as c:
+        published = [json.loads(r[0]) for r in c.execute(sa.text("SELECT data FROM events ORDER BY id"))]
+    assert [(e["event"], e.get("text")) for e in published] == [(e["event"], e.get("text")) for e in sent]
+
+
 async def test_scrubbing_leaves_no_sealed_bytes_behind_in_the_sqlite_file(tmp_path: Path, domain: Domain) -> None:
     path = tmp_path / "tracker.db"
     store = ConfidentialSQLTrackerStore(domain=domain, dialect="sqlite", db=str(path))

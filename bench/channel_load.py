@@ -120,12 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown channel(s) {unknown}; choose from {sorted(RUNNERS)}")
     try:
-        from tests.e2e.harness import start_system
+        from tests.e2e.harness import TIMED, start_system
     except ImportError as exc:
         print(f"channel_load: needs tests/e2e/harness.py (start_system): {exc}", file=sys.stderr)
         return 2
     print("starting the system (trains the model if needed)...", flush=True)
-    system = start_system()
+    system = start_system(TIMED)
     try:
         run(system, channels[0], 1, 1)  # warm-up: model, action server, first SQLite writes
         print(f"{'channel':<12} {'turns':>6} {'p50 ms':>9} {'p95 ms':>9} {'turns/s':>9}   "

@@ -49,7 +49,7 @@ import requests
 
 from bot.refcode import find_candidates, is_valid_digits
 from bot.supervisor import Policy, Supervisor
-from tests.e2e.harness import RunningSystem, start_system
+from tests.e2e.harness import TIMED, RunningSystem, start_system
 from tests.e2e.test_messenger_e2e import MessengerUser, pick
 from tests.e2e.test_sms_e2e import SmsUser, choose
 
@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     env, drop = production_shape()
     print("starting: 2 Rasa processes, action server, case store (PostgreSQL, Redis)...", flush=True)
     t0 = time.monotonic()
-    running = start_system(env, rasa_processes=2)
+    running = start_system({**env, **TIMED}, rasa_processes=2)
     print(f"started in {time.monotonic() - t0:.0f}s", flush=True)
     lines: list[str] = []
 

@@ -762,10 +762,10 @@ def main(argv: list[str] | None = None) -> int:
             rows=cli_rows,
         )
     else:
-        from tests.e2e.harness import start_system
+        from tests.e2e.harness import TIMED, start_system
 
         started = time.monotonic()
-        running = start_system()
+        running = start_system(TIMED)
         print(f"system started in {time.monotonic() - started:.0f} s", file=sys.stderr)
         e = running.env
         target = Target(

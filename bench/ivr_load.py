@@ -120,9 +120,9 @@ async def run(calls: int, inproc: bool) -> None:
     server = running = None
     account = "AC" + "0" * 32
     if not inproc:
-        from tests.e2e.harness import start_system
+        from tests.e2e.harness import TIMED, start_system
 
-        running = start_system()
+        running = start_system(TIMED)
         target = public = running.rasa_url
         token, account = running.env["TWILIO_AUTH_TOKEN"], running.env["TWILIO_ACCOUNT_SID"]
         mode = "real system (Rasa + actions + case store)"

@@ -162,9 +162,9 @@ def language_figures() -> dict[str, float]:
 
 
 def latency(turns: int) -> None:
-    from tests.e2e.harness import rest_turn, start_system
+    from tests.e2e.harness import TIMED, rest_turn, start_system
 
-    running = start_system()
+    running = start_system(TIMED)
     try:
         script = ["مرحبا", "بدي اقدم شكوى على الترخيص", "الموظف صرخ علي وما خلص معاملتي", "0791234567", "hello", "I want to check my request", "4829103751"]
         times = []

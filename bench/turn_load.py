@@ -168,7 +168,7 @@ def scale_out(counts: list[int], conversations: int) -> None:
     import psycopg2
 
     from bot.launcher import free_port
-    from tests.e2e.harness import start_system
+    from tests.e2e.harness import TIMED, start_system
 
     admin_url = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     base = admin_url.rsplit("/", 1)[0]
@@ -183,7 +183,7 @@ def scale_out(counts: list[int], conversations: int) -> None:
                 cur.execute(f"CREATE DATABASE {name}")
         system = start_system({"TRACKER_STORE_URL": f"{base}/{dbs[0]}", "CASE_STORE_DATABASE_URL": f"{base}/{dbs[1]}",
                                "LOCK_STORE_URL": os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/7"),
-                               "LOCK_STORE_PREFIX": f"bench{suffix}"}, rasa_processes=n)
+                               "LOCK_STORE_PREFIX": f"bench{suffix}", **TIMED}, rasa_processes=n)
         try:
             port = free_port()
             system.system.start_balancer(port)
@@ -213,13 +213,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", default="", help="e.g. 1,2: Rasa processes behind HAProxy, measured after the rest")
     args = parser.parse_args(argv)
 
-    from tests.e2e.harness import start_system
+    from tests.e2e.harness import TIMED, start_system
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}", flush=True)
     stock_proc = None
     tmp = Path(tempfile.mkdtemp(prefix="bekh-stock-"))
     print("ours: starting the system...", flush=True)
-    system = start_system()
+    system = start_system(TIMED)
     try:
         ours = Target("ours", system.rasa_url, system.env["RASA_TOKEN"], system.system.named["rasa"].pid)
         targets = [ours]

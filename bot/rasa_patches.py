@@ -19,12 +19,24 @@ Each patch keeps Rasa's behaviour and fixes a cost; `tests/bot/test_rasa_patches
   events of the last `ACTION_EVENT_LINES` user and bot messages, cut at a user message outside
   every report (bot/confidential.py): the actions find the same report turns in what they get as
   in the whole session, so a report's narrative never reaches the handoff transcript.
+- The dialogue states the policies read: every policy, on every prediction, replays the whole
+  session from its first event to build the state before each action
+  (`Domain.states_for_tracker_history`): a turn's cost grew with the conversation (turn 300 cost
+  about 4x turn 5 from this alone). Here the replay is kept on the tracker object (which the
+  tracker store hands back next turn, bot/tracker_store.py) and continued from where it stopped;
+  where the applied events were rewritten (a form's loop execution folds the turns before it,
+  a rewind), it resumes from a checkpoint before the change, or replays from the start. The
+  states are those stock computes, event for event; `STATES_CHECK=1` (the e2e tests set it)
+  computes stock's too and fails the turn on any difference.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
-from collections import OrderedDict
+import os
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot import confidential
@@ -91,6 +103,155 @@ def _make_action_call_format(stock: Any) -> Any:
     return _action_call_format
 
 
+# --- dialogue states, replayed once -------------------------------------------------------------
+
+# How far back (in applied events) a turn may rewrite the history and still resume from a
+# checkpoint: a form's loop execution folds the user and action events since its previous run,
+# a few turns back at most; anything further replays from the start.
+STATE_CHECKPOINT_EVENTS = 400
+_REPLAYS = "_bekh_state_replays"
+
+
+@dataclass
+class _Mark:
+    """The replay just before the ActionExecuted at `index` of the applied events."""
+
+    index: int
+    tracker: Any
+    states: int
+    last_ml: Any
+    hidden: bool
+
+
+@dataclass
+class _Replay:
+    events: list[Any]  # the applied events replayed so far
+    tracker: Any  # the replay tracker after them
+    states: list[dict[str, Any]] = field(default_factory=list)  # one per ActionExecuted yield (the final yield excluded)
+    last_ml: Any = None
+    hidden: bool = False
+    marks: deque[_Mark] = field(default_factory=deque)
+
+
+def _copy_replay_tracker(tracker: Any) -> Any:
+    """A copy of a replay tracker's state, without its events (the caller sets them): the
+    slots, the active loop and the latest action are what `update` changes in place."""
+    twin = copy.copy(tracker)
+    twin.slots = {name: copy.copy(slot) for name, slot in tracker.slots.items()}
+    twin.active_loop = copy.copy(tracker.active_loop)
+    twin.latest_action = copy.copy(tracker.latest_action)
+    return twin
+
+
+def _rule_only_key(rule_only_data: Any) -> Any:
+    if not rule_only_data:
+        return None
+    return tuple(sorted((k, tuple(v) if isinstance(v, (list, tuple, set)) else v) for k, v in rule_only_data.items()))
+
+
+def _handed_out(states: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """New state dicts with their own user sub-state: Rasa's featurizers delete the text, the
+    intent or the entities from those in place, and the kept ones must stay as computed."""
+    from rasa.shared.core.constants import USER
+
+    out = []
+    for state in states:
+        twin = dict(state)
+        if USER in twin:
+            twin[USER] = dict(twin[USER])
+        out.append(twin)
+    return out
+
+
+def _resume(replay: _Replay, applied: list[Any]) -> tuple[Any, int] | None:
+    """(replay tracker, first event to replay) continuing `replay` over `applied`, its fields set
+    back to that point; None when it cannot resume (replay from the start)."""
+    old, n = replay.events, min(len(replay.events), len(applied))
+    same = 0
+    while same < n and old[same] is applied[same]:
+        same += 1
+    if same == len(old):
+        return replay.tracker, same
+    while replay.marks and replay.marks[-1].index > same:
+        replay.marks.pop()
+    if not replay.marks:
+        return None
+    mark = replay.marks.pop()  # re-marked when its event is replayed
+    tracker = _copy_replay_tracker(mark.tracker)
+    tracker.events = deque(applied[:mark.index], maxlen=mark.tracker.events.maxlen)
+    del replay.states[mark.states:]
+    replay.last_ml, replay.hidden = mark.last_ml, mark.hidden
+    return tracker, mark.index
+
+
+def _make_states_for_tracker_history(stock: Any) -> Any:
+    from rasa.shared.core.constants import PREVIOUS_ACTION
+    from rasa.shared.core.events import ActionExecuted
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    def states_for_tracker_history(self: Any, tracker: Any, omit_unset_slots: bool = False,
+                                   ignore_rule_only_turns: bool = False, rule_only_data: Any = None) -> list[dict[str, Any]]:
+        if type(tracker) is not DialogueStateTracker:  # training's trackers keep their own caches
+            return stock(self, tracker, omit_unset_slots, ignore_rule_only_turns, rule_only_data)  # type: ignore[no-any-return]
+        replays: dict[Any, _Replay] = tracker.__dict__.setdefault(_REPLAYS, {})
+        key = (id(self), omit_unset_slots, ignore_rule_only_turns, _rule_only_key(rule_only_data))
+        applied = tracker.applied_events()
+        replay = replays.get(key)
+        start = _resume(replay, applied) if replay is not None else None
+        if start is None:
+            replay = replays[key] = _Replay(events=[], tracker=tracker.init_copy())
+            start = (replay.tracker, 0)
+        assert replay is not None
+        replay_tracker, first = start
+        checkpoint_from = len(applied) - STATE_CHECKPOINT_EVENTS
+
+        def state_of(tr: Any, hide: bool, last_ml: Any, hidden: bool, keep: bool) -> tuple[Any, bool]:
+            """Stock's loop body: appends the state unless the turn is hidden; (last_ml, hidden) after it."""
+            if ignore_rule_only_turns:
+                if not hidden:
+                    last_ml = self._get_prev_action_sub_state(tr)
+                if not tr.followup_action and not tr.latest_action_name == tr.active_loop_name:
+                    hidden = hide
+                if hidden:
+                    return last_ml, hidden
+            state = self.get_active_state(tr, omit_unset_slots=omit_unset_slots)
+            if ignore_rule_only_turns:
+                self._remove_rule_only_features(state, rule_only_data)
+                if replay.states:
+                    self._substitute_rule_only_user_input(state, replay.states[-1])
+                if last_ml:
+                    state[PREVIOUS_ACTION] = last_ml
+            (replay.states if keep else final).append(self._clean_state(state))
+            return last_ml, hidden
+
+        final: list[dict[str, Any]] = []
+        for i in range(first, len(applied)):
+            event = applied[i]
+            if isinstance(event, ActionExecuted):
+                if i >= checkpoint_from:
+                    replay.marks.append(_Mark(i, _copy_replay_tracker(replay_tracker), len(replay.states),
+                                              replay.last_ml, replay.hidden))
+                replay.last_ml, replay.hidden = state_of(replay_tracker, event.hide_rule_turn, replay.last_ml,
+                                                        replay.hidden, keep=True)
+            replay_tracker.update(event)
+        while replay.marks and replay.marks[0].index < checkpoint_from:
+            replay.marks.popleft()
+        replay.events, replay.tracker = applied, replay_tracker
+        state_of(replay_tracker, False, replay.last_ml, replay.hidden, keep=False)
+        states = _handed_out(replay.states + final)  # the final state may share a kept one's user sub-state
+        if _STATES_CHECK:
+            expected = stock(self, tracker, omit_unset_slots, ignore_rule_only_turns, rule_only_data)
+            if states != expected:
+                raise AssertionError("STATES_CHECK: the kept replay's states differ from stock's")
+        return states
+
+    states_for_tracker_history.__wrapped__ = stock  # type: ignore[attr-defined]
+    return states_for_tracker_history
+
+
+_STATES_CHECK = os.environ.get("STATES_CHECK", "") == "1"
+
+
 UNAVAILABLE_RESPONSE = "utter_backend_unavailable"
 
 
@@ -133,4 +294,7 @@ def apply() -> None:
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
     RemoteAction.run = _make_run(RemoteAction.run)  # type: ignore[method-assign]
     RemoteAction._action_call_format = _make_action_call_format(RemoteAction._action_call_format)  # type: ignore[method-assign]
+    from rasa.shared.core.domain import Domain
+
+    Domain.states_for_tracker_history = _make_states_for_tracker_history(Domain.states_for_tracker_history)  # type: ignore[method-assign]
     _applied = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -190,3 +191,133 @@ def test_the_action_call_carries_the_trimmed_events() -> None:
     assert body["tracker"]["slots"] == tracker.current_slot_values()
     stock = RemoteAction._action_call_format.__wrapped__(_action(), tracker, domain)  # type: ignore[attr-defined]
     assert len(stock["tracker"]["events"]) == len(tracker.events)
+
+
+# --- dialogue states, replayed once --------------------------------------------------------------
+
+def _random_history(rng: "random.Random", domain: Any, length: int) -> list[Any]:
+    """Events as conversations produce them, and the ones that rewrite the applied history: a
+    form running turn after turn (its loop execution folds the turns before it), interrupted,
+    rejected, rewound (UserUtteranceReverted, ActionReverted), restarted, slots reset."""
+    from rasa.shared.core import events as ev
+
+    forms = list(domain.form_names)[:3]
+    slots = [s for s in domain.slots if s.influence_conversation][:12] or list(domain.slots)[:12]
+    intents = list(domain.intents)[:15]
+    utters = [a for a in domain.action_names_or_texts if a.startswith("utter_")][:10]
+    out: list[Any] = [ev.ActionExecuted("action_session_start"), ev.SessionStarted(), ev.ActionExecuted("action_listen")]
+    form = None
+    while len(out) < length:
+        r = rng.random()
+        intent = rng.choice(intents)
+        out.append(ev.UserUttered(f"text {len(out)}", {"name": intent, "confidence": 1.0},
+                                  [{"entity": "sector", "value": "x", "start": 0, "end": 1}] if rng.random() < 0.3 else []))
+        if rng.random() < 0.5:
+            out.append(ev.DefinePrevUserUtteredFeaturization(False))
+        for _ in range(rng.randint(0, 2)):
+            slot = rng.choice(slots)
+            out.append(ev.SlotSet(slot.name, _slot_value(rng, slot)))
+        if r < 0.35 and forms:
+            if form is None or rng.random() < 0.2:
+                form = rng.choice(forms)
+                out += [ev.ActionExecuted(form), ev.ActiveLoop(form)]
+            else:
+                out.append(ev.ActionExecuted(form, hide_rule_turn=rng.random() < 0.5))
+            out.append(ev.SlotSet("requested_slot", rng.choice(["sector", "description", None])))
+            if rng.random() < 0.15:
+                out += [ev.ActiveLoop(None), ev.SlotSet("requested_slot", None)]
+                form = None
+        elif r < 0.45 and form:
+            out += [ev.ActionExecutionRejected(form), ev.LoopInterrupted(True), ev.ActionExecuted(rng.choice(utters))]
+        elif r < 0.50:
+            out += [ev.ActionExecuted(rng.choice(utters)), ev.UserUtteranceReverted()]
+        elif r < 0.53:
+            out += [ev.ActionExecuted(rng.choice(utters)), ev.ActionReverted()]
+        elif r < 0.55:
+            out += [ev.ActionExecuted("action_restart"), ev.Restarted()]
+            form = None
+        elif r < 0.57:
+            out.append(ev.AllSlotsReset())
+        elif r < 0.60:
+            out.append(ev.FollowupAction(rng.choice(utters)))
+        out.append(ev.ActionExecuted(rng.choice(utters), hide_rule_turn=rng.random() < 0.3))
+        out.append(ev.ActionExecuted("action_listen"))
+    return out
+
+
+def _slot_value(rng: "random.Random", slot: Any) -> Any:
+    values = getattr(slot, "values", None)
+    if values:
+        return rng.choice(list(values) + [None])
+    if slot.type_name == "bool":
+        return rng.choice([True, False, None])
+    return rng.choice(["a", "b", None])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_dialogue_states_are_stocks_at_every_step_of_a_growing_conversation(seed: int) -> None:
+    """The kept replay gives stock's states after every event of histories that rewrite
+    themselves (forms folding turns, rewinds, restarts), for the flags every policy uses."""
+    import random
+
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    domain = Domain.load(str(Path(__file__).resolve().parents[2] / "domain.yml"))
+    patched = rasa_patches._make_states_for_tracker_history(Domain.states_for_tracker_history)
+    stock = Domain.states_for_tracker_history
+    rng = random.Random(seed)
+    history = _random_history(rng, domain, 260)
+    rule_only = {"rule_only_slots": [s.name for s in list(domain.slots)[:3]], "rule_only_loops": list(domain.form_names)[:1]}
+    flags = [dict(), dict(ignore_rule_only_turns=True, rule_only_data=rule_only), dict(omit_unset_slots=True)]
+    tracker = DialogueStateTracker("seed", domain.slots)
+    resumed = 0
+    for n, event in enumerate(history):
+        tracker.update(event)
+        if n % 3 and n != len(history) - 1:
+            continue
+        for f in flags:
+            got = patched(domain, tracker, **f)
+            want = stock(domain, tracker, **f)
+            assert got == want, (seed, n, f)
+            for state in got:  # as Rasa's featurizers do in place: what is kept must not change
+                state.get("user", {}).pop("text", None)
+            got.clear()
+        resumed += bool(tracker.__dict__[rasa_patches._REPLAYS])
+    assert resumed > 50
+    # A fresh object of the same events (another process's read) replays from the start, alike.
+    twin = DialogueStateTracker.from_events("seed", list(tracker.events), domain.slots)
+    assert patched(domain, twin) == stock(domain, twin)
+
+
+def test_a_long_conversations_states_are_not_replayed_from_the_start_each_turn() -> None:
+    """The point of it: at turn 300 a prediction replays that turn's events, not the session's."""
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    domain = Domain.load(str(Path(__file__).resolve().parents[2] / "domain.yml"))
+    patched = rasa_patches._make_states_for_tracker_history(Domain.states_for_tracker_history)
+    tracker = DialogueStateTracker("long", domain.slots)
+    updates = 0
+    for turn in range(300):
+        for e in (UserUttered(f"hello {turn}", {"name": "greet", "confidence": 1.0}), ActionExecuted("utter_greet"),
+                  BotUttered("hi"), ActionExecuted("action_listen")):
+            tracker.update(e)
+        patched(domain, tracker)
+    replay = tracker.__dict__[rasa_patches._REPLAYS]
+    (kept,) = replay.values()
+    original = type(kept.tracker).update
+
+    def counting(self: Any, event: Any, domain: Any = None) -> None:
+        nonlocal updates
+        updates += 1
+        original(self, event, domain)
+
+    tracker.update(UserUttered("bye", {"name": "goodbye", "confidence": 1.0}))
+    type(kept.tracker).update = counting
+    try:
+        states = patched(domain, tracker)
+    finally:
+        type(kept.tracker).update = original
+    assert updates == 1 and len(states) == 601

@@ -28,10 +28,21 @@ Each patch keeps Rasa's behaviour and fixes a cost; `tests/bot/test_rasa_patches
   a rewind), it resumes from a checkpoint before the change, or replays from the start. The
   states are those stock computes, event for event; `STATES_CHECK=1` (the e2e tests set it)
   computes stock's too and fails the turn on any difference.
+- What the rule and memoization policies read: the whole session's states, formatted for a debug
+  line nobody reads and deep-copied, and matched against every rule at every step back to the
+  first. A rule never looks further back than its own length, the memoization policy than its
+  max_history: they get that many of the latest states (fewer steps back than that is stock's
+  own case). `STATES_CHECK=1` also runs both policies on the whole history and fails the turn
+  if the prediction differs.
+- Before every action Rasa copies the tracker by replaying every event into a new one
+  (`DialogueStateTracker.copy`), so that a rejected action's events can be dropped. Here the
+  copy takes the state as it is (slots, active loop and latest action copied, the events list
+  copied by reference), as `copy()` would rebuild it; `STATES_CHECK=1` compares the two.
 """
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import functools
 import os
@@ -238,15 +249,110 @@ def _make_states_for_tracker_history(stock: Any) -> Any:
             replay.marks.popleft()
         replay.events, replay.tracker = applied, replay_tracker
         state_of(replay_tracker, False, replay.last_ml, replay.hidden, keep=False)
-        states = _handed_out(replay.states + final)  # the final state may share a kept one's user sub-state
+        states = replay.states + final
+        tail = _STATE_TAIL.get()
+        if tail and len(states) > tail and not any(_after_unlikely_intent(s) for s in states[-tail:]):
+            states = states[-tail:]
+        states = _handed_out(states)  # the final state may share a kept one's user sub-state
         if _STATES_CHECK:
             expected = stock(self, tracker, omit_unset_slots, ignore_rule_only_turns, rule_only_data)
-            if states != expected:
+            if states != expected[len(expected) - len(states):]:
                 raise AssertionError("STATES_CHECK: the kept replay's states differ from stock's")
         return states
 
     states_for_tracker_history.__wrapped__ = stock  # type: ignore[attr-defined]
     return states_for_tracker_history
+
+
+def _make_tracker_copy(stock: Any) -> Any:
+    from rasa.shared.core.trackers import EventVerbosity
+
+    def copy_tracker(self: Any) -> Any:
+        twin = _copy_replay_tracker(self)
+        twin.events = deque(self.events, maxlen=self.events.maxlen)
+        # As `init_copy` leaves them; and never the kept replays (they belong to this tracker).
+        twin.model_id = twin.assistant_id = twin.sender_source = None
+        twin.__dict__.pop(_REPLAYS, None)
+        if _STATES_CHECK:
+            rebuilt = stock(self)
+            if (twin.current_state(EventVerbosity.ALL) != rebuilt.current_state(EventVerbosity.ALL)
+                    or _tracker_fields(twin) != _tracker_fields(rebuilt)):
+                raise AssertionError("STATES_CHECK: the tracker's copy differs from Rasa's replayed copy")
+        return twin
+
+    copy_tracker.__wrapped__ = stock  # type: ignore[attr-defined]
+    return copy_tracker
+
+
+def _tracker_fields(tracker: Any) -> dict[str, Any]:
+    """What a tracker holds beyond its events, comparable."""
+    out = {k: v for k, v in vars(tracker).items() if k not in ("events", "slots", "active_loop", _REPLAYS)}
+    out["slots"] = {name: (slot.value, slot.has_been_set) for name, slot in tracker.slots.items()}
+    out["active_loop"] = vars(tracker.active_loop) if tracker.active_loop is not None else None
+    out["events"] = list(tracker.events)
+    return out
+
+
+# How many of the latest states the running policy reads (None: all), set around its prediction.
+_STATE_TAIL: contextvars.ContextVar[int | None] = contextvars.ContextVar("bekh_state_tail", default=None)
+
+
+def _after_unlikely_intent(state: dict[str, Any]) -> bool:
+    """ML policies drop these states before counting max_history back (Rasa's
+    `_remove_action_unlikely_intent_from_states`): a tail holding one is not cut."""
+    from rasa.shared.core.constants import ACTION_UNLIKELY_INTENT_NAME, PREVIOUS_ACTION
+
+    return bool((state.get(PREVIOUS_ACTION) or {}).get("action_name") == ACTION_UNLIKELY_INTENT_NAME)
+
+
+def _longest_rule(policy: Any) -> int | None:
+    """The most states any of the rule policy's rules spans (None: no rules, read everything)."""
+    cached = policy.__dict__.get("_bekh_longest_rule")
+    if cached is None:
+        from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH
+
+        keys = [k for name in (RULES, RULES_FOR_LOOP_UNHAPPY_PATH) for k in (policy.lookup.get(name) or {})]
+        cached = policy.__dict__["_bekh_longest_rule"] = max((len(policy._rule_key_to_state(k)) for k in keys), default=0)
+    return cached or None
+
+
+def _memo_history(policy: Any) -> int | None:
+    return getattr(policy.featurizer, "max_history", None) or None
+
+
+def _make_prediction_states(stock: Any, tail_of: Any) -> Any:
+    def _prediction_states(self: Any, tracker: Any, domain: Any, use_text_for_last_user_input: bool = False,
+                           rule_only_data: Any = None) -> list[dict[str, Any]]:
+        token = _STATE_TAIL.set(None if _FULL_HISTORY.get() else tail_of(self))
+        try:
+            return stock(self, tracker, domain, use_text_for_last_user_input, rule_only_data)  # type: ignore[no-any-return]
+        finally:
+            _STATE_TAIL.reset(token)
+
+    _prediction_states.__wrapped__ = stock  # type: ignore[attr-defined]
+    return _prediction_states
+
+
+# Set while STATES_CHECK runs a policy again on the whole history.
+_FULL_HISTORY: contextvars.ContextVar[bool] = contextvars.ContextVar("bekh_full_history", default=False)
+
+
+def _make_checked_prediction(stock: Any) -> Any:
+    def predict_action_probabilities(self: Any, tracker: Any, domain: Any, rule_only_data: Any = None, **kwargs: Any) -> Any:
+        prediction = stock(self, tracker, domain, rule_only_data=rule_only_data, **kwargs)
+        if _STATES_CHECK:
+            token = _FULL_HISTORY.set(True)
+            try:
+                whole = stock(self, tracker, domain, rule_only_data=rule_only_data, **kwargs)
+            finally:
+                _FULL_HISTORY.reset(token)
+            if (prediction.probabilities, prediction.events, prediction.optional_events) != (
+                    whole.probabilities, whole.events, whole.optional_events):
+                raise AssertionError(f"STATES_CHECK: {type(self).__name__} predicts otherwise on the whole history")
+        return prediction
+
+    predict_action_probabilities.__wrapped__ = stock  # type: ignore[attr-defined]
+    return predict_action_probabilities
 
 
 _STATES_CHECK = os.environ.get("STATES_CHECK", "") == "1"
@@ -297,4 +403,15 @@ def apply() -> None:
     from rasa.shared.core.domain import Domain
 
     Domain.states_for_tracker_history = _make_states_for_tracker_history(Domain.states_for_tracker_history)  # type: ignore[method-assign]
+    from rasa.core.policies.memoization import MemoizationPolicy
+    from rasa.core.policies.rule_policy import RulePolicy
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    DialogueStateTracker.copy = _make_tracker_copy(DialogueStateTracker.copy)  # type: ignore[method-assign]
+
+    # RulePolicy subclasses MemoizationPolicy: each class gets its own wrapper over Policy's method.
+    RulePolicy._prediction_states = _make_prediction_states(RulePolicy._prediction_states, _longest_rule)  # type: ignore[method-assign]
+    MemoizationPolicy._prediction_states = _make_prediction_states(MemoizationPolicy._prediction_states, _memo_history)  # type: ignore[method-assign]
+    for policy in (RulePolicy, MemoizationPolicy):
+        policy.predict_action_probabilities = _make_checked_prediction(policy.predict_action_probabilities)  # type: ignore[method-assign]
     _applied = True

@@ -321,3 +321,53 @@ def test_a_long_conversations_states_are_not_replayed_from_the_start_each_turn()
     finally:
         type(kept.tracker).update = original
     assert updates == 1 and len(states) == 601
+
+
+def test_states_check_fails_the_turn_when_the_kept_replay_differs_from_stock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The e2e systems run with STATES_CHECK=1: it must catch a kept replay gone wrong."""
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActionExecuted, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    domain = Domain.load(str(Path(__file__).resolve().parents[2] / "domain.yml"))
+    patched = rasa_patches._make_states_for_tracker_history(Domain.states_for_tracker_history)
+    monkeypatch.setattr(rasa_patches, "_STATES_CHECK", True)
+    tracker = DialogueStateTracker("check", domain.slots)
+    for e in (ActionExecuted("action_listen"), UserUttered("hi", {"name": "greet", "confidence": 1.0}),
+              ActionExecuted("utter_greet"), ActionExecuted("action_listen")):
+        tracker.update(e)
+    patched(domain, tracker)
+    (kept,) = tracker.__dict__[rasa_patches._REPLAYS].values()
+    kept.states[1]["prev_action"] = {"action_name": "utter_something_else"}
+    tracker.update(UserUttered("bye", {"name": "goodbye", "confidence": 1.0}))
+    with pytest.raises(AssertionError, match="STATES_CHECK"):
+        patched(domain, tracker)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_trackers_copy_is_the_one_rasa_rebuilds_by_replaying(seed: int) -> None:
+    """Rasa copies the tracker before every action by replaying all its events; ours takes the
+    state as it is. Same fields after every event of self-rewriting histories; and the copy is
+    its own (what the action adds to it does not reach the original)."""
+    import random
+
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActionExecuted, SlotSet
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    domain = Domain.load(str(Path(__file__).resolve().parents[2] / "domain.yml"))
+    fast = rasa_patches._make_tracker_copy(DialogueStateTracker.copy)
+    tracker = DialogueStateTracker("copy", domain.slots)
+    tracker.model_id, tracker.sender_source = "model-1", "rest"
+    for n, event in enumerate(_random_history(random.Random(seed), domain, 200)):
+        tracker.update(event)
+        if n % 4:
+            continue
+        twin, rebuilt = fast(tracker), DialogueStateTracker.copy(tracker)
+        assert rasa_patches._tracker_fields(twin) == rasa_patches._tracker_fields(rebuilt), (seed, n)
+        before = rasa_patches._tracker_fields(tracker)
+        twin.update(SlotSet("sector", "changed"))
+        twin.update(ActionExecuted("utter_changed"))
+        twin.change_loop_to("complaint_form")
+        twin.interrupt_loop(True)
+        assert rasa_patches._tracker_fields(tracker) == before

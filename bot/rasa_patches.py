@@ -34,6 +34,11 @@ Each patch keeps Rasa's behaviour and fixes a cost; `tests/bot/test_rasa_patches
   max_history: they get that many of the latest states (fewer steps back than that is stock's
   own case). `STATES_CHECK=1` also runs both policies on the whole history and fails the turn
   if the prediction differs.
+- `DialogueStateTracker.applied_events()` (the events minus those rewound) walks the whole
+  session, and Rasa asks for it a dozen times a turn (every policy, the session check...). Here
+  the walk is kept on the tracker and continued over the events appended since; it starts over
+  when the events were changed otherwise, or when a new form's name appears (Rasa folds a form's
+  turns by the names of every form the session ever ran). `STATES_CHECK=1` compares with stock.
 - Before every action Rasa copies the tracker by replaying every event into a new one
   (`DialogueStateTracker.copy`), so that a rejected action's events can be dropped. Here the
   copy takes the state as it is (slots, active loop and latest action copied, the events list
@@ -45,6 +50,7 @@ from __future__ import annotations
 import contextvars
 import copy
 import functools
+import itertools
 import os
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
@@ -148,6 +154,8 @@ def _copy_replay_tracker(tracker: Any) -> Any:
     """A copy of a replay tracker's state, without its events (the caller sets them): the
     slots, the active loop and the latest action are what `update` changes in place."""
     twin = copy.copy(tracker)
+    for kept in (_REPLAYS, _APPLIED):  # what is kept for a tracker is not its copy's
+        twin.__dict__.pop(kept, None)
     twin.slots = {name: copy.copy(slot) for name, slot in tracker.slots.items()}
     twin.active_loop = copy.copy(tracker.active_loop)
     twin.latest_action = copy.copy(tracker.latest_action)
@@ -264,15 +272,63 @@ def _make_states_for_tracker_history(stock: Any) -> Any:
     return states_for_tracker_history
 
 
+_APPLIED = "_bekh_applied"
+
+
+@dataclass
+class _Applied:
+    events: Any  # the tracker's events deque the walk is of
+    length: int
+    last: Any  # the last event walked
+    loops: set[str]  # every form name among the events walked
+    applied: list[Any]
+
+
+def _make_applied_events(stock: Any) -> Any:
+    from rasa.shared.core.events import ActionExecuted, ActionReverted, ActiveLoop, Restarted, SessionStarted, UserUttered, UserUtteranceReverted
+
+    def applied_events(self: Any) -> list[Any]:
+        events = self.events
+        kept: _Applied | None = self.__dict__.get(_APPLIED)
+        n = len(events)
+        fresh = list(itertools.islice(events, kept.length, None)) if (
+            kept is not None and kept.events is events and kept.length <= n
+            and (kept.length == 0 or events[kept.length - 1] is kept.last)) else None
+        if fresh is None or kept is None or any(isinstance(e, ActiveLoop) and e.name and e.name not in kept.loops for e in fresh):
+            kept, fresh = _Applied(events, 0, None, {e.name for e in events if isinstance(e, ActiveLoop) and e.name}, []), list(events)
+        applied = kept.applied
+        for event in fresh:  # stock's walk
+            if isinstance(event, (Restarted, SessionStarted)):
+                applied = []
+            elif isinstance(event, ActionReverted):
+                self._undo_till_previous(ActionExecuted, applied)
+            elif isinstance(event, UserUtteranceReverted):
+                self._undo_till_previous(UserUttered, applied)
+                self._undo_till_previous(ActionExecuted, applied)
+            elif (isinstance(event, ActionExecuted) and event.action_name in kept.loops
+                  and not self._first_loop_execution_or_unhappy_path(event.action_name, applied)):
+                self._undo_till_previous_loop_execution(event.action_name, applied)
+            else:
+                applied.append(event)
+        kept.applied, kept.length, kept.last = applied, n, (events[-1] if n else None)
+        self.__dict__[_APPLIED] = kept
+        out = list(applied)  # the caller's own list: the kept walk continues next time
+        if _STATES_CHECK and out != stock(self):
+            raise AssertionError("STATES_CHECK: the kept applied events differ from stock's")
+        return out
+
+    applied_events.__wrapped__ = stock  # type: ignore[attr-defined]
+    return applied_events
+
+
 def _make_tracker_copy(stock: Any) -> Any:
     from rasa.shared.core.trackers import EventVerbosity
 
     def copy_tracker(self: Any) -> Any:
         twin = _copy_replay_tracker(self)
         twin.events = deque(self.events, maxlen=self.events.maxlen)
-        # As `init_copy` leaves them; and never the kept replays (they belong to this tracker).
+        # As `init_copy` leaves them.
         twin.model_id = twin.assistant_id = twin.sender_source = None
-        twin.__dict__.pop(_REPLAYS, None)
         if _STATES_CHECK:
             rebuilt = stock(self)
             if (twin.current_state(EventVerbosity.ALL) != rebuilt.current_state(EventVerbosity.ALL)
@@ -286,7 +342,7 @@ def _make_tracker_copy(stock: Any) -> Any:
 
 def _tracker_fields(tracker: Any) -> dict[str, Any]:
     """What a tracker holds beyond its events, comparable."""
-    out = {k: v for k, v in vars(tracker).items() if k not in ("events", "slots", "active_loop", _REPLAYS)}
+    out = {k: v for k, v in vars(tracker).items() if k not in ("events", "slots", "active_loop", _REPLAYS, _APPLIED)}
     out["slots"] = {name: (slot.value, slot.has_been_set) for name, slot in tracker.slots.items()}
     out["active_loop"] = vars(tracker.active_loop) if tracker.active_loop is not None else None
     out["events"] = list(tracker.events)
@@ -408,6 +464,7 @@ def apply() -> None:
     from rasa.shared.core.trackers import DialogueStateTracker
 
     DialogueStateTracker.copy = _make_tracker_copy(DialogueStateTracker.copy)  # type: ignore[method-assign]
+    DialogueStateTracker.applied_events = _make_applied_events(DialogueStateTracker.applied_events)  # type: ignore[method-assign]
 
     # RulePolicy subclasses MemoizationPolicy: each class gets its own wrapper over Policy's method.
     RulePolicy._prediction_states = _make_prediction_states(RulePolicy._prediction_states, _longest_rule)  # type: ignore[method-assign]

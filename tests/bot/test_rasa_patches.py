@@ -371,3 +371,27 @@ def test_the_trackers_copy_is_the_one_rasa_rebuilds_by_replaying(seed: int) -> N
         twin.change_loop_to("complaint_form")
         twin.interrupt_loop(True)
         assert rasa_patches._tracker_fields(tracker) == before
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_applied_events_are_stocks_after_every_event(seed: int) -> None:
+    """The kept walk of applied events gives stock's list after every event (forms folding turns,
+    a new form's name appearing, rewinds, restarts), and each caller gets a list of its own."""
+    import random
+
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    domain = Domain.load(str(Path(__file__).resolve().parents[2] / "domain.yml"))
+    kept = rasa_patches._make_applied_events(DialogueStateTracker.applied_events)
+    tracker = DialogueStateTracker("applied", domain.slots)
+    continued = 0
+    for event in _random_history(random.Random(seed), domain, 300):
+        before = tracker.__dict__.get(rasa_patches._APPLIED)
+        tracker.update(event)
+        got = kept(tracker)
+        assert got == DialogueStateTracker.applied_events(tracker)
+        continued += tracker.__dict__[rasa_patches._APPLIED] is before
+        got.clear()
+        assert kept(tracker) == DialogueStateTracker.applied_events(tracker)
+    assert continued > 100

@@ -116,7 +116,10 @@ class IntentEnsemble(GraphComponent):
                         v.idf_ = weights[f"idf{i}"]  # the setter rebuilds the idf diagonal
                     classifier = LogisticRegression()
                     classifier.classes_ = np.array(meta["classes"])
-                    classifier.coef_ = weights["coef"].astype(np.float64)
+                    # Column-major, so that coef_.T (what predict_proba multiplies the sparse
+                    # features by) is row-major: scipy otherwise copies the 11 MB matrix on
+                    # every message (1.5 ms against 0.01 ms, issue 14).
+                    classifier.coef_ = np.asfortranarray(weights["coef"], dtype=np.float64)
                     classifier.intercept_ = weights["intercept"].astype(np.float64)
         except (ValueError, FileNotFoundError):
             log.debug("IntentEnsemble: no trained weights in the model; DIET's ranking is kept as is")

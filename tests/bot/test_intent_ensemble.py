@@ -50,6 +50,8 @@ def test_loaded_component_gives_the_same_probabilities_without_pickle(storage, c
             assert a[k] == pytest.approx(b[k], abs=1e-5)
     with storage.read_from(resource) as directory:
         assert sorted(p.name for p in directory.iterdir()) == ["vocabularies.json", "weights.npz"]
+    # The weights as predict_proba multiplies them (coef_.T row-major): no copy per message.
+    assert loaded.classifier is not None and loaded.classifier.coef_.T.flags.c_contiguous
 
 
 def test_linear_opinion_alone_is_sensible(storage, context) -> None:

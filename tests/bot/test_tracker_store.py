@@ -269,9 +269,9 @@ async def test_the_event_broker_never_gets_a_reports_content(tmp_path: Path, dom
 
 async def test_the_event_broker_gets_every_event_once_without_the_session_being_read_back(
         tmp_path: Path, domain: Domain) -> None:
-    """The broker gets each turn's new events, once, also when another process served the
-    previous turn; and a save reads row ids only, never the stored events (Rasa rebuilt the whole
-    session from the database on every save to tell which events were new)."""
+    """The broker gets each turn's new events, once, in one commit, also when another process
+    served the previous turn; and a save reads row ids only, never the stored events (Rasa rebuilt
+    the whole session from the database on every save to tell which events were new)."""
     from rasa.core.brokers.sql import SQLEventBroker
 
     broker = SQLEventBroker(dialect="sqlite", db=str(tmp_path / "broker.db"))
@@ -280,6 +280,8 @@ async def test_the_event_broker_gets_every_event_once_without_the_session_being_
     sender = "sms_" + uuid.uuid4().hex
     statements: list[str] = []
     sa.event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    commits: list[int] = []
+    sa.event.listen(broker.engine, "commit", lambda *a: commits.append(1))
     sent = []
     for n, s in enumerate([store, store, other, store]):
         turn = [ActionExecuted("action_listen"), _user(f"message {n}", "greet"), BotUttered(f"reply {n}")]
@@ -288,7 +290,9 @@ async def test_the_event_broker_gets_every_event_once_without_the_session_being_
         for e in turn:
             tracker.update(e)
         statements.clear()
+        commits.clear()
         await s.save(tracker)
+        assert len(commits) == 1  # the turn's events in one commit (Rasa's broker: one each)
         # Only the sealed rows' data may be read (to scrub them), never the session's.
         reads = [q for q in statements if q.lstrip().upper().startswith("SELECT") and "data" in q.split("FROM")[0]]
         assert all("data LIKE" in q for q in reads), reads

@@ -85,7 +85,20 @@ def _row_event(row: Any, cipher: FieldCipher) -> dict[str, Any]:
         return confidential.scrub(shape)
 
 
+def _kept_sqlite_engine(rasas: Any) -> Any:
+    """Rasa's engine on a SQLite file opens and closes a connection per query (SQLAlchemy 1.4's
+    NullPool; each close of the last one checkpoints the log): one kept open instead, shared by
+    the turns of the event loop's thread, in WAL mode (the tracker store's and the broker's)."""
+    rasas.dispose()
+    engine = sa.create_engine(rasas.url, poolclass=sa.pool.QueuePool, pool_size=1, max_overflow=4,
+                              connect_args={"check_same_thread": False})
+    sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Scrubbing rewrites rows; without this SQLite leaves the old (sealed) bytes in free space of
+    # the file, where the key could still open them.
     dbapi_connection.execute("PRAGMA secure_delete = ON")
     # A commit per turn: in WAL mode with synchronous=NORMAL it appends to the log without an
     # fsync (44 ms of a turn's save on a busy disk, issue 14); a power cut may lose the last
@@ -111,18 +124,15 @@ class ConfidentialSQLTrackerStore(SQLTrackerStore):
         self._cipher = _cipher()
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._cache_size = get_settings().tracker_cache_size
-        rasas = self.engine
-        if rasas.dialect.name == "sqlite":
-            # Rasa's engine opens and closes a connection per query on a SQLite file (SQLAlchemy
-            # 1.4's NullPool; each close of the last one checkpoints the log): one kept open
-            # instead, shared by the turns of the event loop's thread.
-            rasas.dispose()
-            self.engine = sa.create_engine(rasas.url, poolclass=sa.pool.QueuePool, pool_size=1, max_overflow=4,
-                                           connect_args={"check_same_thread": False})
-            # Scrubbing rewrites rows; without this SQLite leaves the old (sealed) bytes in free
-            # space of the file, where the key could still open them.
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        if self.engine.dialect.name == "sqlite":
+            self.engine = _kept_sqlite_engine(self.engine)
             self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
+        from rasa.core.brokers.sql import SQLEventBroker
+
+        broker = self.event_broker
+        if isinstance(broker, SQLEventBroker) and broker.engine.dialect.name == "sqlite":
+            broker.engine = _kept_sqlite_engine(broker.engine)
+            broker.sessionmaker = sa.orm.sessionmaker(bind=broker.engine)
 
     def _signature(self, session: Any, sender_id: str) -> tuple[int, int]:
         count, top = session.execute(

@@ -44,7 +44,7 @@ PATH = "/webhooks/twilio_voice/webhook"
 
 
 async def one_call(session: aiohttp.ClientSession, target: str, public: str, token: str, account: str,
-                   timings: list[float], errors: list[str]) -> int:
+                   timings: list[float], errors: list[str], by_step: dict[int, list[float]] | None = None) -> int:
     sid, phone, query = "CA" + uuid.uuid4().hex, "+96279" + str(uuid.uuid4().int)[:7], ""
     reference = refcode.generate()
     wrong = reference[:-1] + str((int(reference[-1]) + 1) % 10)
@@ -60,6 +60,8 @@ async def one_call(session: aiohttp.ClientSession, target: str, public: str, tok
                                 headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature}) as r:
             body = await r.text()
         timings.append(time.perf_counter() - started)
+        if by_step is not None:
+            by_step.setdefault(steps, []).append(timings[-1])
         steps += 1
         if r.status != 200:
             errors.append(f"HTTP {r.status}")
@@ -131,10 +133,11 @@ async def run(calls: int, inproc: bool) -> None:
         mode = "connector only (stub bot)"
     timings: list[float] = []
     errors: list[str] = []
+    by_step: dict[int, list[float]] = {}
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
             started = time.perf_counter()
-            steps = await asyncio.gather(*(one_call(session, target, public, token, account, timings, errors) for _ in range(calls)))
+            steps = await asyncio.gather(*(one_call(session, target, public, token, account, timings, errors, by_step) for _ in range(calls)))
             wall = time.perf_counter() - started
     finally:
         if server is not None:
@@ -150,6 +153,8 @@ async def run(calls: int, inproc: bool) -> None:
     print(f"  wall time: {wall:.2f} s, {len(ms) / wall:.1f} webhooks/s")
     if ms:
         print(f"  answer time p50: {statistics.median(ms):.1f} ms, p95: {p95:.1f} ms, max: {ms[-1]:.1f} ms (Twilio waits 15000 ms)")
+        for step, ts in sorted(by_step.items()):
+            print(f"    step {step + 1}: {len(ts)} answers, p50 {statistics.median(ts) * 1000:.0f} ms, max {max(ts) * 1000:.0f} ms")
 
 
 def main() -> None:

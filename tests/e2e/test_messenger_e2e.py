@@ -72,8 +72,9 @@ class MessengerUser:
 
     def _turn_saved(self) -> bool:
         """Rasa saves a turn when it is over: one more user message than before the post, and
-        the bot listening again. (Messenger replies leave as they are made, so the first one can
-        arrive long before the turn's last on a busy machine.)"""
+        the bot listening again, or the conversation paused (handed over to an agent). (Messenger
+        replies leave as they are made, so the first one can arrive long before the turn's last
+        on a busy machine.)"""
         before = getattr(self, "users_before", None)
         if before is None:
             return True
@@ -81,7 +82,8 @@ class MessengerUser:
         if not events:
             return False
         users = sum(1 for e in events if e.get("event") == "user")
-        return users > before and events[-1].get("event") == "action_listen"
+        last = events[-1]
+        return users > before and (last.get("event") == "pause" or (last.get("event") == "action" and last.get("name") == "action_listen"))
 
     def replies(self) -> list[dict[str, Any]]:
         return [r["json"] for r in self.system.recorder.snapshot()

@@ -60,6 +60,7 @@ EDITABLE = ("entity_id", "pillar", "importance", "description", "contact_phone")
 PILLARS = ("service_quality", "delivery_time", "employee_behaviour", "procedures", "infrastructure")
 TYPE_INTENT = {"inquiry": "/ask_government", "suggestion": "/suggest", "compliment": "/compliment",
                "complaint": "/complain", "report": "/report_violation"}
+SEED_KEYS = ("type", "entity", "phone", "status", "answer", "language")
 OUTCOME_INTENT = {"status": "/check_status", "rated": "/rate_request", "reopened": "/rate_request"}
 FORM_OF_TYPE = {t: f"{t}_form" for t in TYPES}
 
@@ -141,11 +142,20 @@ def validate(conv: dict[str, Any], entity_ids: set[str]) -> list[str]:
         if expect.get("importance") is not None and expect["importance"] not in ("normal", "urgent"):
             bad("expect.importance must be normal or urgent")
     if outcome in ("status", "rated", "reopened"):
+        from bot.privacy import is_plausible_phone
+
         seed = conv.get("seed") or {}
         if seed.get("type") not in TYPES or seed.get("entity") not in entity_ids:
             bad("seed needs a known type and a catalogue entity")
+        unknown = sorted(str(k) for k in seed if k not in SEED_KEYS)
+        if unknown:
+            # An unquoted comma in a flow mapping ("answer: Thanks, we will...") makes a key of the rest.
+            bad(f"unknown seed keys {unknown} (known: {SEED_KEYS}); quote a value that holds a comma")
         if not isinstance(seed.get("phone"), str) or not seed["phone"].startswith("07"):
             bad("seed.phone must be a Jordanian mobile (07...)")
+        elif not is_plausible_phone(seed["phone"]):
+            # The case store refuses it (HTTP 400) before the first turn.
+            bad(f"seed.phone {seed['phone']} is not an allocated Jordanian mobile (bot.privacy.is_plausible_phone)")
         if "{reference}" not in conv.get("opening", "") + " ".join(
                 t for v in answers.values() for t in (_texts(v) or [])):
             bad("a follow-up conversation must mention {reference} somewhere")

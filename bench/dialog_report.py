@@ -469,6 +469,10 @@ def _intended_button(key: str | None, buttons: list[dict[str, str]], conv: dict[
     wanted: list[str] = []
     if key is None:
         wanted = [TYPE_INTENT.get(expect.get("type", ""), ""), OUTCOME_INTENT.get(expect["outcome"], "")]
+        if expect.get("type") == "report":
+            # The type question offers the report intent the NLU ranked higher: either will do.
+            both = ["/report_human_rights", "/report_violation"]
+            wanted = (both if expect.get("entity") == "nchr" else both[::-1]) + wanted[1:]
         if expect["outcome"] == "cancelled":
             wanted = ["/cancel"]
     elif key == "sector" and expect.get("entity"):
@@ -581,7 +585,9 @@ def run_conversation(conv: dict[str, Any], target: Target, sector_of: dict[str, 
             else:
                 res.failed += 1
                 if last_key == "opening":
-                    if not loop:
+                    if "utter_ask_request_type" in uttered:
+                        res.failure_classes.append("opening_type_asked")  # the NLU could not tell the type
+                    elif not loop:
                         res.failure_classes.append("opening_not_understood")
                 else:
                     res.failure_classes.append(f"not_understood:{last_key}" if key == last_key else f"fell_out:{last_key}")

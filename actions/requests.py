@@ -141,6 +141,21 @@ def answer_to_type_question(tracker: Tracker) -> list[EventType] | None:
     return [UserUtteranceReverted(), ActionExecuted("action_listen"), replayed]
 
 
+async def _answer_to_offer(dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType] | None:
+    """A short message that answers the buttons just offered is that button, whatever request the
+    NLU heard in it: "yes, reopen it please" to "Shall we reopen the request?" reopens it (it was
+    once read as a human-rights grievance and filed as one)."""
+    from actions.tracking import ActionAnswerOffer, typed_offer_answer  # tracking imports this module
+
+    text = common.user_text(tracker)
+    if common.is_payload(text) or not choices.is_short(text):
+        return None
+    payload = typed_offer_answer(tracker)
+    if not payload or payload[1:].split("{", 1)[0] == common.intent(tracker):
+        return None
+    return list(await ActionAnswerOffer().run(dispatcher, tracker, domain))
+
+
 class ActionStartRequest(Action):
     """Begin a request of the type the person asked for, keeping what they already said; ask the
     type first when the NLU cannot tell it."""
@@ -149,7 +164,7 @@ class ActionStartRequest(Action):
         return "action_start_request"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        replay = answer_to_type_question(tracker)
+        replay = answer_to_type_question(tracker) or await _answer_to_offer(dispatcher, tracker, domain)
         if replay is not None:
             return replay
         if type_unsure(tracker):

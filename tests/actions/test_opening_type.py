@@ -158,3 +158,22 @@ async def test_a_fallback_that_is_no_opening_still_says_it_did_not_understand() 
     ranking = [("nlu_fallback", 0.3), ("greet", 0.28), ("complain", 0.2)]
     _, said = await run(ActionAnswerOffer(), "hmm well you know how it is with these things", "nlu_fallback", ranking=ranking)
     assert [m["response"] for m in said] == ["utter_default"]
+
+
+REOPEN_OFFER = [user_event("4", "inform"), {"event": "action", "name": "action_submit_rating"},
+                bot_event("utter_offer_reopen", buttons=[{"title": "Reopen", "payload": "/reopen"}, {"title": "No", "payload": "/deny"}]),
+                {"event": "action", "name": "action_listen"}]
+
+
+@pytest.mark.parametrize("text", ["yes, please open it again", "طيب افتحوه مرة ثانية", "aywa e3ado fat7o"])
+async def test_a_typed_answer_to_an_offer_is_that_button_whatever_request_the_nlu_heard(text: str) -> None:
+    """Typed at "Shall we reopen the request?", a yes-reopen read as a human-rights grievance
+    presses "Reopen" instead of starting (and filing) a grievance."""
+    events, said = await run(ActionStartRequest(), text, "report_human_rights", history=REOPEN_OFFER)
+    assert replayed_button(events)["text"] == "/reopen" and said == []
+
+
+async def test_a_long_message_after_an_offer_is_a_request_of_its_own() -> None:
+    text = "Separately, the clerk at the civil status office in Irbid insulted my mother when she renewed her card"
+    events, _ = await run(ActionStartRequest(), text, "complain", history=REOPEN_OFFER)
+    assert SlotSet("request_type", "complaint") in events

@@ -154,8 +154,16 @@ def test_an_opening_unsure_between_other_types_or_sure_of_a_complaint_is_not_sea
     assert segments([opening("the clerk shouted at me", [("complain", 0.8), ("report_violation", 0.15)])]) == []
 
 
-def test_a_message_inside_a_form_is_sealed_by_its_intent_only() -> None:
-    """An answer to a form's question is no opening, whatever its ranking says."""
+def test_an_answer_inside_another_types_form_is_that_requests_whatever_its_intent() -> None:
+    """A complaint's details read as a violation opened a report that closed as the complaint was
+    filed, and scrubbed its reference from the tracker; a report begun there still reaches back."""
     events = [user("complain"), {"event": "active_loop", "name": "complaint_form"},
-              opening("he wanted a bribe to stamp it", [("inform", 0.5), ("report_violation", 0.3)])]
+              opening("he wanted a bribe to stamp it", [("report_violation", 0.5), ("complain", 0.4)]),
+              slot("description", "he wanted a bribe to stamp it"), slot("last_reference", "4829103756"),
+              slot("request_type", None)]
     assert segments(events) == []
+    switched = events[:3] + [action("action_start_request"), slot("request_type", "report"),
+                             {"event": "active_loop", "name": "report_form"}]
+    assert segments(switched) == [Segment(2, 5, False)]
+    in_a_report = [user("report_violation"), {"event": "active_loop", "name": "report_form"}, user("report_violation")]
+    assert segments(in_a_report) == [Segment(0, 2, False)]

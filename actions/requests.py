@@ -83,7 +83,8 @@ def ask_type(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventTy
 
 
 def type_unsure(tracker: Tracker) -> bool:
-    """Is the latest message an opening typed outside a form whose type the NLU leaves unsure?"""
+    """Is the latest message an opening typed outside a form whose type the NLU leaves unsure?
+    (Not read from its words: "مخالفة" is a violation and a traffic ticket, "report" a police one.)"""
     text = common.user_text(tracker)
     return (not tracker.active_loop.get("name") and not common.is_payload(text) and not tracker.latest_message.get(CHOSEN)
             and bool(request_rules.unsure_types(tracker.latest_message.get("intent_ranking") or [])))

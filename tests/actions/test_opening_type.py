@@ -177,3 +177,4 @@ async def test_a_long_message_after_an_offer_is_a_request_of_its_own() -> None:
     text = "Separately, the clerk at the civil status office in Irbid insulted my mother when she renewed her card"
     events, _ = await run(ActionStartRequest(), text, "complain", history=REOPEN_OFFER)
     assert SlotSet("request_type", "complaint") in events
+

@@ -335,7 +335,9 @@ class MessengerChannel(Channel):
                 events = self.tracker().get("events") or []
             except RuntimeError:
                 events = []
-            users = sum(1 for e in events if e.get("event") == "user")
+            # A typed answer replayed as its button, or an opening replayed as the chosen type, is
+            # a user event Rasa rewinds and replaces: count the person's messages, not the events.
+            users = sum(1 for e in events if e.get("event") == "user") - sum(1 for e in events if e.get("event") == "rewind")
             if users >= self.users and events and events[-1].get("event") == "action" and events[-1].get("name") == "action_listen":
                 time.sleep(0.3)  # the send to the Graph API follows the tracker update
                 return

@@ -144,7 +144,7 @@ def answer_to_type_question(tracker: Tracker) -> list[EventType] | None:
 
 async def _answer_to_offer(dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType] | None:
     """A short message that answers the buttons just offered is that button, whatever request the
-    NLU heard in it: "yes, reopen it please" to "Shall we reopen the request?" reopens it (it was
+    NLU heard in it: "yes, open it again" to "Shall we reopen the request?" reopens it (it was
     once read as a human-rights grievance and filed as one)."""
     from actions.tracking import ActionAnswerOffer, typed_offer_answer  # tracking imports this module
 

@@ -141,6 +141,13 @@ def pillar_in(tracker: Tracker) -> str | None:
 
     raw = tracker.latest_message.get("text") or ""
     tagged: list[tuple[str, str]] = []
+    # The body and the place a message names are what it is about, never its pillar ("the Civil
+    # Service Bureau", "شركة الكهرباء", "الرصيفة"): their words are blanked before the lexicon reads it.
+    read = raw
+    for e in tracker.latest_message.get("entities", []):
+        start, end = e.get("start"), e.get("end")
+        if e.get("entity") in NAMES and isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(raw):
+            read = read[:start] + " " * (end - start) + read[end:]
     for e in tracker.latest_message.get("entities", []):
         if e.get("entity") != "pillar":
             continue
@@ -154,7 +161,11 @@ def pillar_in(tracker: Tracker) -> str | None:
         tagged.append((span, value))
     if is_payload(raw.strip()):
         return None
-    return pillars.guess(raw, tagged)
+    return pillars.guess(read, tagged)
+
+
+# Entities that name what a message is about (a body, a place): bot/nlu_components.py and DIET.
+NAMES = frozenset({"entity_name", "city"})
 
 
 def intent(tracker: Tracker) -> str | None:

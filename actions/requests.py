@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.events import ActionExecuted, ActiveLoop, EventType, FollowupAction, SlotSet, UserUtteranceReverted, UserUttered
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -21,7 +22,7 @@ from backend_client import (
     NotFoundOrUnverified,
     campaign_for,
 )
-from bot import labels, privacy, refcode, request_rules
+from bot import choices, confidential, labels, privacy, refcode, request_rules
 from bot.i18n import format_day
 from bot.privacy import normalise_phone, phone_tail
 
@@ -53,13 +54,123 @@ async def preset_entity_events(entity_id: str) -> list[EventType]:
     return [SlotSet("entity_id", entity.id), SlotSet("sector", entity.sector)]
 
 
+# --- the opening's type, asked when the NLU cannot tell (issue 15) --------------------------------
+TYPE_QUESTION = "utter_ask_request_type"
+# The type question's buttons, in the menus' order; the report's is the report intent ranked higher.
+TYPE_BUTTONS = {
+    "ask_government": "Question",
+    "suggest": "Suggestion",
+    "compliment": "Compliment",
+    "complain": "Complaint",
+    "report_violation": "Report a violation",
+    "report_human_rights": "Human rights",
+}
+# Marks the opening replayed with the type the person chose, so it is not read as an answer again.
+CHOSEN = "type_chosen"
+
+
+def ask_type(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+    """Ask which type the latest message is, with the five types as buttons. Nothing is set: the
+    answer replays the message as that type's opening (`answer_to_type_question`), and until then
+    an opening that may be a report stays confidential (bot.confidential)."""
+    lang = common.language(tracker)
+    confidence = {str(i.get("name")): float(i.get("confidence") or 0) for i in tracker.latest_message.get("intent_ranking") or []}
+    report = max(("report_violation", "report_human_rights"), key=lambda name: confidence.get(name, 0.0))
+    buttons = [{"title": labels.phrase(lang, TYPE_BUTTONS[name]), "payload": "/" + name}
+               for name in ("ask_government", "suggest", "compliment", "complain", report)]
+    dispatcher.utter_message(response=TYPE_QUESTION, buttons=buttons)
+    return []
+
+
+def type_unsure(tracker: Tracker) -> bool:
+    """Is the latest message an opening typed outside a form whose type the NLU leaves unsure?
+    (Not read from its words: "مخالفة" is a violation and a traffic ticket, "report" a police one.)"""
+    text = common.user_text(tracker)
+    return (not tracker.active_loop.get("name") and not common.is_payload(text) and not tracker.latest_message.get(CHOSEN)
+            and bool(request_rules.unsure_types(tracker.latest_message.get("intent_ranking") or [])))
+
+
+def _opening_asked_about(tracker: Tracker) -> dict[str, Any] | None:
+    """The opening the type question was about, when the latest message is the next one after it."""
+    events = tracker.applied_events()
+    users = [i for i, e in enumerate(events) if e.get("event") == "user"]
+    if len(users) < 2:
+        return None
+    for e in reversed(events[users[-2] + 1:users[-1]]):
+        if e.get("event") == "bot":
+            if (e.get("metadata") or {}).get("utter_action") != TYPE_QUESTION:
+                return None
+            return events[users[-2]]
+    return None
+
+
+def chosen_type(tracker: Tracker) -> str | None:
+    """The intent of the type the latest message picks at the type question: a type's button, the
+    type a short answer names ("la2, shakwa", "a question", "it's a compliment"), or the NLU's type
+    for a short answer naming none; None for anything longer (a new message of its own)."""
+    text = common.user_text(tracker)
+    name = common.intent(tracker) or ""
+    own = name if name in request_rules.INTENT_TO_TYPE else None
+    if common.is_payload(text):
+        return own
+    if not choices.is_short(text):
+        return None
+    return choices.pick(text, choices.OPENING_TYPES, numbered=False) or own
+
+
+def answer_to_type_question(tracker: Tracker) -> list[EventType] | None:
+    """When the latest message answers the type question: the events that replay the opening as
+    the chosen type's (the answer reverted, as Rasa's two-stage fallback does), so the opening is
+    read once more with everything it said, the type now certain. A report chosen for an opening
+    that was not kept confidential starts empty: its narrative is asked again, never copied."""
+    if tracker.latest_message.get(CHOSEN):
+        return None
+    opening = _opening_asked_about(tracker)
+    intent = chosen_type(tracker) if opening is not None else None
+    if opening is None or intent is None:
+        return None
+    parse = dict(opening.get("parse_data") or {})
+    text = str(opening.get("text") or "")
+    secret = confidential.confidential_indices(tracker.events)
+    kept = any(e is opening for i, e in enumerate(tracker.events) if i in secret)
+    if request_rules.INTENT_TO_TYPE[intent] == "report" and not kept:
+        text, parse = "/" + intent, {"entities": []}
+    parse.update({"text": text, "intent": {"name": intent, "confidence": 1.0},
+                  "intent_ranking": [{"name": intent, "confidence": 1.0}], CHOSEN: True})
+    replayed = UserUttered(text, parse_data=parse, input_channel=tracker.get_latest_input_channel())
+    replayed["metadata"] = common.latest_metadata(tracker)  # the connector's (channel, sealed address)
+    return [UserUtteranceReverted(), ActionExecuted("action_listen"), replayed]
+
+
+async def _answer_to_offer(dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType] | None:
+    """A short message that answers the buttons just offered is that button, whatever request the
+    NLU heard in it: "yes, open it again" to "Shall we reopen the request?" reopens it (it was
+    once read as a human-rights grievance and filed as one)."""
+    from actions.tracking import ActionAnswerOffer, typed_offer_answer  # tracking imports this module
+
+    text = common.user_text(tracker)
+    if common.is_payload(text) or not choices.is_short(text):
+        return None
+    payload = typed_offer_answer(tracker)
+    if not payload or payload[1:].split("{", 1)[0] == common.intent(tracker):
+        return None
+    return list(await ActionAnswerOffer().run(dispatcher, tracker, domain))
+
+
 class ActionStartRequest(Action):
-    """Begin a request of the type the person asked for, keeping what they already said."""
+    """Begin a request of the type the person asked for, keeping what they already said; ask the
+    type first when the NLU cannot tell it."""
 
     def name(self) -> str:
         return "action_start_request"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        replay = answer_to_type_question(tracker) or await _answer_to_offer(dispatcher, tracker, domain)
+        if replay is not None:
+            return replay
+        if type_unsure(tracker):
+            # The rule's form must not start: listen for the answer instead.
+            return ask_type(dispatcher, tracker) + [FollowupAction("action_listen")]
         intent = common.intent(tracker) or ""
         rtype = request_rules.INTENT_TO_TYPE.get(intent, "complaint")
         preset = request_rules.PRESET_ENTITY.get(intent)

@@ -13,6 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import common
+from actions.requests import ask_type, type_unsure
 from backend_client import (
     CaseRequest,
     CaseStoreError,
@@ -419,5 +420,9 @@ class ActionAnswerOffer(Action):
             pressed["metadata"] = common.latest_metadata(tracker)
             # As Rasa's two-stage fallback does: the typed message is replaced by the button's.
             return [UserUtteranceReverted(), ActionExecuted("action_listen"), pressed]
+        if name == "nlu_fallback" and type_unsure(tracker) and common.has_content(common.user_text(tracker)):
+            # An opening the NLU could not place between request types (a complaint or a report?):
+            # ask which, keeping what it says, rather than "sorry, I didn't understand".
+            return ask_type(dispatcher, tracker)
         dispatcher.utter_message(response=_NO_OFFER_REPLY.get(name, "utter_anything_else"))
         return [SlotSet("reopen_offered", False)] if tracker.get_slot("reopen_offered") else []

@@ -60,6 +60,7 @@ EDITABLE = ("entity_id", "pillar", "importance", "description", "contact_phone")
 PILLARS = ("service_quality", "delivery_time", "employee_behaviour", "procedures", "infrastructure")
 TYPE_INTENT = {"inquiry": "/ask_government", "suggestion": "/suggest", "compliment": "/compliment",
                "complaint": "/complain", "report": "/report_violation"}
+SEED_KEYS = ("type", "entity", "phone", "status", "answer", "language")
 OUTCOME_INTENT = {"status": "/check_status", "rated": "/rate_request", "reopened": "/rate_request"}
 FORM_OF_TYPE = {t: f"{t}_form" for t in TYPES}
 
@@ -141,11 +142,20 @@ def validate(conv: dict[str, Any], entity_ids: set[str]) -> list[str]:
         if expect.get("importance") is not None and expect["importance"] not in ("normal", "urgent"):
             bad("expect.importance must be normal or urgent")
     if outcome in ("status", "rated", "reopened"):
+        from bot.privacy import is_plausible_phone
+
         seed = conv.get("seed") or {}
         if seed.get("type") not in TYPES or seed.get("entity") not in entity_ids:
             bad("seed needs a known type and a catalogue entity")
+        unknown = sorted(str(k) for k in seed if k not in SEED_KEYS)
+        if unknown:
+            # An unquoted comma in a flow mapping ("answer: Thanks, we will...") makes a key of the rest.
+            bad(f"unknown seed keys {unknown} (known: {SEED_KEYS}); quote a value that holds a comma")
         if not isinstance(seed.get("phone"), str) or not seed["phone"].startswith("07"):
             bad("seed.phone must be a Jordanian mobile (07...)")
+        elif not is_plausible_phone(seed["phone"]):
+            # The case store refuses it (HTTP 400) before the first turn.
+            bad(f"seed.phone {seed['phone']} is not an allocated Jordanian mobile (bot.privacy.is_plausible_phone)")
         if "{reference}" not in conv.get("opening", "") + " ".join(
                 t for v in answers.values() for t in (_texts(v) or [])):
             bad("a follow-up conversation must mention {reference} somewhere")
@@ -325,7 +335,9 @@ class MessengerChannel(Channel):
                 events = self.tracker().get("events") or []
             except RuntimeError:
                 events = []
-            users = sum(1 for e in events if e.get("event") == "user")
+            # A typed answer replayed as its button, or an opening replayed as the chosen type, is
+            # a user event Rasa rewinds and replaces: count the person's messages, not the events.
+            users = sum(1 for e in events if e.get("event") == "user") - sum(1 for e in events if e.get("event") == "rewind")
             if users >= self.users and events and events[-1].get("event") == "action" and events[-1].get("name") == "action_listen":
                 time.sleep(0.3)  # the send to the Graph API follows the tracker update
                 return
@@ -459,6 +471,10 @@ def _intended_button(key: str | None, buttons: list[dict[str, str]], conv: dict[
     wanted: list[str] = []
     if key is None:
         wanted = [TYPE_INTENT.get(expect.get("type", ""), ""), OUTCOME_INTENT.get(expect["outcome"], "")]
+        if expect.get("type") == "report":
+            # The type question offers the report intent the NLU ranked higher: either will do.
+            both = ["/report_human_rights", "/report_violation"]
+            wanted = (both if expect.get("entity") == "nchr" else both[::-1]) + wanted[1:]
         if expect["outcome"] == "cancelled":
             wanted = ["/cancel"]
     elif key == "sector" and expect.get("entity"):
@@ -571,7 +587,9 @@ def run_conversation(conv: dict[str, Any], target: Target, sector_of: dict[str, 
             else:
                 res.failed += 1
                 if last_key == "opening":
-                    if not loop:
+                    if "utter_ask_request_type" in uttered:
+                        res.failure_classes.append("opening_type_asked")  # the NLU could not tell the type
+                    elif not loop:
                         res.failure_classes.append("opening_not_understood")
                 else:
                     res.failure_classes.append(f"not_understood:{last_key}" if key == last_key else f"fell_out:{last_key}")

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from bot import request_rules
 from bot.arabic import fold_digits, normalise
 
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
@@ -27,6 +28,8 @@ NEGATIONS = frozenset(normalise(w) for w in (
     "not", "no", "isn't", "isnt", "never", "mish", "msh", "mesh", "mush", "mu", "mo", "mosh",
     "مش", "ومش", "مو", "ليس", "وليس", "ليست", "وليست", "ليسا", "لا", "ولا", "مب", "موب",
 ))
+# Negations that are also a whole answer ("no, ..."): they deny only the word right after them.
+_ANSWER_NO = frozenset(normalise(w) for w in ("no", "لا"))
 # Words that may sit between a negation and what it negates ("not a complaint", "مش عن الشكوى").
 _FILLER = frozenset(normalise(w) for w in ("a", "an", "the", "about", "it", "its", "it's", "this", "عن", "هاي", "هذه", "هذا", "هاد", "3an"))
 
@@ -78,7 +81,11 @@ def _negated(tokens: list[str], start: int) -> bool:
     i = start - 1
     while i >= 0 and tokens[i] in _FILLER:
         i -= 1
-    return i >= 0 and tokens[i] in NEGATIONS
+    if i < 0 or tokens[i] not in NEGATIONS:
+        return False
+    # "No" and "لا" answer the question when words stand between them and the choice: "no, it's a
+    # complaint" and "لا هذا ثناء" name the choice; "no complaint" and "not a complaint" deny it.
+    return i == start - 1 or tokens[i] not in _ANSWER_NO
 
 
 def mentions(text: str, options: Iterable[Option]) -> list[tuple[str, int, bool]]:
@@ -198,6 +205,16 @@ TYPES = [
     option("complaint", "complaint", "complain", "grievance",
            "شكوى", "شكوه", "تظلم", "shakwa", "shakwe", "shakweh", "shakwaa"),
 ]
+# The opening's type, asked when the NLU cannot tell (actions/requests.py ask_type): every type by
+# the intent that starts it, so a typed answer is that type's button. A report can be chosen here,
+# before anything else was asked: its confidentiality starts with the opening (bot.confidential).
+OPENING_TYPES = [option(request_rules.TYPE_TO_INTENT[o.key], *o.phrases) for o in TYPES] + [
+    option("report_violation", "report", "a report", "report a violation", "violation", "a violation",
+           "confidential report", "بلاغ", "ابلاغ", "إبلاغ عن مخالفة", "مخالفه", "بلاغ سري", "بلاغ عن مخالفه",
+           "balagh", "iblagh", "eblagh", "ablegh", "mo5alafa", "mokhalafa", "mu5alafa", "mukhalafa"),
+    option("report_human_rights", "human rights", "a human rights grievance", "حقوق الانسان", "حقوق انسان",
+           "7o2oo2 el ensan", "7u2u2 el insan", "7o2o2 el insan", "huquq al insan", "7u2oo2 el ensan"),
+]
 # What each field of the summary is called, so "change the phone" / "غير الوصف" goes straight to it.
 FIELDS = [
     option("entity_id", "entity", "government body", "the body", "body", "department", "ministry", "agency",
@@ -245,6 +262,8 @@ OFFERS: dict[str, tuple[str, ...]] = {
                      "قيّم الرد", "ta2yeem", "taqyeem", "a2ayem", "2ayyem"),
     "deny": NO.phrases,
     "affirm": YES.phrases,
+    # The request types (the menus and the opening's type question): "shakwa", "a question".
+    **{o.key: o.phrases for o in OPENING_TYPES},
 }
 
 # --- a rating typed in words (digits are read by the rating form itself) -------------------------

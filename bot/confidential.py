@@ -5,8 +5,10 @@ facts Rasa itself records, never by looking at the text:
 
 - it opens with the user message that started it: an intent that starts a `report`
   (`report_violation`, or `report_human_rights` for a human-rights grievance: `REPORT_INTENTS`, from
-  `bot.request_rules.INTENT_TO_TYPE`), or the user message before `request_type` was set to
-  "report" or the `report_form` loop was activated;
+  `bot.request_rules.INTENT_TO_TYPE`) outside the form of another request type, an opening outside a form whose type the NLU leaves unsure
+  with a report among the candidates (`bot.request_rules.unsure_types`: the type is asked next),
+  or the user message before `request_type` was set to "report" or the `report_form` loop was
+  activated;
 - it closes when `request_type` is set to anything else (filed: the submit action clears it;
   cancelled; another request begun), when a session starts or the conversation is reset, when
   the person asks for a human (`human_handoff`: that message stays outside, so the agent can
@@ -36,13 +38,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from bot.request_rules import INTENT_TO_TYPE
+from bot.request_rules import INTENT_TO_TYPE, REQUEST_TYPES, unsure_types
 
 PLACEHOLDER = "[confidential]"
 REPORT_TYPE = "report"
 # Every intent that starts a report: a corruption report and a human-rights grievance.
 REPORT_INTENTS = frozenset(intent for intent, rtype in INTENT_TO_TYPE.items() if rtype == REPORT_TYPE)
 REPORT_FORM = "report_form"
+# The forms of the other request types: filed in clear, whatever is said inside them.
+OTHER_REQUEST_FORMS = frozenset(f"{t}_form" for t in REQUEST_TYPES if t != REPORT_TYPE)
 HANDOFF_INTENT = "human_handoff"
 HANDOFF_ACTION = "action_handoff"
 # Slots that can hold the narrative, the PIN, the reference, a contact number, evidence links or
@@ -81,10 +85,18 @@ def _intent(e: Event) -> str | None:
     return ((e.get("parse_data") or {}).get("intent") or {}).get("name")
 
 
-def _opens(e: Event) -> bool:
+def _opens(e: Event, loop: str | None = None) -> bool:
     kind = e.get("event")
     if kind == "user":
-        return _intent(e) in REPORT_INTENTS
+        # An answer inside another type's form is that request's, whatever intent the NLU heard in
+        # it (a complaint's details read as a violation once scrubbed the complaint's reference);
+        # a report begun from it still reaches back to it (the slot or loop below opens it).
+        if loop in OTHER_REQUEST_FORMS:
+            return False
+        # An opening that may be a report is one until the person says it is not: its type is
+        # asked (actions/requests.py), and the answer closes the segment or goes on with it.
+        ranking = (e.get("parse_data") or {}).get("intent_ranking") or []
+        return _intent(e) in REPORT_INTENTS or (loop is None and REPORT_TYPE in unsure_types(ranking))
     if kind == "slot":
         return e.get("name") == "request_type" and e.get("value") == REPORT_TYPE
     if kind == "active_loop":
@@ -153,7 +165,7 @@ def segments(events: Sequence[Event]) -> list[Segment]:
             loop = e.get("name")
         if start is None:
             back = last_user if last_user is not None and last_user >= floor else i
-            if _opens(e) and not _closes_before(e):
+            if _opens(e, loop) and not _closes_before(e):
                 start, kind = back, REPORT
             elif _opens_follow_up(e):
                 start, kind = back, FOLLOW_UP

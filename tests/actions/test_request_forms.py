@@ -404,3 +404,19 @@ async def test_a_report_is_never_switched(domain: dict[str, Any]) -> None:
     # Asked what to change instead, where no other type is offered (ActionAskEditField).
     events, _ = await answer(domain, "confirmed", "it's a complaint", "complain", rtype="report", slots={"contact_phone": "none"})
     assert events == [SlotSet("confirmed", "edit"), SlotSet("requested_slot", "edit_field")]
+
+
+@pytest.mark.parametrize(("text", "intent"), [
+    ("no, it's a complaint", "deny"),      # English
+    ("la2 hay shakwa", "complain"),        # Arabizi
+    ("لا، هي شكوى", "complain"),            # Modern Standard Arabic
+    ("لا هاي شكوى", "deny"),                # Jordanian dialect
+])
+async def test_no_its_a_complaint_at_the_summary_switches_in_one_step_in_every_variety(
+        domain: dict[str, Any], text: str, intent: str) -> None:
+    """"No" followed by the type is the type, not a denial of it (issue 15: one step, no restart)."""
+    slots = {"description": "the new clinic closed at noon although the sign says it opens all day"}
+    events, said = await answer(domain, "confirmed", text, intent, rtype="compliment", slots=slots)
+    assert events[:3] == [SlotSet("request_type", "complaint"), SlotSet("confirmed", None), SlotSet("edit_field", None)]
+    assert events[-1] == SlotSet("requested_slot", "pillar"), "a complaint adds its pillar, asked since the text is unclear"
+    assert said == []

@@ -94,3 +94,17 @@ async def test_a_catalogue_outage_still_starts_the_request(store: RunningCaseSto
     text = "the Ministry of Health clinic kept me waiting for six hours today"
     events, _ = await start(text, "complain", [entity("entity_name", "Ministry of Health")])
     assert events == fresh("complaint", idem_key(events)) + [SlotSet("description", text), SlotSet("pillar", "delivery_time")]
+
+
+@pytest.mark.parametrize(("text", "name", "value"), [
+    ("The Civil Service Bureau never told me the result of the exam I sat in March", "Civil Service Bureau", "csb"),
+    ("مكتب البريد في الرصيفة أضاع الطرد الذي أرسلته لأخي", "الرصيفة", "russeifa"),
+])
+async def test_the_name_of_the_body_or_place_is_not_read_as_the_pillar(text: str, name: str, value: str) -> None:
+    """"Service" in a body's name, "رصيف" (pavement) at the start of Russeifa: no pillar is guessed
+    from them, so the form asks it."""
+    start_at = text.index(name)
+    tagged = [{"entity": "entity_name" if value == "csb" else "city", "value": value, "start": start_at,
+               "end": start_at + len(name)}]
+    events, _ = await start(text, "complain", tagged)
+    assert [e["value"] for e in events if e.get("name") == "pillar"] == [None], "cleared, then nothing guessed"

@@ -96,3 +96,19 @@ def test_a_reports_reference_is_read_from_the_receipt_the_person_got() -> None:
                   ("bot", f"Received. Reference: {refcode.format_grouped(ref)} PIN: 123456")]
     assert _receipt_reference(transcript) == ref
     assert _receipt_reference(transcript[:2]) is None, "a mistyped reference is no receipt, nor what the person typed"
+
+
+def test_the_validator_rejects_a_seed_the_case_store_would_refuse() -> None:
+    """A seed the case store answers with HTTP 400 failed before the first turn, as a driver error."""
+    conv = _by_id("msa-17")
+    conv["seed"]["phone"] = "0773330000"  # 07 and ten digits, but no operator holds 0773
+    assert any("not an allocated Jordanian mobile" in p for p in validate(conv, ENTITY_IDS))
+
+
+def test_the_validator_rejects_a_seed_split_by_an_unquoted_comma() -> None:
+    import yaml
+
+    seed = yaml.safe_load("{type: inquiry, entity: moh, phone: '0791234567', answer: Done, see the website.}")
+    conv = _by_id("msa-17")
+    conv["seed"] = seed
+    assert any("unknown seed keys ['see the website.']" in p for p in validate(conv, ENTITY_IDS))

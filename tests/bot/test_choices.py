@@ -53,7 +53,7 @@ def test_neither_yes_nor_no(text: str) -> None:
 
 def test_every_vocabulary_keeps_its_options_apart() -> None:
     """No phrase names two options of one question (a tie would leave the answer unread)."""
-    for vocabulary in (choices.IMPORTANCE, choices.TYPES, choices.FIELDS, [choices.YES, choices.NO]):
+    for vocabulary in (choices.IMPORTANCE, choices.TYPES, choices.OPENING_TYPES, choices.FIELDS, [choices.YES, choices.NO]):
         seen: dict[tuple[str, ...], str] = {}
         for opt in vocabulary:
             for form in opt.forms():
@@ -79,3 +79,20 @@ def test_every_button_title_the_domain_shows_is_understood_when_typed() -> None:
                 assert pick(button["title"], vocabularies[slot], numbered=False) == value, button
                 checked += 1
     assert checked == 14
+
+
+@pytest.mark.parametrize(("text", "negated"), [
+    ("no, it's a complaint", False), ("No this is a complaint", False), ("لا، هذا ثناء", False), ("لا هي شكوى", False),
+    ("no complaint", True), ("it's not a complaint", True), ("مش شكوى", True), ("ليست شكوى", True), ("mish shakwa", True),
+])
+def test_no_before_other_words_answers_and_names_the_choice_while_not_denies_it(text: str, negated: bool) -> None:
+    [(_, _, found)] = [m for m in choices.mentions(text, choices.TYPES) if m[0] in ("complaint", "compliment")]
+    assert found is negated
+
+
+@pytest.mark.parametrize(("text", "intent"), [
+    ("la2, shakwa", "complain"), ("a question", "ask_government"), ("اقتراح", "suggest"), ("thana2", "compliment"),
+    ("a report", "report_violation"), ("بلاغ عن مخالفة", "report_violation"), ("7u2u2 el insan", "report_human_rights"),
+])
+def test_the_openings_type_typed_names_the_intent_that_starts_it(text: str, intent: str) -> None:
+    assert pick(text, choices.OPENING_TYPES, numbered=False) == intent

@@ -129,3 +129,41 @@ def test_a_report_after_a_follow_up_is_a_report_of_its_own_and_a_new_session_clo
 def test_asking_for_a_person_during_a_follow_up_hands_over_without_the_pin() -> None:
     events = [user("check_status"), loop("status_form"), user("inform", "123456"), user("human_handoff"), action("action_handoff")]
     assert segments(events) == [Segment(0, 2, True)]
+
+
+def opening(text: str, ranking: list[tuple[str, float]]) -> dict[str, Any]:
+    event = user(ranking[0][0], text)
+    event["parse_data"]["intent_ranking"] = [{"name": name, "confidence": c} for name, c in ranking]
+    return event
+
+
+def test_an_opening_that_may_be_a_report_is_one_until_the_person_says_it_is_not() -> None:
+    """Its type is asked (actions/requests.py); the opening is sealed meanwhile, and scrubbed once
+    the person chooses another type (whose description keeps the text, set after the close)."""
+    unsure = opening("the inspector asked me for money to sign the form", [("complain", 0.5), ("report_violation", 0.4)])
+    asked = [unsure, action("action_start_request"), bot("which type?"), action("action_listen")]
+    assert segments(asked) == [Segment(0, 3, False)]
+    chose_complaint = asked + [user("complain"), slot("request_type", "complaint"), slot("description", "the inspector...")]
+    assert segments(chose_complaint) == [Segment(0, 5, True)]
+    chose_report = asked + [user("report_violation"), slot("request_type", "report"), user("inform")]
+    assert segments(chose_report) == [Segment(0, 6, False)]
+
+
+def test_an_opening_unsure_between_other_types_or_sure_of_a_complaint_is_not_sealed() -> None:
+    assert segments([opening("how do I renew it, it took ages", [("ask_government", 0.5), ("complain", 0.4)])]) == []
+    assert segments([opening("the clerk shouted at me", [("complain", 0.8), ("report_violation", 0.15)])]) == []
+
+
+def test_an_answer_inside_another_types_form_is_that_requests_whatever_its_intent() -> None:
+    """A complaint's details read as a violation opened a report that closed as the complaint was
+    filed, and scrubbed its reference from the tracker; a report begun there still reaches back."""
+    events = [user("complain"), {"event": "active_loop", "name": "complaint_form"},
+              opening("he wanted a bribe to stamp it", [("report_violation", 0.5), ("complain", 0.4)]),
+              slot("description", "he wanted a bribe to stamp it"), slot("last_reference", "4829103756"),
+              slot("request_type", None)]
+    assert segments(events) == []
+    switched = events[:3] + [action("action_start_request"), slot("request_type", "report"),
+                             {"event": "active_loop", "name": "report_form"}]
+    assert segments(switched) == [Segment(2, 5, False)]
+    in_a_report = [user("report_violation"), {"event": "active_loop", "name": "report_form"}, user("report_violation")]
+    assert segments(in_a_report) == [Segment(0, 2, False)]

@@ -57,7 +57,46 @@ def test_what_the_nlu_tagged_counts_only_where_the_lexicon_has_no_word() -> None
 
 def test_two_letter_arabic_stems_are_whole_words() -> None:
     assert pillars.mentioned("الميزانية الحكومية") == []
-    assert pillars.mentioned("ما في مي بالحارة") == ["infrastructure"]
+    assert pillars.mentioned("ما في مي بالحارة") == ["service_quality"]
+
+
+@pytest.mark.parametrize("text", [
+    "انقطع التيار الكهربائي عن الحي ثلاث مرات هذا الأسبوع",
+    "المي مقطوعة عن البناية كلها",
+    "el mayy ma2too3a 3an el 7ara",
+    "we had a power cut every evening this week",
+    "الصيدلية قالت إن الدواء مقطوع",
+])
+def test_an_outage_or_a_shortage_is_the_services_quality_as_nlu_data_annotates_it(text: str) -> None:
+    assert infer(text) == "service_quality"
+
+
+@pytest.mark.parametrize("text", [
+    "شركة الكهرباء الأردنية",          # a utility's name is what it is about, not its pillar
+    "the traffic light at the roundabout is broken",  # a road's, or the service's?
+    "it was a bad experience overall",
+    "the water bill came twice as high as last month",  # its amount, or how it was read?
+    "رحت على الدائرة الصبح",
+])
+def test_words_that_say_nothing_of_the_pillar_make_no_guess(text: str) -> None:
+    assert infer(text) is None
+
+
+@pytest.mark.parametrize("text", ["صار لنا شهرين هيك", "this has been going on for months", "منذ سنة"])
+def test_a_duration_alone_makes_no_guess(text: str) -> None:
+    assert pillars.mentioned(text) == ["delivery_time"] and infer(text) is None and pillars.guess(text, []) is None
+
+
+def test_a_duration_with_another_pillars_word_is_unclear_and_with_a_delays_word_is_a_delay() -> None:
+    assert infer("المياه مقطوعة منذ أربعة أيام") is None
+    assert pillars.guess("المياه مقطوعة منذ أربعة أيام", [("مقطوعة", "service_quality")]) is None
+    assert infer("قدمت الطلب منذ شهرين ولم يصدر القرار حتى الآن") == "delivery_time"
+
+
+@pytest.mark.parametrize("text", ["راجعت مكتب البريد في الرصيفة أمس", "I booked an appointment online",
+                                  "أضاعوا الطرد الذي أرسلته"])  # a parcel (طرد), not "kicked out"
+def test_a_stem_is_not_read_inside_a_place_name_or_a_longer_word(text: str) -> None:
+    assert pillars.mentioned(text) == []
 
 
 @pytest.mark.parametrize(

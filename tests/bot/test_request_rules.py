@@ -44,3 +44,21 @@ def test_the_case_store_checks_the_same_vocabularies() -> None:
 )
 def test_a_filed_request_belongs_to_the_menu_entry_of_its_track(rtype: str, entity: str | None, track: str) -> None:
     assert track_of(rtype, entity) == track
+
+
+@pytest.mark.parametrize(("ranking", "unsure"), [
+    ([("complain", 0.9), ("compliment", 0.05)], []),
+    ([("complain", 0.63), ("ask_government", 0.24)], ["complaint", "inquiry"]),  # 0.39 apart: asked
+    ([("ask_government", 0.65), ("complain", 0.2)], []),                           # 0.45 apart: clear
+    ([("report_violation", 0.35), ("report_human_rights", 0.35), ("complain", 0.25)], []),  # both reports add up
+    ([("suggest", 0.35), ("out_of_scope", 0.33)], ["suggestion"]),                 # a lone weak type
+    ([("nlu_fallback", 0.3), ("complain", 0.47), ("report_violation", 0.45)], ["complaint", "report"]),
+    ([("nlu_fallback", 0.3), ("greet", 0.4), ("complain", 0.3)], []),              # no opening at all
+    ([("check_status", 0.5), ("complain", 0.4)], []),
+    ([], []),
+])
+def test_the_openings_type_is_unsure_when_two_types_are_close_or_the_only_one_is_weak(
+        ranking: list[tuple[str, float]], unsure: list[str]) -> None:
+    from bot.request_rules import unsure_types
+
+    assert unsure_types([{"name": name, "confidence": c} for name, c in ranking]) == unsure

@@ -154,3 +154,18 @@ def test_the_summary_question_leaves_the_summary_its_whole_budget(language: str)
     message = nlg.generate_from_slots("utter_ask_confirmed", {"language": language}, CHANNEL, summary=summary)
     (body,) = render_sms([message]).bodies
     assert sms_segments(body) <= MAX_SEGMENTS, (len(body), body)
+
+
+@pytest.mark.parametrize("language", ["ar", "en"])
+@pytest.mark.parametrize("report", ["report_violation", "report_human_rights"])
+def test_the_type_question_with_its_five_buttons_fits_two_sms(language: str, report: str) -> None:
+    """actions.requests.ask_type adds the five types to utter_ask_request_type as buttons."""
+    from actions.requests import TYPE_BUTTONS
+
+    nlg = TemplatedNaturalLanguageGenerator(DOMAIN.responses)
+    message = nlg.generate_from_slots("utter_ask_request_type", {"language": language}, CHANNEL)
+    message["buttons"] = [{"title": labels.phrase(language, TYPE_BUTTONS[name]), "payload": "/" + name}
+                          for name in ("ask_government", "suggest", "compliment", "complain", report)]
+    (body,) = render_sms([message]).bodies
+    assert sms_segments(body) <= MAX_SEGMENTS, body
+    assert language == "ar" or sms_encoding(body) == "GSM-7", body

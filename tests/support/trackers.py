@@ -27,10 +27,22 @@ def entity(name: str, value: str) -> dict[str, Any]:
 
 
 def user_event(text: str, intent: str = "inform", entities: list[dict[str, Any]] | None = None,
-               connector: str = "rest", address: str = "", metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+               connector: str = "rest", address: str = "", metadata: dict[str, Any] | None = None,
+               ranking: list[tuple[str, float]] | None = None) -> dict[str, Any]:
+    """A user event; `ranking` is the NLU's intent ranking (the first is the intent, unless the
+    fallback's `nlu_fallback` is named as `intent`)."""
     meta = dict(CONNECTORS[connector](address), **(metadata or {}))
-    return {"event": "user", "text": text, "input_channel": connector, "metadata": meta, "timestamp": 1.0,
-            "parse_data": {"intent": {"name": intent, "confidence": 0.99}, "entities": entities or [], "text": text}}
+    parse: dict[str, Any] = {"intent": {"name": intent, "confidence": 0.99}, "entities": entities or [], "text": text}
+    if ranking:
+        parse["intent"]["confidence"] = dict(ranking).get(intent, 0.3)
+        parse["intent_ranking"] = [{"name": name, "confidence": c} for name, c in ranking]
+    return {"event": "user", "text": text, "input_channel": connector, "metadata": meta, "timestamp": 1.0, "parse_data": parse}
+
+
+def bot_event(response: str, text: str = "", buttons: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """What Rasa logs for a response the bot sent (its name in `metadata.utter_action`)."""
+    return {"event": "bot", "text": text or response, "timestamp": 1.0, "metadata": {"utter_action": response},
+            "data": {"buttons": buttons}}
 
 
 def tracker(
@@ -46,9 +58,10 @@ def tracker(
     history: list[dict[str, Any]] | None = None,
     active_loop: str | None = None,
     language: str | None = None,
+    ranking: list[tuple[str, float]] | None = None,
 ) -> Tracker:
     """A tracker whose latest message is `text`; `history` comes before its user event."""
-    event = user_event(text, intent, entities, connector, address, metadata)
+    event = user_event(text, intent, entities, connector, address, metadata, ranking)
     latest = dict(event["parse_data"], metadata=event["metadata"])
     if language:
         latest["language"] = language

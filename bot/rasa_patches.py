@@ -229,7 +229,7 @@ def _make_states_for_tracker_history(stock: Any) -> Any:
             if ignore_rule_only_turns:
                 if not hidden:
                     last_ml = self._get_prev_action_sub_state(tr)
-                if not tr.followup_action and not tr.latest_action_name == tr.active_loop_name:
+                if not tr.followup_action and tr.latest_action_name != tr.active_loop_name:
                     hidden = hide
                 if hidden:
                     return last_ml, hidden
@@ -285,7 +285,15 @@ class _Applied:
 
 
 def _make_applied_events(stock: Any) -> Any:
-    from rasa.shared.core.events import ActionExecuted, ActionReverted, ActiveLoop, Restarted, SessionStarted, UserUttered, UserUtteranceReverted
+    from rasa.shared.core.events import (
+        ActionExecuted,
+        ActionReverted,
+        ActiveLoop,
+        Restarted,
+        SessionStarted,
+        UserUtteranceReverted,
+        UserUttered,
+    )
 
     def applied_events(self: Any) -> list[Any]:
         events = self.events

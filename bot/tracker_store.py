@@ -200,7 +200,7 @@ class ConfidentialSQLTrackerStore(SQLTrackerStore):
                              for e in new_events])
             session.commit()
 
-    def _stored(self, session: Any, sender_id: str, rows: set[int] = frozenset()) -> tuple[int, dict[int, int]]:
+    def _stored(self, session: Any, sender_id: str, rows: Iterable[int] = ()) -> tuple[int, dict[int, int]]:
         """How many rows the latest session has, and the row ids of those of its `rows` (positions)
         that are stored. A count and a window, not every id: fetching a 1,500-event session's ids
         on every save cost as much as the rest of the save (issue 14)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -195,7 +196,7 @@ def test_the_action_call_carries_the_trimmed_events() -> None:
 
 # --- dialogue states, replayed once --------------------------------------------------------------
 
-def _random_history(rng: "random.Random", domain: Any, length: int) -> list[Any]:
+def _random_history(rng: random.Random, domain: Any, length: int) -> list[Any]:
     """Events as conversations produce them, and the ones that rewrite the applied history: a
     form running turn after turn (its loop execution folds the turns before it), interrupted,
     rejected, rewound (UserUtteranceReverted, ActionReverted), restarted, slots reset."""
@@ -245,7 +246,7 @@ def _random_history(rng: "random.Random", domain: Any, length: int) -> list[Any]
     return out
 
 
-def _slot_value(rng: "random.Random", slot: Any) -> Any:
+def _slot_value(rng: random.Random, slot: Any) -> Any:
     values = getattr(slot, "values", None)
     if values:
         return rng.choice(list(values) + [None])
@@ -258,8 +259,6 @@ def _slot_value(rng: "random.Random", slot: Any) -> Any:
 def test_dialogue_states_are_stocks_at_every_step_of_a_growing_conversation(seed: int) -> None:
     """The kept replay gives stock's states after every event of histories that rewrite
     themselves (forms folding turns, rewinds, restarts), for the flags every policy uses."""
-    import random
-
     from rasa.shared.core.domain import Domain
     from rasa.shared.core.trackers import DialogueStateTracker
 
@@ -349,8 +348,6 @@ def test_the_trackers_copy_is_the_one_rasa_rebuilds_by_replaying(seed: int) -> N
     """Rasa copies the tracker before every action by replaying all its events; ours takes the
     state as it is. Same fields after every event of self-rewriting histories; and the copy is
     its own (what the action adds to it does not reach the original)."""
-    import random
-
     from rasa.shared.core.domain import Domain
     from rasa.shared.core.events import ActionExecuted, SlotSet
     from rasa.shared.core.trackers import DialogueStateTracker
@@ -377,8 +374,6 @@ def test_the_trackers_copy_is_the_one_rasa_rebuilds_by_replaying(seed: int) -> N
 def test_the_applied_events_are_stocks_after_every_event(seed: int) -> None:
     """The kept walk of applied events gives stock's list after every event (forms folding turns,
     a new form's name appearing, rewinds, restarts), and each caller gets a list of its own."""
-    import random
-
     from rasa.shared.core.domain import Domain
     from rasa.shared.core.trackers import DialogueStateTracker
 

@@ -13,7 +13,7 @@ from tests.e2e.harness import RunningSystem, rest_sender_id, rest_turn
 from tests.e2e.test_confidential_e2e import Receipt, assert_filed_and_sealed, leaks
 from tests.e2e.test_dialog_e2e import Chat, reference_in, rows_for
 from tests.e2e.test_sms_e2e import SmsUser
-from tests.e2e.test_typed_answers_e2e import answer_until, answered_inquiry
+from tests.e2e.test_typed_answers_e2e import answer_until, at_the_reopen_offer
 
 TYPE_BUTTONS = ["/ask_government", "/suggest", "/compliment", "/complain"]
 
@@ -140,11 +140,7 @@ def test_yes_reopen_it_at_the_offer_reopens_and_starts_no_grievance(system: Runn
     """The NLU hears a human-rights grievance in "yes reopen it"; typed at the reopen offer it is
     the offer's button."""
     chat = Chat(system, "reopen-typed")
-    reference = answered_inquiry(system, chat)
-    chat.say(f"rate {reference}")
-    for text in ("1", "no", "no"):
-        chat.say(text)
-    assert chat.slots()["reopen_offered"] is True, chat.text
+    reference = at_the_reopen_offer(system, chat, "1")
     chat.say("yes reopen it")
     assert "reopened" in chat.text, chat.text
     assert chat.slots()["request_type"] is None and loop_of(chat) is None

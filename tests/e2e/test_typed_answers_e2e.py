@@ -131,6 +131,16 @@ def answered_inquiry(system: RunningSystem, chat: Chat) -> str:
     return reference
 
 
+def at_the_reopen_offer(system: RunningSystem, chat: Chat, score: str) -> str:
+    """An answered question rated `score`, not resolved, no comment: the bot offers to reopen it."""
+    reference = answered_inquiry(system, chat)
+    chat.say(f"rate {reference}")
+    for text in (score, "no", "no"):
+        chat.say(text)
+    assert chat.slots()["reopen_offered"] is True, chat.text
+    return reference
+
+
 def test_rating_and_reopening_answered_in_words(system: RunningSystem) -> None:
     chat = Chat(system, "typed-rate")
     reference = answered_inquiry(system, chat)
@@ -159,10 +169,6 @@ def test_a_status_answer_offering_a_rating_takes_a_typed_yes(system: RunningSyst
 
 def test_reopen_typed_with_its_reference_after_the_offer(system: RunningSystem) -> None:
     chat = Chat(system, "typed-reopen")
-    reference = answered_inquiry(system, chat)
-    chat.say(f"rate {reference}")
-    for text in ("2", "no", "no"):
-        chat.say(text)
-    assert chat.slots()["reopen_offered"] is True, chat.text
+    reference = at_the_reopen_offer(system, chat, "2")
     chat.say(f"open {refcode.format_grouped(reference)} again please")
     assert "reopened" in chat.text, chat.text

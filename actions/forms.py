@@ -277,7 +277,7 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
                 return {"contact_phone": normalise_phone(value)}
         # "No" in any variety ("la2", "مش ضروري", "skip", "ما بدي") is an answer here even when the
         # NLU hears "cancel" in it; the button says /deny.
-        typed_no = not common.is_payload(text) and choices.says_no(text)
+        typed_no = not common.is_payload(text) and choices.says_no(text, limit=8)
         if not typed_no and self._interrupted(tracker):
             return {}
         typed_yes = not common.is_payload(text) and choices.says_yes(text)
@@ -308,7 +308,7 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
                 return self._reopen_field(field, tracker)
             if choices.says_yes(text):
                 return {"confirmed": "yes"}
-            if choices.says_no(text) or (choices.is_short(text) and choices.says_change(text)):
+            if choices.says_no(text) or choices.wants_a_change(text):
                 return {"confirmed": "edit"}
         if self._interrupted(tracker):
             return {}

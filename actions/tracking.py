@@ -170,10 +170,9 @@ class ValidateRatingForm(ReferenceFormValidation):
             return {}
         text = common.user_text(tracker)
         if not common.is_payload(text):
-            if choices.says_yes(text):
-                return {"rating_resolved": "yes"}
-            if choices.says_no(text):
-                return {"rating_resolved": "no"}
+            typed = choices.says_resolved(text)
+            if typed:
+                return {"rating_resolved": typed}
         name = common.intent(tracker)
         if name in ("affirm", "deny"):
             return {"rating_resolved": "yes" if name == "affirm" else "no"}

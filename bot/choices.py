@@ -26,7 +26,8 @@ _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 _PREFIXES = ("وبال", "وال", "بال", "فال", "كال", "لل", "ال")
 NEGATIONS = frozenset(normalise(w) for w in (
     "not", "no", "isn't", "isnt", "never", "mish", "msh", "mesh", "mush", "mu", "mo", "mosh",
-    "مش", "ومش", "مو", "ليس", "وليس", "ليست", "وليست", "ليسا", "لا", "ولا", "مب", "موب",
+    "مش", "ومش", "مو", "ليس", "وليس", "ليست", "وليست", "ليسا", "لا", "ولا", "مب", "موب", "لم", "ولم", "لن",
+    "dont", "didnt", "wasnt", "hasnt", "havent",
 ))
 # Negations that are also a whole answer ("no, ..."): they deny only the word right after them.
 _ANSWER_NO = frozenset(normalise(w) for w in ("no", "لا"))
@@ -167,17 +168,46 @@ NO = option(
     "la", "la2", "laa", "la2a", "la shukran", "la2 shukran", "bala", "balash", "bdoon", "bedoon", "bidoon", "mish daroori",
     "mesh daroori", "msh daroori", "mish darori", "mesh darori", "ma bdi", "mabdi", "ma badi", "ma biddi", "mafi",
     "ma fi", "ma 3ndi", "bdun", "mish lazem", "msh lazem", "mesh lazem", "mish lazim",
+    # "I'd prefer not to", said politely: "أفضّل عدم ترك رقم", "prefer not to give it", "بلاش أحسن"
+    "prefer not", "i prefer not", "id prefer not", "would prefer not", "rather not say", "not comfortable",
+    "keep it private", "افضل عدم", "افضل الا", "اود عدم", "لا اود", "لا احب", "ما بحب", "ما بفضل", "عدم ترك", "عدم ذكر",
+    "عدم اعطاء", "بلاش احسن", "bfaddel la", "bfadel la", "ma b7eb", "ma bfaddel",
 )
 
 
-def says_yes(text: str) -> bool:
+def says_yes(text: str, limit: int = 5) -> bool:
     """A short answer that is a plain yes (and not also a no: "no, yes" asks again)."""
-    return is_short(text) and pick(text, [YES, NO], numbered=False) == "yes"
+    return is_short(text, limit) and pick(text, [YES, NO], numbered=False) == "yes"
 
 
-def says_no(text: str) -> bool:
-    """A short answer that is a plain no / skip / not needed, in any variety."""
-    return is_short(text) and pick(text, [YES, NO], numbered=False) == "no"
+def says_no(text: str, limit: int = 5) -> bool:
+    """A short answer that is a plain no / skip / not needed, in any variety. `limit`: how many
+    words still make an answer (a question that only takes a number or no can allow more)."""
+    return is_short(text, limit) and pick(text, [YES, NO], numbered=False) == "no"
+
+
+# --- "Was your problem solved?" (the rating's second question) -------------------------------------
+RESOLVED = [
+    option("yes", "solved", "resolved", "fixed", "it was solved", "it was fixed", "sorted", "sorted out", "done",
+           "انحلت", "اتحلت", "تحلت", "حلوها", "انحلت المشكله", "تم الحل", "تم حلها", "حلت", "حلت المشكله", "اتصلحت",
+           "n7allat", "in7allat", "et7allat", "7alloha", "7aloha", "it7allat"),
+    option("no", "not solved", "not resolved", "not fixed", "unsolved", "unresolved", "still not", "still waiting",
+           "still the same", "nothing changed", "لم تحل", "لم تحل المشكله", "لم يتم الحل", "لم يتم حلها", "لم تنحل",
+           "ما انحلت", "ما اتحلت", "ما تحلت", "ما حلوها", "ما انحلت المشكله", "لسا", "لسه", "لسى", "لا زالت", "ما زالت",
+           "مش محلوله", "ما تغير شي", "لم يتغير شيء", "ma n7allat", "ma et7allat", "ma 7alloha", "lessa", "lesa", "lissa",
+           "mish ma7loole", "ma t8ayar shi", "ma tghayar shi"),
+]
+
+
+def says_resolved(text: str) -> str | None:
+    """"yes" / "no" for a typed answer to "Was it solved?": in words ("لم تُحل المشكلة", "still
+    waiting", "in7allat") or a plain yes / no."""
+    if not is_short(text, 8):
+        return None
+    picked = pick(text, RESOLVED, numbered=False)
+    if picked:
+        return picked
+    return "yes" if says_yes(text) else "no" if says_no(text) else None
 
 
 # --- the complaint's importance ("Is it urgent?": 1 normal, 2 urgent, as the buttons) -------------
@@ -250,6 +280,24 @@ CHANGE_WORDS = option(
 
 def says_change(text: str) -> bool:
     return bool(mentions(text, [CHANGE_WORDS]))
+
+
+# "Nothing to change": a change word that asks for none ("no changes, send it", "ما بدي أغيّر شي").
+NO_CHANGE = option(
+    "keep",
+    "nothing to change", "no changes", "no change", "change nothing", "dont change", "dont change anything",
+    "dont want to change", "no need to change", "all good", "all correct", "everything is correct",
+    "ما بدي اغير", "ما بدي اغير شي", "لا اريد تغيير", "لا اريد التعديل", "لا تغيير", "بدون تعديل", "بدون تغيير",
+    "لا داعي للتعديل", "كله صحيح", "كل شي صحيح", "ma bdi ghayer", "ma bdi 3adel", "kollo sa7", "kolo sa7",
+)
+
+
+def wants_a_change(text: str) -> bool:
+    """At the summary: a sentence asking to change something without naming it ("no, I need to
+    change something", "بدي أعدّل شغلة"), not a yes and not "nothing to change"."""
+    if not is_short(text, 10) or not says_change(text) or mentions(text, [NO_CHANGE]):
+        return False
+    return not any(key == "yes" and not negated for key, _, negated in mentions(text, [YES]))
 
 
 # --- offers outside a form, by the intent of the button's payload --------------------------------

@@ -167,13 +167,16 @@ class ConfidentialSQLTrackerStore(SQLTrackerStore):
             stored, _ = self._stored(session, tracker.sender_id)
         await self._stream(tracker, [e.as_dict() for e in tracker.events], stored)
 
-    async def _stream(self, tracker: DialogueStateTracker, dicts: list[dict[str, Any]], stored: int) -> None:
+    async def _stream(self, tracker: DialogueStateTracker, dicts: list[dict[str, Any]], stored: int,
+                      secret: set[int] | None = None) -> None:
         """Publish the events after the `stored` ones of the latest session (Rasa's own diff,
         `TrackerEventDiffEngine`, which rebuilt the whole stored session to count it: half of a
-        late turn's cost in a 300-turn conversation, issue 14), a report's scrubbed."""
+        late turn's cost in a 300-turn conversation, issue 14), a report's scrubbed. `secret`: the
+        report's positions when the caller (save) already found them, open or closed."""
         if self.event_broker is None:
             return
-        secret = confidential.confidential_indices(dicts)
+        if secret is None:
+            secret = confidential.confidential_indices(dicts)
         safe: list[Event] = []
         for n in range(stored, len(dicts)):
             if n not in secret:
@@ -220,7 +223,7 @@ class ConfidentialSQLTrackerStore(SQLTrackerStore):
         closed_rows = {i for s in parts if s.closed for i in s.indices()}
         with self.session_scope() as session:
             stored, open_ids = self._stored(session, tracker.sender_id, open_rows)
-            await self._stream(tracker, events, stored)
+            await self._stream(tracker, events, stored, open_rows | closed_rows)
             self._cache.pop(tracker.sender_id, None)
             keep = self._cache_size > 0 and self._reads_back_as_is(events, stored, closed_rows)
             # Every sealed row outside the open report is over: this report just closed, or an

@@ -420,3 +420,18 @@ async def test_no_its_a_complaint_at_the_summary_switches_in_one_step_in_every_v
     assert events[:3] == [SlotSet("request_type", "complaint"), SlotSet("confirmed", None), SlotSet("edit_field", None)]
     assert events[-1] == SlotSet("requested_slot", "pillar"), "a complaint adds its pillar, asked since the text is unclear"
     assert said == []
+
+
+@pytest.mark.parametrize("text", ["أفضّل ألا أترك رقم هاتفي", "I would prefer not to leave my number", "bfaddel la a3teekom ra2mi"])
+@pytest.mark.parametrize("intent", ["deny", "nlu_fallback", "inform", "complain"])
+async def test_a_polite_longer_no_at_the_phone_files_without_one(domain: dict[str, Any], text: str, intent: str) -> None:
+    events, said = await answer(domain, "contact_phone", text, intent, rtype="suggestion")
+    assert events == [SlotSet("contact_phone", "none"), SlotSet("requested_slot", "confirmed")]
+    assert said == []
+
+
+@pytest.mark.parametrize("text", ["no wait, I have to fix something", "لا، هناك خطأ أريد تصحيحه", "la2 fi ghalat"])
+@pytest.mark.parametrize("intent", ["nlu_fallback", "inform", "complain"])
+async def test_asking_to_change_something_unnamed_at_the_summary_asks_what(domain: dict[str, Any], text: str, intent: str) -> None:
+    events, _ = await answer(domain, "confirmed", text, intent, rtype="suggestion")
+    assert events == [SlotSet("confirmed", "edit"), SlotSet("requested_slot", "edit_field")]

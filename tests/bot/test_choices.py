@@ -96,3 +96,36 @@ def test_no_before_other_words_answers_and_names_the_choice_while_not_denies_it(
 ])
 def test_the_openings_type_typed_names_the_intent_that_starts_it(text: str, intent: str) -> None:
     assert pick(text, choices.OPENING_TYPES, numbered=False) == intent
+
+
+@pytest.mark.parametrize("text", ["أفضّل ألا أترك رقمي", "I'd rather not say", "i prefer not to give it", "لا أود ذلك",
+                                  "bfaddel la", "keep it private please"])
+def test_a_polite_no_is_a_no(text: str) -> None:
+    assert choices.says_no(text, limit=8) and not choices.says_yes(text, limit=8)
+
+
+@pytest.mark.parametrize(("text", "resolved"), [
+    ("لم تُحلّ بعد", "no"), ("ما انحلت للأسف", "no"), ("still waiting for them", "no"), ("not fixed at all", "no"),
+    ("lessa ma n7allat", "no"), ("لسا نفس الشي", "no"), ("nope", "no"),
+    ("yes it got fixed", "yes"), ("تم حلها والحمد لله", "yes"), ("in7allat shukran", "yes"), ("ايوه", "yes"),
+    ("I called them twice and the man at the desk was rude to me", None),
+])
+def test_was_it_solved_typed_in_words(text: str, resolved: str | None) -> None:
+    assert choices.says_resolved(text) == resolved
+
+
+@pytest.mark.parametrize(("text", "change"), [
+    ("no I have to fix something first", True), ("wait, something is wrong", True), ("بدي أعدّل شغلة قبل الإرسال", True),
+    ("la2 fi ghalat", True), ("لا، يوجد خطأ", True),
+    ("nothing to change, send it", False), ("yes that's right", False), ("no changes needed", False),
+    ("ما بدي أغير شي", False), ("the clinic changed its hours and nobody told us about it at all", False),
+])
+def test_asking_for_a_change_at_the_summary_without_naming_it(text: str, change: bool) -> None:
+    assert choices.wants_a_change(text) is change
+
+
+def test_the_solved_question_keeps_its_options_apart() -> None:
+    seen: dict[tuple[str, ...], str] = {}
+    for opt in choices.RESOLVED:
+        for form in opt.forms():
+            assert seen.setdefault(tuple(form), opt.key) == opt.key, form

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from rasa_sdk import FormValidationAction, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -28,6 +28,28 @@ INTERRUPTIONS = {"help", "cancel", "switch_language", "human_handoff"}
 EDITABLE = ("entity_id", "pillar", "importance", "description", "contact_phone")
 SKIP_INTENTS = {"deny"}
 PHONE_OPTIONAL = {"suggestion", "compliment", "report"}
+
+
+FORM_SLOTS = (
+    "sector", "entity_id", "pillar", "importance", "description", "contact_phone",
+    "confirmed", "edit_field", "attachments", "entity_choices", "pin",
+    "campaign", "campaign_answer_1", "campaign_answer_2", "centre_code",
+)
+# Questions whose answer is a narrative of its own: "stop" or "cancel" there may be the story
+# ("the bus did not stop"), so only the NLU's cancel intent cancels them.
+NARRATIVE_SLOTS = {"description", "campaign_answer_1", "campaign_answer_2"}
+
+
+def reset_form_slots() -> list[EventType]:
+    return [SlotSet(s, None) for s in FORM_SLOTS]
+
+
+def cancel_events() -> list[EventType]:
+    """What cancelling a request (or a follow-up) leaves: no form, nothing half-filled."""
+    return [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("idem_key", None), SlotSet("request_type", None),
+            SlotSet("submit_pending", False)] + reset_form_slots() + [
+        SlotSet(s, None) for s in ("status_reference", "status_proof", "rating_reference", "rating_score", "rating_resolved", "rating_comment")
+    ]
 
 
 async def resolve_entity(text_or_id: str) -> tuple[list[Any], bool]:
@@ -66,6 +88,11 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
         return slots
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        if self._typed_cancel(tracker):
+            # "please cancel the complaint" at the phone question: the NLU may hear a complaint in
+            # it, and the cancel rule keys on its intent. The form ends here, as the rule would end it.
+            dispatcher.utter_message(response="utter_cancelled")
+            return cancel_events() + [FollowupAction("action_listen")]
         events = await super().run(dispatcher, tracker, domain)
         new = common.attachments_in(tracker)
         if new:
@@ -89,6 +116,14 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
             return (await common.campaigns()).get(name)
         except CaseStoreError:
             return None
+
+    @staticmethod
+    def _typed_cancel(tracker: Tracker) -> bool:
+        asked = tracker.get_slot("requested_slot")
+        if not asked or asked in NARRATIVE_SLOTS or common.intent(tracker) == "cancel":
+            return False
+        text = common.user_text(tracker)
+        return not common.is_payload(text) and choices.says_cancel(text)
 
     @staticmethod
     def _asked(tracker: Tracker, slot: str) -> bool:

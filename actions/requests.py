@@ -8,12 +8,12 @@ import uuid
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActionExecuted, ActiveLoop, EventType, FollowupAction, SlotSet, UserUtteranceReverted, UserUttered
+from rasa_sdk.events import ActionExecuted, EventType, FollowupAction, SlotSet, UserUtteranceReverted, UserUttered
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import common, routing
-from actions.forms import editable_fields, resolve_entity
+from actions.forms import cancel_events, editable_fields, reset_form_slots, resolve_entity
 from backend_client import (
     Campaign,
     CampaignQuestion,
@@ -27,17 +27,6 @@ from bot.i18n import format_day
 from bot.privacy import normalise_phone, phone_tail
 
 log = logging.getLogger(__name__)
-
-FORM_SLOTS = (
-    "sector", "entity_id", "pillar", "importance", "description", "contact_phone",
-    "confirmed", "edit_field", "attachments", "entity_choices", "pin",
-    "campaign", "campaign_answer_1", "campaign_answer_2", "centre_code",
-)
-
-
-def reset_form_slots() -> list[EventType]:
-    return [SlotSet(s, None) for s in FORM_SLOTS]
-
 
 async def preset_entity_events(entity_id: str) -> list[EventType]:
     """The body an intent names (`request_rules.PRESET_ENTITY`) and its sector, from the catalogue.
@@ -149,7 +138,8 @@ async def _answer_to_offer(dispatcher: CollectingDispatcher, tracker: Tracker, d
     from actions.tracking import ActionAnswerOffer, typed_offer_answer  # tracking imports this module
 
     text = common.user_text(tracker)
-    if common.is_payload(text) or not choices.is_short(text):
+    # A reference typed with it is not words of its own ("open 482 910 3756 again please").
+    if common.is_payload(text) or not choices.is_short(refcode.without_candidates(text)):
         return None
     payload = typed_offer_answer(tracker)
     if not payload or payload[1:].split("{", 1)[0] == common.intent(tracker):
@@ -636,9 +626,6 @@ class ActionCancelRequest(Action):
             dispatcher.utter_message(response="utter_cancelled")
         else:
             dispatcher.utter_message(response="utter_nothing_to_cancel")
-        return [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("idem_key", None), SlotSet("request_type", None),
-                SlotSet("submit_pending", False)] + reset_form_slots() + [
-            SlotSet(s, None) for s in ("status_reference", "status_proof", "rating_reference", "rating_score", "rating_resolved", "rating_comment")
-        ]
+        return cancel_events()
 
 

@@ -186,6 +186,26 @@ def says_no(text: str, limit: int = 5) -> bool:
     return is_short(text, limit) and pick(text, [YES, NO], numbered=False) == "no"
 
 
+# "Cancel" typed at a question of a form, whatever the NLU heard in it ("please cancel the complaint").
+CANCEL = option(
+    "cancel",
+    "cancel", "cancel it", "cancel this", "cancel the request", "cancel my request", "cancel the complaint",
+    "cancel my complaint", "cancel everything", "stop", "stop it", "stop this", "forget it", "never mind", "nevermind",
+    "i changed my mind", "dont send it", "dont send anything",
+    "الغاء", "الغي", "الغيه", "الغيها", "الغ الطلب", "الغاء الطلب", "الغاء الشكوى", "الغي الطلب", "الغي الشكوى", "الغوا",
+    "الغوه", "الغوها", "بطلت", "بطلنا", "خلص بطلت", "انسى الموضوع", "انسى الطلب", "توقف", "لا ترسل", "لا ترسله",
+    "ما ترسل", "لا ترسلوا", "لا ترسلوه", "ما ترسلوا", "لا تبعث", "لا تبعثوا", "عدلت عن", "غيرت رايي", "تراجعت",
+    "ilghi", "elghi", "ilgha2", "elgha2", "ilghaa2", "elghe", "batalt", "battalt", "5alas battalt", "khalas batalt",
+    "ensa", "insa el mawdoo3", "la tersel", "la tib3ath", "ma tib3ath",
+)
+
+
+def says_cancel(text: str) -> bool:
+    """A message of a sentence that asks to cancel ("please cancel the complaint, I'll go there
+    myself", "ألغِ الطلب", "battalt"), not "don't cancel it"."""
+    return is_short(text, 20) and any(not negated for _, _, negated in mentions(text, [CANCEL]))
+
+
 # --- "Was your problem solved?" (the rating's second question) -------------------------------------
 RESOLVED = [
     option("yes", "solved", "resolved", "fixed", "it was solved", "it was fixed", "sorted", "sorted out", "done",

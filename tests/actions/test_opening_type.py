@@ -165,7 +165,8 @@ REOPEN_OFFER = [user_event("4", "inform"), {"event": "action", "name": "action_s
                 {"event": "action", "name": "action_listen"}]
 
 
-@pytest.mark.parametrize("text", ["yes, please open it again", "طيب افتحوه مرة ثانية", "aywa e3ado fat7o"])
+@pytest.mark.parametrize("text", ["yes, please open it again", "طيب افتحوه مرة ثانية", "aywa e3ado fat7o",
+                                  "please open 573 120 9948 again", "أعيدوا فتح الطلب ٥٧٣١٢٠٩٩٤٨ لو سمحتم"])
 async def test_a_typed_answer_to_an_offer_is_that_button_whatever_request_the_nlu_heard(text: str) -> None:
     """Typed at "Shall we reopen the request?", a yes-reopen read as a human-rights grievance
     presses "Reopen" instead of starting (and filing) a grievance."""

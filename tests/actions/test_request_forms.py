@@ -435,3 +435,27 @@ async def test_a_polite_longer_no_at_the_phone_files_without_one(domain: dict[st
 async def test_asking_to_change_something_unnamed_at_the_summary_asks_what(domain: dict[str, Any], text: str, intent: str) -> None:
     events, _ = await answer(domain, "confirmed", text, intent, rtype="suggestion")
     assert events == [SlotSet("confirmed", "edit"), SlotSet("requested_slot", "edit_field")]
+
+
+@pytest.mark.parametrize(("asked", "text"), [
+    ("contact_phone", "please cancel this complaint, I will speak to the head of the school myself first"), ("confirmed", "ألغِ الطلب لو سمحت"), ("pillar", "5alas battalt"),
+    ("sector", "forget it, I changed my mind"), ("importance", "لا ترسلوا شيئاً"),
+])
+@pytest.mark.parametrize("intent", ["complain", "nlu_fallback", "inform"])
+async def test_cancel_typed_at_a_question_cancels_whatever_the_nlu_heard(domain: dict[str, Any], asked: str, text: str, intent: str) -> None:
+    from rasa_sdk.events import ActiveLoop, FollowupAction
+
+    from actions.forms import cancel_events
+
+    events, said = await answer(domain, asked, text, intent)
+    assert events == cancel_events() + [FollowupAction("action_listen")]
+    assert events[0] == ActiveLoop(None)
+    assert responses(said) == ["utter_cancelled"]
+
+
+@pytest.mark.parametrize(("asked", "text"), [("description", "they cancel my appointment every time, stop this please"),
+                                             ("contact_phone", "don't cancel it, my number is 0791234567")])
+async def test_cancel_words_in_a_story_or_negated_do_not_cancel(domain: dict[str, Any], asked: str, text: str) -> None:
+    events, said = await answer(domain, asked, text, "complain")
+    assert "utter_cancelled" not in responses(said)
+    assert SlotSet(asked, None) not in events[:1] or asked == "contact_phone"

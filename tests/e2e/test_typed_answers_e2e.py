@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bot import refcode
 from channels.common import sms_segments
-from tests.e2e.harness import RunningSystem, case_store_cli
+from tests.e2e.harness import RunningSystem, case_store_cli, rest_sender_id
 from tests.e2e.test_dialog_e2e import Chat, reference_in, rows_for
 from tests.e2e.test_sms_e2e import SmsUser
 
@@ -172,3 +172,21 @@ def test_reopen_typed_with_its_reference_after_the_offer(system: RunningSystem) 
     reference = at_the_reopen_offer(system, chat, "2")
     chat.say(f"open {refcode.format_grouped(reference)} again please")
     assert "reopened" in chat.text, chat.text
+
+
+def test_cancel_typed_at_a_question_cancels_even_when_the_nlu_hears_the_request_in_it(system: RunningSystem) -> None:
+    chat = Chat(system, "typed-cancel")
+    chat.say("I want to complain about the Greater Amman Municipality")
+    answer_until(chat, "contact_phone", {
+        "sector": "municipal", "entity_id": "Greater Amman Municipality", "pillar": "the waiting time",
+        "importance": "normal",
+        "description": "The road outside our building has been dug up for three months and nobody finished the work."})
+    chat.say("cancel the complaint please, I will go there myself")
+    assert "Cancelled. Nothing was sent." in chat.text, chat.text
+    slots = chat.slots()
+    assert (slots.get("requested_slot"), slots.get("request_type"), slots.get("description")) == (None, None, None)
+    tracker = system.tracker(rest_sender_id(system, chat.sender))
+    assert not (tracker.get("active_loop") or {}).get("name"), tracker.get("active_loop")
+    # The conversation goes on as new: nothing half-filled asks again, and nothing was filed.
+    chat.say("hello")
+    assert "Cancelled" not in chat.text and "phone" not in chat.text.lower(), chat.text

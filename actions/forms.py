@@ -247,12 +247,14 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
         values = [v for v in common.entity_values(tracker, "urgency") if v in request_rules.IMPORTANCE]
         asked = self._asked(tracker, "importance")
         text = common.user_text(tracker)
-        if asked and not common.is_payload(text) and choices.is_short(text):
-            # The question is "Is it urgent?": its buttons (1 normal, 2 urgent), their words, or
-            # yes/no; read before the NLU's tag, which does not see the "not" in "not urgent".
+        if asked and not common.is_payload(text) and choices.is_short(text, 12):
+            # The question is "Is it urgent?": its buttons (1 normal, 2 urgent), their words (with
+            # a reason: "مستعجل، ما في نقطة مي"), or yes/no; read before the NLU's tag, which does
+            # not see the "not" in "not urgent".
             picked = choices.pick(text, choices.IMPORTANCE)
             if picked:
                 return {"importance": picked}
+        if asked and not common.is_payload(text) and choices.is_short(text):
             if choices.says_yes(text):
                 return {"importance": "urgent"}
             if choices.says_no(text):

@@ -78,12 +78,14 @@ def _find(seq: list[str], sub: list[str]) -> list[int]:
     return [i for i in range(len(seq) - n + 1) if all(_same(t, w) for t, w in zip(seq[i:i + n], sub))]
 
 
-def _negated(tokens: list[str], start: int) -> bool:
+def _negated(tokens: list[str], start: int, opt: Option | None = None) -> bool:
     i = start - 1
     while i >= 0 and tokens[i] in _FILLER:
         i -= 1
     if i < 0 or tokens[i] not in NEGATIONS:
         return False
+    if opt is not None and [tokens[i]] in opt.forms():
+        return False  # "لا، ما بدي" / "no, not needed": a no before a no says no twice
     # "No" and "لا" answer the question when words stand between them and the choice: "no, it's a
     # complaint" and "لا هذا ثناء" name the choice; "no complaint" and "not a complaint" deny it.
     return i == start - 1 or tokens[i] not in _ANSWER_NO
@@ -98,7 +100,7 @@ def mentions(text: str, options: Iterable[Option]) -> list[tuple[str, int, bool]
         for form in opt.forms():
             for start in _find(tokens, form):
                 if len(form) > best or (len(form) == best and negated):
-                    best, negated = len(form), _negated(tokens, start) and form[0] not in NEGATIONS
+                    best, negated = len(form), _negated(tokens, start, opt) and form[0] not in NEGATIONS
         if best:
             found.append((opt.key, best, negated))
     return found

@@ -459,3 +459,11 @@ async def test_cancel_words_in_a_story_or_negated_do_not_cancel(domain: dict[str
     events, said = await answer(domain, asked, text, "complain")
     assert "utter_cancelled" not in responses(said)
     assert SlotSet(asked, None) not in events[:1] or asked == "contact_phone"
+
+
+@pytest.mark.parametrize(("text", "importance"), [("مستعجل جداً، الأولاد بلا تدفئة من أسبوع", "urgent"),
+                                                  ("not urgent, it can wait until after the holidays", "normal"),
+                                                  ("3adi mish mista3jel bas lazem yen7al", "normal")])
+async def test_urgency_typed_with_a_reason(domain: dict[str, Any], text: str, importance: str) -> None:
+    events, _ = await answer(domain, "importance", text, "complain")
+    assert events[0] == SlotSet("importance", importance)

@@ -9,7 +9,8 @@ import pytest
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.requests import FORM_SLOTS, ActionStartRequest
+from actions.forms import FORM_SLOTS
+from actions.requests import ActionStartRequest
 from tests.support.case_store import RunningCaseStore
 from tests.support.trackers import entity, tracker
 

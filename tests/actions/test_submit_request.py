@@ -12,8 +12,8 @@ from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import common
+from actions.forms import FORM_SLOTS
 from actions.requests import (
-    FORM_SLOTS,
     ActionAskConfirmed,
     ActionAskContactPhone,
     ActionAskEditField,

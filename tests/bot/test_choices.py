@@ -129,3 +129,8 @@ def test_the_solved_question_keeps_its_options_apart() -> None:
     for opt in choices.RESOLVED:
         for form in opt.forms():
             assert seen.setdefault(tuple(form), opt.key) == opt.key, form
+
+
+@pytest.mark.parametrize("text", ["لا، ما بدي أعطيكم إياه", "la2 ma bdi", "no, not needed", "لأ مش لازم", "nope, no need"])
+def test_a_no_said_twice_is_still_a_no(text: str) -> None:
+    assert choices.says_no(text, limit=8) and not choices.says_yes(text, limit=8)

@@ -345,7 +345,7 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
                 return self._reopen_field(field, tracker)
             if choices.says_yes(text):
                 return {"confirmed": "yes"}
-            if choices.says_no(text) or choices.wants_a_change(text):
+            if (choices.says_no(text, limit=10) and not choices.mentions(text, [choices.NO_CHANGE])) or choices.wants_a_change(text):
                 return {"confirmed": "edit"}
         if self._interrupted(tracker):
             return {}
@@ -393,6 +393,11 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
         """
         options = [o for o in choices.FIELDS if o.key in self._editable(tracker)]
         field = choices.pick(text, options, numbered=not at_summary)
+        if field is None and "description" in self._editable(tracker):
+            # The request's own name is its text: "the question" of a question, "my suggestion".
+            own = [o for o in choices.TYPES if o.key == self._type(tracker)]
+            if any(not negated for _, _, negated in choices.mentions(text, own)):
+                field = "description"
         if field is None:
             return None
         if at_summary and not (choices.says_change(text) or len(choices.words(text)) <= 2):

@@ -467,3 +467,17 @@ async def test_cancel_words_in_a_story_or_negated_do_not_cancel(domain: dict[str
 async def test_urgency_typed_with_a_reason(domain: dict[str, Any], text: str, importance: str) -> None:
     events, _ = await answer(domain, "importance", text, "complain")
     assert events[0] == SlotSet("importance", importance)
+
+
+@pytest.mark.parametrize(("rtype", "text"), [("inquiry", "the question"), ("inquiry", "سؤالي"), ("suggestion", "my idea"),
+                                             ("suggestion", "el e2tira7")])
+async def test_the_request_named_by_its_own_type_is_its_text(domain: dict[str, Any], rtype: str, text: str) -> None:
+    events, _ = await answer(domain, "edit_field", text, "nlu_fallback", rtype=rtype)
+    assert events == [SlotSet("edit_field", None), SlotSet("confirmed", None), SlotSet("description", None),
+                      SlotSet("requested_slot", "description")]
+
+
+@pytest.mark.parametrize("text", ["no, I want to rewrite the question", "لا، أريد أن أعيد صياغة سؤالي"])
+async def test_a_longer_no_at_the_summary_goes_to_what_it_names(domain: dict[str, Any], text: str) -> None:
+    events, _ = await answer(domain, "confirmed", text, "ask_government", rtype="inquiry")
+    assert SlotSet("description", None) in events and events[-1] == SlotSet("requested_slot", "description")

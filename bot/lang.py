@@ -131,7 +131,29 @@ def detect(text: str, current: str | None = None) -> str | None:
         return AR if score > 0 else current
     if en_words / len(words) >= 0.5 or (score <= 0 and en_words / len(words) >= 0.25):
         return EN
-    return EN if _langdetect_english(stripped) >= 0.5 else AR
+    if _langdetect_english(stripped) >= 0.5:
+        return EN
+    # English made of Latinate words ("Question about social security unemployment insurance")
+    # reads as French or Italian to langdetect; nobody writes those to this service, and Arabizi
+    # has Arabizi words or digit-letters, which this text has none of.
+    if score <= 0 and en_words and _langdetect_top(stripped) in _EUROPEAN:
+        return EN
+    return AR
+
+
+# Languages langdetect names for English of long Latinate words; never for Arabizi, which it
+# calls Somali, Indonesian, Spanish or Afrikaans (measured on tests/nlu/language_*.yml).
+_EUROPEAN = frozenset({"fr", "it", "pt", "ro", "ca", "de", "nl", "da", "no", "sv"})
+
+
+def _langdetect_top(text: str) -> str | None:
+    try:
+        detector = _detector_factory().create()
+        detector.append(text)
+        found = detector.get_probabilities()
+        return found[0].lang if found else None
+    except Exception:  # langdetect raises on text with no usable features
+        return None
 
 
 def first_message_language(text: str) -> str | None:

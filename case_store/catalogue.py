@@ -501,21 +501,33 @@ def _core(token: str) -> str:
     return token
 
 
+_LONG_VOWEL = re.compile(r"([aeiou])\1+")
 # Arabizi has no spelling: the ways people write a name's common words, to one form each.
 _ARABIZI_SPELLINGS = {
     **dict.fromkeys(("wazaret", "wizaret", "wazarat", "wizarat", "wzaret", "wezarat", "wizaarat", "wazart"), "wezaret"),
-    **dict.fromkeys(("da2iret", "da2eret", "dayret", "da2irat", "daeret", "da2ert"), "da2eret"),
+    **dict.fromkeys(("da2iret", "da2eret", "dayret", "da2irat", "daeret", "da2ert", "da2ret", "da2rat", "dairet"), "da2eret"),
     **dict.fromkeys(("baladiyet", "baladiyyet", "baladiet", "baladeyet", "baladiyat", "baladyat"), "baladiyat"),
     **dict.fromkeys(("mudeeriyet", "mudiriyet", "modeeriyet", "modiriyet", "mudiriyat"), "mudeeriyet"),
     **dict.fromkeys(("idaret", "edaret", "idarat", "edart", "idart"), "edaret"),
     **dict.fromkeys(("sear", "sayr", "seir"), "seer"),
 }
+# Looked up after a long vowel is folded (_latin), so the spellings are folded the same way.
+_ARABIZI_SPELLINGS = {_LONG_VOWEL.sub(r"\1", k): v for k, v in _ARABIZI_SPELLINGS.items()}
+
+
+def _latin(word: str) -> str:
+    """A Latin word's spelling folded: the common Arabizi words to one form, and a vowel written
+    long to one letter ("araadi", "aradi"; "masaa7a"), on the name's side as on the text's."""
+    if _ARABIC.match(word):
+        return word
+    word = _LONG_VOWEL.sub(r"\1", word)
+    return _LONG_VOWEL.sub(r"\1", _ARABIZI_SPELLINGS.get(word, word))
 
 
 def _phrase(text: str) -> tuple[str, ...]:
     """The words of `text` for matching: normalised, articles and clitics off, fillers out."""
     words = (_core(t) for t in _WORD.findall(normalise(text)))
-    return tuple(_ARABIZI_SPELLINGS.get(c, c) for c in words if c not in _STOP)
+    return tuple(_latin(c) for c in words if c not in _STOP)
 
 
 def _same(word: str, name_word: str) -> bool:

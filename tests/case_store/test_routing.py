@@ -189,6 +189,8 @@ async def test_route_endpoint_refuses_bad_bodies(http: aiohttp.ClientSession, bo
 @pytest.mark.parametrize(("text", "entity"), [
     ("wazaret el 3amal", "mol"), ("wizaret el siya7a", "mota"), ("baladiyet el zar2a", "zarqa_municipality"),
     ("da2iret mura2abet el sharikat", "ccd"), ("idaret el sear", "central_traffic"),
+    # a vowel written long, and "da2ret" for "da2eret"
+    ("daa2ret el araadi", "dls"), ("wizaaret el 3amal", "mol"), ("idaaret el seer", "central_traffic"),
 ])
 def test_a_body_typed_in_arabizi_as_people_spell_it(real: Catalogue, text: str, entity: str) -> None:
     assert where(real, text)[:2] == ("named", entity)

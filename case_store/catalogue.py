@@ -512,7 +512,8 @@ _ARABIZI_SPELLINGS = {
     **dict.fromkeys(("sear", "sayr", "seir"), "seer"),
 }
 # Looked up after a long vowel is folded (_latin), so the spellings are folded the same way.
-_ARABIZI_SPELLINGS = {_LONG_VOWEL.sub(r"\1", k): v for k, v in _ARABIZI_SPELLINGS.items()}
+_ARABIZI_SPELLINGS = {_LONG_VOWEL.sub(r"\1", k) if len(_LONG_VOWEL.sub(r"\1", k)) >= 5 else k: v
+                      for k, v in _ARABIZI_SPELLINGS.items()}
 
 
 def _latin(word: str) -> str:
@@ -520,13 +521,24 @@ def _latin(word: str) -> str:
     long to one letter ("araadi", "aradi"; "masaa7a"), on the name's side as on the text's."""
     if _ARABIC.match(word):
         return word
-    word = _LONG_VOWEL.sub(r"\1", word)
-    return _LONG_VOWEL.sub(r"\1", _ARABIZI_SPELLINGS.get(word, word))
+    word = _ARABIZI_SPELLINGS.get(_fold_vowels(word), word)
+    return _fold_vowels(word)
+
+
+def _fold_vowels(word: str) -> str:
+    # Only where the folded word keeps 5 letters: "maan" must not become the English "man".
+    folded = _LONG_VOWEL.sub(r"\1", word)
+    return folded if len(folded) >= 5 else word
+
+
+_APOSTROPHE = re.compile(r"(?<=[A-Za-z])['\u2019\u02bc](?=[A-Za-z])")
 
 
 def _phrase(text: str) -> tuple[str, ...]:
     """The words of `text` for matching: normalised, articles and clitics off, fillers out."""
-    words = (_core(t) for t in _WORD.findall(normalise(text)))
+    # An apostrophe inside a Latin word is part of it: "Ma'an" is "maan", never "ma" (Arabizi
+    # for "not", which named the city in "el baladiyeh ma shalat el zbaleh").
+    words = (_core(t) for t in _WORD.findall(_APOSTROPHE.sub("", normalise(text))))
     return tuple(_latin(c) for c in words if c not in _STOP)
 
 

@@ -207,3 +207,18 @@ def test_a_sector_answered_in_arabizi_or_dialect_names_only_the_sector(real: Cat
 
 def test_an_english_sir_is_not_the_traffic_department(real: Catalogue) -> None:
     assert where(real, "thank you sir, the clerk was very helpful")[1] is None
+
+
+@pytest.mark.parametrize("text", ["el baladiyeh ma shalat el zbaleh min jom3a", "ro7na 3al baladiyeh w ma 7ada rad 3alaina",
+                                  "the man at the municipality shouted at my father"])
+def test_arabizi_ma_or_english_man_is_no_city(real: Catalogue, text: str) -> None:
+    """"Ma'an" is one word: its apostrophe once split it into "ma" (Arabizi for "not"), so every
+    Arabizi municipal complaint with a "ma" in it went to Greater Ma'an Municipality unasked."""
+    basis, entity, choices = where(real, text)
+    assert (basis, entity) == ("group", None) and "maan_municipality" in choices
+
+
+@pytest.mark.parametrize("text", ["baladiyet ma'an ma shalat el zbaleh", "the municipality in Ma'an left the road broken",
+                                  "Maan municipality", "بلدية معان"])
+def test_maan_written_any_way_is_still_maan(real: Catalogue, text: str) -> None:
+    assert where(real, text)[1] == "maan_municipality"

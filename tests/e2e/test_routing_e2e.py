@@ -63,6 +63,19 @@ def test_without_a_place_the_bot_asks_which_municipality_and_a_typed_town_answer
     assert filed(chat, system)["entity"]["id"] == "tafileh_municipality"
 
 
+def test_an_arabizi_not_is_no_town_and_the_bot_asks_which_municipality(system: RunningSystem) -> None:
+    """"ma" (not) was once read as the city of Ma'an, and the complaint filed there unasked."""
+    chat = Chat(system, "arabizi-which-municipality")
+    chat.say("bdi a2adem shakwa, el baladiyeh ma ballashat b shaghl el shari3 ele wa3adat fi")
+    slots = chat.slots()
+    assert slots["entity_id"] is None and slots["requested_slot"] in ("entity_id", "sector"), chat.text
+    if slots["requested_slot"] == "sector":  # the NLU may leave the sector to ask first
+        chat.say("baladiyat")
+    assert chat.slots()["requested_slot"] == "entity_id", chat.text
+    chat.say("irbid")
+    assert chat.slots()["entity_id"] == "irbid_municipality", chat.text
+
+
 # --- a sector answer narrows; it never picks the body ---------------------------------------------------
 
 def test_a_sector_answer_asks_which_body_in_it(system: RunningSystem) -> None:

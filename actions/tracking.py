@@ -166,14 +166,18 @@ class ValidateRatingForm(ReferenceFormValidation):
         return {"rating_score": None}
 
     async def extract_rating_resolved(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        if tracker.get_slot("requested_slot") != "rating_resolved" or common.intent(tracker) in INTERRUPTIONS:
+        if tracker.get_slot("requested_slot") != "rating_resolved":
             return {}
         text = common.user_text(tracker)
-        if not common.is_payload(text):
+        name = common.intent(tracker)
+        # "لا، ما زالت المشكلة قائمة" answers the question even when the NLU hears "help" in it;
+        # a cancel, a request for a person or another language still interrupts.
+        if not common.is_payload(text) and (name not in INTERRUPTIONS or name == "help"):
             typed = choices.says_resolved(text)
             if typed:
                 return {"rating_resolved": typed}
-        name = common.intent(tracker)
+        if name in INTERRUPTIONS:
+            return {}
         if name in ("affirm", "deny"):
             return {"rating_resolved": "yes" if name == "affirm" else "no"}
         return {"rating_resolved": None}

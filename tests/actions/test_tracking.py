@@ -385,7 +385,7 @@ async def test_reopening_a_reference_typed_with_it_needs_its_owner(store: Runnin
 
 @pytest.mark.parametrize(("text", "resolved"), [("لم تُحلّ حتى الآن", "no"), ("still waiting, nothing changed", "no"),
                                                 ("lessa ma 7alloha", "no"), ("yes they fixed it", "yes"), ("انحلت الحمد لله", "yes")])
-@pytest.mark.parametrize("intent", ["nlu_fallback", "inform", "complain"])
+@pytest.mark.parametrize("intent", ["nlu_fallback", "inform", "complain", "help"])
 async def test_resolved_typed_in_words(domain: dict[str, Any], text: str, resolved: str, intent: str) -> None:
     base = {"rating_reference": "1", "status_proof": "owner", "rating_score": "2", "requested_slot": "rating_resolved"}
     events, _ = await run(ValidateRatingForm(), tracker(text, intent, slots=base, active_loop="rating_form"), domain)

@@ -348,6 +348,70 @@ def _make_tracker_copy(stock: Any) -> Any:
     return copy_tracker
 
 
+def _extended(tracker: Any, extra: list[Any]) -> Any:
+    """`DialogueStateTracker.from_events(sender, tracker.events_after_latest_restart() + extra,
+    slots=domain.slots)`, which Rasa builds for every slot validation (after every message, and
+    again in a form's turn) by replaying the whole session: the tracker's copy taken as it is, then
+    `extra` applied. None when a restart is among the events (stock then drops what precedes it)."""
+    from rasa.shared.core.events import Restarted
+
+    if tracker.events.maxlen is not None or any(isinstance(e, Restarted) for e in tracker.events):
+        return None
+    twin = tracker.copy()
+    for event in extra:
+        twin.update(event)
+    return twin
+
+
+def _checked_extended(tracker: Any, extra: list[Any], domain: Any) -> Any:
+    from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
+
+    twin = _extended(tracker, extra)
+    if twin is None or _STATES_CHECK:
+        stock = DialogueStateTracker.from_events(tracker.sender_id, tracker.events_after_latest_restart() + extra,
+                                                 slots=domain.slots)
+        if twin is None:
+            return stock
+        if (twin.current_state(EventVerbosity.ALL) != stock.current_state(EventVerbosity.ALL)
+                or _tracker_fields(twin) != _tracker_fields(stock)):
+            raise AssertionError("STATES_CHECK: the validation tracker differs from Rasa's replayed one")
+    return twin
+
+
+def _make_execute_validation_action(stock: Any) -> Any:
+    """ActionExtractSlots._execute_validation_action (rasa 3.6.21), its tracker built by `_extended`."""
+    async def _execute_validation_action(self: Any, extraction_events: list[Any], output_channel: Any, nlg: Any,
+                                         tracker: Any, domain: Any) -> list[Any]:
+        from rasa.shared.core.constants import ACTION_VALIDATE_SLOT_MAPPINGS
+        from rasa.shared.core.events import SlotSet
+
+        slot_events = [event for event in extraction_events if isinstance(event, SlotSet)]
+        if ACTION_VALIDATE_SLOT_MAPPINGS not in domain.user_actions:
+            return slot_events
+        _tracker = _checked_extended(tracker, slot_events, domain)
+        validate_events = await self._run_custom_action(ACTION_VALIDATE_SLOT_MAPPINGS, output_channel, nlg, _tracker, domain)
+        validated = [event.key for event in validate_events if isinstance(event, SlotSet)]
+        # As stock: a candidate the custom action returns no SlotSet for is valid.
+        return validate_events + [event for event in slot_events if event.key not in validated]
+
+    _execute_validation_action.__wrapped__ = stock  # type: ignore[attr-defined]
+    return _execute_validation_action
+
+
+def _make_temporary_tracker(stock: Any) -> Any:
+    """FormAction._temporary_tracker (rasa 3.6.21): the slot being filled, the form's name, then
+    `additional_events`."""
+    def _temporary_tracker(self: Any, current_tracker: Any, additional_events: list[Any], domain: Any) -> Any:
+        from rasa.shared.core.constants import REQUESTED_SLOT
+        from rasa.shared.core.events import ActionExecuted, SlotSet
+
+        extra = [SlotSet(REQUESTED_SLOT, self.get_slot_to_fill(current_tracker)), ActionExecuted(self.name()), *additional_events]
+        return _checked_extended(current_tracker, extra, domain)
+
+    _temporary_tracker.__wrapped__ = stock  # type: ignore[attr-defined]
+    return _temporary_tracker
+
+
 def _tracker_fields(tracker: Any) -> dict[str, Any]:
     """What a tracker holds beyond its events, comparable."""
     out = {k: v for k, v in vars(tracker).items() if k not in ("events", "slots", "active_loop", _REPLAYS, _APPLIED)}
@@ -472,6 +536,12 @@ def apply() -> None:
     from rasa.shared.core.trackers import DialogueStateTracker
 
     DialogueStateTracker.copy = _make_tracker_copy(DialogueStateTracker.copy)  # type: ignore[method-assign]
+    from rasa.core.actions.action import ActionExtractSlots
+    from rasa.core.actions.forms import FormAction
+
+    ActionExtractSlots._execute_validation_action = _make_execute_validation_action(  # type: ignore[method-assign]
+        ActionExtractSlots._execute_validation_action)
+    FormAction._temporary_tracker = _make_temporary_tracker(FormAction._temporary_tracker)  # type: ignore[method-assign]
     DialogueStateTracker.applied_events = _make_applied_events(DialogueStateTracker.applied_events)  # type: ignore[method-assign]
 
     # RulePolicy subclasses MemoizationPolicy: each class gets its own wrapper over Policy's method.

@@ -390,3 +390,33 @@ def test_the_applied_events_are_stocks_after_every_event(seed: int) -> None:
         got.clear()
         assert kept(tracker) == DialogueStateTracker.applied_events(tracker)
     assert continued > 100
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_validation_tracker_is_the_one_rasa_replays(seed: int) -> None:
+    """Rasa builds a tracker for every slot validation (after every message, and in each form
+    turn) by replaying the session from its first event; ours continues a copy. The same fields
+    and state after every event of self-rewriting histories; with a restart among the events
+    it steps aside (stock drops what precedes the restart)."""
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActionExecuted, Restarted, SlotSet
+    from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
+
+    domain = Domain.load(str(Path(__file__).resolve().parents[2] / "domain.yml"))
+    tracker = DialogueStateTracker("validate", domain.slots)
+    compared = 0
+    for n, event in enumerate(_random_history(random.Random(seed), domain, 240)):
+        tracker.update(event)
+        if n % 3:
+            continue
+        extra = [SlotSet("requested_slot", "sector"), ActionExecuted("complaint_form"), SlotSet("sector", f"s{n}")]
+        ours = rasa_patches._extended(tracker, extra)
+        if any(isinstance(e, Restarted) for e in tracker.events):
+            assert ours is None
+            continue
+        stock = DialogueStateTracker.from_events(tracker.sender_id, tracker.events_after_latest_restart() + extra, slots=domain.slots)
+        assert ours.current_state(EventVerbosity.ALL) == stock.current_state(EventVerbosity.ALL), (seed, n)
+        assert rasa_patches._tracker_fields(ours) == rasa_patches._tracker_fields(stock), (seed, n)
+        assert len(tracker.events) == len(stock.events) - len(extra), "the original is not extended"
+        compared += 1
+    assert compared >= 5

@@ -412,6 +412,24 @@ def _make_temporary_tracker(stock: Any) -> Any:
     return _temporary_tracker
 
 
+def _make_broker_init(stock: Any) -> Any:
+    """SQLEventBroker.__init__ runs `create_all` unguarded: two Rasa processes starting together
+    (RASA_PROCESSES=2, pods of a deployment) race between its check and its CREATE, and the loser
+    exits with "table events already exists". The table is there then: the second try finds it."""
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        import sqlalchemy.exc
+
+        try:
+            stock(self, *args, **kwargs)
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.ProgrammingError, sqlalchemy.exc.IntegrityError) as err:
+            if "exist" not in str(err) and "duplicate" not in str(err).lower():
+                raise
+            stock(self, *args, **kwargs)
+
+    __init__.__wrapped__ = stock  # type: ignore[attr-defined]
+    return __init__
+
+
 def _tracker_fields(tracker: Any) -> dict[str, Any]:
     """What a tracker holds beyond its events, comparable."""
     out = {k: v for k, v in vars(tracker).items() if k not in ("events", "slots", "active_loop", _REPLAYS, _APPLIED)}
@@ -542,6 +560,9 @@ def apply() -> None:
     ActionExtractSlots._execute_validation_action = _make_execute_validation_action(  # type: ignore[method-assign]
         ActionExtractSlots._execute_validation_action)
     FormAction._temporary_tracker = _make_temporary_tracker(FormAction._temporary_tracker)  # type: ignore[method-assign]
+    from rasa.core.brokers.sql import SQLEventBroker
+
+    SQLEventBroker.__init__ = _make_broker_init(SQLEventBroker.__init__)  # type: ignore[method-assign]
     DialogueStateTracker.applied_events = _make_applied_events(DialogueStateTracker.applied_events)  # type: ignore[method-assign]
 
     # RulePolicy subclasses MemoizationPolicy: each class gets its own wrapper over Policy's method.

@@ -420,3 +420,34 @@ def test_the_validation_tracker_is_the_one_rasa_replays(seed: int) -> None:
         assert len(tracker.events) == len(stock.events) - len(extra), "the original is not extended"
         compared += 1
     assert compared >= 5
+
+
+def test_an_sql_broker_that_loses_the_race_to_create_its_table_starts_anyway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two Rasa processes starting together: one creates the broker's table between the other's
+    check and its CREATE, which then fails with "table events already exists" (seen in CI)."""
+    import sqlalchemy as sa
+    from rasa.core.brokers.sql import SQLEventBroker
+
+    db = tmp_path / "events.db"
+    real_create_all = SQLEventBroker.Base.metadata.create_all
+    calls = []
+
+    def lose_the_race(bind: Any, *args: Any, **kwargs: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:  # the other process wins: its table appears, ours fails as SQLite says
+            real_create_all(bind)
+            with bind.connect() as conn:
+                conn.exec_driver_sql("CREATE TABLE events (id INTEGER PRIMARY KEY)")
+        real_create_all(bind, *args, **kwargs)
+
+    monkeypatch.setattr(SQLEventBroker.Base.metadata, "create_all", lose_the_race)
+    broker = rasa_patches._make_broker_init(SQLEventBroker.__init__.__wrapped__ if hasattr(SQLEventBroker.__init__, "__wrapped__")
+                                            else SQLEventBroker.__init__)
+    instance = SQLEventBroker.__new__(SQLEventBroker)
+    broker(instance, db=str(db))
+    assert len(calls) == 2 and sa.inspect(instance.engine).has_table("events")
+    with pytest.raises(sa.exc.OperationalError):
+        stock = SQLEventBroker.__init__.__wrapped__ if hasattr(SQLEventBroker.__init__, "__wrapped__") else SQLEventBroker.__init__
+        calls.clear()
+        db.unlink()
+        stock(SQLEventBroker.__new__(SQLEventBroker), db=str(db))

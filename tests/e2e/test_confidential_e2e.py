@@ -11,6 +11,7 @@ the store's key (the narrative), so the report provably arrived.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
@@ -75,7 +76,10 @@ def leaks(var_dir: Path, canary: str, receipt: Receipt | None) -> list[str]:
     """Every (file, what) where a secret of this report is readable in plain bytes."""
     found = []
     for path in sorted(p for p in var_dir.rglob("*") if p.is_file()):
-        raw = path.read_bytes()
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            continue  # a WAL or its index removed as its database's last connection closed
         # The case store keeps the reference as its key; anything else of the report only encrypted.
         in_case_store = path.name.startswith("case_store.db")
         needles = _needles(canary, receipt, with_reference=not in_case_store) if receipt else {"canary": re.compile(re.escape(canary.encode()))}
@@ -85,6 +89,19 @@ def leaks(var_dir: Path, canary: str, receipt: Receipt | None) -> list[str]:
     return found
 
 
+def stored_row(path: Path, reference: str) -> tuple[Any, ...] | None:
+    """The request's row read from the case store's SQLite file by a connection of our own, closed
+    after each try (an open read keeps a snapshot); a few tries, as the file is another process's."""
+    for _ in range(50):
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            row = db.execute("SELECT description, description_encrypted, requester_id FROM requests WHERE reference = ?",
+                             (reference,)).fetchall()
+        if row:
+            return tuple(row[0])
+        time.sleep(0.1)
+    return None
+
+
 def assert_filed_and_sealed(system: RunningSystem, canary: str, receipt: Receipt, channel: str) -> None:
     headers = {"Authorization": f"Bearer {system.case_store_token}", "X-Verify-Pin": receipt.pin}
     r = requests.get(f"{system.case_store_url}/v1/requests/{receipt.reference}", headers=headers, timeout=10)
@@ -92,9 +109,8 @@ def assert_filed_and_sealed(system: RunningSystem, canary: str, receipt: Receipt
     body = r.json()
     assert body["type"] == "report" and body["confidential"] and body["channel"] == channel
     assert "description" not in body
-    with sqlite3.connect(system.var_dir / "case_store.db") as db:
-        row = db.execute("SELECT description, description_encrypted, requester_id FROM requests WHERE reference = ?",
-                         (receipt.reference,)).fetchone()
+    row = stored_row(system.var_dir / "case_store.db", receipt.reference)
+    assert row is not None, "the request the API shows is in the case store's file"
     cipher = field_cipher(system.env["CASE_STORE_ENCRYPTION_KEY"].encode())
     assert row[1] and canary in (cipher.decrypt(row[0]) or ""), "the narrative reached the case store, encrypted"
     if body["anonymous"]:

@@ -417,6 +417,8 @@ class Result:
     failure_classes: list[str] = field(default_factory=list)
     transcript: list[tuple[str, str]] = field(default_factory=list)
     error: str | None = None
+    decided_by: Counter[str] = field(default_factory=Counter)  # policy -> actions it chose
+    learned_chose: Counter[str] = field(default_factory=Counter)  # action -> times a policy other than the rules chose it
 
     @property
     def correct(self) -> bool:
@@ -620,6 +622,8 @@ def run_conversation(conv: dict[str, Any], target: Target, sector_of: dict[str, 
         send(text)
         last_key = key
 
+    _count_policies(res, chan.tracker().get("events") or [])
+
     # --- what the case store holds
     if res.outcome == "filed" and res.completed and reference:
         rows = [r for r in case_store_rows(target) if r.get("reference") == reference]
@@ -659,6 +663,20 @@ def run_conversation(conv: dict[str, Any], target: Target, sector_of: dict[str, 
     return res
 
 
+def _count_policies(res: Result, events: list[dict[str, Any]]) -> None:
+    """Which policy chose each action of the conversation (issue 14: do the rules and forms decide
+    every step, so that a learned policy such as TEDPolicy buys nothing?). Actions a form or a
+    follow-up ran carry no policy ("none")."""
+    for e in events:
+        if e.get("event") != "action" or e.get("name") == "action_listen":
+            continue
+        policy = e.get("policy") or "none"
+        name = policy.split("_", 2)[-1] if policy.startswith("policy_") else policy
+        res.decided_by[name] += 1
+        if name not in ("RulePolicy", "none"):
+            res.learned_chose[e.get("name") or "?"] += 1
+
+
 def case_store_rows(target: Target) -> list[dict[str, Any]]:
     return list(target.rows())
 
@@ -692,6 +710,9 @@ def summarise(results: list[Result]) -> dict[str, Any]:
     out = {v: block([r for r in results if r.variety == v]) for v in VARIETIES if any(r.variety == v for r in results)}
     out["all"] = block(results)
     out["by_channel"] = {c: block([r for r in results if r.channel == c]) for c in CHANNELS if any(r.channel == c for r in results)}
+    out["decided_by"] = dict(sum((r.decided_by for r in results), Counter()).most_common())
+    out["learned_chose"] = dict(sum((r.learned_chose for r in results), Counter()).most_common())
+    out["learned_conversations"] = sum(1 for r in results if r.learned_chose)
     out["failure_classes"] = dict(Counter(c.split(":")[0] if c.startswith(("opening_wrong_form",)) else c
                                           for r in results for c in r.failure_classes).most_common())
     return out
@@ -714,6 +735,11 @@ def print_table(summary: dict[str, Any]) -> None:
         print(label.ljust(width) + "".join(str(summary[c][key] if summary[c][key] is not None else "-").rjust(10) for c in cols))
     print("\nby channel (filed correctly / filings):",
           ", ".join(f"{c} {b['filed_correctly']}/{b['filings']}" for c, b in summary["by_channel"].items()))
+    print("actions (other than listening) by the policy that chose them:",
+          ", ".join(f"{p} {n}" for p, n in summary["decided_by"].items()))
+    if summary["learned_chose"]:
+        print(f"  a policy other than the rules decided in {summary['learned_conversations']} conversations:",
+              ", ".join(f"{a} {n}" for a, n in summary["learned_chose"].items()))
     print("failure classes (counts):")
     for name, n in summary["failure_classes"].items():
         print(f"  {n:4d}  {name}")

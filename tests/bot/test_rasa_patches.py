@@ -67,9 +67,88 @@ def test_invalid_response_is_still_refused_like_stock(bad: dict) -> None:
 def test_validator_is_built_once() -> None:
     rasa_patches.apply()
     rasa_patches._action_response_validator.cache_clear()
+    rasa_patches._fast_action_response_check.cache_clear()
     for _ in range(3):
         _action()._validate_action_result(dict(GOOD))
+        with pytest.raises(jsonschema.ValidationError):
+            _action()._validate_action_result(BAD[1])
+    assert rasa_patches._fast_action_response_check.cache_info().misses == 1
     assert rasa_patches._action_response_validator.cache_info().misses == 1
+
+
+def _schema_words(node: Any, keys: set[str], consts: set[Any]) -> None:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k in ("properties", "patternProperties") and isinstance(v, dict):
+                keys.update(v)
+            if k == "const":
+                consts.add(v)
+            _schema_words(v, keys, consts)
+    elif isinstance(node, list):
+        for v in node:
+            _schema_words(v, keys, consts)
+
+
+def _responses() -> Any:
+    """Action-server responses near the schema: its own field names and event names, with values of
+    every JSON type (and Python's bool/int/float edge cases) where the schema wants one type."""
+    from hypothesis import strategies as st
+
+    keys: set[str] = set()
+    consts: set[Any] = set()
+    _schema_words(RemoteAction.action_response_format_spec(), keys, consts)
+    names, events = sorted(keys), sorted(c for c in consts if isinstance(c, str))
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from([0.0, 1.0, 2.5, -1.5]),
+                        st.sampled_from(events + ["x", "", "utter_ask_sector"]))
+    values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                             st.dictionaries(st.sampled_from(names), inner, max_size=4)),
+                          max_leaves=8)
+    event = st.fixed_dictionaries({"event": st.sampled_from(events)},
+                                  optional={k: values for k in names if k != "event"})
+    body = st.fixed_dictionaries({}, optional={"events": st.one_of(st.lists(event, max_size=4), values),
+                                               "responses": st.one_of(st.lists(st.one_of(st.dictionaries(st.sampled_from(names), values, max_size=3), values), max_size=3), values)})
+    return body
+
+
+def test_the_compiled_check_accepts_only_what_jsonschema_accepts() -> None:
+    """fastjsonschema's compiled check may only say yes where jsonschema says yes: what it refuses
+    goes on to jsonschema, so a yes of its own is the one way the two could part. Both verdicts
+    are counted so that the test cannot pass on nothing but refusals."""
+    from hypothesis import given, settings
+
+    validator = rasa_patches._action_response_validator()
+    fast = rasa_patches._fast_action_response_check()
+    verdicts: dict[tuple[bool, bool], int] = {}
+
+    @settings(max_examples=400, derandomize=True, deadline=None)
+    @given(_responses())
+    def agree(body: dict[str, Any]) -> None:
+        try:
+            fast(body)
+            fast_ok = True
+        except Exception:  # noqa: BLE001 - fastjsonschema.JsonSchemaException and its kin
+            fast_ok = False
+        stock_ok = validator.is_valid(body)
+        verdicts[(fast_ok, stock_ok)] = verdicts.get((fast_ok, stock_ok), 0) + 1
+        assert stock_ok or not fast_ok, body
+
+    agree()
+    assert verdicts.get((True, True), 0) > 50 and verdicts.get((False, False), 0) > 50, verdicts
+
+
+def test_a_response_the_compiled_check_refuses_is_judged_by_jsonschema(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A valid response the compiled check would refuse still passes (jsonschema decides); an
+    invalid one gets Rasa's error."""
+    import fastjsonschema
+
+    def refuses_all(body: Any) -> None:
+        raise fastjsonschema.JsonSchemaValueException("no")
+
+    rasa_patches.apply()
+    monkeypatch.setattr(rasa_patches, "_fast_action_response_check", lambda: refuses_all)
+    assert _action()._validate_action_result(dict(GOOD)) is True
+    with pytest.raises(jsonschema.ValidationError):
+        _action()._validate_action_result(BAD[0])
 
 
 async def test_unreachable_action_server_gets_one_localised_answer_per_turn() -> None:
@@ -192,6 +271,27 @@ def test_the_action_call_carries_the_trimmed_events() -> None:
     assert body["tracker"]["slots"] == tracker.current_slot_values()
     stock = RemoteAction._action_call_format.__wrapped__(_action(), tracker, domain)  # type: ignore[attr-defined]
     assert len(stock["tracker"]["events"]) == len(tracker.events)
+
+
+def test_the_action_call_carries_the_domain_without_its_responses() -> None:
+    """The action server never renders a response, so the call leaves the responses (nine tenths
+    of the domain's JSON) out and keeps everything else as Rasa sends it."""
+    import json
+
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    rasa_patches.apply()
+    domain = Domain.load(str(Path(__file__).resolve().parents[2] / "domain.yml"))
+    tracker = DialogueStateTracker.from_events("s", [UserUttered("hi", intent={"name": "greet", "confidence": 1.0})], domain.slots)
+    body = _action()._action_call_format(tracker, domain)
+    stock = RemoteAction._action_call_format.__wrapped__(_action(), tracker, domain)  # type: ignore[attr-defined]
+    assert "responses" in stock["domain"] and "responses" not in body["domain"]
+    assert body["domain"] == {k: v for k, v in stock["domain"].items() if k != "responses"}
+    assert body["domain"]["forms"] and body["domain"]["slots"]
+    assert "responses" in domain.as_dict(), "the domain itself is untouched"
+    assert len(json.dumps(body["domain"])) < len(json.dumps(stock["domain"])) / 5
 
 
 # --- dialogue states, replayed once --------------------------------------------------------------

@@ -114,6 +114,7 @@ def test_the_compiled_check_accepts_only_what_jsonschema_accepts() -> None:
     """fastjsonschema's compiled check may only say yes where jsonschema says yes: what it refuses
     goes on to jsonschema, so a yes of its own is the one way the two could part. Both verdicts
     are counted so that the test cannot pass on nothing but refusals."""
+    import fastjsonschema
     from hypothesis import given, settings
 
     validator = rasa_patches._action_response_validator()
@@ -126,7 +127,7 @@ def test_the_compiled_check_accepts_only_what_jsonschema_accepts() -> None:
         try:
             fast(body)
             fast_ok = True
-        except Exception:  # noqa: BLE001 - fastjsonschema.JsonSchemaException and its kin
+        except fastjsonschema.JsonSchemaException:  # anything else would crash the turn
             fast_ok = False
         stock_ok = validator.is_valid(body)
         verdicts[(fast_ok, stock_ok)] = verdicts.get((fast_ok, stock_ok), 0) + 1

@@ -345,7 +345,7 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
                 return self._reopen_field(field, tracker)
             if choices.says_yes(text):
                 return {"confirmed": "yes"}
-            if (choices.says_no(text, limit=10) and not choices.mentions(text, [choices.NO_CHANGE])) or choices.wants_a_change(text):
+            if choices.asks_to_edit(text):
                 return {"confirmed": "edit"}
         if self._interrupted(tracker):
             return {}

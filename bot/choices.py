@@ -332,6 +332,13 @@ def wants_a_change(text: str) -> bool:
     return not any(key == "yes" and not negated for key, _, negated in mentions(text, [YES]))
 
 
+def asks_to_edit(text: str) -> bool:
+    """The answer to the summary ("shall we send it?") asks to change something: a no ("لا، في
+    خطأ", "no, wait") or a sentence asking for a change, never "nothing to change" ("no changes,
+    send it")."""
+    return (says_no(text, limit=10) and not mentions(text, [NO_CHANGE])) or wants_a_change(text)
+
+
 # --- offers outside a form, by the intent of the button's payload --------------------------------
 OFFERS: dict[str, tuple[str, ...]] = {
     "reopen": ("reopen", "reopen it", "reopen the request", "reopen request", "open it again", "open again",

@@ -60,8 +60,9 @@ def _detector_factory():  # type: ignore[no-untyped-def]
     return factory
 
 
-def _langdetect_english(text: str) -> float:
-    """langdetect's probability that Latin text is English, over *all* its languages.
+def _langdetect(text: str) -> list[tuple[str, float]]:
+    """langdetect's languages for a text with their probabilities, likeliest first; empty when it
+    finds nothing to go on. One pass serves every question asked of it below.
 
     It has no Arabizi profile, but it rarely calls Arabizi English (it says Somali, Spanish,
     Afrikaans...), so in Jordan "Latin and not English" means Arabizi.
@@ -69,9 +70,14 @@ def _langdetect_english(text: str) -> float:
     try:
         detector = _detector_factory().create()
         detector.append(text)
-        return next((p.prob for p in detector.get_probabilities() if p.lang == "en"), 0.0)
+        return [(p.lang, p.prob) for p in detector.get_probabilities()]
     except Exception:  # langdetect raises on text with no usable features
-        return 0.0
+        return []
+
+
+def _english(found: list[tuple[str, float]]) -> float:
+    """The probability of English among langdetect's findings, over *all* its languages."""
+    return next((prob for lang, prob in found if lang == "en"), 0.0)
 
 
 def message_language(text: str | None, default: str = DEFAULT) -> str:
@@ -131,12 +137,13 @@ def detect(text: str, current: str | None = None) -> str | None:
         return AR if score > 0 else current
     if en_words / len(words) >= 0.5 or (score <= 0 and en_words / len(words) >= 0.25):
         return EN
-    if _langdetect_english(stripped) >= 0.5:
+    found = _langdetect(stripped)
+    if _english(found) >= 0.5:
         return EN
     # English made of Latinate words ("Question about social security unemployment insurance")
     # reads as French or Italian to langdetect; nobody writes those to this service, and Arabizi
     # has Arabizi words or digit-letters, which this text has none of.
-    if score <= 0 and en_words and _langdetect_top(stripped) in _EUROPEAN:
+    if score <= 0 and en_words and found and found[0][0] in _EUROPEAN:
         return EN
     return AR
 
@@ -144,16 +151,6 @@ def detect(text: str, current: str | None = None) -> str | None:
 # Languages langdetect names for English of long Latinate words; never for Arabizi, which it
 # calls Somali, Indonesian, Spanish or Afrikaans (measured on tests/nlu/language_*.yml).
 _EUROPEAN = frozenset({"fr", "it", "pt", "ro", "ca", "de", "nl", "da", "no", "sv"})
-
-
-def _langdetect_top(text: str) -> str | None:
-    try:
-        detector = _detector_factory().create()
-        detector.append(text)
-        found = detector.get_probabilities()
-        return found[0].lang if found else None
-    except Exception:  # langdetect raises on text with no usable features
-        return None
 
 
 def first_message_language(text: str) -> str | None:

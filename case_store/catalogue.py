@@ -511,9 +511,16 @@ _ARABIZI_SPELLINGS = {
     **dict.fromkeys(("idaret", "edaret", "idarat", "edart", "idart"), "edaret"),
     **dict.fromkeys(("sear", "sayr", "seir"), "seer"),
 }
+
+
+def _fold_vowels(word: str) -> str:
+    # Only where the folded word keeps 5 letters: "maan" must not become the English "man".
+    folded = _LONG_VOWEL.sub(r"\1", word)
+    return folded if len(folded) >= 5 else word
+
+
 # Looked up after a long vowel is folded (_latin), so the spellings are folded the same way.
-_ARABIZI_SPELLINGS = {_LONG_VOWEL.sub(r"\1", k) if len(_LONG_VOWEL.sub(r"\1", k)) >= 5 else k: v
-                      for k, v in _ARABIZI_SPELLINGS.items()}
+_ARABIZI_SPELLINGS = {_fold_vowels(k): v for k, v in _ARABIZI_SPELLINGS.items()}
 
 
 def _latin(word: str) -> str:
@@ -523,12 +530,6 @@ def _latin(word: str) -> str:
         return word
     word = _ARABIZI_SPELLINGS.get(_fold_vowels(word), word)
     return _fold_vowels(word)
-
-
-def _fold_vowels(word: str) -> str:
-    # Only where the folded word keeps 5 letters: "maan" must not become the English "man".
-    folded = _LONG_VOWEL.sub(r"\1", word)
-    return folded if len(folded) >= 5 else word
 
 
 _APOSTROPHE = re.compile(r"(?<=[A-Za-z])['\u2019\u02bc](?=[A-Za-z])")

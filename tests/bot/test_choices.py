@@ -134,3 +134,15 @@ def test_the_solved_question_keeps_its_options_apart() -> None:
 @pytest.mark.parametrize("text", ["لا، ما بدي أعطيكم إياه", "la2 ma bdi", "no, not needed", "لأ مش لازم", "nope, no need"])
 def test_a_no_said_twice_is_still_a_no(text: str) -> None:
     assert choices.says_no(text, limit=8) and not choices.says_yes(text, limit=8)
+
+
+@pytest.mark.parametrize(("text", "edit"), [
+    ("no", True), ("لا", True), ("la2", True), ("no, wait", True), ("لا، في خطأ بدي أصححه", True),
+    ("no I have to fix something first", True), ("بدي أعدّل شغلة قبل الإرسال", True),
+    ("yes", False), ("نعم أرسله", False), ("no changes, send it", False), ("لا تغيير، أرسله", False),
+    ("ma bdi ghayer", False),
+])
+def test_the_summary_answer_that_asks_to_edit(text: str, edit: bool) -> None:
+    """One rule for the summary's "edit": a no of up to ten words or a request for a change, and
+    never "nothing to change"."""
+    assert choices.asks_to_edit(text) is edit

@@ -622,7 +622,7 @@ def run_conversation(conv: dict[str, Any], target: Target, sector_of: dict[str, 
         send(text)
         last_key = key
 
-    _count_policies(res, chan.tracker().get("events") or [])
+    _count_policies(res, events)  # the tracker as the loop last read it: nothing was sent after
 
     # --- what the case store holds
     if res.outcome == "filed" and res.completed and reference:

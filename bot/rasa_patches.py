@@ -36,12 +36,12 @@ Each patch keeps Rasa's behaviour and fixes a cost; `tests/bot/test_rasa_patches
   a rewind), it resumes from a checkpoint before the change, or replays from the start. The
   states are those stock computes, event for event; `STATES_CHECK=1` (the e2e tests set it)
   computes stock's too and fails the turn on any difference.
-- What the rule and memoization policies read: the whole session's states, formatted for a debug
-  line nobody reads and deep-copied, and matched against every rule at every step back to the
-  first. A rule never looks further back than its own length, the memoization policy than its
-  max_history: they get that many of the latest states (fewer steps back than that is stock's
-  own case). `STATES_CHECK=1` also runs both policies on the whole history and fails the turn
-  if the prediction differs.
+- What the rule policy reads: the whole session's states, formatted for a debug line nobody
+  reads and deep-copied, and matched against every rule at every step back to the first. A rule
+  never looks further back than its own length: the policy gets that many of the latest states
+  (fewer steps back than that is stock's own case). `STATES_CHECK=1` also runs it on the whole
+  history and fails the turn if the prediction differs. (The memoization policy, which had the
+  same cut at its max_history, left config.yml: it never decided a step.)
 - `DialogueStateTracker.applied_events()` (the events minus those rewound) walks the whole
   session, and Rasa asks for it a dozen times a turn (every policy, the session check...). Here
   the walk is kept on the tracker and continued over the events appended since; it starts over
@@ -487,10 +487,6 @@ def _longest_rule(policy: Any) -> int | None:
     return cached or None
 
 
-def _memo_history(policy: Any) -> int | None:
-    return getattr(policy.featurizer, "max_history", None) or None
-
-
 def _make_prediction_states(stock: Any, tail_of: Any) -> Any:
     def _prediction_states(self: Any, tracker: Any, domain: Any, use_text_for_last_user_input: bool = False,
                            rule_only_data: Any = None) -> list[dict[str, Any]]:
@@ -574,7 +570,6 @@ def apply() -> None:
     from rasa.shared.core.domain import Domain
 
     Domain.states_for_tracker_history = _make_states_for_tracker_history(Domain.states_for_tracker_history)  # type: ignore[method-assign]
-    from rasa.core.policies.memoization import MemoizationPolicy
     from rasa.core.policies.rule_policy import RulePolicy
     from rasa.shared.core.trackers import DialogueStateTracker
 
@@ -590,9 +585,7 @@ def apply() -> None:
     SQLEventBroker.__init__ = _make_broker_init(SQLEventBroker.__init__)  # type: ignore[method-assign]
     DialogueStateTracker.applied_events = _make_applied_events(DialogueStateTracker.applied_events)  # type: ignore[method-assign]
 
-    # RulePolicy subclasses MemoizationPolicy: each class gets its own wrapper over Policy's method.
+    # On RulePolicy itself: its parent MemoizationPolicy (not in config.yml) keeps stock's methods.
     RulePolicy._prediction_states = _make_prediction_states(RulePolicy._prediction_states, _longest_rule)  # type: ignore[method-assign]
-    MemoizationPolicy._prediction_states = _make_prediction_states(MemoizationPolicy._prediction_states, _memo_history)  # type: ignore[method-assign]
-    for policy in (RulePolicy, MemoizationPolicy):
-        policy.predict_action_probabilities = _make_checked_prediction(policy.predict_action_probabilities)  # type: ignore[method-assign]
+    RulePolicy.predict_action_probabilities = _make_checked_prediction(RulePolicy.predict_action_probabilities)  # type: ignore[method-assign]
     _applied = True

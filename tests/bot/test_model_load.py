@@ -18,9 +18,6 @@ from bot.launcher import MODEL, train_if_needed
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.e2e  # needs the trained model
-
-
 def _stock_load() -> Any:
     from rasa.utils.tensorflow.models import RasaModel
 
@@ -72,6 +69,7 @@ def _parses(agent: Any, texts: list[str]) -> list[tuple[Any, ...]]:
     return asyncio.run(parse_all())
 
 
+@pytest.mark.e2e  # needs the trained model
 def test_the_model_loaded_without_a_training_step_is_the_model_stock_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     train_if_needed()
     texts = _texts(80)
@@ -88,3 +86,40 @@ def test_the_model_loaded_without_a_training_step_is_the_model_stock_loads(monke
     for name, value in fast_vars.items():
         assert np.array_equal(value, stock_vars[name]), name
     assert fast_parses == stock_parses
+
+
+class _Recorder:
+    """Stands in for stock's `RasaModel.load`: records that it ran."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    def __call__(self, cls: Any, *args: Any, **kwargs: Any) -> str:
+        self.calls.append(args)
+        return "stock's model"
+
+
+@pytest.mark.parametrize("outcome", ["raises", "unmatched"])
+def test_stocks_load_runs_when_the_prediction_path_fails_or_leaves_a_variable_unread(
+        monkeypatch: pytest.MonkeyPatch, outcome: str) -> None:
+    stock = _Recorder()
+
+    def by_predicting(*args: Any, **kwargs: Any) -> Any:
+        if outcome == "raises":
+            raise RuntimeError("checkpoint unreadable")
+        return None  # a variable the prediction built found no value in the checkpoint
+
+    monkeypatch.setattr(rasa_patches, "_load_by_predicting", by_predicting)
+    load = rasa_patches._make_model_load(classmethod(stock)).__func__
+    assert load(object, "weights.tf_model", "data", "predict data") == "stock's model"
+    assert stock.calls == [("weights.tf_model", "data", "predict data", False)]
+
+
+@pytest.mark.parametrize("finetune, predict_example", [(True, "predict data"), (False, None)])
+def test_fine_tuning_or_a_load_without_a_prediction_example_is_stocks(
+        monkeypatch: pytest.MonkeyPatch, finetune: bool, predict_example: Any) -> None:
+    stock = _Recorder()
+    monkeypatch.setattr(rasa_patches, "_load_by_predicting", lambda *a, **k: pytest.fail("not stock's path"))
+    load = rasa_patches._make_model_load(classmethod(stock)).__func__
+    assert load(object, "weights.tf_model", "data", predict_example, finetune) == "stock's model"
+    assert len(stock.calls) == 1

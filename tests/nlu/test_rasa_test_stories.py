@@ -12,14 +12,19 @@ from pathlib import Path
 from bot.launcher import MODEL, train_if_needed
 
 ROOT = Path(__file__).resolve().parents[2]
-RASA = str(Path(sys.executable).with_name("rasa"))
+# Rasa's own `rasa test`, with the model loaded as a running Rasa process loads it (without
+# Rasa's one-example training step, bot/rasa_patches.py; tests/bot/test_model_load.py proves the
+# two loads give the same model): the test judges what production runs, and starts in a third of the time.
+RASA_CLI = [sys.executable, "-c",
+            "import sys; from bot import rasa_patches; rasa_patches._patch_model_load(); "
+            "from rasa.__main__ import main; sys.argv[0] = 'rasa'; main()"]
 
 
 def test_test_stories_pass_with_the_trained_model(tmp_path: Path) -> None:
     train_if_needed()
     env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
     out = subprocess.run(
-        [RASA, "test", "core", "--model", str(MODEL), "--stories", "tests/stories/test_stories.yml",
+        [*RASA_CLI, "test", "core", "--model", str(MODEL), "--stories", "tests/stories/test_stories.yml",
          "--out", str(tmp_path), "--no-plot", "--fail-on-prediction-errors"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
     )

@@ -54,9 +54,9 @@ Each patch keeps Rasa's behaviour and fixes a cost; `tests/bot/test_rasa_patches
 - Loading the trained model: Rasa builds DIET's variables by training it for one step on one
   example (`RasaModel.load` calls `fit`), which traces the whole training graph, gradients and
   optimizer included, before the weights are read over them: seven tenths of a Rasa process's
-  start (55 s of a whole system's 56 s start on a slow 2-core machine). Here the variables are
-  built by one eager prediction, the weights read from the checkpoint by name, and the model
-  prepared for prediction as stock prepares it (the system starts in 19 s). If the checkpoint
+  start. Here the variables are built by one eager prediction, the weights read from the
+  checkpoint by name, and the model prepared for prediction as stock prepares it (on a slow
+  2-core machine, a whole system starts in 19 s instead of 56 s). If the checkpoint
   lacks a value for any variable so built, or anything fails, stock's load runs instead;
   tests/bot/test_model_load.py compares every variable and every parse with stock's.
 """

@@ -581,17 +581,15 @@ def _make_model_load(stock: Any) -> Any:
 
     def load(cls: Any, model_file_name: str, model_data_example: Any, predict_data_example: Any = None,
              finetune_mode: bool = False, *args: Any, **kwargs: Any) -> Any:
-        if finetune_mode or predict_data_example is None:
-            return stock_load(cls, model_file_name, model_data_example, predict_data_example, finetune_mode,
-                              *args, **kwargs)
-        try:
-            model = _load_by_predicting(cls, model_file_name, predict_data_example, *args, **kwargs)
-        except Exception:  # whatever went wrong, stock's way still loads the model
-            logger.warning("Loading the model by a prediction failed; loading it as Rasa does", exc_info=True)
-            model = None
+        model = None
+        if not finetune_mode and predict_data_example is not None:
+            try:
+                model = _load_by_predicting(cls, model_file_name, predict_data_example, *args, **kwargs)
+            except Exception:  # whatever went wrong, stock's way still loads the model
+                logger.warning("Loading the model by a prediction failed; loading it as Rasa does", exc_info=True)
         if model is None:
-            return stock_load(cls, model_file_name, model_data_example, predict_data_example, finetune_mode,
-                              *args, **kwargs)
+            model = stock_load(cls, model_file_name, model_data_example, predict_data_example, finetune_mode,
+                               *args, **kwargs)
         return model
 
     load.__wrapped__ = stock_load  # type: ignore[attr-defined]

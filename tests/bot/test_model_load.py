@@ -6,17 +6,15 @@ trains it first), as a Rasa process loads it."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import yaml
 
+from bench.nlu_report import load_heldout
 from bot import rasa_patches
 from bot.launcher import MODEL, train_if_needed
 
-ROOT = Path(__file__).resolve().parents[2]
 
 def _stock_load() -> Any:
     from rasa.utils.tensorflow.models import RasaModel
@@ -51,9 +49,7 @@ def _diet_variables(agent: Any) -> dict[str, np.ndarray]:
 
 
 def _texts(n: int) -> list[str]:
-    data = yaml.safe_load((ROOT / "tests/nlu/heldout.yml").read_text(encoding="utf-8"))
-    texts = [line.strip()[2:] for item in data["nlu"] for line in item.get("examples", "").splitlines()
-             if line.strip().startswith("- ")]
+    texts = [text for text, *_ in load_heldout()]
     return texts[:: max(1, len(texts) // n)][:n]
 
 

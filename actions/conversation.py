@@ -14,6 +14,7 @@ from rasa_sdk.types import DomainDict
 from actions import common
 from bot import business_hours, confidential
 from bot.lang import LANGUAGES, first_message_language, requested_language
+from bot.rasa_patches import ACTION_EVENT_LINES
 from bot.settings import env, secret
 
 log = logging.getLogger(__name__)
@@ -60,10 +61,11 @@ class ActionSwitchLanguage(Action):
         return [SlotSet("language", target)]
 
 
-def _transcript(tracker: Tracker, limit: int = 40) -> list[dict[str, Any]]:
+def _transcript(tracker: Tracker, limit: int = ACTION_EVENT_LINES) -> list[dict[str, Any]]:
     """What the agent sees of the conversation so far. A report's turns never go into the
     handoff queue (the console's tables): a reporter who asks for a person mid-report is
-    handed over without the narrative (bot/confidential.py says which turns those are)."""
+    handed over without the narrative (bot/confidential.py says which turns those are). The
+    action server gets the events holding the last `limit` such lines (bot/rasa_patches.py)."""
     lines = []
     secret = confidential.confidential_indices(tracker.events)
     for i, event in enumerate(tracker.events):

@@ -148,17 +148,47 @@ def filing_load(system: object, target: Target, n: int) -> dict[str, float]:
             "told_reference": sum(ok for _, ok in results), "filed": len(new)}
 
 
-def long_conversation(target: Target, turns: int) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (/proc, in clock ticks of 10 ms)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def long_conversation(target: Target, turns: int, rounds: int = 20) -> dict[str, float]:
+    """Turns 3-12 of fresh conversations against the last `rounds` turns of one `turns`-turn
+    conversation. The two are measured interleaved (an early turn, a late turn, ...), so a
+    machine that slows down or speeds up midway (a shared VM does) weighs on both alike; a
+    sequential run's early and late medians drifted by 1.3-2x between identical runs. Also the
+    Rasa process's CPU per turn of each kind (summed over its turns: /proc counts in 10 ms ticks)."""
     sender = f"long-{uuid.uuid4().hex}"
-    lat = []
+    early_lat: list[float] = []
+    late_lat: list[float] = []
+    cpu = {"early": 0.0, "late": 0.0}
+
+    def turn(s: requests.Session, who: str, i: int, kind: str | None) -> None:
+        c0, t0 = cpu_seconds(target.pid), time.perf_counter()
+        target.post(s, who, SHORT[i % len(SHORT)])
+        if kind is not None:
+            (early_lat if kind == "early" else late_lat).append(time.perf_counter() - t0)
+            cpu[kind] += cpu_seconds(target.pid) - c0
+
     with requests.Session() as s:
-        for i in range(turns):
-            t0 = time.perf_counter()
-            target.post(s, sender, SHORT[i % len(SHORT)])
-            lat.append(time.perf_counter() - t0)
-    early = statistics.median(lat[2:12])
-    late = statistics.median(lat[-10:])
-    return {"early_ms": early * 1000, "late_ms": late * 1000, "ratio": late / early}
+        for i in range(turns - rounds):
+            turn(s, sender, i, None)
+        fresh, position = f"fresh-{uuid.uuid4().hex}", 0
+        for k in range(rounds):
+            while position < 2:  # turns 1-2 of a fresh conversation are not counted
+                turn(s, fresh, position, None)
+                position += 1
+            turn(s, fresh, position, "early")
+            position += 1
+            if position == 12:
+                fresh, position = f"fresh-{uuid.uuid4().hex}", 0
+            turn(s, sender, turns - rounds + k, "late")
+    early, late = statistics.median(early_lat), statistics.median(late_lat)
+    return {"early_ms": early * 1000, "late_ms": late * 1000, "ratio": late / early,
+            "early_cpu_ms": 1000 * cpu["early"] / len(early_lat), "late_cpu_ms": 1000 * cpu["late"] / len(late_lat),
+            "cpu_ratio": cpu["late"] / cpu["early"] if cpu["early"] else float("nan")}
 
 
 def scale_out(counts: list[int], conversations: int) -> None:
@@ -249,8 +279,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{args.filings}), citizens told their reference {f['told_reference']}")
         if args.long:
             lc = long_conversation(ours, args.long)
-            print(f"long conversation: turns 3-12 {lc['early_ms']:.0f} ms, last 10 of {args.long} {lc['late_ms']:.0f} ms "
-                  f"(ratio {lc['ratio']:.2f})")
+            print(f"long conversation, measured interleaved: turns 3-12 of fresh conversations {lc['early_ms']:.0f} ms, "
+                  f"the last 20 of {args.long} turns {lc['late_ms']:.0f} ms (median latency, ratio {lc['ratio']:.2f}); "
+                  f"Rasa CPU per turn {lc['early_cpu_ms']:.1f} / {lc['late_cpu_ms']:.1f} ms (ratio {lc['cpu_ratio']:.2f})")
         print("\nRSS: " + ", ".join(f"{t.name} rasa {rss_mb(t.pid):.0f} MB" for t in targets)
               + "; ours: " + ", ".join(f"{n} {rss_mb(p.pid):.0f} MB" for n, p in system.system.named.items() if p.poll() is None))
     finally:

@@ -35,6 +35,7 @@ so the tracker store and the actions share this module.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -137,43 +138,98 @@ def _leaves_follow_up(e: Event, loop: str | None) -> bool:
     return kind == "slot" and e.get("name") == "request_type" and e.get("value") is not None
 
 
+class Scan:
+    """The walk that finds the segments, one event at a time, so that it can be kept and continued
+    over the events appended since (a 1,500-event session was walked several times a turn, by the
+    save and by every action call: issue 14). `segments(events)` is a whole walk."""
+
+    __slots__ = ("found", "start", "kind", "floor", "last_user", "loop", "n")
+
+    def __init__(self) -> None:
+        self.found: list[Segment] = []
+        self.start: int | None = None
+        self.kind: str | None = None
+        self.floor = 0  # a new segment never reaches back before the previous one's end
+        self.last_user: int | None = None
+        self.loop: str | None = None  # the active loop, as the events so far set it
+        self.n = 0  # events walked
+
+    def copy(self) -> Scan:
+        other = Scan()
+        other.found = list(self.found)
+        other.start, other.kind, other.floor = self.start, self.kind, self.floor
+        other.last_user, other.loop, other.n = self.last_user, self.loop, self.n
+        return other
+
+    def _close(self, end: int, next_floor: int) -> None:
+        assert self.start is not None and end >= self.start
+        self.found.append(Segment(self.start, end, True))
+        self.start, self.kind, self.floor = None, None, next_floor
+
+    def feed(self, e: Event) -> None:
+        i = self.n
+        self.n += 1
+        if self.start is not None and _closes_before(e):
+            self._close(i - 1, i + 1)
+        elif self.kind == FOLLOW_UP and _leaves_follow_up(e, self.loop):
+            # Another request began in this turn: its user message is the request's, not ours.
+            last_user = self.last_user
+            end = i - 1 if e.get("event") == "user" or last_user is None or last_user <= self.start else last_user - 1  # type: ignore[operator]
+            self._close(end, end + 1)
+        if e.get("event") == "user":
+            self.last_user = i
+        elif e.get("event") == "active_loop":
+            self.loop = e.get("name")
+        if self.start is None:
+            back = self.last_user if self.last_user is not None and self.last_user >= self.floor else i
+            if _opens(e, self.loop) and not _closes_before(e):
+                self.start, self.kind = back, REPORT
+            elif _opens_follow_up(e):
+                self.start, self.kind = back, FOLLOW_UP
+        elif self.kind == REPORT and _closes_after(e):
+            self._close(i, i + 1)
+
+    def segments(self) -> list[Segment]:
+        """The segments of the events walked so far, an unfinished one open to the last event."""
+        if self.start is None:
+            return list(self.found)
+        return [*self.found, Segment(self.start, self.n - 1, False)]
+
+
 def segments(events: Sequence[Event]) -> list[Segment]:
     """The report and follow-up segments, in order; they never overlap."""
-    found: list[Segment] = []
-    start: int | None = None
-    kind: str | None = None
-    floor = 0  # a new segment never reaches back before the previous one's end
-    last_user: int | None = None
-    loop: str | None = None  # the active loop, as the events so far set it
+    scan = Scan()
+    for e in events:
+        scan.feed(e)
+    return scan.segments()
 
-    def close(end: int, next_floor: int) -> None:
-        nonlocal start, kind, floor
-        assert start is not None and end >= start
-        found.append(Segment(start, end, True))
-        start, kind, floor = None, None, next_floor
 
-    for i, e in enumerate(events):
-        if start is not None and _closes_before(e):
-            close(i - 1, i + 1)
-        elif kind == FOLLOW_UP and _leaves_follow_up(e, loop):
-            # Another request began in this turn: its user message is the request's, not ours.
-            end = i - 1 if e.get("event") == "user" or last_user is None or last_user <= start else last_user - 1
-            close(end, end + 1)
-        if e.get("event") == "user":
-            last_user = i
-        elif e.get("event") == "active_loop":
-            loop = e.get("name")
-        if start is None:
-            back = last_user if last_user is not None and last_user >= floor else i
-            if _opens(e, loop) and not _closes_before(e):
-                start, kind = back, REPORT
-            elif _opens_follow_up(e):
-                start, kind = back, FOLLOW_UP
-        elif kind == REPORT and _closes_after(e):
-            close(i, i + 1)
-    if start is not None:
-        found.append(Segment(start, len(events) - 1, False))
-    return found
+# Where the walk over a tracker's events is kept: on the last event it walked, as the state after it.
+_KEPT_SCAN = "_bekh_confidential_scan"
+
+
+def scan_of(events: Sequence[Any], upto: int | None = None) -> Scan:
+    """The walk over Rasa `Event` objects `events[:upto]` (a tracker's), continued from the walk
+    kept on the latest event that has one, so each event is turned into a dict and walked once
+    (the objects are shared by the tracker's copies and by the tracker the store hands back next
+    turn). A kept walk is used only at the position it was made for; a tracker read from the
+    database has new objects and is walked whole. Events are only ever appended to a tracker."""
+    n = len(events) if upto is None else min(upto, len(events))
+    scan: Scan | None = None
+    k = n
+    for e in itertools.islice(reversed(events), len(events) - n, None):
+        kept = getattr(e, _KEPT_SCAN, None)
+        if kept is not None and kept.n == k:
+            scan = kept.copy()
+            break
+        k -= 1
+    if scan is None:
+        scan, k = Scan(), 0
+    for e in itertools.islice(events, k, n):
+        scan.feed(e.as_dict())
+    if n and k < n:
+        setattr(events[n - 1], _KEPT_SCAN, scan.copy())
+    return scan
 
 
 def confidential_indices(events: Sequence[Event]) -> set[int]:

@@ -21,12 +21,16 @@ Each patch keeps Rasa's behaviour and fixes a cost; `tests/bot/test_rasa_patches
   of the Rasa process under load and parsing them a quarter of the action server's. The call
   carries the domain without its responses; the slots, forms, intents and actions are whole.
 - What the action server gets: Rasa sends the whole session's events with every action call
-  (1,500 events, about 360 KB of JSON to write, send and parse, at turn 300 of a conversation).
-  The actions read the slots, the latest message and the recent events only (the latest user
-  event, the slots just extracted, the handoff transcript's last 40 lines), so they get the
-  events of the last `ACTION_EVENT_LINES` user and bot messages, cut at a user message outside
-  every report (bot/confidential.py): the actions find the same report turns in what they get as
-  in the whole session, so a report's narrative never reaches the handoff transcript.
+  (1,500 events, about 360 KB of JSON to write, send and parse, at turn 300 of a conversation),
+  each turned into a dict first. The actions read the slots, the latest message and the recent
+  events only (the latest user event, the bot's last buttons, the handoff transcript's last 40
+  lines), so they get the events holding the last `ACTION_EVENT_LINES` user and bot messages
+  outside every report, cut at a user message outside every report (bot/confidential.py): the
+  actions find the same report turns and the same transcript in what they get as in the whole
+  session, so a report's narrative never reaches the handoff transcript. The cut is found on the
+  tracker's `Event` objects and only the tail is turned into dicts; the report segments come
+  from a walk kept on the events and continued over the new ones (`confidential.scan_of`; the
+  tracker store's save uses it too), which `STATES_CHECK=1` compares with a whole walk.
 - The dialogue states the policies read: every policy, on every prediction, replays the whole
   session from its first event to build the state before each action
   (`Domain.states_for_tracker_history`): a turn's cost grew with the conversation (turn 300 cost
@@ -78,9 +82,12 @@ from bot import confidential
 logger = logging.getLogger(__name__)
 
 _applied = False
-# User and bot messages whose events the action server gets at least (the handoff transcript,
-# actions/conversation.py, shows 40 lines).
-ACTION_EVENT_LINES = 100
+# The user and bot messages outside every report whose events the action server gets at least:
+# the handoff transcript's lines (actions/conversation.py shows these many). The actions read
+# nothing further back (the latest user event, the bot's last buttons, the opening the type
+# question asked about); at 100, a late turn of a long conversation cost a third more than an
+# early one, mostly in writing and reading the longer tail (issue 14).
+ACTION_EVENT_LINES = 40
 
 
 @functools.lru_cache(maxsize=1)
@@ -122,34 +129,68 @@ def _validate_action_result(self: Any, result: dict[str, Any]) -> bool:
     return True
 
 
-def events_for_actions(events: list[dict[str, Any]], lines: int = ACTION_EVENT_LINES) -> list[dict[str, Any]]:
-    """The tail of `events` holding the last `lines` user and bot messages, starting at a user
-    message that no report segment spans (so the segments of the tail are those of the whole)."""
+def _tail_start(events: Any, lines: int, kind: Any, spans_of: Any) -> int:
+    """Where the tail of `events` starts that holds the last `lines` user and bot messages outside
+    every report segment (the handoff transcript's lines: actions/conversation.py), at a user
+    message that no segment spans (so the segments of the tail are those of the whole). `kind(e)`
+    is an event's type; `spans_of()` the whole's segments."""
+    spans = [(s.start, s.end) for s in spans_of()]
+
+    def secret(i: int) -> bool:
+        return any(start <= i <= end for start, end in spans)
+
     seen, cut = 0, 0
-    for i in range(len(events) - 1, -1, -1):
-        if events[i].get("event") in ("user", "bot"):
+    for i, e in zip(range(len(events) - 1, -1, -1), reversed(events)):
+        if kind(e) in ("user", "bot") and not secret(i):
             seen += 1
             if seen >= lines:
                 cut = i
                 break
     if cut == 0:
-        return events
-    spans = [(s.start, s.end) for s in confidential.segments(events)]
+        return 0
     for k in range(cut, 0, -1):
-        if events[k].get("event") == "user" and not any(start <= k <= end for start, end in spans):
-            return events[k:]
-    return events
+        if kind(events[k]) == "user" and not secret(k):
+            return k
+    return 0
+
+
+def events_for_actions(events: list[dict[str, Any]], lines: int = ACTION_EVENT_LINES) -> list[dict[str, Any]]:
+    """The tail of `events` (dicts) that the action server gets (see `_tail_start`)."""
+    return events[_tail_start(events, lines, lambda e: e.get("event"), lambda: confidential.segments(events)):]
+
+
+def tracker_segments(events: Any, upto: int | None = None) -> list[confidential.Segment]:
+    """The report segments of a tracker's `events[:upto]` (Rasa `Event` objects), the walk kept and
+    continued (`confidential.scan_of`); `STATES_CHECK=1` walks them whole too and compares."""
+    found = confidential.scan_of(events, upto).segments()
+    if _STATES_CHECK:
+        whole = confidential.segments([e.as_dict() for e in itertools.islice(events, 0, upto)])
+        if found != whole:
+            raise AssertionError("STATES_CHECK: the kept walk's report segments differ from a whole walk's")
+    return found
+
+
+def tracker_events_for_actions(events: Any, lines: int = ACTION_EVENT_LINES) -> list[dict[str, Any]]:
+    """`events_for_actions` over a tracker's `Event` objects: only the tail is turned into dicts
+    (turning all 1,500 events of a long session into dicts for every action call, to send a sixth
+    of them, grew a turn's cost with the conversation's length: issue 14)."""
+    start = _tail_start(events, lines, lambda e: e.type_name, lambda: tracker_segments(events))
+    return [e.as_dict() for e in itertools.islice(events, start, None)]
 
 
 def _make_action_call_format(stock: Any) -> Any:
     def _action_call_format(self: Any, tracker: Any, domain: Any) -> dict[str, Any]:
-        result: dict[str, Any] = stock(self, tracker, domain)
-        sent = result.get("domain")
-        if isinstance(sent, dict) and "responses" in sent:
-            result["domain"] = {key: value for key, value in sent.items() if key != "responses"}
-        state = result.get("tracker") or {}
-        if isinstance(state.get("events"), list):
-            state["events"] = events_for_actions(state["events"])
+        """Rasa 3.6's `RemoteAction._action_call_format` with the tracker's recent events only and
+        the domain without its responses (stock's, `__wrapped__`, sends all of both)."""
+        import rasa
+        from rasa.shared.core.trackers import EventVerbosity
+
+        state = tracker.current_state(EventVerbosity.NONE)
+        state["events"] = tracker_events_for_actions(tracker.events)
+        result: dict[str, Any] = {"next_action": self._name, "sender_id": tracker.sender_id, "tracker": state,
+                                  "version": rasa.__version__}
+        if not self._is_selective_domain_enabled() or domain.does_custom_action_explicitly_need_domain(self.name()):
+            result["domain"] = {key: value for key, value in domain.as_dict().items() if key != "responses"}
         return result
 
     _action_call_format.__wrapped__ = stock  # type: ignore[attr-defined]
@@ -666,3 +707,4 @@ def apply() -> None:
     RulePolicy.predict_action_probabilities = _make_checked_prediction(RulePolicy.predict_action_probabilities)  # type: ignore[method-assign]
     _patch_model_load()
     _applied = True
+

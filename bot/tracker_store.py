@@ -24,6 +24,7 @@ at rest but not in memory) or started a session (a read returns the new session 
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections import OrderedDict
@@ -37,7 +38,7 @@ from rasa.shared.core.events import Event, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
-from bot import confidential
+from bot import confidential, rasa_patches
 from bot.privacy import FieldCipher
 from bot.settings import get_settings
 
@@ -165,24 +166,29 @@ class ConfidentialSQLTrackerStore(SQLTrackerStore):
             return
         with self.session_scope() as session:
             stored, _ = self._stored(session, tracker.sender_id)
-        await self._stream(tracker, [e.as_dict() for e in tracker.events], stored)
+        secret = {i for s in rasa_patches.tracker_segments(tracker.events) for i in s.indices()}
+        await self._stream(tracker, self._dicts_after(tracker, stored), stored, secret)
 
-    async def _stream(self, tracker: DialogueStateTracker, dicts: list[dict[str, Any]], stored: int,
-                      secret: set[int] | None = None) -> None:
-        """Publish the events after the `stored` ones of the latest session (Rasa's own diff,
-        `TrackerEventDiffEngine`, which rebuilt the whole stored session to count it: half of a
-        late turn's cost in a 300-turn conversation, issue 14), a report's scrubbed. `secret`: the
-        report's positions when the caller (save) already found them, open or closed."""
+    @staticmethod
+    def _dicts_after(tracker: DialogueStateTracker, stored: int) -> list[dict[str, Any]]:
+        """The events after the first `stored`, as dicts: a save turns only its new events into
+        dicts (all 1,500 of a long session on every turn grew a turn's cost with its length)."""
+        return [e.as_dict() for e in itertools.islice(tracker.events, stored, None)]
+
+    async def _stream(self, tracker: DialogueStateTracker, new: list[dict[str, Any]], stored: int,
+                      secret: set[int]) -> None:
+        """Publish the events after the `stored` ones of the latest session (`new`, their dicts;
+        Rasa's own diff, `TrackerEventDiffEngine`, rebuilt the whole stored session to count it:
+        half of a late turn's cost in a 300-turn conversation, issue 14), a report's scrubbed.
+        `secret`: the report's positions in the session, open or closed."""
         if self.event_broker is None:
             return
-        if secret is None:
-            secret = confidential.confidential_indices(dicts)
         safe: list[Event] = []
-        for n in range(stored, len(dicts)):
+        for n, (event, data) in enumerate(zip(itertools.islice(tracker.events, stored, None), new), start=stored):
             if n not in secret:
-                safe.append(tracker.events[n])
+                safe.append(event)
             else:
-                scrubbed = Event.from_parameters(confidential.scrub(dicts[n]))
+                scrubbed = Event.from_parameters(confidential.scrub(data))
                 if scrubbed is not None:
                     safe.append(scrubbed)
         await self._stream_new_events(self.event_broker, safe, tracker.sender_id)
@@ -217,20 +223,19 @@ class ConfidentialSQLTrackerStore(SQLTrackerStore):
         return count, {i: ids[i - wanted[0]] for i in wanted if i - wanted[0] < len(ids)}
 
     async def save(self, tracker: DialogueStateTracker) -> None:
-        events = [e.as_dict() for e in tracker.events]
-        parts = confidential.segments(events)
+        parts = rasa_patches.tracker_segments(tracker.events)
         open_rows = {i for s in parts if not s.closed for i in s.indices()}
         closed_rows = {i for s in parts if s.closed for i in s.indices()}
         with self.session_scope() as session:
             stored, open_ids = self._stored(session, tracker.sender_id, open_rows)
-            await self._stream(tracker, events, stored, open_rows | closed_rows)
+            new = self._dicts_after(tracker, stored)
+            await self._stream(tracker, new, stored, open_rows | closed_rows)
             self._cache.pop(tracker.sender_id, None)
-            keep = self._cache_size > 0 and self._reads_back_as_is(events, stored, closed_rows)
+            keep = self._cache_size > 0 and self._reads_back_as_is(tracker, new, stored, closed_rows)
             # Every sealed row outside the open report is over: this report just closed, or an
             # earlier session's report was left behind when the session expired.
             scrubbed = self._scrub_sealed(session, tracker.sender_id, keep=set(open_ids.values()))
-            for i in range(stored, len(events)):
-                data = events[i]
+            for i, data in enumerate(new, start=stored):
                 if i in closed_rows:
                     raw = json.dumps(confidential.scrub(data))
                 elif i in open_rows:
@@ -258,15 +263,15 @@ class ConfidentialSQLTrackerStore(SQLTrackerStore):
                 self._cache.popitem(last=False)
 
     @staticmethod
-    def _reads_back_as_is(events: list[dict[str, Any]], stored: int, closed_rows: set[int]) -> bool:
+    def _reads_back_as_is(tracker: DialogueStateTracker, new: list[dict[str, Any]], stored: int, closed_rows: set[int]) -> bool:
         """Whether reading the session after this save would give these very events: no session
-        starts among the new rows, and every closed report's rows were closed (so scrubbed, in
-        memory as at rest) before this turn."""
-        if stored > len(events) or any(e.get("event") == SessionStarted.type_name for e in events[stored:]):
+        starts among the new rows (`new`, the events after the `stored` ones), and every closed
+        report's rows were closed (so scrubbed, in memory as at rest) before this turn."""
+        if stored > len(tracker.events) or any(e.get("event") == SessionStarted.type_name for e in new):
             return False
         if not closed_rows:
             return True
-        before = {i for s in confidential.segments(events[:stored]) if s.closed for i in s.indices()}
+        before = {i for s in rasa_patches.tracker_segments(tracker.events, stored) if s.closed for i in s.indices()}
         return closed_rows <= before
 
     def _scrub_sealed(self, session: Any, sender_id: str, keep: Iterable[int]) -> int:

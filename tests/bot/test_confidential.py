@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from bot import confidential
 from bot.confidential import PLACEHOLDER, Segment, confidential_indices, scrub, segments
 
 
@@ -167,3 +170,93 @@ def test_an_answer_inside_another_types_form_is_that_requests_whatever_its_inten
     assert segments(switched) == [Segment(2, 5, False)]
     in_a_report = [user("report_violation"), {"event": "active_loop", "name": "report_form"}, user("report_violation")]
     assert segments(in_a_report) == [Segment(0, 2, False)]
+
+
+# --- the walk kept on a tracker's events and continued (issue 14) ---------------------------------
+
+_INTENTS = ["report_violation", "report_human_rights", "complaint", "suggestion", "check_status", "rate_request",
+            "reopen", "affirm", "deny", "inform", "human_handoff", "greet", "goodbye"]
+
+
+def _random_objects(rng: Any, length: int) -> list[Any]:
+    """Rasa events of conversations that open, continue and close reports and follow-ups in every
+    way `segments` knows: the intents, an unsure opening's ranking, the forms, `request_type`,
+    handoffs, new sessions, restarts."""
+    from rasa.shared.core import events as ev
+
+    out: list[Any] = [ev.ActionExecuted("action_session_start"), ev.SessionStarted(), ev.ActionExecuted("action_listen")]
+    while len(out) < length:
+        intent = rng.choice(_INTENTS)
+        ranking = [{"name": intent, "confidence": 0.5}]
+        if rng.random() < 0.3:  # an opening the NLU is unsure of, a report among the candidates
+            ranking = [{"name": "complaint", "confidence": 0.45}, {"name": "report_violation", "confidence": 0.4}]
+            intent = "complaint"
+        out.append(ev.UserUttered(f"text {len(out)}", {"name": intent, "confidence": 0.5},
+                                  parse_data={"intent_ranking": ranking}))
+        r = rng.random()
+        if r < 0.15:
+            out += [ev.ActionExecuted("report_form"), ev.ActiveLoop("report_form"), ev.SlotSet("request_type", "report")]
+        elif r < 0.25:
+            out += [ev.ActionExecuted("complaint_form"), ev.ActiveLoop("complaint_form"), ev.SlotSet("request_type", "complaint")]
+        elif r < 0.35:
+            out += [ev.ActionExecuted("status_form"), ev.ActiveLoop("status_form")]
+        elif r < 0.42:
+            out += [ev.ActiveLoop(None), ev.SlotSet("request_type", None)]
+        elif r < 0.47:
+            out.append(ev.ActionExecuted(rng.choice(["action_handoff", "action_check_status", "action_submit_rating"])))
+        elif r < 0.50:
+            out += [ev.ActionExecuted("action_session_start"), ev.SessionStarted()]
+        elif r < 0.52:
+            out += [ev.ActionExecuted("action_restart"), ev.Restarted()]
+        elif r < 0.60:
+            out.append(ev.SlotSet("description", f"secret {len(out)}"))
+        out += [ev.BotUttered(f"reply {len(out)}"), ev.ActionExecuted("action_listen")]
+    return out
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_kept_walk_finds_the_segments_a_whole_walk_finds_at_every_step(seed: int) -> None:
+    """A tracker's events grow a few at a time; its copies share the event objects; the store
+    asks for a prefix (the rows stored before this turn); a tracker read again has new objects."""
+    import random
+    from collections import deque
+
+    from rasa.shared.core.events import Event
+
+    rng = random.Random(seed)
+    history = _random_objects(rng, 400)
+    events: deque[Any] = deque()
+    copies: list[deque[Any]] = []
+    continued = 0
+    n = 0
+    while n < len(history):
+        step = rng.randint(1, 9)
+        events.extend(history[n:n + step])
+        n += step
+        target = events if rng.random() < 0.7 or not copies else rng.choice(copies)
+        upto = None if rng.random() < 0.7 else rng.randint(0, len(target))
+        whole = confidential.segments([e.as_dict() for e in list(target)[:upto]])
+        continued += any(hasattr(e, confidential._KEPT_SCAN) for e in list(target)[:-step])
+        assert confidential.scan_of(target, upto).segments() == whole, (seed, n, upto)
+        if rng.random() < 0.2:
+            copies.append(deque(events))  # a copy: the same objects
+        if rng.random() < 0.05:  # read again from the database: new objects, walked whole
+            events = deque(Event.from_parameters(e.as_dict()) for e in events)
+    assert continued > 20, "the walk was continued, not redone"
+    assert any(s.closed for s in confidential.segments([e.as_dict() for e in history])), "reports closed"
+
+
+def test_a_kept_walk_is_not_taken_at_another_position() -> None:
+    from rasa.shared.core.events import ActionExecuted, UserUttered
+
+    def report() -> UserUttered:
+        return UserUttered("r", {"name": "report_violation", "confidence": 1.0})
+
+    def chat() -> UserUttered:
+        return UserUttered("h", {"name": "greet", "confidence": 1.0})
+
+    shared = ActionExecuted("action_listen")
+    one = [report(), shared]
+    assert confidential.scan_of(one).segments() == [confidential.Segment(0, 1, False)]
+    two = [chat(), ActionExecuted("utter_greet"), shared]  # the same object, elsewhere, after other events
+    assert confidential.scan_of(two).segments() == []

@@ -216,19 +216,22 @@ CONVERSATIONS = {
     "a report open across the cut": _chat(150, "a") + _report("OPEN", 90, None),
     "a handoff mid-report near the cut": _chat(100, "a") + _report("HANDED", 45, "handoff") + _chat(47, "b"),
     "report after report": _chat(60, "a") + _report("ONE", 40, "filed") + _report("TWO", 40, None),
+    # The report's lines are not the transcript's: the tail reaches back past them for its lines.
+    "a report filed among the last lines": _chat(100, "a") + _report("RECENT", 15, "filed") + _chat(3, "b"),
 }
 
 
-def _transcript(events: list[dict]) -> list[dict]:
+def _transcript(events: list[dict], limit: int | None = None) -> list[dict]:
     from rasa_sdk import Tracker
 
     from actions.conversation import _transcript as transcript
 
-    return transcript(Tracker.from_dict({"sender_id": "s", "events": events, "slots": {}, "latest_message": {}}))
+    tracker = Tracker.from_dict({"sender_id": "s", "events": events, "slots": {}, "latest_message": {}})
+    return transcript(tracker) if limit is None else transcript(tracker, limit)
 
 
 @pytest.mark.parametrize("name", list(CONVERSATIONS))
-@pytest.mark.parametrize("lines", [10, 55, 100])
+@pytest.mark.parametrize("lines", [10, 40, 55, 100])
 def test_the_action_server_gets_the_recent_events_with_every_report_found_as_in_the_whole(name: str, lines: int) -> None:
     from bot import confidential
 
@@ -240,14 +243,29 @@ def test_the_action_server_gets_the_recent_events_with_every_report_found_as_in_
     assert sum(e["event"] in ("user", "bot") for e in tail) >= min(lines, sum(e["event"] in ("user", "bot") for e in events))
     whole = {i - first for i in confidential.confidential_indices(events) if i >= first}
     assert confidential.confidential_indices(tail) == whole, "the tail's report turns are the whole's"
-    assert _transcript(tail) == _transcript(events)[-len(_transcript(tail)):]
+    # The handoff transcript (the last lines outside every report) reads the same from the tail.
+    assert _transcript(tail, lines) == _transcript(events, lines)
+
+
+@pytest.mark.parametrize("name", list(CONVERSATIONS))
+def test_the_tail_taken_from_a_trackers_events_is_the_tail_of_their_dicts(name: str) -> None:
+    """The action call cuts the tail on the tracker's `Event` objects and turns only the tail into
+    dicts; it must be the very tail `events_for_actions` takes from the whole session's dicts."""
+    from collections import deque
+
+    from rasa.shared.core.events import Event
+
+    objects = deque(Event.from_parameters(e) for e in CONVERSATIONS[name])
+    dicts = [e.as_dict() for e in objects]
+    for lines in (10, 55, 100):
+        assert rasa_patches.tracker_events_for_actions(objects, lines) == rasa_patches.events_for_actions(dicts, lines)
 
 
 def test_a_long_conversation_sends_a_fraction_and_a_short_one_everything() -> None:
     assert rasa_patches.events_for_actions(_chat(20, "c")) == _chat(20, "c")
     long = _chat(375, "c")  # 1,500 events, turn 375
-    assert len(rasa_patches.events_for_actions(long)) <= 250
-    open_report = _chat(10, "a") + _report("OPEN", 200, None)
+    assert len(rasa_patches.events_for_actions(long)) <= 2 * rasa_patches.ACTION_EVENT_LINES + 2
+    open_report = _chat(60, "a") + _report("OPEN", 200, None)
     sent = rasa_patches.events_for_actions(open_report)
     assert len(sent) < len(open_report) and "I want to report OPEN" in [e.get("text") for e in sent], "an open report is sent whole"
     assert _transcript(rasa_patches.events_for_actions(long)) == _transcript(long)  # the handoff sees the same 40 lines
@@ -272,6 +290,11 @@ def test_the_action_call_carries_the_trimmed_events() -> None:
     assert body["tracker"]["slots"] == tracker.current_slot_values()
     stock = RemoteAction._action_call_format.__wrapped__(_action(), tracker, domain)  # type: ignore[attr-defined]
     assert len(stock["tracker"]["events"]) == len(tracker.events)
+    # Everything else is stock's: the call's keys, the tracker's state but its events, the domain but its responses.
+    assert {**body["tracker"], "events": None} == {**stock["tracker"], "events": None}
+    assert body["tracker"]["events"] == stock["tracker"]["events"][-len(body["tracker"]["events"]):]
+    assert {k: v for k, v in body.items() if k not in ("tracker", "domain")} == {k: v for k, v in stock.items() if k not in ("tracker", "domain")}
+    assert set(body) == set(stock)
 
 
 def test_the_action_call_carries_the_domain_without_its_responses() -> None:

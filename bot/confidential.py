@@ -143,7 +143,7 @@ class Scan:
     over the events appended since (a 1,500-event session was walked several times a turn, by the
     save and by every action call: issue 14). `segments(events)` is a whole walk."""
 
-    __slots__ = ("found", "start", "kind", "floor", "last_user", "loop", "n")
+    __slots__ = ("floor", "found", "kind", "last_user", "loop", "n", "start")
 
     def __init__(self) -> None:
         self.found: list[Segment] = []

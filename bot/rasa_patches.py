@@ -609,6 +609,53 @@ def _make_run(stock_run: Any) -> Any:
     return run
 
 
+# --- a button's payload parsed without the NLU pipeline ------------------------------------------
+
+def _make_parse_message_with_graph(stock: Any) -> Any:
+    def _parse_message_with_graph(self: Any, message: Any, tracker: Any, only_output_properties: bool = True) -> dict[str, Any]:
+        """A message that is an intent payload ("/affirm", "/switch_language{...}": every button,
+        every IVR keypress, every SMS number choice) is parsed by the graph's last node,
+        `RegexMessageHandler`, which replaces the message with the payload's intent and entities
+        and drops what the pipeline computed before it. Here it is that node alone: the
+        tokenizers, featurizers, DIET and the linear model (12 ms of a payload turn's parse, issue
+        14) are not run for a result they cannot change. A payload the handler does not accept
+        (an unknown intent, a malformed one) goes through the whole graph, as stock."""
+        text = getattr(message, "text", None)
+        if only_output_properties and isinstance(text, str) and text.strip().startswith("/"):
+            parsed = _payload_parse(self, message)
+            if parsed is not None:
+                if _STATES_CHECK:
+                    whole = stock(self, message, tracker, only_output_properties)
+                    if whole != parsed:
+                        raise AssertionError("STATES_CHECK: a payload parsed alone differs from the whole graph's parse")
+                return parsed
+        return stock(self, message, tracker, only_output_properties)  # type: ignore[no-any-return]
+
+    _parse_message_with_graph.__wrapped__ = stock  # type: ignore[attr-defined]
+    return _parse_message_with_graph
+
+
+def _payload_parse(processor: Any, message: Any) -> dict[str, Any] | None:
+    """The graph's parse of an intent payload, or None if its `RegexMessageHandler` would leave
+    the message to the rest of the pipeline (then the whole graph decides)."""
+    from rasa.nlu.classifiers.regex_message_handler import RegexMessageHandler
+    from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
+    from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, PREDICTED_CONFIDENCE_KEY, TEXT, TEXT_TOKENS
+    from rasa.shared.nlu.training_data.message import Message
+
+    if f"run_{RegexMessageHandler.__name__}" != processor.model_metadata.nlu_target:
+        return None
+    # As the graph's NLUMessageConverter builds it.
+    built = Message(data={TEXT: message.text, "message_id": message.message_id, "metadata": message.metadata},
+                    output_properties={TEXT_TOKENS})
+    unpacked = YAMLStoryReader.unpack_regex_message(built, processor.domain, entity_extractor_name=RegexMessageHandler.__name__)
+    if unpacked is built:
+        return None
+    parse_data: dict[str, Any] = {TEXT: "", INTENT: {INTENT_NAME_KEY: None, PREDICTED_CONFIDENCE_KEY: 0.0}, "entities": []}
+    parse_data.update(unpacked.as_dict(only_output_properties=True))
+    return parse_data
+
+
 # --- loading a trained model without a training step ------------------------------------------
 
 def _make_model_load(stock: Any) -> Any:
@@ -705,6 +752,10 @@ def apply() -> None:
     # On RulePolicy itself: its parent MemoizationPolicy (not in config.yml) keeps stock's methods.
     RulePolicy._prediction_states = _make_prediction_states(RulePolicy._prediction_states, _longest_rule)  # type: ignore[method-assign]
     RulePolicy.predict_action_probabilities = _make_checked_prediction(RulePolicy.predict_action_probabilities)  # type: ignore[method-assign]
+    from rasa.core.processor import MessageProcessor
+
+    MessageProcessor._parse_message_with_graph = _make_parse_message_with_graph(  # type: ignore[method-assign]
+        MessageProcessor._parse_message_with_graph)
     _patch_model_load()
     _applied = True
 

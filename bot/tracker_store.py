@@ -205,7 +205,9 @@ class ConfidentialSQLTrackerStore(SQLTrackerStore):
         if not new_events:
             return
         with event_broker.session_scope() as session:
-            session.add_all([event_broker.SQLBrokerEvent(sender_id=sender_id, data=json.dumps({"sender_id": sender_id, **e.as_dict()}))
+            # one INSERT executed for every row (the ORM's unit of work inserted them one by one)
+            session.execute(sa.insert(event_broker.SQLBrokerEvent.__table__),
+                            [{"sender_id": sender_id, "data": json.dumps({"sender_id": sender_id, **e.as_dict()})}
                              for e in new_events])
             session.commit()
 
@@ -235,6 +237,7 @@ class ConfidentialSQLTrackerStore(SQLTrackerStore):
             # Every sealed row outside the open report is over: this report just closed, or an
             # earlier session's report was left behind when the session expired.
             scrubbed = self._scrub_sealed(session, tracker.sender_id, keep=set(open_ids.values()))
+            rows = []
             for i, data in enumerate(new, start=stored):
                 if i in closed_rows:
                     raw = json.dumps(confidential.scrub(data))
@@ -242,15 +245,19 @@ class ConfidentialSQLTrackerStore(SQLTrackerStore):
                     raw = seal(data, self._cipher)
                 else:
                     raw = json.dumps(data)
-                session.add(self.SQLEvent(
-                    sender_id=tracker.sender_id,
-                    type_name=data.get("event"),
-                    timestamp=data.get("timestamp"),
-                    intent_name=((data.get("parse_data") or {}).get("intent") or {}).get(INTENT_NAME_KEY),
-                    action_name=data.get("name"),
-                    data=raw,
-                ))
-            signature = self._signature(session, tracker.sender_id) if keep else None  # flushes our rows first
+                rows.append({
+                    "sender_id": tracker.sender_id,
+                    "type_name": data.get("event"),
+                    "timestamp": data.get("timestamp"),
+                    "intent_name": ((data.get("parse_data") or {}).get("intent") or {}).get(INTENT_NAME_KEY),
+                    "action_name": data.get("name"),
+                    "data": raw,
+                })
+            if rows:
+                # one INSERT executed for every row, in the events' order (the ORM's unit of work
+                # inserted them one by one: a tenth of the save, issue 14)
+                session.execute(sa.insert(self.SQLEvent.__table__), rows)
+            signature = self._signature(session, tracker.sender_id) if keep else None  # after our rows
             session.commit()
         if scrubbed and self.engine.dialect.name == "sqlite":
             # The write-ahead log still holds the sealed rows' old pages: into the file (where

@@ -89,9 +89,11 @@ def _schema_words(node: Any, keys: set[str], consts: set[Any]) -> None:
             _schema_words(v, keys, consts)
 
 
-def _responses() -> Any:
+def _responses(events_only: bool = False) -> Any:
     """Action-server responses near the schema: its own field names and event names, with values of
-    every JSON type (and Python's bool/int/float edge cases) where the schema wants one type."""
+    every JSON type (and Python's bool/int/float edge cases) where the schema wants one type.
+    `events_only`: a list of such events and nothing else (each one an object with a known name,
+    so that the branch its name picks decides)."""
     from hypothesis import strategies as st
 
     keys: set[str] = set()
@@ -105,6 +107,8 @@ def _responses() -> Any:
                           max_leaves=8)
     event = st.fixed_dictionaries({"event": st.sampled_from(events)},
                                   optional={k: values for k in names if k != "event"})
+    if events_only:
+        return st.fixed_dictionaries({"events": st.lists(event, min_size=1, max_size=3)})
     body = st.fixed_dictionaries({}, optional={"events": st.one_of(st.lists(event, max_size=4), values),
                                                "responses": st.one_of(st.lists(st.one_of(st.dictionaries(st.sampled_from(names), values, max_size=3), values), max_size=3), values)})
     return body
@@ -135,6 +139,44 @@ def test_the_compiled_check_accepts_only_what_jsonschema_accepts() -> None:
 
     agree()
     assert verdicts.get((True, True), 0) > 50 and verdicts.get((False, False), 0) > 50, verdicts
+    # checking the branch an event's name picks is the same judgment as the whole `oneOf`
+    assert verdicts.get((False, True), 0) == 0, verdicts
+
+
+def test_each_event_is_checked_against_the_branch_its_name_picks() -> None:
+    """Rasa's schema has the shape the per-event check relies on (else the whole schema is
+    compiled, its `oneOf` tried branch by branch), and the two compiled checks agree."""
+    import fastjsonschema
+    from hypothesis import given, settings
+
+    schema = RemoteAction.action_response_format_spec()
+    split = rasa_patches._event_branches(schema)
+    assert split is not None
+    outer, branches = split
+    assert len(branches) >= 20 and {"user", "bot", "slot", "action", "active_loop"} <= set(branches)
+    assert "oneOf" in schema["properties"]["events"]["items"]  # Rasa's own schema left as it was
+    assert rasa_patches._event_branches({"properties": {"events": {"items": {"oneOf": [{}]}}}}) is None
+    whole = fastjsonschema.compile(schema)
+    fast = rasa_patches._fast_action_response_check()
+
+    def verdict(check: Any, body: Any) -> bool:
+        try:
+            check(body)
+            return True
+        except fastjsonschema.JsonSchemaException:
+            return False
+
+    verdicts: dict[bool, int] = {}
+
+    @settings(max_examples=300, derandomize=True, deadline=None)
+    @given(_responses(events_only=True))
+    def same(body: dict[str, Any]) -> None:
+        ok = verdict(fast, body)
+        verdicts[ok] = verdicts.get(ok, 0) + 1
+        assert ok == verdict(whole, body), body
+
+    same()
+    assert verdicts.get(True, 0) > 30 and verdicts.get(False, 0) > 30, verdicts
 
 
 def test_a_response_the_compiled_check_refuses_is_judged_by_jsonschema(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -64,6 +64,13 @@ Each patch keeps Rasa's behaviour and fixes a cost; `tests/bot/test_rasa_patches
   simultaneous IVR calls the answer's p95 went from 1.5-1.7 s to 1.0-1.1 s); one it refuses goes
   through the whole graph. tests/bot/test_payload_parse.py compares the two for every button in
   the domain; `STATES_CHECK=1` compares them on every e2e turn.
+- Running the model's graph: for every message and every prediction Rasa's `DaskGraphRunner`
+  cuts the graph to its targets, builds a dask graph and has dask order and schedule it on one
+  thread, though the graph's shape never changes. The first run for a set of targets and input
+  names goes through dask, recording the order in which it calls the nodes; later runs call them
+  in that order with the same arguments (a parse 4.2 → 3.8 ms, a prediction 0.35 → 0.21 ms).
+  tests/bot/test_graph_run.py compares parses and predictions with dask's on the trained model,
+  and the order of the calls.
 - Loading the trained model: Rasa builds DIET's variables by training it for one step on one
   example (`RasaModel.load` calls `fit`), which traces the whole training graph, gradients and
   optimizer included, before the weights are read over them: seven tenths of a Rasa process's
@@ -665,6 +672,88 @@ def _make_run(stock_run: Any) -> Any:
     return run
 
 
+# --- the model's graph run without a scheduler per message ----------------------------------------
+
+_PLANS = "_bekh_graph_plans"
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How dask ran a graph for one set of targets and input names: the nodes in the order it called
+    them, each with its arguments (a key of the graph, whose result is passed, or a literal)."""
+
+    keys: frozenset[str]
+    node_names: tuple[str, ...]
+    steps: tuple[tuple[str, Any, tuple[tuple[bool, str], ...]], ...]
+
+
+def _make_graph_run(stock: Any) -> Any:
+    """`DaskGraphRunner.run`, which for every message (and every prediction) cuts the graph down to
+    its targets, builds a dask graph, has dask order it statically (`dask.order.order`) and runs it
+    through dask's scheduler on one thread: a tenth of the Rasa process's busy CPU under 40
+    concurrent filings (2026-11-30), for a graph whose shape never changes. The first run for a
+    set of targets and input names goes through dask as stock does, recording the order in which
+    dask calls the nodes; later runs call the same nodes in that order with the same arguments.
+    dask's order depends on the graph's shape alone, which those names fix. The inputs are still
+    checked against the node names on every run, as stock does."""
+    from rasa.engine.exceptions import GraphRunError
+
+    def run(self: Any, inputs: dict[str, Any] | None = None, targets: list[str] | None = None) -> dict[str, Any]:
+        run_targets = targets if targets else self._graph_schema.target_names
+        plans = self.__dict__.setdefault(_PLANS, {})
+        key = (tuple(run_targets), tuple(inputs or ()))
+        plan = plans.get(key)
+        if plan is None:
+            result, plan = _recorded_run(self, inputs, run_targets)
+            if plan is not None:
+                plans[key] = plan
+            return result
+        if inputs:
+            self._add_inputs_to_graph(inputs, dict.fromkeys(plan.node_names))  # stock's clash check
+        results: dict[str, Any] = {name: (name, value) for name, value in (inputs or {}).items()}
+        try:
+            for name, node, args in plan.steps:
+                results[name] = node(*[results[arg] if is_key else arg for is_key, arg in args])
+        except RuntimeError as e:  # as stock turns dask's
+            raise GraphRunError("Error running runner.") from e
+        return dict(results[t] for t in run_targets)
+
+    run.__wrapped__ = stock  # type: ignore[attr-defined]
+    return run
+
+
+def _recorded_run(runner: Any, inputs: dict[str, Any] | None, run_targets: list[str]) -> tuple[dict[str, Any], _Plan | None]:
+    """Stock's run (dask), with every node's call recorded in order; the plan of it, or None if a
+    node of the cut graph was not called (then every run goes through dask)."""
+    import dask
+    from rasa.engine.exceptions import GraphRunError
+
+    minimal = runner._graph_schema.minimal_graph_schema(run_targets)
+    run_graph = runner._build_dask_graph(minimal)
+    if inputs:
+        runner._add_inputs_to_graph(inputs, run_graph)
+    called: list[str] = []
+
+    def recorded(name: str, node: Any) -> Any:
+        def call(*args: Any) -> Any:
+            called.append(name)
+            return node(*args)
+        return call
+
+    graph = {name: (recorded(name, task[0]), *task[1:]) if name in minimal.nodes else task for name, task in run_graph.items()}
+    try:
+        result = dict(dask.get(graph, run_targets))
+    except RuntimeError as e:
+        raise GraphRunError("Error running runner.") from e
+    if sorted(called) != sorted(minimal.nodes):
+        return result, None
+    keys = frozenset(run_graph)
+    steps = tuple((name, runner._instantiated_nodes[name],
+                   tuple((isinstance(need, str) and need in keys, need) for need in minimal.nodes[name].needs.values()))
+                  for name in called)
+    return result, _Plan(keys, tuple(minimal.nodes), steps)
+
+
 # --- a button's payload parsed without the NLU pipeline ------------------------------------------
 
 def _make_parse_message_with_graph(stock: Any) -> Any:
@@ -812,6 +901,9 @@ def apply() -> None:
 
     MessageProcessor._parse_message_with_graph = _make_parse_message_with_graph(  # type: ignore[method-assign]
         MessageProcessor._parse_message_with_graph)
+    from rasa.engine.runner.dask import DaskGraphRunner
+
+    DaskGraphRunner.run = _make_graph_run(DaskGraphRunner.run)  # type: ignore[method-assign]
     _patch_model_load()
     _applied = True
 

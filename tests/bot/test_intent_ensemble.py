@@ -89,3 +89,33 @@ def test_message_without_text_or_untrained_model_is_left_alone(storage, context)
     empty = Message({TEXT: ""})
     trained.process([empty])
     assert empty.get(INTENT) is None
+
+
+@pytest.mark.parametrize("path", ["as trained", "as loaded"])
+def test_the_tfidf_features_are_sklearns(path: str) -> None:
+    """`tfidf` against sklearn's own `transform`, on vectorizers fitted on the project's NLU data and
+    applied to the held-out texts: the same entries, values within rounding of a row's norm, and
+    in the type sklearn gives (float32 right after fitting, float64 with the idf set on load)."""
+    from pathlib import Path
+
+    import numpy as np
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    from bot.intent_ensemble import _prepare, _vectorizers, tfidf
+
+    root = Path(__file__).resolve().parents[2]
+    texts = [_prepare(m.get(TEXT)) for f in sorted((root / "nlu_data").glob("nlu_*.yml"))
+             for m in load_data(str(f)).intent_examples]
+    held_out = [_prepare(m.get(TEXT)) for m in load_data(str(root / "tests" / "nlu" / "heldout.yml")).intent_examples]
+    held_out += ["", "؟", "zzzz qqqq", "3a 7a 5a"]  # nothing known, punctuation only
+    assert len(texts) > 1000 and len(held_out) > 200
+    for vectorizer in _vectorizers(IntentEnsemble.get_default_config()):
+        vectorizer.fit(texts)
+        if path == "as loaded":
+            vectorizer.idf_ = vectorizer.idf_.astype(np.float32)  # as IntentEnsemble.load sets it
+        ours, stock = tfidf(vectorizer, vectorizer.idf_, held_out), vectorizer.transform(held_out)
+        assert ours.dtype == stock.dtype and ours.shape == stock.shape
+        ours.sort_indices()
+        stock.sort_indices()
+        assert (ours.indptr == stock.indptr).all() and (ours.indices == stock.indices).all()
+        assert ours.nnz > 1000 and np.abs(ours.data - stock.data).max() < 1e-12

@@ -169,7 +169,7 @@ def test_each_event_is_checked_against_the_branch_its_name_picks() -> None:
 
     verdicts: dict[bool, int] = {}
 
-    @settings(max_examples=300, derandomize=True, deadline=None)
+    @settings(max_examples=150, derandomize=True, deadline=None)
     @given(_responses(events_only=True))
     def same(body: dict[str, Any]) -> None:
         ok = verdict(fast, body)

@@ -88,6 +88,7 @@ import copy
 import functools
 import itertools
 import logging
+import operator
 import os
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
@@ -326,9 +327,12 @@ def _resume(replay: _Replay, applied: list[Any]) -> tuple[Any, int] | None:
     """(replay tracker, first event to replay) continuing `replay` over `applied`, its fields set
     back to that point; None when it cannot resume (replay from the start)."""
     old, n = replay.events, min(len(replay.events), len(applied))
-    same = 0
-    while same < n and old[same] is applied[same]:
-        same += 1
+    if len(old) <= len(applied) and all(map(operator.is_, old, applied)):  # the usual case, compared in C
+        same = len(old)
+    else:
+        same = 0
+        while same < n and old[same] is applied[same]:
+            same += 1
     if same == len(old):
         return replay.tracker, same
     while replay.marks and replay.marks[-1].index > same:

@@ -42,7 +42,9 @@ class ValidatePredefinedSlots(ValidationAction):
 
 
 def _is_first_message(tracker: Tracker) -> bool:
-    """The latest message is the first one this sender ever wrote (earlier sessions included)."""
+    """The latest message is the first one of the session. The action server gets the session's
+    events from the latest few lines on (bot/rasa_patches.py, ACTION_EVENT_LINES_FOR): enough
+    to hold an earlier user message whenever the session has one."""
     return sum(1 for e in tracker.events if e.get("event") == "user") <= 1
 
 

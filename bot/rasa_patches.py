@@ -105,6 +105,15 @@ _applied = False
 # question asked about); at 100, a late turn of a long conversation cost a third more than an
 # early one, mostly in writing and reading the longer tail (issue 14).
 ACTION_EVENT_LINES = 40
+# Actions that read less get the events of fewer lines (the same cut: at a user message outside
+# every report). Rasa runs action_validate_slot_mappings (actions/conversation.py,
+# ValidatePredefinedSlots) after every user message; it reads the latest message, the slots set
+# since it (rasa_sdk's `slots_to_validate`) and whether the session holds more than one user
+# message (`_is_first_message`): a tail of 3 lines starts at an earlier user message whenever the
+# session has one outside every report, and is the whole session otherwise, so that count is
+# the same. Its 40-line tail, written and read on every turn, was most of what a late turn of a
+# long conversation cost beyond an early one (issue 14).
+ACTION_EVENT_LINES_FOR = {"action_validate_slot_mappings": 3}
 
 
 @functools.lru_cache(maxsize=1)
@@ -250,7 +259,7 @@ def _make_action_call_format(stock: Any) -> Any:
         from rasa.shared.core.trackers import EventVerbosity
 
         state = tracker.current_state(EventVerbosity.NONE)
-        state["events"] = tracker_events_for_actions(tracker.events)
+        state["events"] = tracker_events_for_actions(tracker.events, ACTION_EVENT_LINES_FOR.get(self._name, ACTION_EVENT_LINES))
         result: dict[str, Any] = {"next_action": self._name, "sender_id": tracker.sender_id, "tracker": state,
                                   "version": rasa.__version__}
         if not self._is_selective_domain_enabled() or domain.does_custom_action_explicitly_need_domain(self.name()):

@@ -304,6 +304,65 @@ def test_the_tail_taken_from_a_trackers_events_is_the_tail_of_their_dicts(name: 
         assert rasa_patches.tracker_events_for_actions(objects, lines) == rasa_patches.events_for_actions(dicts, lines)
 
 
+def _just_said(events: list[dict], text: str) -> list[dict]:
+    """`events` and then a user message with the slots the extraction set after it, as the
+    action server sees them when Rasa runs action_validate_slot_mappings."""
+    return events + [{"event": "user", "text": text, "parse_data": {"intent": {"name": "inform"}}, "input_channel": "rest",
+                      "metadata": {"channel": "rest"}},
+                     {"event": "slot", "name": "language", "value": "en"}, {"event": "slot", "name": "sector", "value": "health"}]
+
+
+VALIDATION_SHAPES = {
+    **{name: _just_said(events, "and another thing") for name, events in CONVERSATIONS.items()},
+    "the first message": _just_said([{"event": "action", "name": "action_listen"}], "hello"),
+    "the second message": _just_said(_chat(1, "a"), "hello again"),
+    "bot lines only before it": _just_said([{"event": "bot", "text": f"welcome {i}"} for i in range(6)], "hello"),
+    "only a report before it": _just_said(_report("ONLY", 5, None), "and more"),
+    "a report filed, then the first message outside it": _just_said(_report("FIRST", 4, "filed"), "thanks"),
+}
+
+
+@pytest.mark.parametrize("name", list(VALIDATION_SHAPES))
+def test_the_validation_action_reads_the_same_from_its_short_tail(name: str) -> None:
+    """action_validate_slot_mappings gets the events of fewer lines: what it reads (whether this is
+    the session's first user message, the slots set since the latest one) must be the whole's."""
+    from rasa_sdk import Tracker
+
+    from actions.conversation import _is_first_message
+
+    events = VALIDATION_SHAPES[name]
+    lines = rasa_patches.ACTION_EVENT_LINES_FOR["action_validate_slot_mappings"]
+    tail = rasa_patches.events_for_actions(events, lines)
+    assert events[len(events) - len(tail):] == tail
+
+    def tracker(evs: list[dict]) -> Tracker:
+        return Tracker.from_dict({"sender_id": "s", "events": evs, "slots": {"language": "en", "sector": "health"},
+                                  "latest_message": {"text": evs[-3]["text"]}})
+
+    whole, short = tracker(events), tracker(tail)
+    assert _is_first_message(short) == _is_first_message(whole)
+    assert short.slots_to_validate() == whole.slots_to_validate() == {"language": "en", "sector": "health"}
+    if name == "chat only":  # (an open report is sent from its start, however long)
+        assert len(tail) < 20  # a late turn sends a few events, not forty lines'
+
+
+def test_the_action_call_cuts_the_validation_actions_tail_shorter() -> None:
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    rasa_patches.apply()
+    domain = Domain.load(str(Path(__file__).resolve().parents[2] / "domain.yml"))
+    events = []
+    for i in range(100):
+        events += [UserUttered(f"hello {i}", intent={"name": "greet", "confidence": 1.0}), BotUttered(f"hi {i}"),
+                   ActionExecuted("action_listen")]
+    tracker = DialogueStateTracker.from_events("s", events, domain.slots)
+    users = {name: sum(e["event"] == "user" for e in RemoteAction(name, None)._action_call_format(tracker, domain)["tracker"]["events"])
+             for name in ("action_validate_slot_mappings", "action_handoff")}
+    assert users == {"action_validate_slot_mappings": 2, "action_handoff": rasa_patches.ACTION_EVENT_LINES // 2}
+
+
 def test_a_long_conversation_sends_a_fraction_and_a_short_one_everything() -> None:
     assert rasa_patches.events_for_actions(_chat(20, "c")) == _chat(20, "c")
     long = _chat(375, "c")  # 1,500 events, turn 375

@@ -32,7 +32,9 @@ Each patch keeps Rasa's behaviour and fixes a cost; `tests/bot/test_rasa_patches
   session, so a report's narrative never reaches the handoff transcript. The cut is found on the
   tracker's `Event` objects and only the tail is turned into dicts; the report segments come
   from a walk kept on the events and continued over the new ones (`confidential.scan_of`; the
-  tracker store's save uses it too), which `STATES_CHECK=1` compares with a whole walk.
+  tracker store's save uses it too), which `STATES_CHECK=1` compares with a whole walk. An
+  action that reads less gets fewer lines by the same cut (`ACTION_EVENT_LINES_FOR`: the slot
+  validation that runs after every user message gets 3).
 - The dialogue states the policies read: every policy, on every prediction, replays the whole
   session from its first event to build the state before each action
   (`Domain.states_for_tracker_history`): a turn's cost grew with the conversation (turn 300 cost

@@ -346,7 +346,8 @@ def test_the_validation_action_reads_the_same_from_its_short_tail(name: str) -> 
         assert len(tail) < 20  # a late turn sends a few events, not forty lines'
 
 
-def test_the_action_call_cuts_the_validation_actions_tail_shorter() -> None:
+def _greetings(turns: int) -> tuple[Any, Any]:
+    """(domain, tracker) of `turns` greetings answered, the patches applied."""
     from rasa.shared.core.domain import Domain
     from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
     from rasa.shared.core.trackers import DialogueStateTracker
@@ -354,10 +355,14 @@ def test_the_action_call_cuts_the_validation_actions_tail_shorter() -> None:
     rasa_patches.apply()
     domain = Domain.load(str(Path(__file__).resolve().parents[2] / "domain.yml"))
     events = []
-    for i in range(100):
+    for i in range(turns):
         events += [UserUttered(f"hello {i}", intent={"name": "greet", "confidence": 1.0}), BotUttered(f"hi {i}"),
                    ActionExecuted("action_listen")]
-    tracker = DialogueStateTracker.from_events("s", events, domain.slots)
+    return domain, DialogueStateTracker.from_events("s", events, domain.slots)
+
+
+def test_the_action_call_cuts_the_validation_actions_tail_shorter() -> None:
+    domain, tracker = _greetings(100)
     users = {name: sum(e["event"] == "user" for e in RemoteAction(name, None)._action_call_format(tracker, domain)["tracker"]["events"])
              for name in ("action_validate_slot_mappings", "action_handoff")}
     assert users == {"action_validate_slot_mappings": 2, "action_handoff": rasa_patches.ACTION_EVENT_LINES // 2}
@@ -374,17 +379,7 @@ def test_a_long_conversation_sends_a_fraction_and_a_short_one_everything() -> No
 
 
 def test_the_action_call_carries_the_trimmed_events() -> None:
-    from rasa.shared.core.domain import Domain
-    from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
-    from rasa.shared.core.trackers import DialogueStateTracker
-
-    rasa_patches.apply()
-    domain = Domain.load(str(Path(__file__).resolve().parents[2] / "domain.yml"))
-    events = []
-    for i in range(200):
-        events += [UserUttered(f"hello {i}", intent={"name": "greet", "confidence": 1.0}), BotUttered(f"hi {i}"),
-                   ActionExecuted("action_listen")]
-    tracker = DialogueStateTracker.from_events("s", events, domain.slots)
+    domain, tracker = _greetings(200)
     body = _action()._action_call_format(tracker, domain)
     assert [e["event"] for e in body["tracker"]["events"]][0] == "user"
     assert len(body["tracker"]["events"]) < len(tracker.events) / 3

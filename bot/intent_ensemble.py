@@ -89,7 +89,15 @@ class IntentEnsemble(GraphComponent):
         self._resource = resource
         self.vectorizers = vectorizers or []
         self.classifier = classifier
-        self._idf: list[np.ndarray] | None = None  # each vectorizer's idf (sklearn sums its diagonal to give it)
+
+    @property
+    def vectorizers(self) -> list[TfidfVectorizer]:
+        return self._vectorizers
+
+    @vectorizers.setter
+    def vectorizers(self, value: list[TfidfVectorizer]) -> None:
+        self._vectorizers = value
+        self._idf: list[np.ndarray] | None = None  # each one's idf, read once fitted (sklearn sums its diagonal to give it)
 
     @classmethod
     def create(cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,
@@ -103,7 +111,7 @@ class IntentEnsemble(GraphComponent):
             log.debug("IntentEnsemble: fewer than two intents, nothing to learn")
             return self._resource
         texts = [_prepare(m.get(TEXT)) for m in examples]
-        self.vectorizers, self._idf = _vectorizers(self.config), None
+        self.vectorizers = _vectorizers(self.config)
         X = sparse.hstack([v.fit_transform(texts) for v in self.vectorizers]).tocsr()
         self.classifier = LogisticRegression(C=self.config["C"], max_iter=5000)
         self.classifier.fit(X, [m.get(INTENT) for m in examples])
@@ -149,7 +157,7 @@ class IntentEnsemble(GraphComponent):
     def linear_probabilities(self, texts: list[str]) -> list[dict[str, float]]:
         assert self.classifier is not None
         prepared = [_prepare(t) for t in texts]
-        if self._idf is None or len(self._idf) != len(self.vectorizers):
+        if self._idf is None:
             self._idf = [v.idf_ for v in self.vectorizers]
         X = sparse.hstack([tfidf(v, idf, prepared) for v, idf in zip(self.vectorizers, self._idf)]).tocsr()
         classes = list(self.classifier.classes_)

@@ -140,8 +140,6 @@ def _event_branches(schema: dict[str, Any]) -> tuple[dict[str, Any], dict[str, d
     concurrent filings, 2026-11-30). An event whose name is the const of branch k fails every
     other branch on that const, so the `oneOf` holds exactly when branch k holds, and fails when
     no branch names the event: checking the one branch the name picks is the same judgment."""
-    import copy as copy_
-
     try:
         item = schema["properties"]["events"]["items"]
         branches = item["oneOf"]
@@ -153,7 +151,7 @@ def _event_branches(schema: dict[str, Any]) -> tuple[dict[str, Any], dict[str, d
         return None
     if not sound:
         return None
-    outer = copy_.deepcopy(schema)
+    outer = copy.deepcopy(schema)
     del outer["properties"]["events"]["items"]["oneOf"]
     return outer, dict(zip(names, branches))
 
@@ -697,7 +695,6 @@ class _Plan:
     """How dask ran a graph for one set of targets and input names: the nodes in the order it called
     them, each with its arguments (a key of the graph, whose result is passed, or a literal)."""
 
-    keys: frozenset[str]
     node_names: tuple[str, ...]
     steps: tuple[tuple[str, Any, tuple[tuple[bool, str], ...]], ...]
 
@@ -766,7 +763,7 @@ def _recorded_run(runner: Any, inputs: dict[str, Any] | None, run_targets: list[
     steps = tuple((name, runner._instantiated_nodes[name],
                    tuple((isinstance(need, str) and need in keys, need) for need in minimal.nodes[name].needs.values()))
                   for name in called)
-    return result, _Plan(keys, tuple(minimal.nodes), steps)
+    return result, _Plan(tuple(minimal.nodes), steps)
 
 
 # --- a button's payload parsed without the NLU pipeline ------------------------------------------

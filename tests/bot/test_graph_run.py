@@ -36,7 +36,7 @@ def _stock(runner: Any, **kwargs: Any) -> Any:
     return type(runner).run.__wrapped__(runner, **kwargs)
 
 
-def _parse_inputs(processor: Any, text: str) -> dict[str, Any]:
+def _parse_inputs(text: str) -> dict[str, Any]:
     from rasa.core.channels.channel import UserMessage
     from rasa.engine.constants import PLACEHOLDER_MESSAGE, PLACEHOLDER_TRACKER
     from rasa.shared.core.trackers import DialogueStateTracker
@@ -50,12 +50,12 @@ def test_every_parse_equals_dasks_and_the_recorded_plan_is_used(processor: Any) 
     runner.__dict__.pop(rasa_patches._PLANS, None)
     target = processor.model_metadata.nlu_target
     for text in TEXTS * 2:  # the first run records, the rest replay
-        ours = runner.run(inputs=_parse_inputs(processor, text), targets=[target])
-        stock = _stock(runner, inputs=_parse_inputs(processor, text), targets=[target])
+        ours = runner.run(inputs=_parse_inputs(text), targets=[target])
+        stock = _stock(runner, inputs=_parse_inputs(text), targets=[target])
         assert list(ours) == list(stock) == [target]
         assert [m.as_dict(only_output_properties=True) for m in ours[target]] == [m.as_dict(only_output_properties=True) for m in stock[target]], text
     plans = runner.__dict__[rasa_patches._PLANS]
-    plan = plans[((target,), tuple(_parse_inputs(processor, "x")))]
+    plan = plans[((target,), tuple(_parse_inputs("x")))]
     assert len(plan.steps) == len(plan.node_names) > 5  # every node of the cut graph, each once
 
 
@@ -77,7 +77,7 @@ def test_the_replay_calls_the_nodes_in_dasks_order(processor: Any, monkeypatch: 
     monkeypatch.setattr(GraphNode, "__call__", watched)
     nlu, core = processor.model_metadata.nlu_target, processor.model_metadata.core_target
     tracker = DialogueStateTracker.from_events("graph-test", [], processor.domain.slots)
-    for target, inputs in ((nlu, lambda: _parse_inputs(processor, "مرحبا")), (core, lambda: {PLACEHOLDER_TRACKER: tracker})):
+    for target, inputs in ((nlu, lambda: _parse_inputs("مرحبا")), (core, lambda: {PLACEHOLDER_TRACKER: tracker})):
         runner.__dict__.pop(rasa_patches._PLANS, None)
         runs = []
         for run in (runner.run, runner.run, runner.run, lambda **kw: _stock(runner, **kw)):
@@ -102,7 +102,7 @@ def test_every_policy_prediction_equals_dasks(processor: Any) -> None:
     for start in range(0, len(TEXTS), 4):
         tracker = DialogueStateTracker.from_events("graph-test", [ActionExecuted("action_listen")], processor.domain.slots)
         for text in TEXTS[start:start + 4]:
-            parsed = runner.run(inputs=_parse_inputs(processor, text), targets=[nlu])[nlu][0]
+            parsed = runner.run(inputs=_parse_inputs(text), targets=[nlu])[nlu][0]
             data = parsed.as_dict(only_output_properties=True)
             tracker.update(UserUttered(text, data.get("intent"), data.get("entities", []), parse_data=data))
             for _ in range(4):
@@ -124,7 +124,7 @@ def test_an_input_named_like_a_node_is_refused_as_stock_refuses_it(processor: An
     runner = processor.graph_runner
     runner.__dict__.pop(rasa_patches._PLANS, None)
     target = processor.model_metadata.nlu_target
-    inputs = _parse_inputs(processor, "hello")
+    inputs = _parse_inputs("hello")
     runner.run(inputs=inputs, targets=[target])  # recorded
     clash = dict(inputs)
     clash[next(iter(clash))] = target  # an input's value names a node

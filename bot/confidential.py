@@ -11,8 +11,12 @@ facts Rasa itself records, never by looking at the text:
   activated;
 - it closes when `request_type` is set to anything else (filed: the submit action clears it;
   cancelled; another request begun), when a session starts or the conversation is reset, when
-  the person asks for a human (`human_handoff`: that message stays outside, so the agent can
-  reply to it) or `action_handoff` runs.
+  the person is handed to a human (`action_handoff` runs; the message that asked for one stays
+  outside, so the agent can reply to it). A message the NLU hears as `human_handoff` closes nothing
+  by itself: the turn's first action says what it was. `action_handoff` closes the report before
+  that message; anything else (the form took it as its answer: "لا أرغب في ترك رقمي", "no, I
+  don't want to leave my number") keeps it, and the rest of the report, inside. While the turn has
+  not yet run an action the message is outside (the handoff action's transcript shows it).
 
 A follow-up is confidential too: checking a request's status, rating it, reopening it. What the
 person types there (the reference, the PIN of an anonymous report, the last digits of a phone) and
@@ -107,8 +111,13 @@ def _opens(e: Event, loop: str | None = None) -> bool:
 
 def _closes_before(e: Event) -> bool:
     """Ends the segment without belonging to it."""
-    kind = e.get("event")
-    return kind in _RESETS or (kind == "user" and _intent(e) == HANDOFF_INTENT)
+    return e.get("event") in _RESETS
+
+
+def _asks_for_person(e: Event) -> bool:
+    """A message heard as asking for a human: it ends the segment before it only if the
+    turn's first action is the handoff (`Scan.pending`)."""
+    return e.get("event") == "user" and _intent(e) == HANDOFF_INTENT
 
 
 def _closes_after(e: Event) -> bool:
@@ -143,7 +152,7 @@ class Scan:
     over the events appended since (a 1,500-event session was walked several times a turn, by the
     save and by every action call: issue 14). `segments(events)` is a whole walk."""
 
-    __slots__ = ("floor", "found", "kind", "last_user", "loop", "n", "start")
+    __slots__ = ("floor", "found", "kind", "last_user", "loop", "n", "pending", "start")
 
     def __init__(self) -> None:
         self.found: list[Segment] = []
@@ -153,12 +162,15 @@ class Scan:
         self.last_user: int | None = None
         self.loop: str | None = None  # the active loop, as the events so far set it
         self.n = 0  # events walked
+        # A message asking for a human inside a segment, until the turn's first action says
+        # whether it was one (`action_handoff`) or an answer the form took.
+        self.pending: int | None = None
 
     def copy(self) -> Scan:
         other = Scan()
         other.found = list(self.found)
         other.start, other.kind, other.floor = self.start, self.kind, self.floor
-        other.last_user, other.loop, other.n = self.last_user, self.loop, self.n
+        other.last_user, other.loop, other.n, other.pending = self.last_user, self.loop, self.n, self.pending
         return other
 
     def _close(self, end: int, next_floor: int) -> None:
@@ -169,8 +181,17 @@ class Scan:
     def feed(self, e: Event) -> None:
         i = self.n
         self.n += 1
+        if self.pending is not None and (e.get("event") == "action" or _closes_before(e)):
+            asked, self.pending = self.pending, None
+            if _closes_before(e) or e.get("name") == HANDOFF_ACTION:
+                self._close(asked - 1, asked + 1)
         if self.start is not None and _closes_before(e):
             self._close(i - 1, i + 1)
+        elif self.start is not None and _asks_for_person(e):
+            if self.kind == FOLLOW_UP and _leaves_follow_up(e, self.loop):
+                self._close(i - 1, i + 1)  # outside a follow-up's form nothing of it takes this answer
+            else:
+                self.pending = i
         elif self.kind == FOLLOW_UP and _leaves_follow_up(e, self.loop):
             # Another request began in this turn: its user message is the request's, not ours.
             last_user = self.last_user
@@ -182,7 +203,7 @@ class Scan:
             self.loop = e.get("name")
         if self.start is None:
             back = self.last_user if self.last_user is not None and self.last_user >= self.floor else i
-            if _opens(e, self.loop) and not _closes_before(e):
+            if _opens(e, self.loop) and not _closes_before(e) and not _asks_for_person(e):
                 self.start, self.kind = back, REPORT
             elif _opens_follow_up(e):
                 self.start, self.kind = back, FOLLOW_UP
@@ -190,10 +211,11 @@ class Scan:
             self._close(i, i + 1)
 
     def segments(self) -> list[Segment]:
-        """The segments of the events walked so far, an unfinished one open to the last event."""
+        """The segments of the events walked so far, an unfinished one open to the last event
+        (to the one before a message asking for a human, while its turn has run no action)."""
         if self.start is None:
             return list(self.found)
-        return [*self.found, Segment(self.start, self.n - 1, False)]
+        return [*self.found, Segment(self.start, self.n - 1 if self.pending is None else self.pending - 1, False)]
 
 
 def segments(events: Sequence[Event]) -> list[Segment]:

@@ -62,6 +62,30 @@ def test_asking_for_a_person_closes_it_without_the_request_for_a_person() -> Non
     assert confidential_indices(events) == {0, 1, 2}
 
 
+def test_a_handoff_as_rasa_logs_it_mid_form_closes_it_before_the_request_for_a_person() -> None:
+    # The form is run first and rejects the message; then the handoff rule's action.
+    events = [user("report_violation"), {"event": "active_loop", "name": "report_form"}, user("inform"),
+              user("human_handoff", "I want an employee"), {"event": "action_execution_rejected", "name": "report_form"},
+              {"event": "user_featurization", "use_text_for_featurization": False}]
+    # Until the turn runs an action, the message is outside (the handoff action's transcript shows it).
+    assert segments(events) == [Segment(0, 2, False)]
+    events += [action("action_handoff"), {"event": "active_loop", "name": None}, bot("An agent will answer")]
+    assert segments(events) == [Segment(0, 2, True)]
+
+
+def test_an_answer_the_form_takes_stays_in_the_report_whatever_intent_the_nlu_heard() -> None:
+    """"لا أرغب في ترك رقمي" (no, I'd rather not leave my number) heard as human_handoff: the form
+    took it as the phone answer, so the report goes on, and its narrative with it (it was once
+    scrubbed here, and the report then asked for its narrative again)."""
+    events = [user("report_human_rights"), slot("request_type", "report"), {"event": "active_loop", "name": "report_form"},
+              slot("description", "secret"), slot("requested_slot", "contact_phone"), user("human_handoff", "no number"),
+              {"event": "user_featurization", "use_text_for_featurization": False}]
+    assert segments(events) == [Segment(0, 4, False)]
+    events += [action("report_form"), slot("contact_phone", "none"), bot("Summary. Send it?"), action("action_listen"),
+               user("affirm"), action("report_form"), slot("request_type", None), user("greet")]
+    assert segments(events) == [Segment(0, 13, True)]
+
+
 def test_a_new_session_closes_it() -> None:
     events = [user("report_violation"), user("inform"), {"event": "session_started"}, user("greet")]
     assert segments(events) == [Segment(0, 1, True)]
@@ -203,6 +227,8 @@ def _random_objects(rng: Any, length: int) -> list[Any]:
         elif r < 0.42:
             out += [ev.ActiveLoop(None), ev.SlotSet("request_type", None)]
         elif r < 0.47:
+            if intent == "human_handoff" and rng.random() < 0.5:  # a form rejects it before the handoff rule
+                out.append(ev.ActionExecutionRejected(rng.choice(["report_form", "status_form"])))
             out.append(ev.ActionExecuted(rng.choice(["action_handoff", "action_check_status", "action_submit_rating"])))
         elif r < 0.50:
             out += [ev.ActionExecuted("action_session_start"), ev.SessionStarted()]

@@ -236,6 +236,30 @@ async def test_asking_for_a_person_mid_report_drops_the_narrative_but_keeps_the_
     assert tracker.latest_message.metadata.get("reply_address", "").startswith("sealed:")
 
 
+async def test_an_answer_heard_as_asking_for_a_person_that_the_form_takes_keeps_the_report(
+    store: ConfidentialSQLTrackerStore,
+) -> None:
+    """The phone question answered "no, I'd rather not leave my number", which the NLU heard as
+    human_handoff: the form took it, so the narrative stays (sealed) and the report can be filed."""
+    sender, canary = "sms_" + uuid.uuid4().hex, "CANARY-" + uuid.uuid4().hex
+    await _turn(store, sender, _opening(canary, "report_human_rights", "report", "report_form"))
+    deny = _deny_phone("report_form")
+    deny[0] = _user("no, I'd rather not leave my number", "human_handoff")
+    await _turn(store, sender, deny)
+
+    assert canary not in "\n".join(_rows(store, sender))
+    for read in (store, _twin(store)):  # this process's kept tracker, and another's read of the rows
+        tracker = await read.retrieve(sender)
+        assert tracker is not None and tracker.get_slot("description") == f"the clerk took a bribe {canary}"
+        assert tracker.get_slot("request_type") == "report" and tracker.active_loop_name == "report_form"
+        await read.save(tracker)
+    await _turn(store, sender, _submit("report_form", canary))
+    raw = "\n".join(_rows(store, sender))
+    for secret in _secrets(canary)[:4]:
+        assert secret not in raw, secret
+    assert "bekh_sealed" not in raw
+
+
 async def test_a_report_left_open_when_a_new_session_starts_is_scrubbed(store: ConfidentialSQLTrackerStore) -> None:
     sender, canary = "sms_" + uuid.uuid4().hex, "CANARY-" + uuid.uuid4().hex
     await _turn(store, sender, _opening(canary, "report_violation", "report", "report_form"))

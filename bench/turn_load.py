@@ -6,7 +6,9 @@
     .venv/bin/python bench/turn_load.py --skip-stock --filings 0 --long 0 --scale 1,2   # HAProxy scale-out
 
 Stock: `rasa init --no-prompt` into a temporary folder (trains the "moodbot"), then `rasa run`
-with its REST channel. Ours: the whole system (tests/e2e/harness.start_system) over our REST
+with its REST channel. Floor: the same starter bot's data trained with no model at all (a keyword
+classifier, the rule and memoization policies): what Rasa's own machinery costs a turn, so the most
+turns/s any bot on Rasa's processor can reach here (--no-floor skips it). Ours: the whole system (tests/e2e/harness.start_system) over our REST
 channel. The same four short messages, fresh conversations, 1 and 10 concurrent users; then, ours
 only: N concurrent filing conversations (every one must get its reference, none doubled), the
 cost of a turn late in a long conversation against an early one, and each Rasa process's RSS.
@@ -68,17 +70,45 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def start_stock(workdir: Path) -> tuple[subprocess.Popen, Target]:
-    from bot.launcher import RASA, free_port
+# Rasa with no machine learning at all: the starter bot's own data, a keyword classifier and the
+# rule and memoization policies. Its turns are what Rasa 3.6's own machinery costs (Sanic, the
+# REST channel, the lock and tracker stores, the processor, the policy ensemble, an utterance)
+# with nothing to compute: a ceiling on the turns/s of any bot run by Rasa's processor on this
+# machine, ours included, since ours runs that machinery and more.
+FLOOR_CONFIG = """recipe: default.v1
+language: en
+assistant_id: bench-floor
+pipeline:
+  - name: WhitespaceTokenizer
+  - name: KeywordIntentClassifier
+policies:
+  - name: MemoizationPolicy
+  - name: RulePolicy
+"""
+
+
+def init_stock(workdir: Path, floor: bool) -> None:
+    from bot.launcher import RASA
 
     env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
     print("stock: rasa init --no-prompt (trains the starter bot)...", flush=True)
     with open(workdir / "init.log", "wb") as log:
         subprocess.run([RASA, "init", "--no-prompt", "--init-dir", str(workdir)], cwd=workdir, env=env, stdout=log,
                        stderr=subprocess.STDOUT, check=True, timeout=900)
+        if floor:
+            print("floor: the starter bot's data trained with no model (keywords, rules, memoization)...", flush=True)
+            (workdir / "floor_config.yml").write_text(FLOOR_CONFIG)
+            subprocess.run([RASA, "train", "--config", "floor_config.yml", "--out", "floor_models", "--fixed-model-name", "floor"],
+                           cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, check=True, timeout=900)
+
+
+def start_rasa(workdir: Path, name: str, model: str) -> tuple[subprocess.Popen, Target]:
+    from bot.launcher import RASA, free_port
+
+    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
     port = free_port()
-    log = open(workdir / "run.log", "wb")  # noqa: SIM115 - owned by the child for its lifetime
-    proc = subprocess.Popen([RASA, "run", "--enable-api", "--interface", "127.0.0.1", "--port", str(port), "-m", "models"],
+    log = open(workdir / f"run-{name}.log", "wb")  # noqa: SIM115 - owned by the child for its lifetime
+    proc = subprocess.Popen([RASA, "run", "--enable-api", "--interface", "127.0.0.1", "--port", str(port), "-m", model],
                             cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 300
     while True:
@@ -89,9 +119,9 @@ def start_stock(workdir: Path) -> tuple[subprocess.Popen, Target]:
         except OSError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"stock rasa did not start; see {workdir / 'run.log'}")
+            raise RuntimeError(f"{name} rasa did not start; see {workdir / f'run-{name}.log'}")
         time.sleep(0.5)
-    return proc, Target("stock", f"http://127.0.0.1:{port}", None, proc.pid)
+    return proc, Target(name, f"http://127.0.0.1:{port}", None, proc.pid)
 
 
 def percentiles(latencies: list[float]) -> tuple[float, float]:
@@ -240,13 +270,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--filings", type=int, default=40, help="concurrent filing conversations (ours)")
     parser.add_argument("--long", type=int, default=300, help="turns of the long conversation (ours)")
     parser.add_argument("--skip-stock", action="store_true")
+    parser.add_argument("--no-floor", action="store_true", help="skip the starter bot run with no model (Rasa's own cost)")
     parser.add_argument("--scale", default="", help="e.g. 1,2: Rasa processes behind HAProxy, measured after the rest")
     args = parser.parse_args(argv)
 
     from tests.e2e.harness import TIMED, start_system
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}", flush=True)
-    stock_proc = None
+    procs: list[subprocess.Popen] = []
     tmp = Path(tempfile.mkdtemp(prefix="bekh-stock-"))
     print("ours: starting the system...", flush=True)
     system = start_system(TIMED)
@@ -254,8 +285,12 @@ def main(argv: list[str] | None = None) -> int:
         ours = Target("ours", system.rasa_url, system.env["RASA_TOKEN"], system.system.named["rasa"].pid)
         targets = [ours]
         if not args.skip_stock:
-            stock_proc, stock = start_stock(tmp)
-            targets.insert(0, stock)
+            init_stock(tmp, floor=not args.no_floor)
+            others = [("stock", "models")] + ([] if args.no_floor else [("floor", "floor_models/floor.tar.gz")])
+            for i, (name, model) in enumerate(others):
+                proc, target = start_rasa(tmp, name, model)
+                procs.append(proc)
+                targets.insert(i, target)
         with requests.Session() as s:  # warm-up: first turn loads lazily on both
             for t in targets:
                 for text in SHORT:
@@ -268,10 +303,11 @@ def main(argv: list[str] | None = None) -> int:
                 rows[(t.name, users)] = r
                 print(f"{t.name:<8} {users:>5} {r['turns']:>6} {r['turns_per_s']:>8.1f} {r['p50']:>8.0f} {r['p95']:>8.0f}", flush=True)
         if not args.skip_stock:
-            for users in (1, 10):
-                o, s_ = rows[("ours", users)], rows[("stock", users)]
-                print(f"ratio ours/stock at {users:>2} users: turns/s {o['turns_per_s'] / s_['turns_per_s']:.2f}x, "
-                      f"p50 {o['p50'] / s_['p50']:.2f}x, p95 {o['p95'] / s_['p95']:.2f}x")
+            for name in [t.name for t in targets if t.name != "stock"]:
+                for users in (1, 10):
+                    o, s_ = rows[(name, users)], rows[("stock", users)]
+                    print(f"ratio {name}/stock at {users:>2} users: turns/s {o['turns_per_s'] / s_['turns_per_s']:.2f}x, "
+                          f"p50 {o['p50'] / s_['p50']:.2f}x, p95 {o['p95'] / s_['p95']:.2f}x")
         if args.filings:
             f = filing_load(system, ours, args.filings)
             print(f"\nfiling: {args.filings} concurrent citizens, {f['turns']} turns, {f['turns_per_s']:.1f} turns/s, "
@@ -286,9 +322,9 @@ def main(argv: list[str] | None = None) -> int:
               + "; ours: " + ", ".join(f"{n} {rss_mb(p.pid):.0f} MB" for n, p in system.system.named.items() if p.poll() is None))
     finally:
         system.stop()
-        if stock_proc is not None:
-            stock_proc.terminate()
-            stock_proc.wait(30)
+        for proc in procs:
+            proc.terminate()
+            proc.wait(30)
     if args.scale:
         scale_out([int(n) for n in args.scale.split(",")], args.conversations)
     print(json.dumps({"done": True}))

@@ -245,7 +245,12 @@ def says_resolved(text: str) -> str | None:
 IMPORTANCE = [
     option("normal", "normal", "not urgent", "regular", "no rush", "no hurry", "it can wait", "routine",
            "عادي", "عاديه", "مش مستعجل", "مش مستعجله", "غير مستعجل", "غير عاجل", "ليس عاجلا", "ليس مستعجلا",
-           "مو مستعجل", "بيستنى", "3adi", "3adiyeh", "mish mista3jel", "mish mist3jel", "msh mist3jel", "mish urgent"),
+           "مو مستعجل", "بيستنى", "3adi", "3adiyeh", "mish mista3jel", "mish mist3jel", "msh mist3jel", "mish urgent",
+           # "not (very) important": the question is about urgency, and people answer it so
+           "not important", "not very important", "not that important", "not very urgent", "not that urgent",
+           "مش مهم", "مش كثير مهم", "مش كتير مهم", "مو مهم", "غير مهم", "ليس مهما", "ليس مهماً", "ليس بالأمر العاجل",
+           "mish mohem", "mish mohim", "mish muhim", "msh mohem", "mish kteer mohem", "mish ktir mohem",
+           "mish kteer mista3jel", "mish ktir mista3jel"),
     option("urgent", "urgent", "very urgent", "asap", "emergency", "it's urgent", "right away", "immediately",
            "مستعجل", "مستعجله", "عاجل", "عاجله", "طارئ", "طارئه", "ضروري جدا", "مستعجل كثير", "بسرعه",
            "mista3jel", "mist3jel", "musta3jal", "3ajel", "3ajil", "tare2", "dar0ori", "bsor3a"),

@@ -184,7 +184,8 @@ async def test_importance_is_a_yes_no_question(domain: dict[str, Any], intent: s
     ("text", "importance"),
     [("urgent", "urgent"), ("عاجل", "urgent"), ("mista3jel", "urgent"), ("2", "urgent"), ("aywa", "urgent"),
      ("normal", "normal"), ("not urgent", "normal"), ("مش مستعجل", "normal"), ("عادي", "normal"), ("١", "normal"),
-     ("مش ضروري", "normal")],
+     ("مش ضروري", "normal"), ("mish kteer mohem", "normal"), ("not that important", "normal"), ("مش كتير مهم", "normal"),
+     ("ليس مهماً", "normal")],
 )
 async def test_importance_typed_in_words_or_its_number(domain: dict[str, Any], text: str, importance: str) -> None:
     events, _ = await answer(domain, "importance", text, "nlu_fallback")

@@ -350,7 +350,9 @@ class ActionReopenRequest(Action):
 # --- typed answers to an offer outside a form -----------------------------------------------------
 
 # Fallback replies when a message answers no offer: what the rule used to say for each intent.
-_NO_OFFER_REPLY = {"nlu_fallback": "utter_default", "inform": "utter_main_menu"}
+# What a message that answers no offer gets, by its intent (as the rules gave it before they sent
+# these intents here); a typed "yes, open it again" heard as out of scope still reopens.
+_NO_OFFER_REPLY = {"nlu_fallback": "utter_default", "inform": "utter_main_menu", "out_of_scope": "utter_out_of_scope"}
 
 
 def _offered_buttons(tracker: Tracker) -> list[dict[str, Any]]:

@@ -325,7 +325,8 @@ def pressed(payload: str, entities: list[dict[str, Any]] | None = None) -> list[
 
 
 @pytest.mark.parametrize(("text", "intent"), [("yes please", "affirm"), ("aywa", "affirm"), ("أعيدوا فتحه", "nlu_fallback"),
-                                              ("reopen it", "nlu_fallback"), ("e3ado fat7o", "inform")])
+                                              ("reopen it", "nlu_fallback"), ("e3ado fat7o", "inform"),
+                                              ("اه افتحوه كمان مرة", "out_of_scope")])
 async def test_a_typed_yes_or_the_offers_words_press_its_button(text: str, intent: str) -> None:
     events, messages = await run(ActionAnswerOffer(), tracker(text, intent, history=REOPEN_OFFER, slots={"reopen_offered": True}))
     assert (events, messages) == (pressed("/reopen"), [])
@@ -352,7 +353,8 @@ async def test_no_to_an_offer_is_answered_and_the_offer_closed() -> None:
 
 
 @pytest.mark.parametrize(("intent", "reply"), [("nlu_fallback", "utter_default"), ("inform", "utter_main_menu"),
-                                               ("affirm", "utter_anything_else"), ("deny", "utter_anything_else")])
+                                               ("affirm", "utter_anything_else"), ("deny", "utter_anything_else"),
+                                               ("out_of_scope", "utter_out_of_scope")])
 async def test_without_an_offer_the_old_replies(intent: str, reply: str) -> None:
     events, messages = await run(ActionAnswerOffer(), tracker("blah blah", intent))
     assert (events, messages) == ([], [{"response": reply}])

@@ -429,5 +429,10 @@ class ActionAnswerOffer(Action):
             # An opening the NLU could not place between request types (a complaint or a report?):
             # ask which, keeping what it says, rather than "sorry, I didn't understand".
             return ask_type(dispatcher, tracker)
-        dispatcher.utter_message(response=_NO_OFFER_REPLY.get(name, "utter_anything_else"))
+        reply = _NO_OFFER_REPLY.get(name, "utter_anything_else")
+        if name == "affirm" and len(_offered_buttons(tracker)) > 2:
+            # "yes" to "anything else we can help with?" (its buttons are the services): which
+            # one, rather than the same question again.
+            reply = "utter_main_menu"
+        dispatcher.utter_message(response=reply)
         return [SlotSet("reopen_offered", False)] if tracker.get_slot("reopen_offered") else []

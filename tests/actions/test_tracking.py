@@ -363,6 +363,13 @@ async def test_without_an_offer_the_old_replies(intent: str, reply: str) -> None
     assert messages == [{"response": reply}]
 
 
+@pytest.mark.parametrize("text", ["yes", "aywa", "نعم", "اه"])
+async def test_yes_to_anything_else_shows_the_services_rather_than_asking_again(text: str) -> None:
+    menu = offered(("Ask the government", "/ask_government"), ("Complaint", "/complain"), ("Compliment", "/compliment"))
+    events, messages = await run(ActionAnswerOffer(), tracker(text, "affirm", history=menu))
+    assert (events, messages) == ([], [{"response": "utter_main_menu"}])
+
+
 async def test_a_menu_answered_in_words_presses_the_button_only_on_a_clear_match() -> None:
     menu = offered(("Ask the government", "/ask_government"), ("Complaint", "/complain"), ("Compliment", "/compliment"))
     events, _ = await run(ActionAnswerOffer(), tracker("complaint", "nlu_fallback", history=menu))

@@ -158,6 +158,12 @@ class ActionStartRequest(Action):
         replay = answer_to_type_question(tracker) or await _answer_to_offer(dispatcher, tracker, domain)
         if replay is not None:
             return replay
+        text = common.user_text(tracker)
+        if not common.is_payload(text) and choices.is_bare_thanks(text):
+            # "shukran", "thanks a lot" after an answer: the NLU hears a compliment, but there is
+            # nothing to file; a courteous reply, and no form.
+            dispatcher.utter_message(response="utter_welcome")
+            return [FollowupAction("action_listen")]
         if type_unsure(tracker):
             # The rule's form must not start: listen for the answer instead.
             return ask_type(dispatcher, tracker) + [FollowupAction("action_listen")]
@@ -176,7 +182,6 @@ class ActionStartRequest(Action):
             # A human-rights grievance (the one preset report) says where it goes.
             dispatcher.utter_message(response="utter_report_human_rights" if preset else "utter_report_confidential")
 
-        text = common.user_text(tracker)
         if common.has_content(text):
             events.append(SlotSet("description", text))
         if preset:

@@ -430,7 +430,9 @@ class ActionAnswerOffer(Action):
             # ask which, keeping what it says, rather than "sorry, I didn't understand".
             return ask_type(dispatcher, tracker)
         reply = _NO_OFFER_REPLY.get(name, "utter_anything_else")
-        if name == "affirm" and len(_offered_buttons(tracker)) > 2:
+        if choices.is_bare_thanks(common.user_text(tracker)):
+            reply = "utter_welcome"  # "shokran", "merci", "yislamo": heard as nothing the NLU knows
+        elif name == "affirm" and len(_offered_buttons(tracker)) > 2:
             # "yes" to "anything else we can help with?" (its buttons are the services): which
             # one, rather than the same question again.
             reply = "utter_main_menu"

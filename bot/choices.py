@@ -197,6 +197,28 @@ def says_no(text: str, limit: int = 5) -> bool:
     return is_short(text, limit) and pick(text, [YES, NO], numbered=False) == "no"
 
 
+# A thank-you and nothing else ("shukran", "thanks a lot", "شكراً جزيلاً", "يعطيكم العافية"): a
+# polite close, not a compliment to file (the NLU hears a compliment in it) nor a type to ask.
+_THANKS_WORDS = frozenset(words(" ".join((
+    "thanks thank thx ty you very much so lot a guys all merci ok okay great cheers appreciated",
+    "شكرا شكراً شكرًا جزيلا جزيلاً كثير كتير مشكور مشكورين مشكورة يسلمو يسلموا تسلم تسلمو تسلموا الله يعطيكم يعطيك",
+    "العافيه العافية ما قصرتوا قصرتو كل الشكر اشكركم أشكركم ممنون ممنونين طيب تمام اوك",
+    "shukran shokran shukr shokr ktir kteer jazeelan jazilan mashkoor mashkoorin mashkurin yislamo yeslamo yislamu",
+    "tislam teslam tislamo teslamo allah ya3tikom ya3tik ya3teekom el 3afyeh 3afyeh 3afye ma 2assartu ma2assartu tamam",
+))))
+
+
+def is_bare_thanks(text: str) -> bool:
+    """A short message of thanks with nothing more in it (no body, no story)."""
+    found = words(text)
+    return 0 < len(found) <= 6 and all(w in _THANKS_WORDS for w in found) and any(
+        w not in _THANKS_FILLER for w in found)
+
+
+# Words that go with thanks but are no thanks alone ("ok", "great", "الله").
+_THANKS_FILLER = frozenset(words("ok okay a you so all very much lot great guys طيب تمام اوك tamam ما ma كل الله allah el"))
+
+
 # "Cancel" typed at a question of a form, whatever the NLU heard in it ("please cancel the complaint").
 CANCEL = option(
     "cancel",

@@ -47,6 +47,21 @@ async def test_a_bare_opening_starts_an_empty_request_of_its_type(intent: str, r
     assert dispatcher.messages == []
 
 
+@pytest.mark.parametrize("text", ["shukran kteer", "thank you", "شكراً جزيلاً", "الله يعطيكم العافية", "ok thanks a lot",
+                                  "yislamo", "ma 2assartu"])
+async def test_a_thank_you_with_nothing_to_file_is_answered_and_starts_nothing(text: str) -> None:
+    """After a status answer, "shukran kteer" (heard as a compliment at 0.98): no compliment form."""
+    events, dispatcher = await start(text, "compliment")
+    assert [e["event"] for e in events] == ["followup"] and events[0]["name"] == "action_listen"
+    assert [m["response"] for m in dispatcher.messages] == ["utter_welcome"]
+
+
+async def test_thanks_that_name_who_for_what_is_a_compliment() -> None:
+    events, dispatcher = await start("shukran la baladiyet irbid 3ala tanzeef el share3 b sor3a", "compliment")
+    assert ("request_type", "compliment") in [(e.get("name"), e.get("value")) for e in events]
+    assert dispatcher.messages == []
+
+
 async def test_a_bare_report_opening_first_says_it_is_confidential() -> None:
     events, dispatcher = await start("I want to report a violation", "report_violation")
     assert events == fresh("report", idem_key(events))

@@ -363,6 +363,13 @@ async def test_without_an_offer_the_old_replies(intent: str, reply: str) -> None
     assert messages == [{"response": reply}]
 
 
+@pytest.mark.parametrize(("text", "intent"), [("shokran", "nlu_fallback"), ("merci", "inform"), ("thx", "nlu_fallback"),
+                                              ("شكرا", "affirm")])
+async def test_thanks_heard_as_nothing_known_gets_a_courteous_reply(text: str, intent: str) -> None:
+    events, messages = await run(ActionAnswerOffer(), tracker(text, intent))
+    assert (events, messages) == ([], [{"response": "utter_welcome"}])
+
+
 @pytest.mark.parametrize("text", ["yes", "aywa", "نعم", "اه"])
 async def test_yes_to_anything_else_shows_the_services_rather_than_asking_again(text: str) -> None:
     menu = offered(("Ask the government", "/ask_government"), ("Complaint", "/complain"), ("Compliment", "/compliment"))

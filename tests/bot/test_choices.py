@@ -146,3 +146,15 @@ def test_the_summary_answer_that_asks_to_edit(text: str, edit: bool) -> None:
     """One rule for the summary's "edit": a no of up to ten words or a request for a change, and
     never "nothing to change"."""
     assert choices.asks_to_edit(text) is edit
+
+
+@pytest.mark.parametrize("text", ["shukran", "thanks", "thank you very much", "شكراً جزيلاً", "يعطيكم العافية",
+                                  "yislamo", "ok shukran", "ma 2assartu", "merci"])
+def test_a_bare_thank_you(text: str) -> None:
+    assert choices.is_bare_thanks(text)
+
+
+@pytest.mark.parametrize("text", ["ok", "tamam", "great", "", "thank you to the civil defence", "شكرا لبلدية اربد",
+                                  "shukran bas lessa el mayy maqtou3a", "thanks but the street is still dark"])
+def test_thanks_with_something_more_or_no_thanks_at_all(text: str) -> None:
+    assert not choices.is_bare_thanks(text)

@@ -8,11 +8,12 @@ import re
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import ActionExecuted, EventType, SlotSet, UserUtteranceReverted, UserUttered
+from rasa_sdk.events import ActionExecuted, EventType, FollowupAction, SlotSet, UserUtteranceReverted, UserUttered
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import common
+from actions.forms import cancel_events
 from actions.requests import ask_type, type_unsure
 from backend_client import (
     CaseRequest,
@@ -107,6 +108,23 @@ class ReferenceFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
 
     async def get_validation_events(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         return [SlotSet(name, value) for name, value in tracker.slots_to_validate().items()]
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        if self._leaving(tracker):
+            # "la2 shukran", "thanks", "bye", "ما معي الرقم" where the reference or the proof is
+            # asked, and none typed: the person has none to hand. Asking again would hold them in
+            # the form (only "cancel" let them out); they are told how to come back instead.
+            dispatcher.utter_message(response="utter_reference_later")
+            return cancel_events() + [FollowupAction("action_listen")]
+        return await super().run(dispatcher, tracker, domain)
+
+    def _leaving(self, tracker: Tracker) -> bool:
+        if tracker.get_slot("requested_slot") not in (self.reference_slot, "status_proof"):
+            return False
+        text = common.user_text(tracker)
+        if common.is_payload(text) or _typed_references(tracker) or proof_digits(text):
+            return False
+        return common.intent(tracker) == "goodbye" or choices.says_no(text) or choices.is_bare_thanks(text)
 
     async def _extract_reference(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> dict[str, Any]:
         if tracker.get_slot("requested_slot") != self.reference_slot or common.intent(tracker) in INTERRUPTIONS:

@@ -179,6 +179,10 @@ NO = option(
     "la", "la2", "laa", "la2a", "la shukran", "la2 shukran", "bala", "balash", "bdoon", "bedoon", "bidoon", "mish daroori",
     "mesh daroori", "msh daroori", "mish darori", "mesh darori", "ma bdi", "mabdi", "ma badi", "ma biddi", "mafi",
     "ma fi", "ma 3ndi", "bdun", "mish lazem", "msh lazem", "mesh lazem", "mish lazim",
+    # "I don't have it (on me)": the reference, the PIN, a number
+    "i don't have it", "i dont have it", "don't have it", "dont have it", "i don't have", "i dont have",
+    "ما معي", "مش معي", "مو معي", "ليس معي", "لا يوجد معي", "ما عندي اياه", "ma m3i", "ma ma3i", "mish m3i", "mish ma3i",
+    "msh ma3i", "mesh ma3i",
     # "I'd prefer not to", said politely: "أفضّل عدم ترك رقم", "prefer not to give it", "بلاش أحسن"
     "prefer not", "i prefer not", "id prefer not", "would prefer not", "rather not say", "not comfortable",
     "keep it private", "افضل عدم", "افضل الا", "اود عدم", "لا اود", "لا احب", "ما بحب", "ما بفضل", "عدم ترك", "عدم ذكر",

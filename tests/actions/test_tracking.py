@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import common
@@ -124,6 +124,23 @@ async def test_the_status_form_checks_the_digit_and_the_owner(store: RunningCase
 async def test_the_proof_is_four_or_six_digits(domain: dict[str, Any], text: str, proof: str) -> None:
     t = tracker(text, slots={"requested_slot": "status_proof", "status_reference": "1"}, active_loop="status_form")
     assert await run(ValidateStatusForm(), t, domain) == ([SlotSet("status_proof", proof)], [])
+
+
+@pytest.mark.parametrize(("text", "intent", "slot"), [
+    ("la2 shukran", "deny", "status_reference"), ("shukran kteer", "compliment", "status_reference"),
+    ("bye", "goodbye", "status_reference"), ("ما معي الرقم", "inform", "status_reference"),
+    ("no", "deny", "status_proof"), ("I don't have it", "inform", "rating_reference"), ("مش معي", "nlu_fallback", "rating_reference"),
+])
+async def test_no_thanks_or_bye_where_a_reference_is_asked_lets_the_person_out(domain: dict[str, Any], text: str, intent: str,
+                                                                              slot: str) -> None:
+    """Without a reference to hand, "la2 shukran" was met with "a reference has 10 digits" again and
+    again; only "cancel" ended the form."""
+    form, loop = (ValidateRatingForm(), "rating_form") if slot == "rating_reference" else (ValidateStatusForm(), "status_form")
+    slots = {"requested_slot": slot, "status_reference": "1" if slot == "status_proof" else None}
+    events, messages = await run(form, tracker(text, intent, slots=slots, active_loop=loop), domain)
+    assert messages == [{"response": "utter_reference_later"}]
+    assert ActiveLoop(None) in events and SlotSet("status_reference", None) in events
+    assert events[-1] == FollowupAction("action_listen")
 
 
 @pytest.mark.parametrize("text", ["45", "1234 or 5678", "ar2am 3ashan"])

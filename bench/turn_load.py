@@ -12,6 +12,8 @@ turns/s any bot on Rasa's processor can reach here (--no-floor skips it). Ours: 
 channel. The same four short messages, fresh conversations, 1 and 10 concurrent users; then, ours
 only: N concurrent filing conversations (every one must get its reference, none doubled), the
 cost of a turn late in a long conversation against an early one, and each Rasa process's RSS.
+Each short-message row also prints the Rasa process's CPU per turn (/proc, 10 ms ticks) and how
+busy it was: 100% is one core, all that Rasa's single event loop can use.
 The machine is noisy: read the ratios, not the absolute figures. Never part of the pass/fail suite.
 """
 
@@ -141,12 +143,15 @@ def short_load(target: Target, users: int, conversations_per_user: int) -> dict[
                     out.append(time.perf_counter() - t0)
         return out
 
-    t0 = time.perf_counter()
+    cpu0, t0 = cpu_seconds(target.pid), time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(users) as pool:
         lat = [x for xs in pool.map(user, range(users)) for x in xs]
     wall = time.perf_counter() - t0
+    cpu = cpu_seconds(target.pid) - cpu0
     p50, p95 = percentiles(lat)
-    return {"turns": len(lat), "turns_per_s": len(lat) / wall, "p50": p50, "p95": p95}
+    # The Rasa process's CPU per turn, and how busy it was (100% = one core: its event loop is one thread).
+    return {"turns": len(lat), "turns_per_s": len(lat) / wall, "p50": p50, "p95": p95,
+            "cpu_ms": 1000 * cpu / len(lat), "busy": 100 * cpu / wall}
 
 
 def filing_load(system: object, target: Target, n: int) -> dict[str, float]:
@@ -296,12 +301,13 @@ def main(argv: list[str] | None = None) -> int:
                 for text in SHORT:
                     t.post(s, f"warm-{uuid.uuid4().hex}", text)
         rows = {}
-        print(f"\n{'':<8} {'users':>5} {'turns':>6} {'turns/s':>8} {'p50 ms':>8} {'p95 ms':>8}")
+        print(f"\n{'':<8} {'users':>5} {'turns':>6} {'turns/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'CPU ms/turn':>12} {'Rasa busy':>10}")
         for users in (1, 10):
             for t in targets:
                 r = short_load(t, users, args.conversations)
                 rows[(t.name, users)] = r
-                print(f"{t.name:<8} {users:>5} {r['turns']:>6} {r['turns_per_s']:>8.1f} {r['p50']:>8.0f} {r['p95']:>8.0f}", flush=True)
+                print(f"{t.name:<8} {users:>5} {r['turns']:>6} {r['turns_per_s']:>8.1f} {r['p50']:>8.0f} {r['p95']:>8.0f} "
+                      f"{r['cpu_ms']:>12.1f} {r['busy']:>9.0f}%", flush=True)
         if not args.skip_stock:
             for name in [t.name for t in targets if t.name != "stock"]:
                 for users in (1, 10):

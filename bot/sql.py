@@ -70,12 +70,33 @@ def sync_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _pragmas(conn, _record):  # type: ignore[no-untyped-def]
             cur = conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=30000")
+            _journal_wal(cur)
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
     return engine
+
+
+def _journal_wal(cur: Any, patience: float = 30.0) -> None:
+    """WAL mode, set on a connection's first use. SQLite can refuse even the no-op switch of a file
+    already in WAL with "database is locked" without waiting out the busy timeout, when several
+    processes open the file at the same moment (the notifier's lease race on CI, 2026-12-01):
+    tried again for up to `patience` seconds, as the busy timeout would have waited."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + patience
+    delay = 0.005
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
 
 
 @dataclass(frozen=True)

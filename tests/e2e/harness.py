@@ -54,6 +54,13 @@ class RunningSystem:
         with urllib.request.urlopen(url, timeout=10) as r:
             return json.loads(r.read())
 
+    def parse(self, text: str) -> dict[str, Any]:
+        """What the running model makes of a text (Rasa's /model/parse)."""
+        req = urllib.request.Request(f"{self.rasa_url}/model/parse?token={self.env['RASA_TOKEN']}",
+                                     data=json.dumps({"text": text}).encode(), headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=20) as r:
+            return json.loads(r.read())  # type: ignore[no-any-return]
+
     def stop(self) -> None:
         self.system.stop()
         self.recorder.stop()

@@ -18,6 +18,23 @@ from tests.e2e.test_typed_answers_e2e import answer_until, at_the_reopen_offer
 TYPE_BUTTONS = ["/ask_government", "/suggest", "/compliment", "/complain"]
 
 
+def unsure_opening(system: RunningSystem, candidates: list[str], among: set[str] = frozenset()) -> str:  # type: ignore[assignment]
+    """The first candidate the running model leaves unsure between request types (with `among`
+    in the running), which is when the type is asked (bot.request_rules.unsure_types). These
+    tests are about what the dialogue does with such an opening; which texts the NLU is unsure of
+    moves with every retraining (a fixed text that was unsure became a sure complaint)."""
+    from bot.request_rules import unsure_types
+
+    seen = []
+    for text in candidates:
+        ranking = system.parse(text)["intent_ranking"]
+        types = unsure_types(ranking)
+        if types and among <= set(types):
+            return text
+        seen.append((text, [(r["name"], round(r["confidence"], 2)) for r in ranking[:3]]))
+    raise AssertionError(f"the model is sure of every candidate opening; add one it reads between types: {seen}")
+
+
 def loop_of(chat: Chat) -> str | None:
     return (chat.system.tracker(rest_sender_id(chat.system, chat.sender)).get("active_loop") or {}).get("name")
 
@@ -29,8 +46,13 @@ def assert_type_asked(chat: Chat) -> None:
 
 
 def test_an_opening_of_unclear_type_is_asked_and_what_it_said_is_kept(system: RunningSystem) -> None:
-    # Asking at the municipality about a shop licence and getting nowhere: a question, or a complaint?
-    opening = "رحت على البلدية اسأل عن رخصة المحل وضليت ساعتين وما حدا فهمني شو المطلوب"
+    # About a shop licence at the municipality, going nowhere: a question, or a complaint?
+    opening = unsure_opening(system, [
+        "رحت على البلدية اسأل عن رخصة المحل وضليت ساعتين وما حدا فهمني شو المطلوب",
+        "ليش البلدية بتطلب ورقة جديدة كل مرة بروح فيها عشان رخصة المحل؟",
+        "ليش معاملة رخصة المحل بالبلدية بتاخد شهرين؟",
+        "شو المطلوب لرخصة المحل؟ رحت عالبلدية مرتين وكل مرة بقولولي اشي",
+    ])
     chat = Chat(system, "type-unclear")
     chat.say(opening)
     assert "ما نوع طلبك" in chat.text
@@ -47,10 +69,15 @@ def test_an_opening_of_unclear_type_is_asked_and_what_it_said_is_kept(system: Ru
     assert (row["type"], row["entity"]["id"], row["pillar"]) == ("complaint", "gam", "procedures")
 
 
-def test_the_type_typed_in_arabizi_after_a_message_the_nlu_could_not_place(system: RunningSystem) -> None:
-    """The fallback's "sorry, I didn't understand" becomes the type question when the message is an
-    opening between types; "la2, shakwa" answers it like the button."""
-    opening = "ro7t 3al baladiyeh as2al 3an rokhset el ma7al w ma 7ada 3ref yjawebni"
+def test_the_type_typed_in_arabizi_after_an_opening_between_types(system: RunningSystem) -> None:
+    """An opening between types, read with confidence or under the fallback's threshold (then
+    "sorry, I didn't understand" becomes the type question): "la2, shakwa" answers it like the button."""
+    opening = unsure_opening(system, [
+        "ro7t 3al baladiyeh as2al 3an rokhset el ma7al w ma 7ada 3ref yjawebni",
+        "lesh lazem aru7 3al baladiyeh 3 marrat 3ashan wara2a wa7deh?",
+        "lesh el baladiyeh bttlob wara2 jdeed kol marra?",
+        "lesh mo3amalet el rokhsa bel baladiyeh btaakhod shahrein?",
+    ])
     chat = Chat(system, "type-arabizi")
     chat.say(opening)
     assert_type_asked(chat)
@@ -79,9 +106,19 @@ def test_a_thank_you_read_as_a_question_is_asked_over_sms_and_filed_as_a_complim
     assert (row["type"], row["description"]) == ("compliment", opening)
 
 
-# A fixed canary: the NLU reads this text as a complaint or a report, close (0.49 / 0.25).
+# A fixed canary in an opening the NLU reads between a report and another type (which one is
+# picked from these by the running model: `maybe_report`).
 CANARY = "kanarixqzvj"
-MAYBE_REPORT = f"the guard {CANARY} at the hospital gate would not let my father in until I gave him five dinars"
+MAYBE_REPORTS = [
+    "the guard {canary} at the hospital gate would not let my father in until I gave him five dinars",
+    "a nurse {canary} asked for 10 dinars to get my mother a bed sooner",
+    "the man {canary} at the window said my papers were missing unless I bought him tea",
+    "the inspector {canary} told my brother the shop would pass if he left an envelope",
+]
+
+
+def maybe_report(system: RunningSystem, canary: str) -> str:
+    return unsure_opening(system, [t.format(canary=canary) for t in MAYBE_REPORTS], among={"report"})
 
 
 def test_an_opening_that_may_be_a_report_and_is_one_leaves_no_trace(system: RunningSystem) -> None:
@@ -91,12 +128,13 @@ def test_an_opening_that_may_be_a_report_and_is_one_leaves_no_trace(system: Runn
     def say(text: str, button: bool = False) -> list[dict[str, Any]]:
         return rest_turn(system, sender, text, button=button)
 
-    asked = say(MAYBE_REPORT)
+    opening = maybe_report(system, CANARY)
+    asked = say(opening)
     assert [b["payload"] for m in asked for b in (m.get("buttons") or [])][:4] == TYPE_BUTTONS
     assert leaks(system.var_dir, CANARY, None) == [], "sealed while the type is asked"
     say("/report_violation", button=True)
     slots = system.tracker(sender_id)["slots"]
-    assert slots["request_type"] == "report" and slots["description"] == MAYBE_REPORT, "kept, confidentially"
+    assert slots["request_type"] == "report" and slots["description"] == opening, "kept, confidentially"
     for _ in range(8):
         slots = system.tracker(sender_id)["slots"]
         if slots.get("requested_slot") is None:
@@ -108,7 +146,7 @@ def test_an_opening_that_may_be_a_report_and_is_one_leaves_no_trace(system: Runn
 
 
 def test_an_opening_that_may_be_a_report_filed_as_a_complaint_keeps_its_text_there_only(system: RunningSystem) -> None:
-    text = MAYBE_REPORT.replace(CANARY, "kanariwvkzjq")
+    text = maybe_report(system, "kanariwvkzjq")
     chat = Chat(system, "type-complaint")
     chat.say(text)
     assert_type_asked(chat)

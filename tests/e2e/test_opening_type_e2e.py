@@ -114,6 +114,8 @@ MAYBE_REPORTS = [
     "a nurse {canary} asked for 10 dinars to get my mother a bed sooner",
     "the man {canary} at the window said my papers were missing unless I bought him tea",
     "the inspector {canary} told my brother the shop would pass if he left an envelope",
+    "the nurse {canary} let her relatives see the doctor first and we waited three hours",
+    "the clerk {canary} at the licensing department served his friends first while we waited since morning",
 ]
 
 

@@ -38,6 +38,9 @@ FORM_SLOTS = (
 # Questions whose answer is a narrative of its own: "stop" or "cancel" there may be the story
 # ("the bus did not stop"), so only the NLU's cancel intent cancels them.
 NARRATIVE_SLOTS = {"description", "campaign_answer_1", "campaign_answer_2"}
+# A message this long where the sector or the body is asked is the story, not a name (the longest
+# body name in case_store/data/catalogue.yml is nine words, in English).
+STORY_WORDS = 10
 
 
 def reset_form_slots() -> list[EventType]:
@@ -291,7 +294,8 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
     # --- description and phone -------------------------------------------------------------------
     async def extract_description(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         if not self._asked(tracker, "description") or self._interrupted(tracker):
-            return {}
+            told = None if self._interrupted(tracker) else self._story_at_a_routing_question(tracker)
+            return {"description": told} if told else {}
         meta = common.latest_metadata(tracker)
         text = common.user_text(tracker)
         if meta.get("attachment_only"):
@@ -302,6 +306,19 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
             dispatcher.utter_message(response="utter_description_too_short")
             return {"description": None}
         return {"description": text}
+
+    @staticmethod
+    def _story_at_a_routing_question(tracker: Tracker) -> str | None:
+        """What happened, typed where the sector or the body is asked (people press the menu's
+        number, then tell their story: "shukran la markaz el sa7i bel mafraq, el doctor kan ktir
+        mne7 ma3 emmi"): kept as the description, so it is not asked for again. A body's name is
+        not a story: it takes STORY_WORDS words or more."""
+        if tracker.get_slot("requested_slot") not in ("sector", "entity_id") or tracker.get_slot("description"):
+            return None
+        text = common.user_text(tracker)
+        if common.is_payload(text) or len(choices.words(text)) < STORY_WORDS or request_rules.description_too_short(text):
+            return None
+        return text
 
     async def extract_contact_phone(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         if not self._asked(tracker, "contact_phone"):

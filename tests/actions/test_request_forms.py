@@ -101,6 +101,29 @@ async def test_a_did_you_mean_pick_while_the_sector_is_asked_sets_the_body(domai
     assert said == []
 
 
+STORY = "shukran la markaz el sa7i bel mafraq, el doctor kan ktir mne7 ma3 emmi w sharahelna kol ishi"
+
+
+@pytest.mark.parametrize("asked", ["sector", "entity_id"])
+async def test_a_story_typed_where_the_sector_or_body_is_asked_is_kept_as_the_description(domain: dict[str, Any],
+                                                                                          asked: str) -> None:
+    """After pressing the menu's number people tell what happened; it is not asked for again."""
+    events, _ = await answer(domain, asked, STORY, rtype="compliment")
+    assert SlotSet("description", STORY) in events
+
+
+@pytest.mark.parametrize("text", ["Accreditation and Quality Assurance Commission for Higher Education Institutions",
+                                  "دائرة الأحوال المدنية والجوازات", "wizaret el se77a"])
+async def test_a_body_named_at_the_sector_question_is_no_description(domain: dict[str, Any], text: str) -> None:
+    events, _ = await answer(domain, "sector", text, rtype="compliment")
+    assert "description" not in [e.get("name") for e in events]
+
+
+async def test_a_story_does_not_replace_a_description_already_given(domain: dict[str, Any]) -> None:
+    events, _ = await answer(domain, "sector", STORY, rtype="compliment", slots={"description": "the nurse was kind to us"})
+    assert "description" not in [e.get("name") for e in events]
+
+
 async def test_an_unknown_sector_is_asked_again(domain: dict[str, Any]) -> None:
     events, said = await answer(domain, "sector", "qwertyuiop")
     assert events == [SlotSet("sector", None), SlotSet("requested_slot", "sector")]

@@ -181,11 +181,11 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
         return {"sector": None}
 
     async def extract_entity_id(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        choices = tracker.get_slot("entity_choices") or []
+        pending = tracker.get_slot("entity_choices") or []
         picked = common.entity_values(tracker, "entity_name")
         text = common.user_text(tracker)
         # A "did you mean" answer can come while the sector is still being asked.
-        if not ((self._asked(tracker, "sector") and choices and picked) or self._asked(tracker, "entity_id")):
+        if not ((self._asked(tracker, "sector") and pending and picked) or self._asked(tracker, "entity_id")):
             return {}
         if self._interrupted(tracker):
             return {}
@@ -196,6 +196,12 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
                     return routing.chose(entities[value])
             if common.is_payload(text):
                 return {}
+            if self._asked(tracker, "entity_id") and not picked and (
+                    choices.says_no(text, 3) or choices.says_yes(text, 3) or choices.is_bare_thanks(text)):
+                # "لا", "ok", "shukran" is no body's name: searched as one it offered five
+                # unrelated bodies ("did you mean the Department of Antiquities?").
+                dispatcher.utter_message(response="utter_entity_pick")
+                return {"entity_id": None}
             offered = await routing.offered_entities(tracker)
             number = routing.picked(parse_choice(text), offered)
             if number is not None:

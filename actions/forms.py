@@ -299,8 +299,10 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
 
     # --- description and phone -------------------------------------------------------------------
     async def extract_description(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
-        if not self._asked(tracker, "description") or self._interrupted(tracker):
-            told = None if self._interrupted(tracker) else self._story_at_a_routing_question(tracker)
+        if self._interrupted(tracker):
+            return {}
+        if not self._asked(tracker, "description"):
+            told = self._story_at_a_routing_question(tracker)
             return {"description": told} if told else {}
         meta = common.latest_metadata(tracker)
         text = common.user_text(tracker)

@@ -211,16 +211,15 @@ _THANKS_WORDS = frozenset(words(" ".join((
     "tislam teslam tislamo teslamo allah ya3tikom ya3tik ya3teekom el 3afyeh 3afyeh 3afye ma 2assartu ma2assartu tamam",
 ))))
 
+# Words that go with thanks but are no thanks alone ("ok", "great", "الله").
+_THANKS_FILLER = frozenset(words("ok okay a you so all very much lot great guys طيب تمام اوك tamam ما ma كل الله allah el"))
+
 
 def is_bare_thanks(text: str) -> bool:
     """A short message of thanks with nothing more in it (no body, no story)."""
     found = words(text)
     return 0 < len(found) <= 6 and all(w in _THANKS_WORDS for w in found) and any(
         w not in _THANKS_FILLER for w in found)
-
-
-# Words that go with thanks but are no thanks alone ("ok", "great", "الله").
-_THANKS_FILLER = frozenset(words("ok okay a you so all very much lot great guys طيب تمام اوك tamam ما ma كل الله allah el"))
 
 
 # "Cancel" typed at a question of a form, whatever the NLU heard in it ("please cancel the complaint").

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sqlite3
 import sys
 import tempfile
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,9 +85,6 @@ def _journal_wal(cur: Any, patience: float = 30.0) -> None:
     already in WAL with "database is locked" without waiting out the busy timeout, when several
     processes open the file at the same moment (the notifier's lease race on CI, 2026-12-01):
     tried again for up to `patience` seconds, as the busy timeout would have waited."""
-    import sqlite3
-    import time
-
     deadline = time.monotonic() + patience
     delay = 0.005
     while True:

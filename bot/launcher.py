@@ -185,8 +185,29 @@ def _wait(url: str, timeout: float, proc: subprocess.Popen | None, ok: Callable[
     raise TimeoutError(f"{url} not ready after {timeout:.0f}s")
 
 
+# Ports handed out for servers come from below the kernel's ephemeral range (32768-60999 on
+# Linux), which outgoing connections draw from: a port picked there could be taken as the local
+# end of some connection (a health check, a database client) in the seconds before the server
+# binds it. Picked at random, not from the seeded `random`, and never twice in one process.
+SERVER_PORTS = range(20000, 32000)
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    import secrets
+
+    for _ in range(200):
+        port = SERVER_PORTS.start + secrets.randbelow(len(SERVER_PORTS))
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    with socket.socket() as s:  # the whole range busy: let the kernel choose
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 

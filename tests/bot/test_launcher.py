@@ -3,6 +3,9 @@ against: reading the parent's environment, so every process silently used SQLite
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from bot import launcher
 from bot.launcher import endpoints
 
 
@@ -30,3 +33,17 @@ def test_event_broker_sql_by_default_pika_for_amqp_and_off_on_request() -> None:
     ep = endpoints(5055, {"EVENT_BROKER_URL": "postgresql://rasa@db:5432/events"})
     assert ep["event_broker"] == {"type": "sql", "dialect": "postgresql", "url": "db", "port": 5432, "db": "events", "username": "rasa"}
     assert "event_broker" not in endpoints(5055, {"EVENT_BROKER_URL": "none"})
+
+
+def test_server_ports_are_free_distinct_and_outside_the_range_outgoing_connections_use() -> None:
+    """A port handed to a server before it binds must not be one that a client connection (a
+    health check, a database driver) can take meanwhile as its local end."""
+    import socket
+
+    low, high = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    ports = [launcher.free_port() for _ in range(50)]
+    assert len(set(ports)) == len(ports)
+    for port in ports:
+        assert not low <= port <= high
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))

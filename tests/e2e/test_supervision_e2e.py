@@ -17,10 +17,26 @@ from tests.e2e.harness import ROOT, e2e_env
 from tests.support.recorder import Recorder
 
 
-def _wait(what: str, check, timeout: float) -> None:  # type: ignore[no-untyped-def]
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"({type(exc).__name__})"
+
+
+def _what_happened(var_dir: Path) -> str:
+    """The launcher's output and the end of every process's log, for a failure message: a CI run
+    keeps no temporary folder."""
+    parts = [f"--- launcher.out\n{_tail(var_dir / 'launcher.out', 30)}"]
+    parts += [f"--- {log.name}\n{_tail(log)}" for log in sorted((var_dir / "logs").glob("*.log"))]
+    return "\n".join(parts)
+
+
+def _wait(what: str, check, timeout: float, proc: subprocess.Popen, var_dir: Path) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        assert proc.poll() is None, f"the launcher exited ({proc.returncode}) before {what}\n{_what_happened(var_dir)}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}\n{_what_happened(var_dir)}"
         time.sleep(0.5)
 
 
@@ -54,11 +70,11 @@ def test_killed_action_server_is_restarted_and_serves_again() -> None:
         proc = subprocess.Popen([launcher.PYTHON, "-m", "bot.launcher", "run"], cwd=ROOT, env=env, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        _wait("the system to be ready", lambda: _ready(ports, token) and "notifier" in _state(var_dir), 300)
+        _wait("the system to be ready", lambda: _ready(ports, token) and "notifier" in _state(var_dir), 300, proc, var_dir)
         before = _state(var_dir)
         os.kill(before["actions"]["pid"], signal.SIGKILL)
         _wait("the action server to come back",
-              lambda: _state(var_dir).get("actions", {}).get("restarts") == 1 and _ready(ports, token), 90)
+              lambda: _state(var_dir).get("actions", {}).get("restarts") == 1 and _ready(ports, token), 90, proc, var_dir)
         after = _state(var_dir)
         assert after["actions"]["pid"] != before["actions"]["pid"]
         for name in ("case_store", "rasa", "notifier"):

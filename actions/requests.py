@@ -292,8 +292,10 @@ class ActionAskSector(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         lang = common.language(tracker)
+        sms = common.channel(tracker) == "sms"  # the short names: a list of 17 full names is eight SMS
         try:
-            buttons = [{"title": s.name(lang), "payload": f'/inform{{"sector": "{s.id}"}}'} for s in await common.sectors()]
+            buttons = [{"title": s.short(lang) if sms else s.name(lang), "payload": f'/inform{{"sector": "{s.id}"}}'}
+                       for s in await common.sectors()]
         except CaseStoreError:
             buttons = []
         dispatcher.utter_message(response="utter_ask_sector", buttons=buttons)

@@ -21,13 +21,19 @@ class Sector:
     id: str
     name_ar: str
     name_en: str
+    short_ar: str = ""
+    short_en: str = ""
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Sector:
-        return cls(d["id"], d["name_ar"], d["name_en"])
+        return cls(d["id"], d["name_ar"], d["name_en"], d.get("short_ar") or "", d.get("short_en") or "")
 
     def name(self, language: str) -> str:
         return self.name_ar if language == "ar" else self.name_en
+
+    def short(self, language: str) -> str:
+        """The name an SMS list shows (the case store's catalogue), else the full name."""
+        return (self.short_ar if language == "ar" else self.short_en) or self.name(language)
 
 
 @dataclass(frozen=True)

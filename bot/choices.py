@@ -222,6 +222,16 @@ def is_bare_thanks(text: str) -> bool:
         w not in _THANKS_FILLER for w in found)
 
 
+# The next page of a list sent a page at a time (SMS, channels/twilio_sms.py): "0" or these words.
+_MORE_WORDS = frozenset(" ".join(words(w)) for w in (
+    "more", "next", "more please", "المزيد", "مزيد", "التالي", "كمان", "غيرهم", "el mazeed", "almazeed", "kaman"))
+
+
+def asks_for_more(text: str | None) -> bool:
+    """"0", "٠", "more", "المزيد": the next page of a paged list."""
+    return parse_choice(text) == 0 or (bool(text) and " ".join(words(text or "")) in _MORE_WORDS)
+
+
 # "Cancel" typed at a question of a form, whatever the NLU heard in it ("please cancel the complaint").
 CANCEL = option(
     "cancel",

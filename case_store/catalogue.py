@@ -44,9 +44,14 @@ class Sector:
     id: str
     name_ar: str
     name_en: str
+    # What an SMS list shows (the 17 full names are eight SMS in Arabic; issue 15): the catalogue's
+    # `short_ar` / `short_en`, else the name.
+    short_ar: str = ""
+    short_en: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name_ar": self.name_ar, "name_en": self.name_en}
+        return {"id": self.id, "name_ar": self.name_ar, "name_en": self.name_en,
+                "short_ar": self.short_ar or self.name_ar, "short_en": self.short_en or self.name_en}
 
 
 ESCALATION_CHANNELS = ("sms", "messenger")  # what the notifier can deliver to
@@ -210,7 +215,8 @@ class Catalogue:
                 if words:
                     self._names.setdefault(tuple(_key(w) for w in words[:2]), []).append((kind, what, words))
         self._sector_words = {
-            s.id: frozenset(_stem(t) for x in (s.name_ar, s.name_en, *(sector_aliases or {}).get(s.id, ())) for t in _phrase(x))
+            s.id: frozenset(_stem(t) for x in (s.name_ar, s.name_en, s.short_ar, s.short_en, *(sector_aliases or {}).get(s.id, ()))
+                            for t in _phrase(x))
             for s in sectors
         }
         # Pre-normalised names per entity, so a search does no per-request normalisation.
@@ -240,7 +246,8 @@ class Catalogue:
             if sid in seen:
                 raise CatalogueError(f"{at}: duplicate sector id {sid!r}")
             seen.add(sid)
-            sectors.append(Sector(sid, text_field(item, "name_ar", at), text_field(item, "name_en", at)))
+            sectors.append(Sector(sid, text_field(item, "name_ar", at), text_field(item, "name_en", at),
+                                  *(text_field(item, k, at) if k in item else "" for k in ("short_ar", "short_en"))))
             sector_aliases[sid] = string_list(item, "aliases", at)
         entities: list[Entity] = []
         seen_entities: set[str] = set()

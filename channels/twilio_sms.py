@@ -12,7 +12,8 @@ Roles (STYLE.md 1):
   (channels/sms_sender.py: opt-outs, length, the durable outbox).
 
 Per-sender state in bot.channel_state (keyed by the keyed sender id): `lang`, `choices` (the
-payloads last offered as a numbered list, so "2" or "٢" picks one), `opted_out`.
+payloads last offered as a numbered list, so "2" or "٢" picks one), `page` (the titles of a list
+too long for one reply and where its next page starts: "0" sends it), `opted_out`.
 
 Why not Rasa's `twilio` connector: no signature check at all, replies only through the REST
 API (one billed request per message), no de-duplication, buttons printed one per SMS.
@@ -43,6 +44,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from bot import settings
 from bot.arabic import normalise
 from bot.channel_state import ChannelState, shared
+from bot.choices import asks_for_more
 from bot.inbound import clean_user_text
 from bot.lang import message_language
 from bot.privacy import keyed_id, normalise_phone, seal_address
@@ -61,6 +63,7 @@ from channels.common import (
     parse_form,
     problem_reply,
     rate_centre_payload,
+    sms_segments,
     split_text,
     t,
     user_language,
@@ -220,6 +223,16 @@ class SmsRendered:
     bodies: list[str]
     choices: list[str] | None = None
     language: str | None = None
+    # A list too long for one reply: every title, and where the next page starts (None: all shown).
+    page: dict[str, Any] | None = None
+
+
+# Every reply fits two SMS (issue 15: Arabic is UCS-2, 67 characters a part). A list that would
+# not (the 17 sectors are eight SMS in Arabic) is sent a page at a time: as many items as fit,
+# then "0. More"; "0" (or "more": bot.choices.asks_for_more) sends the next page, numbered on, and any number picks
+# from the whole list. A page shows at least MIN_PAGE item, whatever the text before it.
+SMS_REPLY_SEGMENTS = 2
+MIN_PAGE = 1
 
 
 def render_message(text: str, buttons: list[dict[str, Any]] | None) -> str:
@@ -230,31 +243,72 @@ def render_message(text: str, buttons: list[dict[str, Any]] | None) -> str:
     return "\n".join(x for x in (text, numbered_lines(button_titles(buttons)), t(language, "Reply with the number of your choice.")) if x)
 
 
+def _list_page(before: str, after: str, titles: list[str], start: int, language: str | None) -> tuple[str, int | None]:
+    """`before` + the numbered titles from `start` (as many as keep the whole body within
+    SMS_REPLY_SEGMENTS, at least MIN_PAGE) + "0. More" when some are left + the reply line +
+    `after`; and where the next page starts (None when this one ends the list)."""
+
+    def body(end: int) -> str:
+        lines = [f"{i}. {title}" for i, title in enumerate(titles[start:end], start=start + 1)]
+        if end < len(titles):
+            lines.append("0. " + t(language, "More choices"))
+        # the first page says how to answer; the pages after it are the same list, numbered on
+        reply_line = t(language, "Reply with the number of your choice.") if start == 0 else ""
+        page = "\n".join(x for x in (before, "\n".join(lines), reply_line) if x)
+        return "\n\n".join(x for x in (page, after) if x)
+
+    end = len(titles)
+    while end - start > MIN_PAGE and sms_segments(body(end)) > SMS_REPLY_SEGMENTS:
+        end -= 1
+    return body(end), (end if end < len(titles) else None)
+
+
 def render_sms(messages: Iterable[Mapping[str, Any]]) -> SmsRendered:
     """A turn's bot messages as SMS bodies: one body (split only past Twilio's 1,600 chars).
 
     Several bot messages are joined into one SMS rather than sent as several, which could
     arrive out of order and cost a segment header each. Buttons become a numbered list; the
-    payloads of the last list offered are returned as `choices`.
+    payloads of the last list offered are returned as `choices`. A list that would take the
+    reply past SMS_REPLY_SEGMENTS is cut into pages (`page`, sent on by `next_page`).
     """
-    parts: list[str] = []
+    messages = list(messages)
+    texts: list[str] = []
     choices: list[str] | None = None
     language: str | None = None
-    for m in messages:
+    listed: tuple[int, list[str]] | None = None  # the message whose list is the one offered, its titles
+    for i, m in enumerate(messages):
         text = str(m.get("text") or "")
         buttons = m.get("buttons") or m.get("quick_replies")
         if text:
             language = message_language(text)
         if buttons:
             choices = button_payloads(buttons)
+            listed = (i, button_titles(buttons))
         rendered = render_message(text, buttons)
         for extra in ("image", "attachment"):
             if isinstance(m.get(extra), str):
                 rendered = "\n".join(x for x in (rendered, m[extra]) if x)
-        if rendered:
-            parts.append(rendered)
-    body = "\n\n".join(parts)
-    return SmsRendered(split_text(body, MAX_SMS_BODY), choices, language)
+        texts.append(rendered)
+    body = "\n\n".join(x for x in texts if x)
+    if listed is None or sms_segments(body) <= SMS_REPLY_SEGMENTS or len(listed[1]) <= MIN_PAGE:
+        return SmsRendered(split_text(body, MAX_SMS_BODY), choices, language)
+    at, titles = listed
+    m = messages[at]
+    own = "\n".join(x for x in (str(m.get("text") or "").strip(),
+                                *(m[e] for e in ("image", "attachment") if isinstance(m.get(e), str))) if x)
+    before = "\n\n".join(x for x in [*texts[:at], own] if x)
+    after = "\n\n".join(x for x in texts[at + 1:] if x)
+    list_language = message_language(str(m.get("text") or "").strip())
+    paged, next_start = _list_page(before, after, titles, 0, list_language)
+    page = {"titles": titles, "next": next_start, "lang": list_language} if next_start is not None else None
+    return SmsRendered(split_text(paged, MAX_SMS_BODY), choices, language, page)
+
+
+def next_page(page: Mapping[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    """The next page of a paged list, numbered on from the last, and the page state after it."""
+    titles, start, language = list(page["titles"]), int(page["next"]), page.get("lang")
+    text, next_start = _list_page("", "", titles, start, language)
+    return text, ({**page, "next": next_start} if next_start is not None else None)
 
 
 def render_twiml(bodies: Iterable[str]) -> str:
@@ -408,6 +462,11 @@ class TwilioSmsInput(InputChannel):
             else:
                 text = cleaned.text
                 choice, choices = parse_choice(text), stored.get("choices") or []
+                page = stored.get("page")
+                if page and page.get("next") is not None and asks_for_more(text):
+                    body, after = next_page(page)
+                    await self.state.update(sender, page=after)
+                    return [body]
                 if choice is not None and choices:
                     if not 1 <= choice <= len(choices):
                         return [t(stored_lang or language, "Please reply with a number from 1 to {n}.", n=len(choices))]
@@ -436,6 +495,8 @@ class TwilioSmsInput(InputChannel):
             changes["lang"] = rendered.language
         if rendered.bodies and rendered.choices != stored.get("choices"):
             changes["choices"] = rendered.choices
+        if rendered.bodies and rendered.page != stored.get("page"):
+            changes["page"] = rendered.page
         if changes:
             await self.state.update(sender, **changes)
 

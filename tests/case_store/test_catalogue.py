@@ -93,3 +93,20 @@ def test_broken_yaml_is_reported(tmp_path: Path) -> None:
     (tmp_path / "c.yml").write_text("sectors: [", encoding="utf-8")
     with pytest.raises(CatalogueError, match="not valid YAML"):
         Catalogue.load(tmp_path / "c.yml")
+
+
+def test_every_sector_has_a_short_name_for_sms_lists_and_is_found_by_it() -> None:
+    """The sector question over SMS lists the short names (channels/twilio_sms.py pages the list):
+    each is shorter than the full name, they are distinct, and typing one finds its sector."""
+    from channels.common import sms_segments
+
+    catalogue = Catalogue.load(DEFAULT_PATH)
+    for language in ("ar", "en"):
+        shorts = [s.to_json()[f"short_{language}"] for s in catalogue.sectors]
+        assert len(set(shorts)) == len(shorts)
+        for sector, short in zip(catalogue.sectors, shorts):
+            assert short and len(short) <= len(sector.to_json()[f"name_{language}"])
+            assert catalogue.sectors_named(short)[:1] == [sector], short
+    # The whole Arabic list in short names is at most three SMS pages of two segments each.
+    listed = "\n".join(f"{i}. {s.short_ar}" for i, s in enumerate(catalogue.sectors, start=1))
+    assert sms_segments(listed) <= 6

@@ -25,13 +25,16 @@ from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 from bot.channel_state import deliveries, sender_state
+from bot.choices import asks_for_more
 from bot.launcher import free_port
 from bot.privacy import keyed_id, open_address
-from channels.common import FormParams
+from channels.common import FormParams, sms_segments
 from channels.twilio_sms import (
+    SMS_REPLY_SEGMENTS,
     Keyword,
     TwilioSmsInput,
     keyword,
+    next_page,
     parse_inbound,
     render_sms,
     render_twiml,
@@ -373,6 +376,39 @@ def test_render_sms_joins_a_turn_and_remembers_the_last_choices() -> None:
     assert rendered.choices == ["/affirm", "/deny"] and rendered.language == "en"
     long = render_sms([{"text": "نص طويل جداً. " * 200}])
     assert len(long.bodies) == 2 and all(len(b) <= 1600 for b in long.bodies) and long.choices is None
+
+
+
+SECTORS_AR = ["الأحوال المدنية والجوازات والإقامة", "النقل والترخيص والسير", "البلديات والخدمات المحلية", "المياه والري",
+              "الطاقة والكهرباء", "الصحة", "التعليم", "العمل والحماية الاجتماعية", "المالية والضرائب والجمارك",
+              "الداخلية والأمن", "العدل والنزاهة والرقابة", "الاقتصاد والتجارة والاستثمار", "الزراعة والبيئة"]
+
+
+@pytest.mark.parametrize("before", [[], [{"text": "شكراً لك، وصلنا وصف طلبك."}]])
+def test_a_list_too_long_for_two_sms_goes_a_page_at_a_time_numbered_on(before: list[dict[str, Any]]) -> None:
+    buttons = [{"title": title, "payload": f"/pick{i}"} for i, title in enumerate(SECTORS_AR, start=1)]
+    rendered = render_sms([*before, {"text": "ما القطاع؟", "buttons": buttons}])
+    # the whole list stays pickable by number; only what is shown is cut
+    assert rendered.choices == [b["payload"] for b in buttons]
+    (first,) = rendered.bodies
+    pages, page = [first], rendered.page
+    while page is not None:
+        body, page = next_page(page)
+        pages.append(body)
+    assert len(pages) > 1 and all(sms_segments(p) <= SMS_REPLY_SEGMENTS for p in pages), [sms_segments(p) for p in pages]
+    shown = [line for p in pages for line in p.splitlines() if line[:1].isdigit() and not line.startswith("0. ")]
+    assert shown == [f"{i}. {title}" for i, title in enumerate(SECTORS_AR, start=1)]  # each once, in order
+    assert all("\n0. المزيد" in p for p in pages[:-1]) and not any(line.startswith("0. ") for line in pages[-1].splitlines())
+    assert pages[0].rstrip().endswith("أرسل رقم اختيارك.")  # how to answer, once
+    assert not any("أرسل رقم اختيارك." in p for p in pages[1:])
+    assert first.startswith(before[0]["text"] if before else "ما القطاع؟")
+
+
+def test_a_list_that_fits_is_not_paged_and_more_is_read_in_both_languages() -> None:
+    short = render_sms([{"text": "Was it urgent?", "buttons": [{"title": "Yes", "payload": "/affirm"}, {"title": "No", "payload": "/deny"}]}])
+    assert short.page is None and "0. " not in short.bodies[0]
+    assert [asks_for_more(x) for x in ("0", "٠", " 0 ", "More", "المزيد", "next")] == [True] * 6
+    assert [asks_for_more(x) for x in ("10", "1", "no more", "أريد المزيد من الوقت")] == [False] * 4
 
 
 @pytest.mark.asyncio

@@ -126,6 +126,32 @@ def test_a_first_hello_gets_the_english_menu_in_two_segments(system: Any) -> Non
     assert "1. Ask the government" in reply and "Arabic" in reply and sms_segments(reply) <= 2, reply
 
 
+def test_the_sector_list_comes_a_page_at_a_time_and_any_number_of_it_picks(system: Any) -> None:
+    """The 17 sectors in Arabic: every reply within two SMS, "0" sends the next page without a turn
+    of the bot, and a number first shown on a later page picks that sector."""
+    user = SmsUser(system)
+    reply = user.say("أريد تقديم شكوى")
+    for _ in range(6):
+        assert sms_segments(reply) <= 2, reply
+        sectors = [b for b in user.offered() if b["payload"].startswith('/inform{"sector"')]
+        if sectors:
+            break
+        buttons = user.offered()
+        reply = user.say(choose(buttons) if buttons else "الموظف في المكتب رفض استلام أوراقي وتعامل معي بأسلوب غير لائق")
+    else:
+        raise AssertionError(f"the sector was never asked; last reply: {reply!r}")
+    assert len(sectors) == 17 and "0. المزيد" in reply and "1. " in reply
+    shown = len([line for line in reply.splitlines() if line[:1].isdigit() and not line.startswith("0. ")])
+    assert 3 <= shown < 17
+    turns = len(system.tracker(user.sender_id)["events"])
+    page2 = user.say("0")
+    assert sms_segments(page2) <= 2 and page2.startswith(f"{shown + 1}. "), page2
+    assert len(system.tracker(user.sender_id)["events"]) == turns  # the channel paged; Rasa saw nothing
+    wanted = sectors[shown]  # the first one on the second page
+    user.say(str(shown + 1))
+    assert f'"{system.tracker(user.sender_id)["slots"].get("sector")}"' in wanted["payload"]
+
+
 def test_replayed_message_sid_gives_one_turn_and_one_reply(system: Any) -> None:
     user = SmsUser(system)
     params = user.params("مرحبا")

@@ -166,9 +166,11 @@ async def test_a_pillar_in_words_is_inferred(domain: dict[str, Any]) -> None:
     assert said == []
 
 
-async def test_a_pillar_that_says_nothing_is_asked_again(domain: dict[str, Any]) -> None:
-    events, _ = await answer(domain, "pillar", "hmm")
+@pytest.mark.parametrize("text, intent", [("hmm", "inform"), ("لا", "deny"), ("no", "deny"), ("ma ba3ref", "out_of_scope")])
+async def test_a_pillar_that_says_nothing_is_asked_again_with_why_it_matters(domain: dict[str, Any], text: str, intent: str) -> None:
+    events, said = await answer(domain, "pillar", text, intent)
     assert events == [SlotSet("pillar", None), SlotSet("requested_slot", "pillar")]
+    assert responses(said) == ["utter_pillar_pick"]
 
 
 @pytest.mark.parametrize(

@@ -76,7 +76,8 @@ def type_unsure(tracker: Tracker) -> bool:
     (Not read from its words: "مخالفة" is a violation and a traffic ticket, "report" a police one.)"""
     text = common.user_text(tracker)
     return (not tracker.active_loop.get("name") and not common.is_payload(text) and not tracker.latest_message.get(CHOSEN)
-            and bool(request_rules.unsure_types(tracker.latest_message.get("intent_ranking") or [])))
+            and bool(request_rules.unsure_types(tracker.latest_message.get("intent_ranking") or [],
+                                                tracker.latest_message.get(request_rules.OPINIONS_KEY))))
 
 
 def _opening_asked_about(tracker: Tracker) -> dict[str, Any] | None:

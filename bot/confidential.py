@@ -43,7 +43,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from bot.request_rules import INTENT_TO_TYPE, REQUEST_TYPES, unsure_types
+from bot.request_rules import INTENT_TO_TYPE, OPINIONS_KEY, REQUEST_TYPES, unsure_types
 
 PLACEHOLDER = "[confidential]"
 REPORT_TYPE = "report"
@@ -100,8 +100,9 @@ def _opens(e: Event, loop: str | None = None) -> bool:
             return False
         # An opening that may be a report is one until the person says it is not: its type is
         # asked (actions/requests.py), and the answer closes the segment or goes on with it.
-        ranking = (e.get("parse_data") or {}).get("intent_ranking") or []
-        return _intent(e) in REPORT_INTENTS or (loop is None and REPORT_TYPE in unsure_types(ranking))
+        parse = e.get("parse_data") or {}
+        return _intent(e) in REPORT_INTENTS or (
+            loop is None and REPORT_TYPE in unsure_types(parse.get("intent_ranking") or [], parse.get(OPINIONS_KEY)))
     if kind == "slot":
         return e.get("name") == "request_type" and e.get("value") == REPORT_TYPE
     if kind == "active_loop":
@@ -272,6 +273,7 @@ def scrub(e: Event) -> dict[str, Any]:
         out["parse_data"] = {
             "intent": parse.get("intent") or {},
             "intent_ranking": parse.get("intent_ranking") or [],
+            **({OPINIONS_KEY: parse[OPINIONS_KEY]} if OPINIONS_KEY in parse else {}),  # intents, read by the scan
             "entities": [],
             "text": PLACEHOLDER,
         }

@@ -32,6 +32,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize
 
 from bot.arabic import normalise
+from bot.request_rules import OPINIONS_KEY
 
 log = logging.getLogger(__name__)
 
@@ -179,4 +180,9 @@ class IntentEnsemble(GraphComponent):
                              key=lambda r: -r[PREDICTED_CONFIDENCE_KEY])
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking[: self.config["ranking_length"]], add_to_output=True)
+            if diet:
+                # Each model's own first choice: where they name different request types, the type
+                # is asked (bot.request_rules.unsure_types), however sure the average looks.
+                message.set(OPINIONS_KEY, {"diet": max(diet, key=diet.__getitem__),
+                                           "linear": max(linear, key=linear.__getitem__)}, add_to_output=True)
         return messages

@@ -176,6 +176,21 @@ def test_an_opening_that_may_be_a_report_is_one_until_the_person_says_it_is_not(
     assert segments(chose_report) == [Segment(0, 6, False)]
 
 
+def test_an_opening_one_model_reads_as_a_report_is_sealed_and_stays_so_once_scrubbed() -> None:
+    """The average is sure of a complaint, but the linear model says report: the type is asked
+    (bot.request_rules.unsure_types), so the opening is a report until the person says it is not;
+    the scrubbed event keeps the two opinions, so the walk over it finds the same segment."""
+    sure = opening("the clerk said 20 JD would make the file move faster", [("complain", 0.8), ("report_violation", 0.15)])
+    assert segments([sure]) == []
+    sure["parse_data"]["intent_opinions"] = {"diet": "complain", "linear": "report_violation"}
+    events = [sure, action("action_start_request"), bot("which type?"), action("action_listen")]
+    assert segments(events) == [Segment(0, 3, False)]
+    scrubbed = [scrub(e) for e in events]
+    assert scrubbed[0]["parse_data"]["intent_opinions"] == {"diet": "complain", "linear": "report_violation"}
+    assert "20 JD" not in str(scrubbed)
+    assert segments(scrubbed) == segments(events)
+
+
 def test_an_opening_unsure_between_other_types_or_sure_of_a_complaint_is_not_sealed() -> None:
     assert segments([opening("how do I renew it, it took ages", [("ask_government", 0.5), ("complain", 0.4)])]) == []
     assert segments([opening("the clerk shouted at me", [("complain", 0.8), ("report_violation", 0.15)])]) == []
@@ -211,12 +226,16 @@ def _random_objects(rng: Any, length: int) -> list[Any]:
     out: list[Any] = [ev.ActionExecuted("action_session_start"), ev.SessionStarted(), ev.ActionExecuted("action_listen")]
     while len(out) < length:
         intent = rng.choice(_INTENTS)
-        ranking = [{"name": intent, "confidence": 0.5}]
-        if rng.random() < 0.3:  # an opening the NLU is unsure of, a report among the candidates
-            ranking = [{"name": "complaint", "confidence": 0.45}, {"name": "report_violation", "confidence": 0.4}]
+        parse: dict[str, Any] = {"intent_ranking": [{"name": intent, "confidence": 0.5}]}
+        u = rng.random()
+        if u < 0.3:  # an opening the NLU is unsure of, a report among the candidates
+            parse["intent_ranking"] = [{"name": "complaint", "confidence": 0.45}, {"name": "report_violation", "confidence": 0.4}]
             intent = "complaint"
-        out.append(ev.UserUttered(f"text {len(out)}", {"name": intent, "confidence": 0.5},
-                                  parse_data={"intent_ranking": ranking}))
+        elif u < 0.4:  # sure on average, but one of its two models reads a report
+            parse = {"intent_ranking": [{"name": "complain", "confidence": 0.8}],
+                     "intent_opinions": {"diet": "complain", "linear": "report_violation"}}
+            intent = "complain"
+        out.append(ev.UserUttered(f"text {len(out)}", {"name": intent, "confidence": 0.5}, parse_data=parse))
         r = rng.random()
         if r < 0.15:
             out += [ev.ActionExecuted("report_form"), ev.ActiveLoop("report_form"), ev.SlotSet("request_type", "report")]

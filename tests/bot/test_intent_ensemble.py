@@ -73,6 +73,9 @@ def test_combination_follows_the_weight(storage, context) -> None:
     assert ranking["complain"] == pytest.approx(0.5 * 0.1 + 0.5 * linear["complain"])
     assert msg.get(INTENT)["name"] == max(ranking, key=ranking.get)
     assert list(ranking.values()) == sorted(ranking.values(), reverse=True)
+    # each model's own first choice goes out with the parse (bot.request_rules.unsure_types)
+    assert msg.get("intent_opinions") == {"diet": "greet", "linear": max(linear, key=linear.get)}
+    assert "intent_opinions" in msg.output_properties
     # all weight on DIET: DIET's answer stands
     diet_only, _ = _trained(storage, context, diet_weight=1.0)
     msg = _diet(Message({TEXT: text}), {"greet": 0.9, "complain": 0.1})

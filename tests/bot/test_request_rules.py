@@ -46,6 +46,24 @@ def test_a_filed_request_belongs_to_the_menu_entry_of_its_track(rtype: str, enti
     assert track_of(rtype, entity) == track
 
 
+@pytest.mark.parametrize(("opinions", "unsure"), [
+    ({"diet": "suggest", "linear": "compliment"}, ["suggestion", "compliment"]),   # the models disagree: asked
+    ({"diet": "suggest", "linear": "suggest"}, []),                                # they agree: the average stands
+    ({"diet": "report_violation", "linear": "report_human_rights"}, []),            # both a report
+    ({"diet": "suggest", "linear": "greet"}, []),                                  # no second type named
+    ({"diet": "suggest"}, []),
+    (None, []),
+])
+def test_two_models_naming_different_types_leave_the_type_unsure_however_sure_the_average(
+        opinions: dict[str, str] | None, unsure: list[str]) -> None:
+    """A thank-you DIET read as a suggestion at 0.999 and the linear model as a compliment at 0.6
+    averaged to 0.72 against 0.23: clear by the margin, wrong, and filed unasked."""
+    from bot.request_rules import unsure_types
+
+    ranking = [{"name": "suggest", "confidence": 0.72}, {"name": "compliment", "confidence": 0.23}]
+    assert unsure_types(ranking, opinions) == unsure
+
+
 @pytest.mark.parametrize(("ranking", "unsure"), [
     ([("complain", 0.9), ("compliment", 0.05)], []),
     ([("complain", 0.63), ("ask_government", 0.24)], ["complaint", "inquiry"]),  # 0.39 apart: asked

@@ -27,8 +27,9 @@ def unsure_opening(system: RunningSystem, candidates: list[str], among: set[str]
 
     seen = []
     for text in candidates:
-        ranking = system.parse(text)["intent_ranking"]
-        types = unsure_types(ranking)
+        parse = system.parse(text)
+        ranking = parse["intent_ranking"]
+        types = unsure_types(ranking, parse.get("intent_opinions"))
         if types and among <= set(types):
             return text
         seen.append((text, [(r["name"], round(r["confidence"], 2)) for r in ranking[:3]]))

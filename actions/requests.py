@@ -293,9 +293,10 @@ class ActionAskSector(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         lang = common.language(tracker)
-        sms = common.channel(tracker) == "sms"  # the short names: a list of 17 full names is eight SMS
+        # The short names where a list costs: 17 full names are eight SMS, or minutes of a spoken menu.
+        short = common.channel(tracker) in ("sms", "voice")
         try:
-            buttons = [{"title": s.short(lang) if sms else s.name(lang), "payload": f'/inform{{"sector": "{s.id}"}}'}
+            buttons = [{"title": s.short(lang) if short else s.name(lang), "payload": f'/inform{{"sector": "{s.id}"}}'}
                        for s in await common.sectors()]
         except CaseStoreError:
             buttons = []

@@ -72,6 +72,16 @@ async def test_the_sector_question_offers_the_catalogues_sectors_in_the_persons_
     ]}]
 
 
+@pytest.mark.parametrize("connector, municipal", [("twilio_sms", "Municipal"), ("twilio_voice", "Municipal"),
+                                                  ("messenger", "Municipal affairs")])
+async def test_sms_and_the_phone_line_list_the_sectors_short_names(store: RunningCaseStore, connector: str,
+                                                                   municipal: str) -> None:
+    """A list is paid for in SMS segments and in seconds of a spoken menu: the catalogue's short
+    name where it has one, the name where it has none."""
+    _, messages = await run(ActionAskSector(), tracker(slots={"language": "en"}, connector=connector))
+    assert [b["title"] for b in messages[0]["buttons"]] == ["Health", "Transport", municipal]
+
+
 async def test_the_sector_question_without_the_catalogue_is_still_asked(store: RunningCaseStore) -> None:
     await store.stop()
     assert await run(ActionAskSector(), tracker()) == ([], [{"response": "utter_ask_sector"}])

@@ -245,9 +245,10 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
             picked = pillars.answer(text)
             if picked is None and not pillars.names_several(text):
                 picked = common.pillar_in(tracker)  # the words the NLU tagged, if they are clear
-            if picked is None:
+            if picked is None and common.channel(tracker) != "sms":
                 # "لا", "I don't know", a story: the question comes again, so say why it matters
-                # (it was asked again with no word, as if the answer had not arrived).
+                # (it was asked again with no word, as if the answer had not arrived). Not over
+                # SMS: with the five topics it would be three SMS, and the list says it already.
                 dispatcher.utter_message(response="utter_pillar_pick")
             return {"pillar": picked}
         # Asked something else, but the words the NLU tagged say the pillar clearly: keep it.

@@ -227,10 +227,12 @@ class SmsRendered:
     page: dict[str, Any] | None = None
 
 
-# Every reply fits two SMS (issue 15: Arabic is UCS-2, 67 characters a part). A list that would
-# not (the 17 sectors are eight SMS in Arabic) is sent a page at a time: as many items as fit,
-# then "0. More"; "0" (or "more": bot.choices.asks_for_more) sends the next page, numbered on, and any number picks
-# from the whole list. A page shows at least MIN_PAGE item, whatever the text before it.
+# Every reply fits two SMS (issue 15: Arabic is UCS-2, 67 characters a part). A list message that
+# would not on its own (the 17 sectors are eight SMS in Arabic) is sent a page at a time: as many
+# items as fit, then "0. More"; "0" (or "more": bot.choices.asks_for_more) sends the next page,
+# numbered on, and any number picks from the whole list. A list that fits is never cut, whatever
+# comes before it in the turn (five topics cut to one because a sentence came first read badly),
+# and a page shows at least MIN_PAGE item.
 SMS_REPLY_SEGMENTS = 2
 MIN_PAGE = 1
 
@@ -243,10 +245,10 @@ def render_message(text: str, buttons: list[dict[str, Any]] | None) -> str:
     return "\n".join(x for x in (text, numbered_lines(button_titles(buttons)), t(language, "Reply with the number of your choice.")) if x)
 
 
-def _list_page(before: str, after: str, titles: list[str], start: int, language: str | None) -> tuple[str, int | None]:
-    """`before` + the numbered titles from `start` (as many as keep the whole body within
-    SMS_REPLY_SEGMENTS, at least MIN_PAGE) + "0. More" when some are left + the reply line +
-    `after`; and where the next page starts (None when this one ends the list)."""
+def _list_page(intro: str, titles: list[str], start: int, language: str | None) -> tuple[str, int | None]:
+    """The list message: `intro` (its text, on the first page) + the numbered titles from `start`
+    (as many as keep it within SMS_REPLY_SEGMENTS, at least MIN_PAGE) + "0. More" when some are
+    left + the reply line (first page); and where the next page starts (None when this one ends it)."""
 
     def body(end: int) -> str:
         lines = [f"{i}. {title}" for i, title in enumerate(titles[start:end], start=start + 1)]
@@ -254,8 +256,7 @@ def _list_page(before: str, after: str, titles: list[str], start: int, language:
             lines.append("0. " + t(language, "More choices"))
         # the first page says how to answer; the pages after it are the same list, numbered on
         reply_line = t(language, "Reply with the number of your choice.") if start == 0 else ""
-        page = "\n".join(x for x in (before, "\n".join(lines), reply_line) if x)
-        return "\n\n".join(x for x in (page, after) if x)
+        return "\n".join(x for x in (intro if start == 0 else "", "\n".join(lines), reply_line) if x)
 
     end = len(titles)
     while end - start > MIN_PAGE and sms_segments(body(end)) > SMS_REPLY_SEGMENTS:
@@ -290,24 +291,22 @@ def render_sms(messages: Iterable[Mapping[str, Any]]) -> SmsRendered:
                 rendered = "\n".join(x for x in (rendered, m[extra]) if x)
         texts.append(rendered)
     body = "\n\n".join(x for x in texts if x)
-    if listed is None or sms_segments(body) <= SMS_REPLY_SEGMENTS or len(listed[1]) <= MIN_PAGE:
+    if listed is None or sms_segments(texts[listed[0]]) <= SMS_REPLY_SEGMENTS or len(listed[1]) <= MIN_PAGE:
         return SmsRendered(split_text(body, MAX_SMS_BODY), choices, language)
     at, titles = listed
     m = messages[at]
-    own = "\n".join(x for x in (str(m.get("text") or "").strip(),
-                                *(m[e] for e in ("image", "attachment") if isinstance(m.get(e), str))) if x)
-    before = "\n\n".join(x for x in [*texts[:at], own] if x)
-    after = "\n\n".join(x for x in texts[at + 1:] if x)
+    intro = "\n".join(x for x in (str(m.get("text") or "").strip(),
+                                  *(m[e] for e in ("image", "attachment") if isinstance(m.get(e), str))) if x)
     list_language = message_language(str(m.get("text") or "").strip())
-    paged, next_start = _list_page(before, after, titles, 0, list_language)
+    texts[at], next_start = _list_page(intro, titles, 0, list_language)
     page = {"titles": titles, "next": next_start, "lang": list_language} if next_start is not None else None
-    return SmsRendered(split_text(paged, MAX_SMS_BODY), choices, language, page)
+    return SmsRendered(split_text("\n\n".join(x for x in texts if x), MAX_SMS_BODY), choices, language, page)
 
 
 def next_page(page: Mapping[str, Any]) -> tuple[str, dict[str, Any] | None]:
     """The next page of a paged list, numbered on from the last, and the page state after it."""
     titles, start, language = list(page["titles"]), int(page["next"]), page.get("lang")
-    text, next_start = _list_page("", "", titles, start, language)
+    text, next_start = _list_page("", titles, start, language)
     return text, ({**page, "next": next_start} if next_start is not None else None)
 
 

@@ -171,6 +171,9 @@ async def test_a_pillar_that_says_nothing_is_asked_again_with_why_it_matters(dom
     events, said = await answer(domain, "pillar", text, intent)
     assert events == [SlotSet("pillar", None), SlotSet("requested_slot", "pillar")]
     assert responses(said) == ["utter_pillar_pick"]
+    # over SMS the question comes again alone: with the reason it would be three SMS
+    events, said = await answer(domain, "pillar", text, intent, connector="twilio_sms")
+    assert events == [SlotSet("pillar", None), SlotSet("requested_slot", "pillar")] and said == []
 
 
 @pytest.mark.parametrize(

@@ -384,10 +384,9 @@ SECTORS_AR = ["الأحوال المدنية والجوازات والإقامة
               "الداخلية والأمن", "العدل والنزاهة والرقابة", "الاقتصاد والتجارة والاستثمار", "الزراعة والبيئة"]
 
 
-@pytest.mark.parametrize("before", [[], [{"text": "شكراً لك، وصلنا وصف طلبك."}]])
-def test_a_list_too_long_for_two_sms_goes_a_page_at_a_time_numbered_on(before: list[dict[str, Any]]) -> None:
+def test_a_list_too_long_for_two_sms_goes_a_page_at_a_time_numbered_on() -> None:
     buttons = [{"title": title, "payload": f"/pick{i}"} for i, title in enumerate(SECTORS_AR, start=1)]
-    rendered = render_sms([*before, {"text": "ما القطاع؟", "buttons": buttons}])
+    rendered = render_sms([{"text": "ما القطاع؟", "buttons": buttons}])
     # the whole list stays pickable by number; only what is shown is cut
     assert rendered.choices == [b["payload"] for b in buttons]
     (first,) = rendered.bodies
@@ -399,9 +398,19 @@ def test_a_list_too_long_for_two_sms_goes_a_page_at_a_time_numbered_on(before: l
     shown = [line for p in pages for line in p.splitlines() if line[:1].isdigit() and not line.startswith("0. ")]
     assert shown == [f"{i}. {title}" for i, title in enumerate(SECTORS_AR, start=1)]  # each once, in order
     assert all("\n0. المزيد" in p for p in pages[:-1]) and not any(line.startswith("0. ") for line in pages[-1].splitlines())
-    assert pages[0].rstrip().endswith("أرسل رقم اختيارك.")  # how to answer, once
+    assert pages[0].startswith("ما القطاع؟") and pages[0].rstrip().endswith("أرسل رقم اختيارك.")  # how to answer, once
     assert not any("أرسل رقم اختيارك." in p for p in pages[1:])
-    assert first.startswith(before[0]["text"] if before else "ما القطاع؟")
+    # what comes before the list in the same turn does not change how it is cut
+    after_thanks = render_sms([{"text": "شكراً لك، وصلنا وصف طلبك."}, {"text": "ما القطاع؟", "buttons": buttons}])
+    assert after_thanks.bodies == ["شكراً لك، وصلنا وصف طلبك.\n\n" + first] and after_thanks.page == rendered.page
+
+
+def test_a_list_that_fits_on_its_own_is_never_cut_whatever_comes_before_it() -> None:
+    topics = [{"title": t, "payload": f"/p{i}"} for i, t in enumerate(
+        ["جودة الخدمة", "التأخير", "تعامل الموظفين", "الإجراءات", "البنية التحتية"], start=1)]
+    rendered = render_sms([{"text": "يُرجى اختيار أقرب موضوع، فهو يحدد موعد الرد على شكواك."},
+                           {"text": "ما الموضوع الرئيسي لشكواك؟", "buttons": topics}])
+    assert rendered.page is None and "5. البنية التحتية" in rendered.bodies[0] and "0. " not in rendered.bodies[0]
 
 
 def test_a_list_that_fits_is_not_paged_and_more_is_read_in_both_languages() -> None:

@@ -161,6 +161,11 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
             number = routing.picked(parse_choice(text), sectors)
             if number is not None:
                 return {"sector": number.id, "entity_choices": None}
+            if choices.says_no(text, 3) or choices.says_yes(text, 3) or choices.is_bare_thanks(text):
+                # "لا", "ok", "shukran" names no sector or body: searched as a body's name it offered
+                # five unrelated bodies above the sector list (as at the body question, below).
+                dispatcher.utter_message(response="utter_sector_not_found")
+                return {"sector": None}
             found = await routing.route(text)
             if found.entity is not None:
                 return routing.chose(found.entity)

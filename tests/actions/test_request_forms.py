@@ -131,6 +131,13 @@ async def test_yes_no_or_thanks_at_the_body_question_is_no_name_to_search(domain
     assert SlotSet("entity_choices", None) not in events and "entity_choices" not in [e.get("name") for e in events]
 
 
+@pytest.mark.parametrize("text", ["لا", "no", "ok", "shukran", "la2"])
+async def test_yes_no_or_thanks_at_the_sector_question_is_no_name_to_search(domain: dict[str, Any], text: str) -> None:
+    events, said = await answer(domain, "sector", text)
+    assert responses(said) == ["utter_sector_not_found"]
+    assert "entity_choices" not in [e.get("name") for e in events]
+
+
 async def test_an_unknown_sector_is_asked_again(domain: dict[str, Any]) -> None:
     events, said = await answer(domain, "sector", "qwertyuiop")
     assert events == [SlotSet("sector", None), SlotSet("requested_slot", "sector")]

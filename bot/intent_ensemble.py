@@ -183,6 +183,7 @@ class IntentEnsemble(GraphComponent):
             if diet:
                 # Each model's own first choice: where they name different request types, the type
                 # is asked (bot.request_rules.unsure_types), however sure the average looks.
-                message.set(OPINIONS_KEY, {"diet": max(diet, key=diet.__getitem__),
-                                           "linear": max(linear, key=linear.__getitem__)}, add_to_output=True)
+                message.set(OPINIONS_KEY, {model: {INTENT_NAME_KEY: top, PREDICTED_CONFIDENCE_KEY: float(probs[top])}
+                                           for model, probs in (("diet", diet), ("linear", linear))
+                                           for top in [max(probs, key=probs.__getitem__)]}, add_to_output=True)
         return messages

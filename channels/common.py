@@ -120,9 +120,9 @@ def rate_centre_payload(code: str, language: str | None = None) -> str:
     return "/rate_centre" + json.dumps(entities, ensure_ascii=True, separators=(",", ":"))
 
 
-def numbered_lines(titles: Sequence[str]) -> str:
+def numbered_lines(titles: Sequence[str], first: int = 1) -> str:
     """["شكوى", "اقتراح"] -> "1. شكوى\n2. اقتراح" (Latin digits: what Jordanian phones show)."""
-    return "\n".join(f"{i}. {title}" for i, title in enumerate(titles, start=1))
+    return "\n".join(f"{i}. {title}" for i, title in enumerate(titles, start=first))
 
 
 def button_titles(buttons: Iterable[dict[str, Any]]) -> list[str]:

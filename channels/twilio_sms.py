@@ -237,21 +237,24 @@ SMS_REPLY_SEGMENTS = 2
 MIN_PAGE = 1
 
 
-def render_message(text: str, buttons: list[dict[str, Any]] | None) -> str:
+def render_message(text: str, buttons: list[dict[str, Any]] | None, first: int = 1) -> str:
+    """A message with its buttons as a list numbered from `first`."""
     text = (text or "").strip()
     if not buttons:
         return text
     language = message_language(text)
-    return "\n".join(x for x in (text, numbered_lines(button_titles(buttons)), t(language, "Reply with the number of your choice.")) if x)
+    return "\n".join(x for x in (text, numbered_lines(button_titles(buttons), first),
+                                 t(language, "Reply with the number of your choice.")) if x)
 
 
-def _list_page(intro: str, titles: list[str], start: int, language: str | None) -> tuple[str, int | None]:
-    """The list message: `intro` (its text, on the first page) + the numbered titles from `start`
-    (as many as keep it within SMS_REPLY_SEGMENTS, at least MIN_PAGE) + "0. More" when some are
-    left + the reply line (first page); and where the next page starts (None when this one ends it)."""
+def _list_page(intro: str, titles: list[str], start: int, language: str | None, offset: int = 0) -> tuple[str, int | None]:
+    """The list message: `intro` (its text, on the first page) + the titles from `start`, numbered
+    after `offset` (the items of lists before it in the same turn), as many as keep it within
+    SMS_REPLY_SEGMENTS (at least MIN_PAGE) + "0. More" when some are left + the reply line (first
+    page); and where the next page starts (None when this one ends it)."""
 
     def body(end: int) -> str:
-        lines = [f"{i}. {title}" for i, title in enumerate(titles[start:end], start=start + 1)]
+        lines = [f"{offset + i}. {title}" for i, title in enumerate(titles[start:end], start=start + 1)]
         if end < len(titles):
             lines.append("0. " + t(language, "More choices"))
         # the first page says how to answer; the pages after it are the same list, numbered on
@@ -269,23 +272,26 @@ def render_sms(messages: Iterable[Mapping[str, Any]]) -> SmsRendered:
 
     Several bot messages are joined into one SMS rather than sent as several, which could
     arrive out of order and cost a segment header each. Buttons become a numbered list; the
-    payloads of the last list offered are returned as `choices`. A list that would take the
-    reply past SMS_REPLY_SEGMENTS is cut into pages (`page`, sent on by `next_page`).
+    payloads of every list offered are returned as `choices`. Two lists in one turn ("did you
+    mean one of these bodies?" above the sector question) are numbered on from one to the next,
+    so that a number picks one thing. A last list that would take its message past
+    SMS_REPLY_SEGMENTS is cut into pages (`page`, sent on by `next_page`).
     """
     messages = list(messages)
     texts: list[str] = []
     choices: list[str] | None = None
     language: str | None = None
-    listed: tuple[int, list[str]] | None = None  # the message whose list is the one offered, its titles
+    listed: tuple[int, list[str], int] | None = None  # the last list: its message, titles, items before it
     for i, m in enumerate(messages):
         text = str(m.get("text") or "")
         buttons = m.get("buttons") or m.get("quick_replies")
         if text:
             language = message_language(text)
+        offset = len(choices or [])
         if buttons:
-            choices = button_payloads(buttons)
-            listed = (i, button_titles(buttons))
-        rendered = render_message(text, buttons)
+            choices = [*(choices or []), *button_payloads(buttons)]
+            listed = (i, button_titles(buttons), offset)
+        rendered = render_message(text, buttons, offset + 1)
         for extra in ("image", "attachment"):
             if isinstance(m.get(extra), str):
                 rendered = "\n".join(x for x in (rendered, m[extra]) if x)
@@ -293,20 +299,21 @@ def render_sms(messages: Iterable[Mapping[str, Any]]) -> SmsRendered:
     body = "\n\n".join(x for x in texts if x)
     if listed is None or sms_segments(texts[listed[0]]) <= SMS_REPLY_SEGMENTS or len(listed[1]) <= MIN_PAGE:
         return SmsRendered(split_text(body, MAX_SMS_BODY), choices, language)
-    at, titles = listed
+    at, titles, offset = listed
     m = messages[at]
     intro = "\n".join(x for x in (str(m.get("text") or "").strip(),
                                   *(m[e] for e in ("image", "attachment") if isinstance(m.get(e), str))) if x)
     list_language = message_language(str(m.get("text") or "").strip())
-    texts[at], next_start = _list_page(intro, titles, 0, list_language)
-    page = {"titles": titles, "next": next_start, "lang": list_language} if next_start is not None else None
+    texts[at], next_start = _list_page(intro, titles, 0, list_language, offset)
+    page = ({"titles": titles, "next": next_start, "lang": list_language, "offset": offset}
+            if next_start is not None else None)
     return SmsRendered(split_text("\n\n".join(x for x in texts if x), MAX_SMS_BODY), choices, language, page)
 
 
 def next_page(page: Mapping[str, Any]) -> tuple[str, dict[str, Any] | None]:
     """The next page of a paged list, numbered on from the last, and the page state after it."""
     titles, start, language = list(page["titles"]), int(page["next"]), page.get("lang")
-    text, next_start = _list_page("", titles, start, language)
+    text, next_start = _list_page("", titles, start, language, int(page.get("offset") or 0))
     return text, ({**page, "next": next_start} if next_start is not None else None)
 
 

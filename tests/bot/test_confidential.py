@@ -182,11 +182,12 @@ def test_an_opening_one_model_reads_as_a_report_is_sealed_and_stays_so_once_scru
     the scrubbed event keeps the two opinions, so the walk over it finds the same segment."""
     sure = opening("the clerk said 20 JD would make the file move faster", [("complain", 0.8), ("report_violation", 0.15)])
     assert segments([sure]) == []
-    sure["parse_data"]["intent_opinions"] = {"diet": "complain", "linear": "report_violation"}
+    opinions = {"diet": {"name": "complain", "confidence": 0.97}, "linear": {"name": "report_violation", "confidence": 0.55}}
+    sure["parse_data"]["intent_opinions"] = opinions
     events = [sure, action("action_start_request"), bot("which type?"), action("action_listen")]
     assert segments(events) == [Segment(0, 3, False)]
     scrubbed = [scrub(e) for e in events]
-    assert scrubbed[0]["parse_data"]["intent_opinions"] == {"diet": "complain", "linear": "report_violation"}
+    assert scrubbed[0]["parse_data"]["intent_opinions"] == opinions
     assert "20 JD" not in str(scrubbed)
     assert segments(scrubbed) == segments(events)
 
@@ -233,7 +234,8 @@ def _random_objects(rng: Any, length: int) -> list[Any]:
             intent = "complaint"
         elif u < 0.4:  # sure on average, but one of its two models reads a report
             parse = {"intent_ranking": [{"name": "complain", "confidence": 0.8}],
-                     "intent_opinions": {"diet": "complain", "linear": "report_violation"}}
+                     "intent_opinions": {"diet": {"name": "complain", "confidence": 0.97},
+                                         "linear": {"name": "report_violation", "confidence": 0.6}}}
             intent = "complain"
         out.append(ev.UserUttered(f"text {len(out)}", {"name": intent, "confidence": 0.5}, parse_data=parse))
         r = rng.random()

@@ -74,7 +74,9 @@ def test_combination_follows_the_weight(storage, context) -> None:
     assert msg.get(INTENT)["name"] == max(ranking, key=ranking.get)
     assert list(ranking.values()) == sorted(ranking.values(), reverse=True)
     # each model's own first choice goes out with the parse (bot.request_rules.unsure_types)
-    assert msg.get("intent_opinions") == {"diet": "greet", "linear": max(linear, key=linear.get)}
+    top = max(linear, key=linear.get)
+    assert msg.get("intent_opinions") == {"diet": {"name": "greet", "confidence": pytest.approx(0.9)},
+                                          "linear": {"name": top, "confidence": pytest.approx(linear[top])}}
     assert "intent_opinions" in msg.output_properties
     # all weight on DIET: DIET's answer stands
     diet_only, _ = _trained(storage, context, diet_weight=1.0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import sqlalchemy as sa
 
@@ -46,22 +48,31 @@ def test_a_filed_request_belongs_to_the_menu_entry_of_its_track(rtype: str, enti
     assert track_of(rtype, entity) == track
 
 
-@pytest.mark.parametrize(("opinions", "unsure"), [
-    ({"diet": "suggest", "linear": "compliment"}, ["suggestion", "compliment"]),   # the models disagree: asked
-    ({"diet": "suggest", "linear": "suggest"}, []),                                # they agree: the average stands
-    ({"diet": "report_violation", "linear": "report_human_rights"}, []),            # both a report
-    ({"diet": "suggest", "linear": "greet"}, []),                                  # no second type named
-    ({"diet": "suggest"}, []),
-    (None, []),
+def _opinions(diet: tuple[str, float] | None, linear: tuple[str, float] | None) -> dict[str, Any]:
+    return {model: {"name": name, "confidence": c} for model, o in (("diet", diet), ("linear", linear)) if o
+            for name, c in [o]}
+
+
+@pytest.mark.parametrize(("diet", "linear", "unsure"), [
+    (("suggest", 0.999), ("compliment", 0.59), ["suggestion", "compliment"]),  # the models disagree: asked
+    (("suggest", 0.999), ("compliment", 0.40), ["suggestion", "compliment"]),  # at the minimum, an opinion
+    (("suggest", 0.999), ("compliment", 0.32), []),         # a near-tie of the linear model is no opinion
+    (("suggest", 0.35), ("compliment", 0.9), []),
+    (("suggest", 0.9), ("suggest", 0.9), []),               # they agree: the average stands
+    (("report_violation", 0.9), ("report_human_rights", 0.8), []),  # both a report
+    (("suggest", 0.9), ("greet", 0.8), []),                 # no second type named
+    (("suggest", 0.9), None, []),
+    (None, None, []),
 ])
 def test_two_models_naming_different_types_leave_the_type_unsure_however_sure_the_average(
-        opinions: dict[str, str] | None, unsure: list[str]) -> None:
-    """A thank-you DIET read as a suggestion at 0.999 and the linear model as a compliment at 0.6
+        diet: tuple[str, float] | None, linear: tuple[str, float] | None, unsure: list[str]) -> None:
+    """A thank-you DIET read as a suggestion at 0.999 and the linear model as a compliment at 0.59
     averaged to 0.72 against 0.23: clear by the margin, wrong, and filed unasked."""
     from bot.request_rules import unsure_types
 
     ranking = [{"name": "suggest", "confidence": 0.72}, {"name": "compliment", "confidence": 0.23}]
-    assert unsure_types(ranking, opinions) == unsure
+    assert unsure_types(ranking, _opinions(diet, linear)) == unsure
+    assert unsure_types(ranking, {"diet": "suggest", "linear": "compliment"}) == []  # not the parse's shape: ignored
 
 
 @pytest.mark.parametrize(("ranking", "unsure"), [

@@ -405,6 +405,24 @@ def test_a_list_too_long_for_two_sms_goes_a_page_at_a_time_numbered_on() -> None
     assert after_thanks.bodies == ["شكراً لك، وصلنا وصف طلبك.\n\n" + first] and after_thanks.page == rendered.page
 
 
+def test_two_lists_in_one_turn_are_numbered_as_one_so_a_number_picks_one_thing() -> None:
+    """A name typed with a slip at the sector question gets "did you mean one of these bodies?"
+    above the sector list: numbered 1-2 and 3-..., a typed 2 picks the second body, not a sector."""
+    bodies = [{"title": "وزارة الصحة", "payload": '/inform{"entity_name": "moh"}'},
+              {"title": "مستشفى الجامعة الأردنية", "payload": '/inform{"entity_name": "juh"}'}]
+    sectors = [{"title": title, "payload": f"/pick{i}"} for i, title in enumerate(SECTORS_AR, start=1)]
+    rendered = render_sms([{"text": "هل تقصد إحدى هذه الجهات؟", "buttons": bodies}, {"text": "ما القطاع؟", "buttons": sectors}])
+    assert rendered.choices == [b["payload"] for b in bodies + sectors]
+    (body,) = rendered.bodies
+    assert "1. وزارة الصحة\n2. مستشفى الجامعة الأردنية" in body and "\n3. الأحوال المدنية والجوازات والإقامة" in body
+    assert "\n1. الأحوال" not in body
+    assert rendered.page is not None
+    more, _ = next_page(rendered.page)
+    first = int(more.split(".", 1)[0])  # the sector list's next page goes on numbering after both lists
+    assert rendered.choices[first - 1] == sectors[first - 3]["payload"]
+    assert more.splitlines()[0] == f"{first}. {sectors[first - 3]['title']}"
+
+
 def test_a_list_that_fits_on_its_own_is_never_cut_whatever_comes_before_it() -> None:
     topics = [{"title": t, "payload": f"/p{i}"} for i, t in enumerate(
         ["جودة الخدمة", "التأخير", "تعامل الموظفين", "الإجراءات", "البنية التحتية"], start=1)]

@@ -58,14 +58,15 @@ class SmsUser:
         return "\n\n".join(m.text or "" for m in ET.fromstring(resp.text).iter("Message"))
 
     def offered(self) -> list[dict[str, str]]:
-        """The buttons of the bot's last turn, from the tracker (payloads are not in the SMS)."""
+        """The buttons of the bot's last turn, from the tracker (payloads are not in the SMS), every
+        list of it in order, as the SMS numbers them."""
         events = self.system.tracker(self.sender_id).get("events", [])
         buttons: list[dict[str, str]] = []
         for e in events:
             if e.get("event") == "user":
                 buttons = []
             elif e.get("event") == "bot" and (e.get("data") or {}).get("buttons"):
-                buttons = e["data"]["buttons"]
+                buttons = [*buttons, *e["data"]["buttons"]]
         return buttons
 
 

@@ -161,7 +161,7 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
             number = routing.picked(parse_choice(text), sectors)
             if number is not None:
                 return {"sector": number.id, "entity_choices": None}
-            if choices.says_no(text, 3) or choices.says_yes(text, 3) or choices.is_bare_thanks(text):
+            if choices.names_nothing(text):
                 # "لا", "ok", "shukran" names no sector or body: searched as a body's name it offered
                 # five unrelated bodies above the sector list (as at the body question, below).
                 dispatcher.utter_message(response="utter_sector_not_found")
@@ -201,8 +201,7 @@ class RequestFormValidation(FormValidationAction, metaclass=abc.ABCMeta):
                     return routing.chose(entities[value])
             if common.is_payload(text):
                 return {}
-            if self._asked(tracker, "entity_id") and not picked and (
-                    choices.says_no(text, 3) or choices.says_yes(text, 3) or choices.is_bare_thanks(text)):
+            if self._asked(tracker, "entity_id") and not picked and choices.names_nothing(text):
                 # "لا", "ok", "shukran" is no body's name: searched as one it offered five
                 # unrelated bodies ("did you mean the Department of Antiquities?").
                 dispatcher.utter_message(response="utter_entity_pick")

@@ -222,6 +222,11 @@ def is_bare_thanks(text: str) -> bool:
         w not in _THANKS_FILLER for w in found)
 
 
+def names_nothing(text: str) -> bool:
+    """A bare yes, no or thanks ("لا", "ok", "shukran"): no name of a sector or a body to search."""
+    return says_no(text, 3) or says_yes(text, 3) or is_bare_thanks(text)
+
+
 # The next page of a list sent a page at a time (SMS, channels/twilio_sms.py): "0" or these words.
 _MORE_WORDS = frozenset(" ".join(words(w)) for w in (
     "more", "next", "more please", "المزيد", "مزيد", "التالي", "كمان", "غيرهم", "el mazeed", "almazeed", "kaman"))

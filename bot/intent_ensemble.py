@@ -69,6 +69,12 @@ def tfidf(vectorizer: TfidfVectorizer, idf: np.ndarray, texts: list[str]) -> spa
     return normalize(X, norm=vectorizer.norm, copy=False) if vectorizer.norm else X
 
 
+def _first(probabilities: dict[str, float]) -> dict[str, Any]:
+    """A model's likeliest intent, in a ranking's shape."""
+    name = max(probabilities, key=probabilities.__getitem__)
+    return {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: float(probabilities[name])}
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class IntentEnsemble(GraphComponent):
     @staticmethod
@@ -183,7 +189,5 @@ class IntentEnsemble(GraphComponent):
             if diet:
                 # Each model's own first choice: where they name different request types, the type
                 # is asked (bot.request_rules.unsure_types), however sure the average looks.
-                message.set(OPINIONS_KEY, {model: {INTENT_NAME_KEY: top, PREDICTED_CONFIDENCE_KEY: float(probs[top])}
-                                           for model, probs in (("diet", diet), ("linear", linear))
-                                           for top in [max(probs, key=probs.__getitem__)]}, add_to_output=True)
+                message.set(OPINIONS_KEY, {"diet": _first(diet), "linear": _first(linear)}, add_to_output=True)
         return messages

@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -194,8 +195,6 @@ _handed_out: set[int] = set()
 
 
 def free_port() -> int:
-    import secrets
-
     for _ in range(200):
         port = SERVER_PORTS.start + secrets.randbelow(len(SERVER_PORTS))
         if port in _handed_out:

@@ -105,6 +105,7 @@ def test_every_sector_has_a_short_name_for_sms_lists_and_is_found_by_it() -> Non
         shorts = [s.to_json()[f"short_{language}"] for s in catalogue.sectors]
         assert len(set(shorts)) == len(shorts)
         for sector, short in zip(catalogue.sectors, shorts):
+            assert getattr(sector, f"short_{language}") == short, f"{sector.id} has no short_{language}"
             assert short and len(short) <= len(sector.to_json()[f"name_{language}"])
             assert catalogue.sectors_named(short)[:1] == [sector], short
     # The whole Arabic list in short names is at most three SMS pages of two segments each.
